@@ -1,0 +1,24 @@
+# Expression Lab. The two set-up commands are `make demo` and `make test`; `make lab` opens the course.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test lab release bootstrap clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+demo: bootstrap  ## the demo course run: release, a sample submission, autograde, feedback, grades
+	@$(PY) -m course demo
+
+test: bootstrap  ## the test suite (real-data tests run when FER2013_PATH is set)
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lab: bootstrap  ## JupyterLab on the course folder
+	@$(VENV)/bin/jupyter lab --notebook-dir=.
+
+release: bootstrap  ## regenerate assignments/ from solutions/
+	@$(PY) -m course release
+
+clean:  ## remove grading state (gradebook, submissions, feedback); keeps .venv and data/
+	rm -rf grading .nbgrader.log

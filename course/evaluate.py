@@ -1,0 +1,115 @@
+"""Evaluate a saved Keras model on a FER2013-format file: accuracy, per-class precision/recall/F1, confusion.
+
+Input contract (what the kit's notebooks produce): a model taking ``float32 (N, 48, 48, 1)`` images scaled to
+[0, 1] and returning 7 probabilities in FER2013 order. Other models are described by ``input_size`` and
+``scale``; e.g. the mini-Xception peer (Arriaga et al. 2017) takes 64×64 inputs scaled to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from data_loaders import EMOTIONS, ImageDataset
+
+Scale = Literal["0-1", "-1-1", "0-255"]
+
+
+def model_inputs(images: np.ndarray, input_size: int = 48, scale: Scale = "0-1") -> np.ndarray:
+    """``uint8 (N, 48, 48)`` faces -> ``float32 (N, input_size, input_size, 1)`` scaled as the model expects.
+
+    ``scale``: ``"0-1"`` (pixels/255), ``"-1-1"`` ((pixels/255 - 0.5) * 2, the mini-Xception convention) or
+    ``"0-255"``. Resizing uses bilinear interpolation (TensorFlow ``resize``).
+    """
+    x = images.astype(np.float32)[..., None]
+    if input_size != images.shape[1]:
+        import tensorflow as tf
+
+        x = tf.image.resize(x, (input_size, input_size), method="bilinear").numpy()
+    if scale == "0-1":
+        return x / 255.0
+    if scale == "-1-1":
+        return (x / 255.0 - 0.5) * 2.0
+    if scale == "0-255":
+        return x
+    raise ValueError(f"scale must be '0-1', '-1-1' or '0-255', got {scale!r}")
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate_model` measured. Per-class lists are in FER2013 label order."""
+
+    model: str
+    data: str
+    usage: str
+    n_images: int
+    parameters: int
+    model_bytes: int
+    accuracy: float
+    macro_f1: float
+    precision: list[float]
+    recall: list[float]
+    f1: list[float]
+    support: list[int]
+    confusion: list[list[int]]  #: rows true class, columns predicted class
+    images_per_second: float
+    class_names: tuple[str, ...] = EMOTIONS
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def report(self) -> str:
+        lines = [f"{self.model} on {self.usage} of {self.data} ({self.n_images:,} faces)",
+                 f"accuracy {self.accuracy:.2%} · macro-F1 {self.macro_f1:.3f} · {self.parameters:,} parameters · "
+                 f"{self.model_bytes / 1e6:.1f} MB · {self.images_per_second:,.0f} faces/s",
+                 "", f"{'class':<10}{'precision':>10}{'recall':>8}{'F1':>7}{'support':>9}"]
+        for i, name in enumerate(self.class_names):
+            lines.append(f"{name:<10}{self.precision[i]:>10.3f}{self.recall[i]:>8.3f}{self.f1[i]:>7.3f}"
+                         f"{self.support[i]:>9}")
+        lines += ["", "confusion (rows true, columns predicted): " + " ".join(n[:3] for n in self.class_names)]
+        lines += [f"  {self.class_names[i][:3]} " + " ".join(f"{v:>3}" for v in row)
+                  for i, row in enumerate(self.confusion)]
+        return "\n".join(lines)
+
+
+def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input_size: int = 48,
+                   scale: Scale = "0-1", batch_size: int = 512) -> Evaluation:
+    """Evaluate the model file at ``model_path`` on the ``usage`` rows of ``data``.
+
+    Raises:
+        FileNotFoundError: no model file.
+        ValueError: ``data`` has no ``usage`` rows, or the model's output is not 7 classes.
+    """
+    import keras
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+    from widgets.confusion_matrix import confusion_counts
+
+    path = Path(model_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    subset = data.subset(usage)
+    model = keras.models.load_model(path, compile=False)
+    if model.output_shape[-1] != len(EMOTIONS):
+        raise ValueError(f"{path} outputs {model.output_shape[-1]} values; expected {len(EMOTIONS)} (FER2013)")
+    x = model_inputs(subset.images, input_size, scale)
+    model.predict(x[:batch_size], batch_size=batch_size, verbose=0)  # warm-up: graph tracing is not inference
+    start = time.perf_counter()
+    probs = model.predict(x, batch_size=batch_size, verbose=0)
+    seconds = time.perf_counter() - start
+    pred = probs.argmax(axis=1)
+    labels = list(range(len(EMOTIONS)))
+    p, r, f, s = precision_recall_fscore_support(subset.labels, pred, labels=labels, zero_division=0)
+    return Evaluation(
+        model=str(path), data=subset.source, usage=usage, n_images=len(subset),
+        parameters=int(model.count_params()), model_bytes=path.stat().st_size,
+        accuracy=float(np.mean(pred == subset.labels)),
+        macro_f1=float(f1_score(subset.labels, pred, labels=labels, average="macro", zero_division=0)),
+        precision=p.tolist(), recall=r.tolist(), f1=f.tolist(), support=s.astype(int).tolist(),
+        confusion=confusion_counts(subset.labels, pred, len(EMOTIONS)).tolist(),
+        images_per_second=len(x) / max(seconds, 1e-9),
+    )

@@ -1,0 +1,127 @@
+"""The nbgrader steps the kit runs (release, autograde, feedback, export), as thin wrappers of its CLI.
+
+Every step runs ``nbgrader`` in the repository root so that ``nbgrader_config.py`` maps it onto
+``solutions/``, ``assignments/`` and the git-ignored ``grading/`` folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import ASSIGNMENTS, REPO_ROOT
+
+#: Files a source assignment folder may hold; anything else would be released to students.
+RELEASABLE_SUFFIXES = {".ipynb", ".md", ".png", ".jpg", ".svg", ".csv"}
+
+
+class GradingError(RuntimeError):
+    """An nbgrader step failed; the message holds its output."""
+
+
+def nbgrader(*args: str, root: Path = REPO_ROOT, quiet: bool = True) -> str:
+    """Run ``nbgrader ARGS`` in ``root``; return its output.
+
+    Raises:
+        GradingError: nbgrader exited non-zero (the message holds its log).
+    """
+    cmd = [sys.executable, "-m", "nbgrader", *args]
+    # nbgrader runs `alembic` (and kernels) from PATH: put this environment's bin/ first.
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        tail = "\n".join(output.splitlines()[-40:])
+        raise GradingError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}); its last lines:\n{tail}")
+    if not quiet:
+        print(output)
+    return output
+
+
+def check_source_folder(assignment: str, root: Path = REPO_ROOT) -> None:
+    """Refuse to release a source folder holding files students must not get (models, data, outputs).
+
+    Raises:
+        GradingError: names each such file.
+    """
+    folder = root / "solutions" / assignment
+    if not folder.is_dir():
+        raise GradingError(f"no source assignment at {folder}")
+    stray = [p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts
+             and "__pycache__" not in p.parts and p.suffix.lower() not in RELEASABLE_SUFFIXES]
+    if stray:
+        listed = "\n  ".join(str(p.relative_to(root)) for p in stray)
+        raise GradingError(f"solutions/{assignment} holds files that would be released to students:\n  {listed}\n"
+                           "Move or delete them (a model trained by the solution notebook is an answer).")
+
+
+def release(assignment: str | None = None, root: Path = REPO_ROOT) -> list[Path]:
+    """Regenerate ``assignments/<id>`` from ``solutions/<id>`` (``nbgrader generate_assignment --force``).
+
+    Returns the release notebooks written.
+    """
+    written = []
+    for aid in [assignment] if assignment else list(ASSIGNMENTS):
+        check_source_folder(aid, root)
+        nbgrader("generate_assignment", aid, "--force", root=root)
+        written += sorted((root / "assignments" / aid).glob("*.ipynb"))
+    return written
+
+
+def submission_folder(student: str, assignment: str, root: Path = REPO_ROOT) -> Path:
+    """``grading/submitted/<student>/<assignment>`` (where a collected submission lives)."""
+    return root / "grading" / "submitted" / student / assignment
+
+
+def autograde(assignment: str, student: str, root: Path = REPO_ROOT) -> str:
+    """Autograde one submission (re-executes it in grading mode; locked cells come from the gradebook)."""
+    return nbgrader("autograde", assignment, "--student", student, "--force", root=root)
+
+
+def generate_feedback(assignment: str, student: str, root: Path = REPO_ROOT) -> Path:
+    """Write the feedback HTML (hidden tests stripped) and return its folder."""
+    nbgrader("generate_feedback", assignment, "--student", student, "--force", root=root)
+    return root / "grading" / "feedback" / student / assignment
+
+
+def export_grades(root: Path = REPO_ROOT) -> Path:
+    """Export every grade in the gradebook to ``grading/grades.csv``."""
+    out = root / "grading" / "grades.csv"
+    nbgrader("export", f"--to={out}", root=root)
+    return out
+
+
+@dataclass(frozen=True)
+class CellScore:
+    """One graded cell of one submission."""
+
+    notebook: str
+    cell: str
+    kind: str  #: "auto" (a test cell) or "manual" (a written answer)
+    score: float | None  #: None while a manual grade is pending
+    max_score: float
+
+
+def cell_scores(assignment: str, student: str, root: Path = REPO_ROOT) -> list[CellScore]:
+    """Every graded cell's score for one autograded submission, from the gradebook."""
+    from nbgrader.api import Gradebook
+
+    rows = []
+    with Gradebook(f"sqlite:///{root / 'grading' / 'gradebook.db'}") as gb:
+        submission = gb.find_submission(assignment, student)
+        for nb in submission.notebooks:
+            for grade in sorted(nb.grades, key=lambda g: g.cell.id):
+                manual = grade.cell.cell_type == "markdown" or grade.needs_manual_grade and grade.auto_score is None
+                rows.append(CellScore(nb.name, grade.name, "manual" if manual else "auto",
+                                      None if manual and grade.manual_score is None else grade.score,
+                                      grade.max_score))
+    return rows
+
+
+def reset(root: Path = REPO_ROOT) -> None:
+    """Remove all grading state (gradebook, submissions, feedback, exchange)."""
+    shutil.rmtree(root / "grading", ignore_errors=True)

@@ -1,0 +1,63 @@
+"""Where parsed datasets are cached, and how a cache entry is keyed and written.
+
+The cache lives outside the repository: ``$EXPRESSION_LAB_CACHE``, else ``$XDG_CACHE_HOME/expression-lab``,
+else ``~/.cache/expression-lab``. An entry is keyed by the source's path, size and modification time, so an
+edited or replaced file is parsed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+#: Bump when the layout of cached arrays changes, so old entries are ignored.
+CACHE_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """The cache folder (created on demand)."""
+    root = os.environ.get("EXPRESSION_LAB_CACHE")
+    if not root:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(xdg, "expression-lab")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def file_key(*paths: Path, extra: str = "") -> str:
+    """A hex key from each path's absolute name, size and mtime (and ``extra``, e.g. loader options)."""
+    h = hashlib.sha256(f"v{CACHE_VERSION}|{extra}".encode())
+    for p in paths:
+        st = p.stat()
+        h.update(f"|{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:24]
+
+
+def load_arrays(name: str) -> dict[str, np.ndarray] | None:
+    """The arrays cached under ``name``, or None when there is no (readable) entry."""
+    path = cache_dir() / f"{name}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (OSError, ValueError):  # missing, or truncated by an interrupted writer: parse again
+        return None
+
+
+def save_arrays(name: str, **arrays: np.ndarray) -> Path:
+    """Write ``arrays`` under ``name`` atomically (a reader never sees half a file)."""
+    folder = cache_dir()
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        final = folder / f"{name}.npz"
+        os.replace(tmp, final)
+        return final
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,350 @@
+"""FER2013: 48×48 grayscale faces labelled with seven emotions, in every format users meet.
+
+Source: Goodfellow et al. 2013, "Challenges in Representation Learning: A report on three machine learning
+contests" (ICML 2013 workshop), distributed by Kaggle ("Challenges in Representation Learning: Facial
+Expression Recognition Challenge"). The original file ``fer2013.csv`` has columns ``emotion`` (0-6, see
+:mod:`data_loaders.emotions`), ``pixels`` (2304 space-separated integers 0-255, row-major 48×48) and
+``Usage`` (``Training`` 28,709 rows, ``PublicTest`` 3,589, ``PrivateTest`` 3,589).
+
+Formats read by :func:`load_fer2013`:
+
+* ``fer2013.csv`` (also ``.csv.gz``, a ``.zip`` holding it, or the original ``fer2013.tar.gz``);
+* Kaggle's competition files: ``icml_face_data.csv`` (header names with leading spaces, e.g. ``" Usage"``),
+  ``train.csv`` (``emotion,pixels``: the Training rows) and ``test.csv`` (``pixels`` only: PublicTest then
+  PrivateTest, unlabelled, label ``-1``);
+* image-folder mirrors: ``train/<emotion>/*.png|jpg`` and ``test/<emotion>/*.png|jpg`` (``test`` merges
+  PublicTest and PrivateTest, so its rows get ``Usage`` ``"Test"``).
+
+FER2013 is Kaggle competition data and cannot be redistributed: the kit never downloads or ships it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Iterable, Literal
+
+import numpy as np
+import pandas as pd
+
+from . import cache
+from .dataset import BadRow, ImageDataset
+from .emotions import EMOTIONS, emotion_code
+
+USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
+IMAGE_SIZE = 48
+N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
+#: Kaggle ``test.csv`` holds PublicTest then PrivateTest, 3,589 rows each (dataset description).
+_TEST_HALF = 3589
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+_CSV_NAMES = ("fer2013.csv", "fer2013.csv.gz", "fer2013.zip", "fer2013.tar.gz", "icml_face_data.csv",
+              "icml_face_data.csv.gz")
+
+HOW_TO_GET = (
+    "FER2013 is not redistributable, so the kit does not ship it. Download it from Kaggle "
+    "(https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-recognition-challenge/data: "
+    "fer2013.tar.gz or icml_face_data.csv; or a mirror of train/ and test/ image folders), then either put it at "
+    "data/fer2013/ in the kit (e.g. data/fer2013/fer2013.csv) or set FER2013_PATH=/path/to/fer2013.csv."
+)
+
+
+class FER2013FormatError(ValueError):
+    """A FER2013 file, row or image that does not match the expected format; the message names it."""
+
+
+def repo_data_dir() -> Path:
+    """The kit's git-ignored ``data/`` folder (``<repo>/data``)."""
+    return Path(__file__).resolve().parent.parent / "data"
+
+
+def fer2013_path(path: str | os.PathLike | None = None) -> Path:
+    """Resolve where FER2013 is: ``path`` → ``$FER2013_PATH`` → ``<repo>/data/fer2013/``.
+
+    Raises:
+        FileNotFoundError: nothing is found; the message says where to get FER2013 and where to put it.
+    """
+    if path is None:
+        path = os.environ.get("FER2013_PATH") or None
+        origin = "FER2013_PATH" if path else None
+    else:
+        origin = "the path given"
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise FileNotFoundError(f"FER2013 not found at {p} ({origin}). {HOW_TO_GET}")
+        return p
+    default = repo_data_dir() / "fer2013"
+    if default.is_dir() and _pick_in_folder(default, required=False) is not None:
+        return default
+    raise FileNotFoundError(f"FER2013 not found: FER2013_PATH is not set and {default} holds no FER2013 file. "
+                            f"{HOW_TO_GET}")
+
+
+def load_fer2013(
+    path: str | os.PathLike | None = None,
+    usage: str | Iterable[str] | None = None,
+    *,
+    on_bad_rows: Literal["raise", "skip"] = "raise",
+    use_cache: bool = True,
+) -> ImageDataset:
+    """Load FER2013 from any of the formats in the module docstring.
+
+    Args:
+        path: a csv/``.csv.gz``/``.zip``/``.tar.gz`` file or a folder; default: ``$FER2013_PATH``, then
+            ``<repo>/data/fer2013/``.
+        usage: keep only these ``Usage`` rows (``"Training"``, ``"PublicTest"``, ``"PrivateTest"``, or a list).
+        on_bad_rows: ``"raise"`` (default) stops at bad rows with an error naming the file and line numbers;
+            ``"skip"`` leaves them out, lists them in ``dataset.bad_rows`` and warns with their count and lines.
+        use_cache: reuse the parsed arrays cached for this exact file (same path, size and mtime).
+
+    Returns:
+        An :class:`ImageDataset`: ``images`` ``uint8 (N, 48, 48)`` with grey levels 0-255, ``labels`` ``int64
+        (N,)`` in FER2013 order (0=Angry … 6=Neutral; ``-1`` unlabelled), ``usage`` ``str (N,)``,
+        ``class_names`` :data:`~data_loaders.emotions.EMOTIONS`.
+
+    Raises:
+        FileNotFoundError: no FER2013 at the resolved path (says where to get it).
+        FER2013FormatError: an unreadable file, missing columns, or bad rows with ``on_bad_rows="raise"``
+            (names the file, the line numbers and what was expected).
+        ValueError: ``usage`` names a ``Usage`` the file does not have, or ``on_bad_rows`` is not valid.
+    """
+    if on_bad_rows not in ("raise", "skip"):
+        raise ValueError(f"on_bad_rows must be 'raise' or 'skip', got {on_bad_rows!r}")
+    source = fer2013_path(path)
+    target = _pick_in_folder(source) if source.is_dir() else source
+    dataset = _load_cached(target, on_bad_rows) if use_cache else _parse(target, on_bad_rows)
+    if dataset.bad_rows:
+        shown = ", ".join(b.where.rsplit(":", 1)[-1] if ":" in b.where else b.where for b in dataset.bad_rows[:10])
+        more = " …" if len(dataset.bad_rows) > 10 else ""
+        warnings.warn(f"{target}: skipped {len(dataset.bad_rows)} bad rows ({shown}{more}); see dataset.bad_rows",
+                      stacklevel=2)
+    return dataset if usage is None else dataset.subset(usage)
+
+
+# --------------------------------------------------------------------------------------------------- resolution
+
+
+def _pick_in_folder(folder: Path, required: bool = True) -> Path | None:
+    """The file or image-folder root to read inside a FER2013 folder."""
+    for name in _CSV_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    if (folder / "train").is_dir() or (folder / "test").is_dir():
+        return folder
+    if (folder / "train.csv").is_file():
+        return folder / "train.csv"
+    if required:
+        raise FileNotFoundError(
+            f"{folder} holds no FER2013 data: expected one of {', '.join(_CSV_NAMES)}, train.csv, or train/ and "
+            f"test/ image folders. {HOW_TO_GET}"
+        )
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------ caching
+
+
+def _load_cached(target: Path, on_bad_rows: str) -> ImageDataset:
+    files = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
+    if target.is_dir():
+        key = cache.file_key(target, extra=f"fer2013-folder|{on_bad_rows}|{len(files)}|" +
+                             "|".join(f"{p.relative_to(target)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                                      for p in files))
+    else:
+        key = cache.file_key(target, extra=f"fer2013|{on_bad_rows}")
+    name = f"fer2013-{key}"
+    arrays = cache.load_arrays(name)
+    if arrays is not None:
+        bad = tuple(BadRow(str(w), str(r)) for w, r in zip(arrays["bad_where"], arrays["bad_reason"]))
+        return ImageDataset(arrays["images"], arrays["labels"], arrays["usage"], EMOTIONS, str(target),
+                            str(arrays["description"]) + " (parsed arrays read from the cache)", bad)
+    dataset = _parse(target, on_bad_rows)
+    cache.save_arrays(
+        name, images=dataset.images, labels=dataset.labels, usage=dataset.usage,
+        description=np.array(dataset.description),
+        bad_where=np.array([b.where for b in dataset.bad_rows], dtype=str),
+        bad_reason=np.array([b.reason for b in dataset.bad_rows], dtype=str),
+    )
+    return dataset
+
+
+def _parse(target: Path, on_bad_rows: str) -> ImageDataset:
+    if target.is_dir():
+        return _read_image_folders(target, on_bad_rows)
+    label, frame = _read_table(target)
+    return _frame_to_dataset(frame, label, str(target), on_bad_rows)
+
+
+# --------------------------------------------------------------------------------------------------- csv files
+
+
+def _read_table(path: Path) -> tuple[str, pd.DataFrame]:
+    """Read a csv (plain, gzip, zip or tar.gz) into strings; return (name for messages, frame)."""
+    name = path.name.lower()
+    try:
+        if name.endswith((".tar.gz", ".tgz", ".tar")):
+            with tarfile.open(path) as tar:
+                members = [m for m in tar.getmembers() if m.isfile() and m.name.lower().endswith(".csv")]
+                member = _choose_csv(path, [m.name for m in members])
+                raw = tar.extractfile(member).read()
+            return f"{path}:{member}", _csv_frame(io.BytesIO(raw), f"{path}:{member}")
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(path) as zf:
+                member = _choose_csv(path, [n for n in zf.namelist() if n.lower().endswith((".csv", ".csv.gz"))])
+                raw = zf.read(member)
+            compression = "gzip" if member.lower().endswith(".gz") else None
+            return f"{path}:{member}", _csv_frame(io.BytesIO(raw), f"{path}:{member}", compression)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise FER2013FormatError(f"{path}: cannot read the archive ({exc})") from exc
+    compression = "gzip" if name.endswith(".gz") else None
+    return str(path), _csv_frame(path, str(path), compression)
+
+
+def _choose_csv(archive: Path, names: list[str]) -> str:
+    by_base = {Path(n).name.lower(): n for n in names}
+    for preferred in ("fer2013.csv", "icml_face_data.csv", "train.csv"):
+        if preferred in by_base:
+            return by_base[preferred]
+    if len(names) == 1:
+        return names[0]
+    raise FER2013FormatError(
+        f"{archive}: expected fer2013.csv, icml_face_data.csv or train.csv inside, found {names or 'no csv file'}"
+    )
+
+
+def _csv_frame(source, label: str, compression: str | None = None) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False, compression=compression,
+                            skipinitialspace=False, engine="c")
+    except UnicodeDecodeError as exc:
+        raise FER2013FormatError(f"{label}: not a UTF-8/ASCII csv file ({exc.reason} at byte {exc.start})") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, EOFError, OSError) as exc:
+        raise FER2013FormatError(f"{label}: not a readable FER2013 csv ({exc})") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if "pixels" not in frame.columns:
+        raise FER2013FormatError(
+            f"{label}: no 'pixels' column; expected the FER2013 header 'emotion,pixels,Usage' "
+            f"(found {', '.join(frame.columns) or 'no header'})"
+        )
+    return frame
+
+
+def _frame_to_dataset(frame: pd.DataFrame, label: str, source: str, on_bad_rows: str) -> ImageDataset:
+    n = len(frame)
+    line = np.arange(n) + 2  # line 1 is the header; FER2013 rows hold no embedded newlines
+    reasons: dict[int, str] = {}
+
+    pixels = frame["pixels"].str.strip()
+    well_formed = pixels.str.fullmatch(r"\d+(?: \d+)*") & (pixels.str.count(" ") == N_PIXELS - 1)
+    for i in np.flatnonzero(~well_formed.to_numpy()):
+        reasons[i] = _pixel_problem(pixels.iat[i])
+
+    if "emotion" in frame.columns:
+        codes = frame["emotion"].str.strip()
+        valid = codes.isin([str(k) for k in range(len(EMOTIONS))]).to_numpy()
+        for i in np.flatnonzero(~valid):
+            reasons.setdefault(i, f"emotion {codes.iat[i]!r} is not a FER2013 label code 0-6")
+        labels = np.where(valid, pd.to_numeric(codes.where(valid, "-1")), -1).astype(np.int64)
+    else:
+        labels = np.full(n, -1, dtype=np.int64)
+
+    if "Usage" in frame.columns:
+        usage = frame["Usage"].str.strip().to_numpy(dtype=str)
+        valid = np.isin(usage, USAGES)
+        for i in np.flatnonzero(~valid):
+            reasons.setdefault(i, f"Usage {usage[i]!r} is not one of {', '.join(USAGES)}")
+    elif "emotion" in frame.columns:  # Kaggle train.csv
+        usage = np.full(n, "Training")
+    else:  # Kaggle test.csv: PublicTest rows, then PrivateTest rows
+        usage = np.where(np.arange(n) < _TEST_HALF, "PublicTest", "PrivateTest") if n == 2 * _TEST_HALF \
+            else np.full(n, "PublicTest")
+
+    good = well_formed.to_numpy().copy()
+    images = np.zeros((0, N_PIXELS), np.uint8)
+    if good.any():
+        flat = np.fromstring(" ".join(pixels[good].tolist()), dtype=np.int64, sep=" ")  # C parser: fast
+        values = flat.reshape(-1, N_PIXELS)
+        too_big = values.max(axis=1) > 255
+        for j in np.flatnonzero(too_big):
+            i = np.flatnonzero(good)[j]
+            col = int(np.argmax(values[j] > 255))
+            reasons.setdefault(i, f"pixel {col + 1} is {values[j, col]}, expected an integer 0-255")
+        images = values.astype(np.uint8)
+
+    bad_index = np.array(sorted(reasons), dtype=np.int64)
+    bad = tuple(BadRow(f"{label}:{line[i]}", reasons[i]) for i in bad_index)
+    if bad and on_bad_rows == "raise":
+        listed = "\n  ".join(str(b) for b in bad[:10])
+        more = f"\n  … and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise FER2013FormatError(
+            f"{label}: {len(bad)} bad row(s) out of {n}:\n  {listed}{more}\n"
+            "Fix the file, or pass on_bad_rows='skip' to leave them out (they are then listed in dataset.bad_rows)."
+        )
+    keep = np.ones(n, bool)
+    keep[bad_index] = False
+    images = images[keep[good]] if good.any() else images
+    description = (f"FER2013 from {label}: {int(keep.sum())} rows"
+                   + (f", {len(bad)} bad rows skipped" if bad else ""))
+    return ImageDataset(images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE), labels[keep], usage[keep].astype(str),
+                        EMOTIONS, source, description, bad)
+
+
+def _pixel_problem(text: str) -> str:
+    """Say exactly what is wrong with one ``pixels`` field."""
+    tokens = text.split()
+    if len(tokens) != N_PIXELS:
+        return f"has {len(tokens)} pixel values, expected {N_PIXELS} (48×48)"
+    for k, tok in enumerate(tokens):
+        if not tok.isdigit():
+            return f"pixel {k + 1} is {tok!r}, expected an integer 0-255"
+    return "pixel values must be separated by single spaces"
+
+
+# ------------------------------------------------------------------------------------------------ image folders
+
+
+def _read_image_folders(root: Path, on_bad_rows: str) -> ImageDataset:
+    from PIL import Image, UnidentifiedImageError
+
+    split_usage = {"train": "Training", "training": "Training", "test": "Test", "validation": "PublicTest",
+                   "val": "PublicTest", "publictest": "PublicTest", "privatetest": "PrivateTest"}
+    images, labels, usage, bad = [], [], [], []
+    splits = sorted(d for d in root.iterdir() if d.is_dir() and d.name.lower() in split_usage)
+    for split in splits:
+        for folder in sorted(d for d in split.iterdir() if d.is_dir()):
+            try:
+                code = emotion_code(folder.name)
+            except KeyError as exc:
+                raise FER2013FormatError(f"{folder}: folder name is not an emotion ({exc.args[0]})") from None
+            for file in sorted(f for f in folder.iterdir() if f.is_file()):
+                try:
+                    if file.suffix.lower() not in _IMAGE_SUFFIXES:
+                        raise ValueError(f"not an image file (expected {', '.join(sorted(_IMAGE_SUFFIXES))})")
+                    with Image.open(file) as im:
+                        grey = np.asarray(im.convert("L"))
+                    if grey.shape != (IMAGE_SIZE, IMAGE_SIZE):
+                        raise ValueError(f"image is {grey.shape[1]}×{grey.shape[0]}, expected 48×48")
+                except (ValueError, OSError, UnidentifiedImageError) as exc:
+                    problem = BadRow(str(file), str(exc) if isinstance(exc, ValueError) and
+                                     not isinstance(exc, UnidentifiedImageError) else f"unreadable image ({exc})")
+                    if on_bad_rows == "raise":
+                        raise FER2013FormatError(
+                            f"{problem}. Fix or remove it, or pass on_bad_rows='skip'.") from None
+                    bad.append(problem)
+                    continue
+                images.append(grey)
+                labels.append(code)
+                usage.append(split_usage[split.name.lower()])
+    if not images:
+        raise FER2013FormatError(f"{root}: no images found under train/<emotion>/ or test/<emotion>/")
+    description = (f"FER2013 image folders at {root}: {len(images)} images"
+                   + (f", {len(bad)} bad files skipped" if bad else "")
+                   + ("; test/ merges PublicTest and PrivateTest, so its Usage is 'Test'"
+                      if "Test" in usage else ""))
+    return ImageDataset(np.stack(images).astype(np.uint8), np.array(labels, np.int64), np.array(usage, str),
+                        EMOTIONS, str(root), description, tuple(bad))

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Create or reuse the kit's virtual environment (.venv) and install what is missing.
+# Used by every make target; safe to run again (it only installs when pyproject.toml changed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${EXPRESSION_LAB_VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+say() { printf '\033[1m[expression-lab]\033[0m %s\n' "$*"; }
+
+# System package: open3d needs libusb-1.0 at import time.
+if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing the system package libusb-1.0-0 (needed by open3d)…"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libusb-1.0-0 >/dev/null
+  else
+    say "WARNING: libusb-1.0 is missing, so 'import open3d' will fail. Install it once with:"
+    say "    sudo apt-get install libusb-1.0-0      (Debian/Ubuntu)   or   brew install libusb   (macOS)"
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is needed"' || {
+    say "Python 3.10 or newer is needed (found: $("$PYTHON" --version 2>&1)). Set PYTHON=/path/to/python3.11."; exit 1; }
+  say "creating the virtual environment $VENV…"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+stamp="$VENV/.expression-lab-installed"
+want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  say "installing the kit and its dependencies into $VENV (first time: a few minutes, ~2 GB)…"
+  "$VENV/bin/python" -m pip install --upgrade --progress-bar on pip >/dev/null
+  "$VENV/bin/python" -m pip install --progress-bar on -e ".[test]"
+  echo "$want" > "$stamp"
+fi
+
+# open3d pulls in dash, whose old lab extension makes JupyterLab ask for a rebuild: nothing needs building.
+mkdir -p "$VENV/etc/jupyter/labconfig"
+echo '{"buildCheck": false, "buildAvailable": false}' > "$VENV/etc/jupyter/labconfig/page_config.json"

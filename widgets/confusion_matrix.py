@@ -1,0 +1,56 @@
+"""Confusion matrix heat map."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from data_loaders.emotions import EMOTIONS
+
+
+def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """``int64 (n_classes, n_classes)`` counts: row = true class, column = predicted class.
+
+    Raises:
+        ValueError: lengths differ or a label is outside ``0 … n_classes-1``.
+    """
+    t = np.asarray(y_true).astype(np.int64).ravel()
+    p = np.asarray(y_pred).astype(np.int64).ravel()
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
+    for name, v in (("y_true", t), ("y_pred", p)):
+        if v.size and (v.min() < 0 or v.max() >= n_classes):
+            raise ValueError(f"{name} holds labels outside 0-{n_classes - 1}")
+    return np.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def plot_confusion_matrix(y_true, y_pred, class_names: Sequence[str] = EMOTIONS, normalize: bool = True,
+                          title: str | None = None) -> go.Figure:
+    """Heat map of true (rows) against predicted (columns) classes.
+
+    Args:
+        y_true, y_pred: integer labels ``(N,)`` (FER2013 codes), e.g. ``probabilities.argmax(1)``.
+        class_names: names in label order.
+        normalize: colour by the share of each true class (rows sum to 1; the diagonal is per-class recall);
+            the counts are always in the hover text.
+        title: figure title; default states the overall accuracy.
+
+    Returns:
+        A plotly ``Figure`` with one ``Heatmap``; ``fig.data[0].customdata`` holds the counts.
+    """
+    counts = confusion_counts(y_true, y_pred, len(class_names))
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    z = shares if normalize else counts
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    text = [[f"{shares[i, j]:.0%}" if normalize else str(counts[i, j]) for j in range(len(class_names))]
+            for i in range(len(class_names))]
+    fig = go.Figure(go.Heatmap(z=z, x=list(class_names), y=list(class_names), customdata=counts, text=text,
+                               texttemplate="%{text}", colorscale="Blues", zmin=0,
+                               hovertemplate="true %{y}, predicted %{x}: %{customdata} faces<extra></extra>"))
+    fig.update_layout(title=title or f"Confusion matrix (accuracy {accuracy:.1%})", height=460, width=520,
+                      xaxis=dict(title="predicted", side="bottom"), yaxis=dict(title="true", autorange="reversed"),
+                      template="simple_white")
+    return fig
