@@ -107,19 +107,25 @@ class CellScore:
 
 
 def cell_scores(assignment: str, student: str, root: Path = REPO_ROOT) -> list[CellScore]:
-    """Every graded cell's score for one autograded submission, from the gradebook."""
+    """Every graded cell's score for one autograded submission, from the gradebook, in notebook order."""
+    import nbformat
     from nbgrader.api import Gradebook
 
+    order = {}
+    for path in sorted((root / "solutions" / assignment).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid:
+                order[(path.stem, gid)] = len(order)
     rows = []
     with Gradebook(f"sqlite:///{root / 'grading' / 'gradebook.db'}") as gb:
         submission = gb.find_submission(assignment, student)
         for nb in submission.notebooks:
-            for grade in sorted(nb.grades, key=lambda g: g.cell.id):
-                manual = grade.cell.cell_type == "markdown" or grade.needs_manual_grade and grade.auto_score is None
-                rows.append(CellScore(nb.name, grade.name, "manual" if manual else "auto",
-                                      None if manual and grade.manual_score is None else grade.score,
-                                      grade.max_score))
-    return rows
+            for grade in nb.grades:
+                manual = grade.cell.cell_type == "markdown"
+                score = grade.score if not manual or grade.manual_score is not None else None
+                rows.append(CellScore(nb.name, grade.name, "manual" if manual else "auto", score, grade.max_score))
+    return sorted(rows, key=lambda r: order.get((r.notebook, r.cell), len(order)))
 
 
 def reset(root: Path = REPO_ROOT) -> None:

@@ -257,7 +257,7 @@ def _frame_to_dataset(frame: pd.DataFrame, label: str, source: str, on_bad_rows:
         usage = frame["Usage"].str.strip().to_numpy(dtype=str)
         valid = np.isin(usage, USAGES)
         for i in np.flatnonzero(~valid):
-            reasons.setdefault(i, f"Usage {usage[i]!r} is not one of {', '.join(USAGES)}")
+            reasons.setdefault(i, f"Usage {str(usage[i])!r} is not one of {', '.join(USAGES)}")
     elif "emotion" in frame.columns:  # Kaggle train.csv
         usage = np.full(n, "Training")
     else:  # Kaggle test.csv: PublicTest rows, then PrivateTest rows

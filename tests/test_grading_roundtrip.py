@@ -1,0 +1,102 @@
+"""nbgrader round trip on real FER2013: release, submit, autograde, feedback.
+
+A perfect submission (the released notebook with the solution's answers, run by the student in quick mode so
+that it hands in a trained model_2.keras) scores every automatic point; a flawed one scores less, and editing
+a locked test cell gains nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import nbformat
+import pytest
+
+from conftest import REPO, requires_real_data
+from course import nbgrader_steps as steps
+from course.notebook_run import execute_notebook
+from course.sample_submission import fill_answers, write_submission
+
+pytestmark = [pytest.mark.slow, requires_real_data]
+
+AID, NOTEBOOK = "ps1_fer2013_cnn", "fer2013_cnn.ipynb"
+
+
+def _cell(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+@pytest.fixture(scope="session")
+def graded_course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    shutil.copytree(REPO / "solutions", root / "solutions")
+    steps.release(root=root)
+    release_nb, source_nb = root / "assignments" / AID / NOTEBOOK, root / "solutions" / AID / NOTEBOOK
+
+    # The perfect student works through the notebook (quick run) and hands in notebook + model_2.keras.
+    perfect = write_submission(release_nb, source_nb, steps.submission_folder("perfect", AID, root))
+    execute_notebook(perfect, env={"EXPRESSION_LAB_QUICK": "1"}, progress=False)
+
+    # A flawed student: unscaled inputs, a wrong model_1 with its locked test cell edited to `pass`,
+    # and no model_2.keras handed in.
+    flawed = fill_answers(release_nb, source_nb)
+    _cell(flawed, "preprocess").source = (
+        "def preprocess(images):\n    return np.asarray(images, dtype=np.float32)[..., None]\n")
+    _cell(flawed, "build_model_1").source = _cell(flawed, "build_model_1").source.replace(
+        "layers.Conv2D(64, (5, 5)", "layers.Conv2D(32, (5, 5)")
+    _cell(flawed, "test_model_1").source = "pass\n"
+    folder = steps.submission_folder("flawed", AID, root)
+    folder.mkdir(parents=True)
+    nbformat.write(flawed, folder / NOTEBOOK)
+    (folder / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
+
+    steps.nbgrader("autograde", AID, "--force", root=root)
+    return root
+
+
+def _scores(root, student):
+    return {s.cell: s for s in steps.cell_scores(AID, student, root)}
+
+
+def test_the_solution_scores_every_automatic_point(graded_course):
+    scores = _scores(graded_course, "perfect")
+    auto = {k: v for k, v in scores.items() if v.kind == "auto"}
+    assert set(auto) == {"test_parse_pixels", "test_preprocess", "test_model_1", "test_augmentation",
+                         "test_model_2", "test_model_2_accuracy"}
+    lost = {k: (v.score, v.max_score) for k, v in auto.items() if v.score != v.max_score}
+    assert not lost, f"the solution lost points: {lost}"
+    assert sum(v.max_score for v in auto.values()) == 18
+    manual = [v for v in scores.values() if v.kind == "manual"]
+    assert sum(v.max_score for v in manual) == 12 and all(v.score is None for v in manual)
+
+
+def test_a_flawed_submission_scores_less_and_cannot_edit_a_test(graded_course):
+    scores = _scores(graded_course, "flawed")
+    zero = {k for k, v in scores.items() if v.kind == "auto" and v.score == 0}
+    assert zero == {"test_preprocess", "test_model_1", "test_model_2_accuracy"}, (
+        "unscaled inputs, a wrong model_1 (its test restored although edited to `pass`) and a missing "
+        f"model_2.keras must each lose their points; zero scores: {zero}")
+    full = {k for k, v in scores.items() if v.kind == "auto" and v.score == v.max_score}
+    assert full == {"test_parse_pixels", "test_augmentation", "test_model_2"}
+
+
+def test_autograding_does_not_overwrite_the_submitted_model(graded_course):
+    autograded = graded_course / "grading" / "autograded" / "perfect" / AID
+    submitted = steps.submission_folder("perfect", AID, graded_course)
+    assert (autograded / "model_2.keras").read_bytes() == (submitted / "model_2.keras").read_bytes()
+    assert not (autograded / "model_1.keras").exists(), "the 300 MB model_1 is not collected"
+
+
+def test_feedback_is_written_without_hidden_tests(graded_course):
+    folder = steps.generate_feedback(AID, "perfect", graded_course)
+    html = (folder / NOTEBOOK.replace(".ipynb", ".html")).read_text()
+    assert "test_model_2_accuracy" in html or "Hidden test" in html
+    for secret in ("_held_out", "BEGIN HIDDEN TESTS", "_full.usages"):
+        assert secret not in html, f"feedback shows hidden test code ({secret!r})"
+
+
+def test_grades_export(graded_course):
+    csv = steps.export_grades(graded_course)
+    text = csv.read_text()
+    assert "perfect" in text and "flawed" in text
