@@ -24,8 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--usage", default=None,
                    help="rows to evaluate on (default: PrivateTest when the file has it, else PublicTest)")
     p.add_argument("--input-size", type=int, default=48, help="the model's input side in pixels (peer: 64)")
-    p.add_argument("--scale", choices=["0-1", "-1-1", "0-255"], default="0-1",
-                   help="input scaling the model expects (kit models: 0-1; mini-Xception peer: -1-1)")
+    p.add_argument("--scale", choices=["unit", "symmetric", "raw"], default="unit",
+                   help="input scaling the model expects: unit [0, 1] (kit models), symmetric [-1, 1] "
+                        "(the mini-Xception peer) or raw 0-255")
     p.add_argument("--json", action="store_true", help="print JSON instead of a report")
 
     args = parser.parse_args(argv)

@@ -16,27 +16,27 @@ import numpy as np
 
 from data_loaders import EMOTIONS, ImageDataset
 
-Scale = Literal["0-1", "-1-1", "0-255"]
+Scale = Literal["unit", "symmetric", "raw"]
 
 
-def model_inputs(images: np.ndarray, input_size: int = 48, scale: Scale = "0-1") -> np.ndarray:
+def model_inputs(images: np.ndarray, input_size: int = 48, scale: Scale = "unit") -> np.ndarray:
     """``uint8 (N, 48, 48)`` faces -> ``float32 (N, input_size, input_size, 1)`` scaled as the model expects.
 
-    ``scale``: ``"0-1"`` (pixels/255), ``"-1-1"`` ((pixels/255 - 0.5) * 2, the mini-Xception convention) or
-    ``"0-255"``. Resizing uses bilinear interpolation (TensorFlow ``resize``).
+    ``scale``: ``"unit"`` ([0, 1]: pixels/255, the kit's contract), ``"symmetric"`` ([-1, 1]: (pixels/255 - 0.5)
+    * 2, the mini-Xception convention) or ``"raw"`` (0-255). Resizing uses bilinear interpolation (TensorFlow ``resize``).
     """
     x = images.astype(np.float32)[..., None]
     if input_size != images.shape[1]:
         import tensorflow as tf
 
         x = tf.image.resize(x, (input_size, input_size), method="bilinear").numpy()
-    if scale == "0-1":
+    if scale == "unit":
         return x / 255.0
-    if scale == "-1-1":
+    if scale == "symmetric":
         return (x / 255.0 - 0.5) * 2.0
-    if scale == "0-255":
+    if scale == "raw":
         return x
-    raise ValueError(f"scale must be '0-1', '-1-1' or '0-255', got {scale!r}")
+    raise ValueError(f"scale must be 'unit', 'symmetric' or 'raw', got {scale!r}")
 
 
 @dataclass
@@ -77,7 +77,7 @@ class Evaluation:
 
 
 def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input_size: int = 48,
-                   scale: Scale = "0-1", batch_size: int = 512) -> Evaluation:
+                   scale: Scale = "unit", batch_size: int = 512) -> Evaluation:
     """Evaluate the model file at ``model_path`` on the ``usage`` rows of ``data``.
 
     Raises:
