@@ -1,8 +1,8 @@
-"""nbgrader round trip on real FER2013: release, submit, autograde, feedback.
+"""nbgrader round trip on real FER2013: the demo course run, then a flawed submission.
 
-A perfect submission (the released notebook with the solution's answers, run by the student in quick mode so
-that it hands in a trained model_2.keras) scores every automatic point; a flawed one scores less, and editing
-a locked test cell gains nothing.
+The demo (``make demo``) releases ps1 and hands in a perfect submission (the released notebook with the
+solution's answers, run by the student in quick mode so that it hands in a trained model_2.keras); it must
+score every automatic point. A flawed submission scores less, and editing a locked test cell gains nothing.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 
 from conftest import REPO, requires_real_data
 from course import nbgrader_steps as steps
-from course.notebook_run import execute_notebook
-from course.sample_submission import fill_answers, write_submission
+from course.demo import run_demo
+from course.sample_submission import fill_answers
 
 pytestmark = [pytest.mark.slow, requires_real_data]
 
@@ -31,12 +31,10 @@ def graded_course(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
     shutil.copy(REPO / "nbgrader_config.py", root)
     shutil.copytree(REPO / "solutions", root / "solutions")
-    steps.release(root=root)
+    # The demo: release, the perfect student works through the notebook (quick run) and hands in the
+    # notebook + model_2.keras, autograde, feedback, grades.
+    run_demo(AID, student="perfect", quick=True, root=root)
     release_nb, source_nb = root / "assignments" / AID / NOTEBOOK, root / "solutions" / AID / NOTEBOOK
-
-    # The perfect student works through the notebook (quick run) and hands in notebook + model_2.keras.
-    perfect = write_submission(release_nb, source_nb, steps.submission_folder("perfect", AID, root))
-    execute_notebook(perfect, env={"EXPRESSION_LAB_QUICK": "1"}, progress=False)
 
     # A flawed student: unscaled inputs, a wrong model_1 with its locked test cell edited to `pass`,
     # and no model_2.keras handed in.
@@ -51,7 +49,7 @@ def graded_course(tmp_path_factory):
     nbformat.write(flawed, folder / NOTEBOOK)
     (folder / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
 
-    steps.nbgrader("autograde", AID, "--force", root=root)
+    steps.autograde(AID, "flawed", root)
     return root
 
 
@@ -88,8 +86,16 @@ def test_autograding_does_not_overwrite_the_submitted_model(graded_course):
     assert not (autograded / "model_1.keras").exists(), "the 300 MB model_1 is not collected"
 
 
+def test_the_demo_prints_the_score_table(graded_course, capsys):
+    from course.demo import score_table
+
+    table = score_table(AID, "perfect", graded_course)
+    assert list(table.columns) == ["notebook", "cell", "graded", "score", "max"]
+    assert table["max"].sum() == 30 and (table[table.graded == "manual"].score == "pending").all()
+
+
 def test_feedback_is_written_without_hidden_tests(graded_course):
-    folder = steps.generate_feedback(AID, "perfect", graded_course)
+    folder = graded_course / "grading" / "feedback" / "perfect" / AID  # written by the demo
     html = (folder / NOTEBOOK.replace(".ipynb", ".html")).read_text()
     assert "test_model_2_accuracy" in html or "Hidden test" in html
     for secret in ("_held_out", "BEGIN HIDDEN TESTS", "_full.usages"):
