@@ -7,7 +7,7 @@ student would (a short "quick" run: ``EXPRESSION_LAB_QUICK=1``), so it hands in 
 
 from __future__ import annotations
 
-import os
+import shutil
 import time
 from pathlib import Path
 
@@ -62,7 +62,6 @@ def run_demo(assignment: str = "ps1_fer2013_cnn", student: str = STUDENT, quick:
     t = _step(f"2/5 the sample student '{student}' fills in every answer and runs the notebook (quick run)")
     folder = steps.submission_folder(student, assignment, root)
     if folder.exists():
-        import shutil
         shutil.rmtree(folder)
     submitted = write_submission(root / "assignments" / assignment / notebook,
                                  root / "solutions" / assignment / notebook, folder)
