@@ -150,14 +150,9 @@ def _pick_in_folder(folder: Path, required: bool = True) -> Path | None:
 
 
 def _load_cached(target: Path, on_bad_rows: str) -> ImageDataset:
-    files = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
-    if target.is_dir():
-        key = cache.file_key(target, extra=f"fer2013-folder|{on_bad_rows}|{len(files)}|" +
-                             "|".join(f"{p.relative_to(target)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-                                      for p in files))
-    else:
-        key = cache.file_key(target, extra=f"fer2013|{on_bad_rows}")
-    name = f"fer2013-{key}"
+    # An image folder is keyed by every file in it, so adding, removing or editing an image parses again.
+    files = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else []
+    name = f"fer2013-{cache.file_key(target, *files, extra=f'fer2013|{on_bad_rows}')}"
     arrays = cache.load_arrays(name)
     if arrays is not None:
         bad = tuple(BadRow(str(w), str(r)) for w, r in zip(arrays["bad_where"], arrays["bad_reason"]))
@@ -269,9 +264,9 @@ def _frame_to_dataset(frame: pd.DataFrame, label: str, source: str, on_bad_rows:
     if good.any():
         flat = np.fromstring(" ".join(pixels[good].tolist()), dtype=np.int64, sep=" ")  # C parser: fast
         values = flat.reshape(-1, N_PIXELS)
-        too_big = values.max(axis=1) > 255
-        for j in np.flatnonzero(too_big):
-            i = np.flatnonzero(good)[j]
+        good_index = np.flatnonzero(good)
+        for j in np.flatnonzero(values.max(axis=1) > 255):
+            i = good_index[j]
             col = int(np.argmax(values[j] > 255))
             reasons.setdefault(i, f"pixel {col + 1} is {values[j, col]}, expected an integer 0-255")
         images = values.astype(np.uint8)

@@ -32,6 +32,12 @@ def _bar_style(p: np.ndarray, true_label: int | None) -> tuple[list[str], list[s
     return colours, outline, widths
 
 
+def _title(p: np.ndarray, true_label: int | None, class_names: Sequence[str]) -> str:
+    k = int(np.argmax(p))
+    truth = "" if true_label is None else f" · true: {class_names[true_label]}"
+    return f"Predicted: {class_names[k]} ({p[k]:.0%}){truth}"
+
+
 def plot_emotion_prediction(pred, true_label: int | None = None,
                             class_names: Sequence[str] = EMOTIONS, title: str | None = None) -> go.Figure:
     """Bar chart of a model's class probabilities for one face (the handout's ``plot_emotion_prediction``).
@@ -50,15 +56,10 @@ def plot_emotion_prediction(pred, true_label: int | None = None,
     """
     p = _probabilities(pred, len(class_names))
     colours, outline, widths = _bar_style(p, true_label)
-    k = int(np.argmax(p))
-    if title is None:
-        title = f"Predicted: {class_names[k]} ({p[k]:.0%})"
-        if true_label is not None:
-            title += f" · true: {class_names[true_label]}"
     fig = go.Figure(go.Bar(x=list(class_names), y=p, marker=dict(color=colours, line=dict(color=outline,
                                                                                          width=widths)),
                            hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
-    fig.update_layout(title=title, yaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
+    fig.update_layout(title=title or _title(p, true_label, class_names), yaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
                       height=300, width=460, margin=dict(l=50, r=10, t=40, b=40), template="simple_white")
     return fig
 
@@ -110,15 +111,13 @@ class PredictionBars(ipw.VBox):
     def _show(self, i: int) -> None:
         p = self.probabilities[i]
         colours, outline, widths = _bar_style(p, self._label(i))
-        k = int(np.argmax(p))
-        truth = "" if self.labels is None else f" · true: {self.class_names[self.labels[i]]}"
         with self.bars_figure.batch_update():
             bar = self.bars_figure.data[0]
             bar.y = p
             bar.marker.color = colours
             bar.marker.line.color = outline
             bar.marker.line.width = widths
-            self.bars_figure.layout.title.text = f"Predicted: {self.class_names[k]} ({p[k]:.0%}){truth}"
+            self.bars_figure.layout.title.text = _title(p, self._label(i), self.class_names)
         self.image_figure.data[0].z = self.images[i][::-1]
         self.image_figure.layout.title.text = f"example {i}"
 
