@@ -25,6 +25,7 @@ import os
 import tarfile
 import warnings
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Literal
 
@@ -62,17 +63,23 @@ def repo_data_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "data"
 
 
-def fer2013_path(path: str | os.PathLike | None = None) -> Path:
-    """Resolve where FER2013 is: ``path`` → ``$FER2013_PATH`` → ``<repo>/data/fer2013/``.
+def fer2013_path(path: str | os.PathLike | None = None, *, synthetic_fallback: bool = True) -> Path:
+    """Resolve where FER2013 is: ``path`` → ``$FER2013_PATH`` → ``<repo>/data/fer2013/`` → synthetic default.
+
+    The synthetic default (:func:`data_loaders.synthetic.default_data`, generated once and cached) is used when
+    nothing is configured, or when ``path`` or ``$FER2013_PATH`` is the word ``synthetic``.
 
     Raises:
-        FileNotFoundError: nothing is found; the message says where to get FER2013 and where to put it.
+        FileNotFoundError: ``path`` or ``$FER2013_PATH`` names a missing file, or nothing is found and
+            ``synthetic_fallback`` is False; the message says where to get FER2013 and where to put it.
     """
     if path is None:
         path = os.environ.get("FER2013_PATH") or None
         origin = "FER2013_PATH" if path else None
     else:
         origin = "the path given"
+    if path is not None and str(path).strip().lower() == "synthetic":
+        return _synthetic_default()
     if path is not None:
         p = Path(path).expanduser()
         if not p.exists():
@@ -81,8 +88,22 @@ def fer2013_path(path: str | os.PathLike | None = None) -> Path:
     default = repo_data_dir() / "fer2013"
     if default.is_dir() and _pick_in_folder(default, required=False) is not None:
         return default
+    if synthetic_fallback:
+        return _synthetic_default()
     raise FileNotFoundError(f"FER2013 not found: FER2013_PATH is not set and {default} holds no FER2013 file. "
                             f"{HOW_TO_GET}")
+
+
+def _is_synthetic(target: Path) -> bool:
+    from .synthetic import is_synthetic
+
+    return is_synthetic(target)
+
+
+def _synthetic_default() -> Path:
+    from .synthetic import default_data
+
+    return default_data("fer2013")
 
 
 def load_fer2013(
@@ -95,8 +116,8 @@ def load_fer2013(
     """Load FER2013 from any of the formats in the module docstring.
 
     Args:
-        path: a csv/``.csv.gz``/``.zip``/``.tar.gz`` file or a folder; default: ``$FER2013_PATH``, then
-            ``<repo>/data/fer2013/``.
+        path: a csv/``.csv.gz``/``.zip``/``.tar.gz`` file or a folder, or ``"synthetic"``; default:
+            ``$FER2013_PATH``, then ``<repo>/data/fer2013/``, then the synthetic default (see :func:`fer2013_path`).
         usage: keep only these ``Usage`` rows (``"Training"``, ``"PublicTest"``, ``"PrivateTest"``, or a list).
         on_bad_rows: ``"raise"`` (default) stops at bad rows with an error naming the file and line numbers;
             ``"skip"`` leaves them out, lists them in ``dataset.bad_rows`` and warns with their count and lines.
@@ -108,7 +129,7 @@ def load_fer2013(
         ``class_names`` :data:`~data_loaders.emotions.EMOTIONS`.
 
     Raises:
-        FileNotFoundError: no FER2013 at the resolved path (says where to get it).
+        FileNotFoundError: a configured path that does not exist (says where to get FER2013).
         FER2013FormatError: an unreadable file, missing columns, or bad rows with ``on_bad_rows="raise"``
             (names the file, the line numbers and what was expected).
         ValueError: ``usage`` names a ``Usage`` the file does not have, or ``on_bad_rows`` is not valid.
@@ -118,6 +139,9 @@ def load_fer2013(
     source = fer2013_path(path)
     target = _pick_in_folder(source) if source.is_dir() else source
     dataset = _load_cached(target, on_bad_rows) if use_cache else _parse(target, on_bad_rows)
+    if _is_synthetic(target):
+        dataset = replace(dataset, description=f"SYNTHETIC FACS faces, not FER2013 ({dataset.description}). "
+                                               "To use real data, put FER2013 in data/fer2013/ or set FER2013_PATH.")
     if dataset.bad_rows:
         shown = ", ".join(b.where.rsplit(":", 1)[-1] if ":" in b.where else b.where for b in dataset.bad_rows[:10])
         more = " …" if len(dataset.bad_rows) > 10 else ""

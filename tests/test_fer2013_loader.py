@@ -210,7 +210,7 @@ def test_missing_data_error_says_where_to_get_it_and_where_to_put_it(tmp_path, m
     monkeypatch.delenv("FER2013_PATH", raising=False)
     monkeypatch.setattr(fer_module, "repo_data_dir", lambda: tmp_path / "data")
     with pytest.raises(FileNotFoundError) as err:
-        load_fer2013()
+        fer_module.fer2013_path(synthetic_fallback=False)  # by default the synthetic faces stand in
     message = str(err.value)
     assert "kaggle.com" in message and "data/fer2013/" in message and "FER2013_PATH" in message
 
