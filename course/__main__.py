@@ -12,7 +12,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="release, sample submission, autograde, feedback, grades; print the scores")
-    p.add_argument("--assignment", default="ps1_fer2013_cnn")
+    p.add_argument("--assignment", default=None, help="one assignment id (default: every assignment)")
     p.add_argument("--full", action="store_true", help="the sample student trains for the full time, not a quick run")
 
     p = sub.add_parser("release", help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")

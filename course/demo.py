@@ -1,8 +1,10 @@
-"""The demo course run: release ps1, hand in a sample submission, autograde it, write feedback, export grades.
+"""The demo course run: for each assignment, release it, hand in a sample submission, autograde it, write
+feedback; then export grades.
 
 The sample submission is the released notebook with every answer filled from the solution, executed as a
-student would (a short "quick" run: ``EXPRESSION_LAB_QUICK=1``), so it hands in a real trained
-``model_2.keras``. Autograding then re-executes it in nbgrader's grading mode.
+student would (a short "quick" run: ``EXPRESSION_LAB_QUICK=1``), so it hands in real trained models
+(``model_2.keras``, ``model_4.keras``). Autograding then re-executes it in nbgrader's grading mode. Without
+FER2013 or the iPhone X data the notebooks use the synthetic FACS faces, so the demo runs on a fresh machine.
 """
 
 from __future__ import annotations
@@ -38,28 +40,55 @@ def score_table(assignment: str, student: str, root: Path = REPO_ROOT) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def run_demo(assignment: str = "ps1_fer2013_cnn", student: str = STUDENT, quick: bool = True,
+def _data_check(assignment: str) -> str:
+    """Load the assignment's data once (warms the cache, generates the synthetic default if needed)."""
+    from data_loaders import load_fer2013, load_iphonex
+
+    loader = {"ps1_fer2013_cnn": load_fer2013, "ps3_iphonex_3dcnn": load_iphonex}.get(assignment)
+    return loader().description if loader else "no data set to check"
+
+
+def run_demo(assignment: str | None = None, student: str = STUDENT, quick: bool = True,
              root: Path = REPO_ROOT) -> pd.DataFrame:
-    """Run the whole course loop for one assignment and return the score table.
+    """Run the whole course loop for one assignment (default: every assignment) and return the score table.
 
     Raises:
-        FileNotFoundError: no FER2013 is configured (the message says how to get it).
+        FileNotFoundError: a configured data path (FER2013_PATH, IPHONEX_PATH) does not exist.
         GradingError: an nbgrader step failed.
     """
-    from data_loaders import load_fer2013
-
-    notebook = ASSIGNMENTS[assignment] + ".ipynb"
+    todo = list(ASSIGNMENTS) if assignment is None else [assignment]
     total = time.perf_counter()
+    for aid in todo:
+        _run_one(aid, student, quick, root)
 
-    t = _step("0/5 data")
-    data = load_fer2013()  # fails early, with instructions, when FER2013 is missing; warms the cache
-    _done(t, data.description)
+    t = _step("export grades")
+    csv = steps.export_grades(root)
+    _done(t, f"grades exported to {csv.relative_to(root)}")
 
-    t = _step(f"1/5 release: solutions/{assignment} -> assignments/{assignment}")
+    table = pd.concat([score_table(aid, student, root) for aid in todo], ignore_index=True)
+    auto = table[table.graded == "auto"]
+    auto_score = sum(float(s) for s in auto.score)
+    print(f"\nScores of '{student}' on {', '.join(todo)} (demo finished in {time.perf_counter() - total:.0f} s):\n")
+    print(table.to_string(index=False))
+    print(f"\nautograded: {auto_score:g} / {auto['max'].sum():g} points · written answers: "
+          f"{table[table.graded == 'manual']['max'].sum():g} points await manual grading "
+          f"(formgrader: `make lab`, then Nbgrader → Formgrader)")
+    return table
+
+
+def _run_one(assignment: str, student: str, quick: bool, root: Path) -> None:
+    notebook = ASSIGNMENTS[assignment] + ".ipynb"
+    print(f"\n######## {assignment}", flush=True)
+
+    t = _step("0/4 data")
+    _done(t, _data_check(assignment))
+
+    t = _step(f"1/4 release: solutions/{assignment} -> assignments/{assignment}")
     steps.release(assignment, root)
     _done(t, f"assignments/{assignment}/{notebook} regenerated")
 
-    t = _step(f"2/5 the sample student '{student}' fills in every answer and runs the notebook (quick run)")
+    t = _step(f"2/4 the sample student '{student}' fills in every answer and runs the notebook"
+              + (" (quick run)" if quick else ""))
     folder = steps.submission_folder(student, assignment, root)
     if folder.exists():
         shutil.rmtree(folder)
@@ -69,24 +98,10 @@ def run_demo(assignment: str = "ps1_fer2013_cnn", student: str = STUDENT, quick:
     _done(t, f"submission in {folder.relative_to(root)}: " +
           ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file())))
 
-    t = _step("3/5 autograde (nbgrader re-runs the submission in grading mode)")
+    t = _step("3/4 autograde (nbgrader re-runs the submission in grading mode)")
     steps.autograde(assignment, student, root)
     _done(t, f"autograded notebook in grading/autograded/{student}/{assignment}")
 
-    t = _step("4/5 feedback")
+    t = _step("4/4 feedback")
     feedback = steps.generate_feedback(assignment, student, root)
     _done(t, f"feedback HTML in {feedback.relative_to(root)}")
-
-    t = _step("5/5 export grades")
-    csv = steps.export_grades(root)
-    _done(t, f"grades exported to {csv.relative_to(root)}")
-
-    table = score_table(assignment, student, root)
-    auto = table[table.graded == "auto"]
-    auto_score = sum(float(s) for s in auto.score)
-    print(f"\nScores of '{student}' on {assignment} (demo finished in {time.perf_counter() - total:.0f} s):\n")
-    print(table.to_string(index=False))
-    print(f"\nautograded: {auto_score:g} / {auto['max'].sum():g} points · written answers: "
-          f"{table[table.graded == 'manual']['max'].sum():g} points await manual grading "
-          f"(formgrader: `make lab`, then Nbgrader → Formgrader)")
-    return table

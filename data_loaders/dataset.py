@@ -95,3 +95,77 @@ class ImageDataset:
     def __repr__(self) -> str:
         per_usage = ", ".join(f"{u} {int((self.usage == u).sum())}" for u in self.usages)
         return f"ImageDataset({len(self)} images {self.images.shape[1:]} from {self.source}: {per_usage})"
+
+
+@dataclass(frozen=True)
+class PointCloudDataset:
+    """Face point clouds with emotion labels and subject ids (one cloud per subject and expression).
+
+    Attributes:
+        points: ``float32 (N, P, 3)`` coordinates in metres (ARKit face frame: origin near the head centre,
+            +y up, +z towards the camera); vertex i is the same facial location in every cloud.
+        labels: ``int64 (N,)`` FER2013 emotion codes 0-6.
+        subjects: ``str (N,)`` the subject (sample id) of each cloud, e.g. ``"2018-03-11 18:48:11 +0000"``.
+        emotions: ``str (N,)`` the emotion names as spelled in the source (``"happy"``).
+        class_names: names indexed by label code.
+        source, description: where the data came from and how it was read.
+        bad_rows: clouds skipped with ``on_bad_samples="skip"``, each naming the sample id, emotion and reason.
+
+    The order of the rows is the order of the source (file order, then emotion order inside a sample).
+    """
+
+    points: np.ndarray
+    labels: np.ndarray
+    subjects: np.ndarray
+    emotions: np.ndarray
+    class_names: tuple[str, ...]
+    source: str
+    description: str
+    bad_rows: tuple[BadRow, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        n = len(self.points)
+        if self.points.dtype != np.float32 or self.points.ndim != 3 or self.points.shape[2:] != (3,):
+            raise ValueError(f"points must be float32 (N, P, 3), got {self.points.dtype} {self.points.shape}")
+        for name in ("labels", "subjects", "emotions"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected ({n},)")
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    @property
+    def subject_ids(self) -> tuple[str, ...]:
+        """Distinct subjects in source order."""
+        return tuple(dict.fromkeys(self.subjects.tolist()))
+
+    def select(self, keep: np.ndarray) -> "PointCloudDataset":
+        """The rows where the boolean mask (or the index array) ``keep`` selects."""
+        return replace(self, points=self.points[keep], labels=self.labels[keep], subjects=self.subjects[keep],
+                       emotions=self.emotions[keep])
+
+    def cloud(self, subject: str, emotion: str | int) -> np.ndarray:
+        """The ``float32 (P, 3)`` cloud of one subject and emotion (a name or a FER2013 code).
+
+        Raises:
+            KeyError: no such cloud (the message lists what this subject has).
+        """
+        names = [c.lower() for c in self.class_names]
+        code = int(emotion) if isinstance(emotion, (int, np.integer)) else (
+            names.index(str(emotion).lower()) if str(emotion).lower() in names else -1)
+        hit = np.flatnonzero((self.subjects == subject) & (self.labels == code))
+        if not len(hit):
+            have = [self.class_names[c] for c in self.labels[self.subjects == subject]]
+            raise KeyError(f"no {emotion!r} cloud for subject {subject!r}; it has: {', '.join(have) or 'nothing'}")
+        return self.points[hit[0]]
+
+    def counts(self) -> pd.DataFrame:
+        """Clouds per emotion, with the number of subjects."""
+        names = pd.Series([self.class_names[i] for i in self.labels], name="emotion")
+        table = names.value_counts().reindex([c for c in self.class_names if c in set(names)]).to_frame("clouds")
+        table["subjects"] = [len(set(self.subjects[self.labels == self.class_names.index(c)])) for c in table.index]
+        return table
+
+    def __repr__(self) -> str:
+        return (f"PointCloudDataset({len(self)} clouds × {self.points.shape[1]} points from {self.source}: "
+                f"{len(self.subject_ids)} subjects)")

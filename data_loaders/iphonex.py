@@ -1,0 +1,330 @@
+"""iPhone X face point clouds (ARKit face meshes) as the course distributed them, and in common 3D formats.
+
+Source: MIT 6.835 MiniProject 4, Part 3 (see ``shared/HANDOUT.md``). The course's ``faces.py`` holds one dict
+literal ``face_samples = {sample_id: {emotion: {"x": [...], "y": [...], "z": [...]}}}``: sample ids are
+recording timestamps (``"2018-03-11 18:48:11 +0000"``), emotions ``angry, disgust, fear, happy, neutral, sad,
+surprise``, and every face has the 1220 vertices of ARKit's face mesh (``ARFaceGeometry``) in metres, in a
+head-anchored frame (origin near the head centre, +y up, +z towards the camera).
+
+Formats read by :func:`load_iphonex`:
+
+* ``faces.py``: parsed as data, **never executed** (numeric lists are read with numpy, everything else with
+  :func:`ast.literal_eval`; any other statement or expression is refused with its line number);
+* ``.npz`` with ``points (N, P, 3)``, ``sample_id (N,)`` and ``emotion (N,)``;
+* a folder ``<subject>/<emotion>.ply|.obj|.xyz|.pcd`` read with open3d (mesh files: their vertices).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from . import cache
+from .dataset import BadRow, PointCloudDataset
+from .emotions import EMOTIONS, emotion_code
+
+_CLOUD_SUFFIXES = {".ply", ".obj", ".xyz", ".pcd", ".pts"}
+_DEFAULT_NAMES = ("faces.py", "faces.npz")
+#: A list of plain numbers: the only text read without ast (fast, and it cannot hold code).
+_NUMBER_LIST = re.compile(r"\[((?:[-+0-9.eE,\s]|nan|NaN|inf|Infinity)*)\]")
+
+HOW_TO_GET = ("The iPhone X face data (faces.py) comes with the course materials; put it at data/iphonex/faces.py "
+              "or set IPHONEX_PATH=/path/to/faces.py (also .npz, or a folder <subject>/<emotion>.ply).")
+
+
+class IPhoneXFormatError(ValueError):
+    """A point-cloud file or sample that does not match the expected format; the message names it."""
+
+
+def iphonex_path(path: str | os.PathLike | None = None, *, synthetic_fallback: bool = True) -> Path:
+    """Resolve the point clouds: ``path`` → ``$IPHONEX_PATH`` → ``<repo>/data/iphonex/`` → synthetic default.
+
+    ``path`` or ``$IPHONEX_PATH`` may be the word ``synthetic``.
+
+    Raises:
+        FileNotFoundError: a given path does not exist, or nothing is found and ``synthetic_fallback`` is False.
+    """
+    from .fer2013 import repo_data_dir
+    from .synthetic import default_data
+
+    origin = "the path given" if path is not None else "IPHONEX_PATH"
+    path = path if path is not None else (os.environ.get("IPHONEX_PATH") or None)
+    if path is not None and str(path).strip().lower() == "synthetic":
+        return default_data("iphonex")
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise FileNotFoundError(f"iPhone X data not found at {p} ({origin}). {HOW_TO_GET}")
+        return p
+    folder = repo_data_dir() / "iphonex"
+    for name in _DEFAULT_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    if folder.is_dir() and any(d.is_dir() for d in folder.iterdir()):
+        return folder
+    if synthetic_fallback:
+        return default_data("iphonex")
+    raise FileNotFoundError(f"iPhone X data not found: IPHONEX_PATH is not set and {folder} is empty. {HOW_TO_GET}")
+
+
+def load_iphonex(path: str | os.PathLike | None = None, *, on_bad_samples: Literal["raise", "skip"] = "raise",
+                 use_cache: bool = True) -> PointCloudDataset:
+    """Load face point clouds from ``faces.py``, an ``.npz`` or a folder of PLY/OBJ/XYZ files.
+
+    Args:
+        path: the file or folder, or ``"synthetic"``; default: see :func:`iphonex_path`.
+        on_bad_samples: ``"raise"`` (default) stops with an error naming every bad sample id and emotion;
+            ``"skip"`` leaves them out, lists them in ``dataset.bad_rows`` and warns.
+        use_cache: reuse arrays cached for this exact file (same path, size and mtime).
+
+    Returns:
+        A :class:`~data_loaders.dataset.PointCloudDataset`: ``points float32 (N, P, 3)`` metres, ``labels
+        int64 (N,)`` FER2013 codes, ``subjects`` and ``emotions`` ``str (N,)``, rows in source order.
+
+    Raises:
+        FileNotFoundError: a configured path that does not exist.
+        IPhoneXFormatError: unreadable files, code in ``faces.py``, or bad samples (NaN/inf, unequal x/y/z
+            lengths, a point count unlike the others, an unknown emotion, an empty cloud) with "raise".
+    """
+    if on_bad_samples not in ("raise", "skip"):
+        raise ValueError(f"on_bad_samples must be 'raise' or 'skip', got {on_bad_samples!r}")
+    source = iphonex_path(path)
+    if use_cache and source.is_file():
+        key = f"iphonex-{cache.file_key(source, extra=f'iphonex|{on_bad_samples}')}"
+        arrays = cache.load_arrays(key)
+        if arrays is None:
+            dataset = _load(source, on_bad_samples)
+            cache.save_arrays(key, points=dataset.points, subjects=dataset.subjects, emotions=dataset.emotions,
+                              description=np.array(dataset.description),
+                              bad_where=np.array([b.where for b in dataset.bad_rows], dtype=str),
+                              bad_reason=np.array([b.reason for b in dataset.bad_rows], dtype=str))
+        else:
+            bad = tuple(BadRow(str(w), str(r)) for w, r in zip(arrays["bad_where"], arrays["bad_reason"]))
+            dataset = _dataset(arrays["points"], arrays["subjects"], arrays["emotions"], source,
+                               str(arrays["description"]) + " (read from the cache)", bad)
+    else:
+        dataset = _load(source, on_bad_samples)
+    from .synthetic import is_synthetic
+
+    if is_synthetic(source):
+        dataset = _relabel(dataset, f"SYNTHETIC FACS faces, not iPhone X recordings ({dataset.description}). "
+                                    "To use real data, put faces.py in data/iphonex/ or set IPHONEX_PATH.")
+    if dataset.bad_rows:
+        warnings.warn(f"{source}: skipped {len(dataset.bad_rows)} bad clouds; see dataset.bad_rows", stacklevel=2)
+    return dataset
+
+
+def _relabel(dataset: PointCloudDataset, description: str) -> PointCloudDataset:
+    from dataclasses import replace
+
+    return replace(dataset, description=description)
+
+
+def _dataset(points, subjects, emotions, source, description, bad=()) -> PointCloudDataset:
+    labels = np.array([emotion_code(e) for e in emotions], np.int64)
+    return PointCloudDataset(np.asarray(points, np.float32), labels, np.asarray(subjects).astype(str),
+                             np.asarray(emotions).astype(str), EMOTIONS, str(source), description, tuple(bad))
+
+
+# ------------------------------------------------------------------------------------------- checking clouds
+
+
+def _check_clouds(clouds: list[tuple[str, str, object]], label: str, on_bad: str) -> PointCloudDataset:
+    """Validate ``(sample_id, emotion, array or problem)`` triples and stack the good ones."""
+    problems: dict[int, str] = {}
+    arrays: dict[int, np.ndarray] = {}
+    for i, (sid, emotion, cloud) in enumerate(clouds):
+        try:
+            emotion_code(emotion)
+        except KeyError as exc:
+            problems[i] = exc.args[0]
+            continue
+        if isinstance(cloud, str):
+            problems[i] = cloud
+        elif len(cloud) == 0:
+            problems[i] = "empty cloud (0 points)"
+        elif not np.all(np.isfinite(cloud)):
+            bad = np.flatnonzero(~np.all(np.isfinite(cloud), axis=1))
+            problems[i] = f"{len(bad)} point(s) with NaN or inf coordinates (first: point {bad[0]})"
+        else:
+            arrays[i] = cloud
+    if arrays:
+        sizes = np.array([len(a) for a in arrays.values()])
+        expected = int(np.bincount(sizes).argmax())
+        for i, a in arrays.items():
+            if len(a) != expected:
+                problems[i] = f"{len(a)} points, expected {expected} like the other clouds (ARKit meshes: 1220)"
+    bad = tuple(BadRow(f"{label}: sample {clouds[i][0]!r} emotion {clouds[i][1]!r}", problems[i])
+                for i in sorted(problems))
+    if bad and on_bad == "raise":
+        listed = "\n  ".join(str(b) for b in bad[:10])
+        more = f"\n  … and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise IPhoneXFormatError(f"{label}: {len(bad)} bad cloud(s) out of {len(clouds)}:\n  {listed}{more}\n"
+                                 "Fix the data, or pass on_bad_samples='skip' to leave them out.")
+    keep = [i for i in range(len(clouds)) if i not in problems]
+    if not keep:
+        raise IPhoneXFormatError(f"{label}: no usable point clouds")
+    points = np.stack([arrays[i] for i in keep]).astype(np.float32)
+    description = (f"iPhone X point clouds from {label}: {len(keep)} clouds × {points.shape[1]} points, "
+                   f"{len({clouds[i][0] for i in keep})} subjects" + (f", {len(bad)} bad clouds skipped" if bad else ""))
+    return _dataset(points, [clouds[i][0] for i in keep], [clouds[i][1] for i in keep], label, description, bad)
+
+
+def _load(source: Path, on_bad: str) -> PointCloudDataset:
+    if source.is_dir():
+        return _check_clouds(_read_folder(source), str(source), on_bad)
+    if source.suffix.lower() == ".npz":
+        return _check_clouds(_read_npz(source), str(source), on_bad)
+    if source.suffix.lower() == ".py":
+        return _check_clouds(_read_faces_py(source), str(source), on_bad)
+    raise IPhoneXFormatError(f"{source}: expected faces.py, an .npz, or a folder of <subject>/<emotion>.ply files")
+
+
+# ------------------------------------------------------------------------------------------------- faces.py
+
+
+def _read_faces_py(path: Path) -> list[tuple[str, str, object]]:
+    """Parse ``faces.py`` without executing it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise IPhoneXFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise IPhoneXFormatError(f"{path}: cannot read ({exc})") from None
+    numbers: list[str] = []
+
+    def stash(match: re.Match) -> str:
+        numbers.append(match.group(1))
+        return str(len(numbers) - 1)  # an int placeholder, swapped back below
+
+    skeleton = _NUMBER_LIST.sub(stash, text)
+    try:
+        tree = ast.parse(skeleton, filename=str(path))
+    except SyntaxError as exc:
+        raise IPhoneXFormatError(f"{path}:{exc.lineno}: not valid Python literal syntax ({exc.msg})") from None
+    body = [node for node in tree.body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+                                               and isinstance(node.value.value, str))]  # docstrings are fine
+    node = body[0] if len(body) == 1 else None
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        value = node.value
+    elif isinstance(node, ast.Expr):
+        value = node.value
+    else:
+        where = body[1].lineno if len(body) > 1 else (body[0].lineno if body else 1)
+        raise IPhoneXFormatError(
+            f"{path}:{where}: expected exactly one statement, face_samples = {{...}}; found "
+            f"{len(body)} statement(s) ({', '.join(type(n).__name__ for n in body[:4]) or 'none'}). "
+            "The file is data and is never executed.")
+    try:
+        samples = ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
+        bad = next((n for n in ast.walk(value) if not isinstance(
+            n, (ast.Dict, ast.List, ast.Tuple, ast.Constant, ast.UnaryOp, ast.USub, ast.UAdd, ast.Load))), value)
+        raise IPhoneXFormatError(
+            f"{path}:{getattr(bad, 'lineno', '?')}: only literal values are allowed (found "
+            f"{type(bad).__name__}: {ast.get_source_segment(skeleton, bad) or exc}). The file is never executed."
+        ) from None
+    if not isinstance(samples, dict):
+        raise IPhoneXFormatError(f"{path}: expected a dict {{sample_id: {{emotion: {{'x', 'y', 'z'}}}}}}, "
+                                 f"found a {type(samples).__name__}")
+    clouds = []
+    for sid, emotions in samples.items():
+        if not isinstance(emotions, dict):
+            clouds.append((str(sid), "?", f"expected {{emotion: {{'x': [...], ...}}}}, found {type(emotions).__name__}"))
+            continue
+        for emotion, xyz in emotions.items():
+            clouds.append((str(sid), str(emotion), _xyz_cloud(xyz, numbers)))
+    return clouds
+
+
+def _coordinates(value, numbers: list[str]) -> np.ndarray | str:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(numbers):
+        text = numbers[value].strip().rstrip(",")
+        if not text:
+            return np.zeros(0, np.float64)
+        parts = text.split(",")
+        try:
+            return np.array([float(p) for p in parts], np.float64)
+        except ValueError:
+            bad = next(p for p in parts if not _is_float(p))
+            return f"{bad.strip()!r} is not a number"
+    if isinstance(value, (list, tuple)):
+        try:
+            return np.array(value, np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            return "coordinates must be numbers"
+    return f"expected a list of numbers, found {type(value).__name__}"
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _xyz_cloud(xyz, numbers: list[str]) -> np.ndarray | str:
+    if not isinstance(xyz, dict) or not {"x", "y", "z"} <= set(xyz):
+        have = ", ".join(map(str, xyz)) if isinstance(xyz, dict) else type(xyz).__name__
+        return f"expected keys 'x', 'y', 'z', found {have}"
+    axes = [_coordinates(xyz[k], numbers) for k in "xyz"]
+    for k, a in zip("xyz", axes):
+        if isinstance(a, str):
+            return f"{k}: {a}"
+    lengths = [len(a) for a in axes]
+    if len(set(lengths)) > 1:
+        return f"x, y, z have different lengths ({lengths[0]}, {lengths[1]}, {lengths[2]})"
+    return np.stack(axes, axis=1)
+
+
+# ------------------------------------------------------------------------------------------- npz and folders
+
+
+def _read_npz(path: Path) -> list[tuple[str, str, object]]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = {"points", "sample_id", "emotion"} - set(npz.files)
+            if missing:
+                raise IPhoneXFormatError(f"{path}: missing arrays {sorted(missing)}; expected points (N, P, 3), "
+                                         "sample_id (N,) and emotion (N,)")
+            points, ids, emotions = npz["points"], npz["sample_id"], npz["emotion"]
+    except (OSError, ValueError, EOFError) as exc:
+        if isinstance(exc, IPhoneXFormatError):
+            raise
+        raise IPhoneXFormatError(f"{path}: not a readable .npz ({exc})") from None
+    if points.ndim != 3 or points.shape[2] != 3 or len(ids) != len(points) or len(emotions) != len(points):
+        raise IPhoneXFormatError(f"{path}: points {points.shape}, sample_id {ids.shape}, emotion {emotions.shape}; "
+                                 "expected (N, P, 3), (N,), (N,)")
+    return [(str(s), str(e), p.astype(np.float64)) for s, e, p in zip(ids, emotions, points)]
+
+
+def _read_folder(root: Path) -> list[tuple[str, str, object]]:
+    import open3d as o3d
+
+    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
+    clouds = []
+    for subject in sorted(d for d in root.iterdir() if d.is_dir()):
+        for file in sorted(f for f in subject.iterdir() if f.is_file()):
+            if file.suffix.lower() not in _CLOUD_SUFFIXES:
+                clouds.append((subject.name, file.stem, f"{file.name}: not a point-cloud file (expected "
+                                                        f"{', '.join(sorted(_CLOUD_SUFFIXES))})"))
+                continue
+            if file.stat().st_size == 0:
+                clouds.append((subject.name, file.stem, f"{file.name}: empty file (0 bytes)"))
+                continue
+            if file.suffix.lower() == ".obj":
+                points = np.asarray(o3d.io.read_triangle_mesh(str(file)).vertices, np.float64)
+            else:
+                points = np.asarray(o3d.io.read_point_cloud(str(file)).points, np.float64)
+            clouds.append((subject.name, file.stem, points if len(points) else
+                           f"{file.name}: no points read (empty or unreadable {file.suffix} file)"))
+    if not clouds:
+        raise IPhoneXFormatError(f"{root}: no <subject>/<emotion>.ply|.obj|.xyz files found")
+    return clouds
