@@ -1,0 +1,60 @@
+"""The demo course run on a machine with no dataset: every assignment runs on the synthetic FACS faces.
+
+This is what `make demo` does on a fresh machine: release, a sample student's quick run (it trains and hands in
+model_2.keras and model_4.keras), autograde, feedback, grades. FER2013_PATH and IPHONEX_PATH are set to
+``synthetic`` so that real data on the machine is not used.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import REPO
+from course import ASSIGNMENTS
+from course import nbgrader_steps as steps
+from course.demo import run_demo
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def synthetic_course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course-synthetic")
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    shutil.copytree(REPO / "solutions", root / "solutions")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FER2013_PATH", "synthetic")
+        mp.setenv("IPHONEX_PATH", "synthetic")
+        table = run_demo(None, student="demo", quick=True, root=root)
+    return root, table
+
+
+def test_every_assignment_scores_every_automatic_point_on_synthetic_data(synthetic_course):
+    root, table = synthetic_course
+    assert set(table.notebook) == set(ASSIGNMENTS.values())
+    for aid in ASSIGNMENTS:
+        lost = [(s.cell, s.score, s.max_score) for s in steps.cell_scores(aid, "demo", root)
+                if s.kind == "auto" and s.score != s.max_score]
+        assert not lost, f"{aid}: {lost}"
+
+
+def test_the_notebooks_say_they_ran_on_synthetic_data(synthetic_course):
+    root, _ = synthetic_course
+    for aid, name in ASSIGNMENTS.items():
+        nb = json.loads((root / "grading" / "submitted" / "demo" / aid / f"{name}.ipynb").read_text())
+        text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                       for o in c.get("outputs", []))
+        assert "DATA IN USE: SYNTHETIC FACS faces" in text, aid
+        assert "Traceback" not in text and not any(o.get("output_type") == "error" for c in nb["cells"]
+                                                   for o in c.get("outputs", []))
+
+
+def test_the_submitted_models_are_handed_in(synthetic_course):
+    root, _ = synthetic_course
+    submitted = root / "grading" / "submitted" / "demo"
+    assert (submitted / "ps1_fer2013_cnn" / "model_2.keras").is_file()
+    assert (submitted / "ps3_iphonex_3dcnn" / "model_4.keras").is_file()
+    assert (root / "grading" / "grades.csv").is_file()
