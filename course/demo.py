@@ -9,7 +9,6 @@ FER2013 or the iPhone X data the notebooks use the synthetic FACS faces, so the 
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -84,14 +83,13 @@ def _run_one(assignment: str, student: str, quick: bool, root: Path) -> None:
     _done(t, _data_check(assignment))
 
     t = _step(f"1/4 release: solutions/{assignment} -> assignments/{assignment}")
+    steps.remove_submission(assignment, student, root)  # nbgrader won't re-release under an old submission
     steps.release(assignment, root)
     _done(t, f"assignments/{assignment}/{notebook} regenerated")
 
     t = _step(f"2/4 the sample student '{student}' fills in every answer and runs the notebook"
               + (" (quick run)" if quick else ""))
     folder = steps.submission_folder(student, assignment, root)
-    if folder.exists():
-        shutil.rmtree(folder)
     submitted = write_submission(root / "assignments" / assignment / notebook,
                                  root / "solutions" / assignment / notebook, folder)
     execute_notebook(submitted, env={"EXPRESSION_LAB_QUICK": "1"} if quick else {})

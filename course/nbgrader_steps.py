@@ -128,6 +128,25 @@ def cell_scores(assignment: str, student: str, root: Path = REPO_ROOT) -> list[C
     return sorted(rows, key=lambda r: order.get((r.notebook, r.cell), len(order)))
 
 
+def remove_submission(assignment: str, student: str, root: Path = REPO_ROOT) -> None:
+    """Forget one student's submission of ``assignment`` (gradebook rows and files), e.g. the demo's own.
+
+    nbgrader refuses to re-release a notebook whose cells changed while submissions of it exist; the demo
+    removes its sample submission first so that it can run again after the solutions are edited.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    db = root / "grading" / "gradebook.db"
+    if db.exists():
+        with Gradebook(f"sqlite:///{db}") as gb:
+            try:
+                gb.remove_submission(assignment, student)
+            except MissingEntry:
+                pass
+    for stage in ("submitted", "autograded", "feedback"):
+        shutil.rmtree(root / "grading" / stage / student / assignment, ignore_errors=True)
+
+
 def reset(root: Path = REPO_ROOT) -> None:
     """Remove all grading state (gradebook, submissions, feedback, exchange)."""
     shutil.rmtree(root / "grading", ignore_errors=True)

@@ -69,3 +69,23 @@ def test_release_refuses_a_source_folder_holding_a_model(course_copy):
     (course_copy / "solutions" / "ps1_fer2013_cnn" / "model_2.keras").write_bytes(b"weights")
     with pytest.raises(steps.GradingError, match="model_2.keras"):
         steps.release(root=course_copy)
+
+
+def test_an_edited_notebook_can_be_released_again_once_the_demo_submission_is_removed(course_copy):
+    from nbgrader.api import Gradebook
+
+    aid, name = "ps3_iphonex_3dcnn", "iphonex_3dcnn.ipynb"
+    steps.release(aid, root=course_copy)
+    with Gradebook(f"sqlite:///{course_copy / 'grading' / 'gradebook.db'}") as gb:
+        gb.add_student("sample-student")
+        gb.add_submission(aid, "sample-student")
+    source = course_copy / "solutions" / aid / name
+    nb = json.loads(source.read_text())
+    nb["cells"].append({"cell_type": "markdown", "source": ["A new paragraph."], "metadata": {"nbgrader": {
+        "grade": False, "grade_id": "new_note", "locked": True, "schema_version": 3, "solution": False}}})
+    source.write_text(json.dumps(nb))
+    with pytest.raises(steps.GradingError, match="submissions associated"):
+        steps.release(aid, root=course_copy)  # nbgrader protects existing submissions
+    steps.remove_submission(aid, "sample-student", root=course_copy)
+    steps.release(aid, root=course_copy)
+    assert "A new paragraph." in (course_copy / "assignments" / aid / name).read_text()
