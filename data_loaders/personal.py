@@ -1,0 +1,225 @@
+"""Your own face photos for assignment 2: read, orient, find the face, crop to 48×48 grayscale.
+
+Layout (what the capture widget writes): ``<root>/<train|test>/<emotion>/<n>.jpg``. A flat folder also works,
+with the emotion in each file name (``happy.jpg``, ``2_sad.png``, ``test_surprise.jpg``); a ``test`` token in
+the name puts a photo in the test split, otherwise it is a training photo.
+
+Faces are found with OpenCV's frontal-face Haar cascade (Viola & Jones 2001; the cascade file ships with
+``opencv-python-headless`` < 5). The largest face is kept, a margin is added, and a square crop is resized to
+48×48 like FER2013's faces. Photos where no face is found are listed in the report with a hint, never dropped
+silently.
+
+Photos stay on your machine: ``data/`` is git-ignored, and :func:`delete_photos` removes them all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .dataset import BadRow, ImageDataset
+from .emotions import EMOTIONS, emotion_code
+
+SPLITS = ("train", "test")
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+_MAX_SIDE = 1024  # photos are shrunk to this before detection: faster, and the cascade needs no more
+NO_FACE_HINT = ("no face found: face the camera in even, frontal light, fill about a third of the frame, "
+                "and keep hair and hands off the face")
+
+
+class PersonalPhotoError(ValueError):
+    """The photo folder cannot be used (missing, empty, or no usable photo); the message says why."""
+
+
+def personal_path(path: str | os.PathLike | None = None) -> Path:
+    """``path`` → ``$PERSONAL_PHOTOS_PATH`` → ``<repo>/data/personal``."""
+    from .fer2013 import repo_data_dir
+
+    chosen = path if path is not None else (os.environ.get("PERSONAL_PHOTOS_PATH") or repo_data_dir() / "personal")
+    return Path(chosen).expanduser()
+
+
+def read_grayscale(path: str | os.PathLike) -> np.ndarray:
+    """Read any image as ``uint8 (H, W)`` grey levels 0-255, EXIF orientation applied.
+
+    Handles RGB, RGBA (composited on white), palette, 1-bit and 16-bit images.
+
+    Raises:
+        PersonalPhotoError: an empty, unreadable or non-image file (the message names it).
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise PersonalPhotoError(f"{path}: empty file (0 bytes)")
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                grey = np.asarray(im, dtype=np.float64)
+                top = 65535.0 if grey.max() > 255 else 255.0
+                return np.clip(np.rint(grey / top * 255), 0, 255).astype(np.uint8)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(white, rgba)
+            return np.asarray(im.convert("L"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise PersonalPhotoError(f"{path}: not a readable image ({exc})") from None
+
+
+def find_face(grey: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The largest frontal face in a ``uint8 (H, W)`` image as ``(x, y, w, h)`` pixels, or None.
+
+    Uses OpenCV's ``haarcascade_frontalface_default.xml`` (scale factor 1.1, 5 neighbours, faces ≥ 30 px, or
+    ≥ 8 % of the shorter side for big photos).
+    """
+    import cv2
+
+    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+    if cascade.empty():
+        raise RuntimeError("OpenCV's Haar cascade files are missing: install opencv-python-headless<5")
+    smallest = max(30, int(0.08 * min(grey.shape)))
+    faces = cascade.detectMultiScale(cv2.equalizeHist(grey), scaleFactor=1.1, minNeighbors=5,
+                                     minSize=(smallest, smallest))
+    if len(faces) == 0:
+        return None
+    x, y, w, h = max(faces, key=lambda f: int(f[2]) * int(f[3]))
+    return int(x), int(y), int(w), int(h)
+
+
+def crop_face(grey: np.ndarray, box: tuple[int, int, int, int] | None, margin: float = 0.2,
+              size: int = 48) -> np.ndarray:
+    """A square crop around ``box`` (grown by ``margin`` of its size on each side; the whole image when
+    ``box`` is None), clamped to the image and resized to ``uint8 (size, size)``."""
+    from PIL import Image
+
+    h_img, w_img = grey.shape
+    if box is None:
+        x, y, w, h = 0, 0, w_img, h_img
+    else:
+        x, y, w, h = box
+    side = int(round(max(w, h) * (1 + 2 * margin))) if box is not None else min(w_img, h_img)
+    side = max(1, min(side, w_img, h_img))
+    cx, cy = x + w / 2, y + h / 2
+    left = int(round(min(max(cx - side / 2, 0), w_img - side)))
+    top = int(round(min(max(cy - side / 2, 0), h_img - side)))
+    crop = grey[top:top + side, left:left + side]
+    return np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.LANCZOS), dtype=np.uint8)
+
+
+def _label_of(file: Path, root: Path) -> tuple[str, str]:
+    """(split, emotion name) from the layout, or from tokens of a flat file name."""
+    parts = file.relative_to(root).parts
+    if len(parts) == 3 and parts[0].lower() in SPLITS:
+        return parts[0].lower(), parts[1]
+    tokens = [t for t in re.split(r"[^a-zA-Z]+", file.stem.lower()) if t]
+    emotion = next((t for t in tokens if _is_emotion(t)), None)
+    if emotion is None:
+        raise PersonalPhotoError(f"{file}: no emotion in the path or file name (expected "
+                                 f"<train|test>/<emotion>/<n>.jpg or a name like happy_1.jpg)")
+    split = "test" if "test" in tokens or (len(parts) > 1 and parts[0].lower() == "test") else "train"
+    return split, emotion
+
+
+def _is_emotion(token: str) -> bool:
+    try:
+        emotion_code(token)
+        return True
+    except KeyError:
+        return False
+
+
+def load_personal(path: str | os.PathLike | None = None, detect: bool = True, margin: float = 0.2,
+                  size: int = 48) -> tuple[ImageDataset, pd.DataFrame]:
+    """Read a folder of face photos, crop each face to ``size`` × ``size`` grayscale.
+
+    Args:
+        path: the folder (default: ``$PERSONAL_PHOTOS_PATH``, then ``<repo>/data/personal``).
+        detect: find the face with the Haar cascade; False takes each image as an existing face crop.
+        margin: extra border around a detected face, as a fraction of its size.
+        size: output side in pixels (48 for FER2013 models).
+
+    Returns:
+        ``(dataset, report)``: an :class:`~data_loaders.dataset.ImageDataset` of the usable photos
+        (``images uint8 (N, size, size)``, ``labels`` FER2013 codes, ``usage`` ``"train"``/``"test"``), and a
+        pandas report with one row per file: ``file, split, emotion, face_found, box (x, y, w, h), width,
+        height, used, problem``. Photos with no face or unreadable files are in the report (``used`` False,
+        ``problem`` says why and what to try) and in ``dataset.bad_rows``, and a warning names them.
+
+    Raises:
+        PersonalPhotoError: the folder is missing or holds no usable photo.
+    """
+    root = personal_path(path)
+    if not root.is_dir():
+        raise PersonalPhotoError(f"no photo folder at {root}: take photos with the capture widget, or put them in "
+                                 "<folder>/<train|test>/<emotion>/<n>.jpg")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    rows, images, labels, usage, bad = [], [], [], [], []
+    for file in files:
+        row = {"file": str(file.relative_to(root)), "split": None, "emotion": None, "face_found": False,
+               "box": None, "width": None, "height": None, "used": False, "problem": ""}
+        try:
+            if file.suffix.lower() not in _IMAGE_SUFFIXES:
+                raise PersonalPhotoError(f"{file}: not an image file (expected {', '.join(sorted(_IMAGE_SUFFIXES))})")
+            split, emotion = _label_of(file, root)
+            code = emotion_code(emotion)
+            row.update(split=split, emotion=EMOTIONS[code])
+            grey = read_grayscale(file)
+            row.update(height=grey.shape[0], width=grey.shape[1])
+            scale = min(1.0, _MAX_SIDE / max(grey.shape))
+            small = grey if scale == 1.0 else _shrink(grey, scale)
+            box = None
+            if detect:
+                found = find_face(small)
+                if found is None:
+                    raise PersonalPhotoError(f"{file}: {NO_FACE_HINT}")
+                box = tuple(int(round(v / scale)) for v in found)
+                row.update(face_found=True, box=box)
+            images.append(crop_face(grey, box, margin, size))
+            labels.append(code)
+            usage.append(split)
+            row["used"] = True
+        except (PersonalPhotoError, KeyError) as exc:
+            row["problem"] = str(exc.args[0] if isinstance(exc, KeyError) else exc).replace(f"{file}: ", "")
+            bad.append(BadRow(str(file), row["problem"]))
+        rows.append(row)
+    report = pd.DataFrame(rows, columns=["file", "split", "emotion", "face_found", "box", "width", "height", "used",
+                                         "problem"])
+    if bad:
+        warnings.warn(f"{len(bad)} of {len(files)} photos not used: "
+                      + "; ".join(f"{Path(b.where).name} ({b.reason})" for b in bad[:5])
+                      + (" …" if len(bad) > 5 else "") + ". See the report.", stacklevel=2)
+    if not images:
+        raise PersonalPhotoError(f"{root}: no usable photo among {len(files)} files"
+                                 + (f" (first problem: {bad[0]})" if bad else ""))
+    dataset = ImageDataset(np.stack(images), np.array(labels, np.int64), np.array(usage, str), EMOTIONS,
+                           str(root), f"personal photos in {root}: {len(images)} faces "
+                           f"({usage.count('train')} train, {usage.count('test')} test)"
+                           + (f", {len(bad)} photos not used" if bad else ""), tuple(bad))
+    return dataset, report
+
+
+def _shrink(grey: np.ndarray, scale: float) -> np.ndarray:
+    """``grey`` scaled by ``scale`` (area averaging), ``uint8``."""
+    from PIL import Image
+
+    h, w = grey.shape
+    return np.asarray(Image.fromarray(grey).resize((max(1, int(w * scale)), max(1, int(h * scale))),
+                                                   Image.Resampling.BOX), dtype=np.uint8)
+
+
+def delete_photos(path: str | os.PathLike | None = None) -> int:
+    """Delete every photo under the folder (default ``data/personal``); return how many files were removed."""
+    root = personal_path(path)
+    if not root.exists():
+        return 0
+    count = sum(1 for p in root.rglob("*") if p.is_file())
+    shutil.rmtree(root)
+    return count
