@@ -11,5 +11,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Assignment ids in course order, each ``solutions/<id>/<notebook>.ipynb``.
 ASSIGNMENTS: dict[str, str] = {
     "ps1_fer2013_cnn": "fer2013_cnn",
+    "ps2_personal_transfer": "personal_transfer",
     "ps3_iphonex_3dcnn": "iphonex_3dcnn",
 }

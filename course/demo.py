@@ -42,7 +42,10 @@ def score_table(assignment: str, student: str, root: Path = REPO_ROOT) -> pd.Dat
 def _data_check(assignment: str) -> str:
     """Load the assignment's data once (warms the cache, generates the synthetic default if needed)."""
     from data_loaders import load_fer2013, load_iphonex
+    from data_loaders.personal import standin_photos
 
+    if assignment == "ps2_personal_transfer":  # nobody sits at a camera during the demo: stand-in photos
+        return f"stand-in photos in {standin_photos()}; fallback model_2 data: {load_fer2013().description[:80]} …"
     loader = {"ps1_fer2013_cnn": load_fer2013, "ps3_iphonex_3dcnn": load_iphonex}.get(assignment)
     return loader().description if loader else "no data set to check"
 

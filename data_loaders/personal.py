@@ -223,3 +223,50 @@ def delete_photos(path: str | os.PathLike | None = None) -> int:
     count = sum(1 for p in root.rglob("*") if p.is_file())
     shutil.rmtree(root)
     return count
+
+
+def standin_photos(folder: str | os.PathLike | None = None, size: int = 48, seed: int = 2) -> Path:
+    """Write 14 stand-in "personal" photos: one synthetic face of a held-out identity (not in the default data)
+    showing each emotion once for ``train`` and once for ``test``, as ``<folder>/<split>/<emotion>/1.png``.
+
+    They are already face crops, rendered like the synthetic FER2013-format images (read them with
+    ``detect=False``): tests, the demo and autograding have no person in front of a camera. Default folder:
+    ``<cache>/standin-photos-seed<seed>-<size>px``. Deterministic.
+
+    Returns:
+        The folder.
+    """
+    from . import cache
+    from .synthetic.render import render_faces
+    from .synthetic.sampling import draw_expressions, draw_identities, draw_poses
+    from PIL import Image
+
+    root = Path(folder) if folder is not None else cache.cache_dir() / f"standin-photos-seed{seed}-{size}px"
+    if all((root / s / e.lower() / "1.png").is_file() for s in SPLITS for e in EMOTIONS):
+        return root
+    rng = np.random.default_rng([seed, 77])
+    labels = np.tile(np.arange(7), 2)
+    identity = np.repeat(draw_identities(1, rng), 14, axis=0)
+    images = render_faces(identity, draw_expressions(labels, rng), rng, size, draw_poses(14, rng))
+    for i, (code, image) in enumerate(zip(labels, images)):
+        target = root / SPLITS[i // 7] / EMOTIONS[code].lower() / "1.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".1.png.{os.getpid()}.tmp")
+        Image.fromarray(image).save(tmp, format="PNG")
+        os.replace(tmp, target)
+    return root
+
+
+def astronaut_photo(folder: str | os.PathLike | None = None) -> Path:
+    """A real face photo to exercise the face detector: scikit-image's ``astronaut`` (Eileen Collins, NASA,
+    public domain), written as ``<folder>/astronaut.png`` (default: the cache folder) and returned."""
+    from . import cache
+    from PIL import Image
+    from skimage import data
+
+    root = Path(folder) if folder is not None else cache.cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / "astronaut.png"
+    if not target.is_file():
+        Image.fromarray(data.astronaut()).save(target)
+    return target

@@ -1,7 +1,8 @@
 """The demo course run on a machine with no dataset: every assignment runs on the synthetic FACS faces.
 
 This is what `make demo` does on a fresh machine: release, a sample student's quick run (it trains and hands in
-model_2.keras and model_4.keras), autograde, feedback, grades. FER2013_PATH and IPHONEX_PATH are set to
+model_2.keras, model_3.keras and model_4.keras; ps2 uses stand-in photos and, without ps1's model_2.keras beside
+it, the kit's fallback model), autograde, feedback, grades. FER2013_PATH and IPHONEX_PATH are set to
 ``synthetic`` so that real data on the machine is not used.
 """
 
@@ -47,7 +48,8 @@ def test_the_notebooks_say_they_ran_on_synthetic_data(synthetic_course):
         nb = json.loads((root / "grading" / "submitted" / "demo" / aid / f"{name}.ipynb").read_text())
         text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
                        for o in c.get("outputs", []))
-        assert "DATA IN USE: SYNTHETIC FACS faces" in text, aid
+        expected = "DATA IN USE: stand-in photos" if aid == "ps2_personal_transfer" else "DATA IN USE: SYNTHETIC"
+        assert expected in text, aid
         assert "Traceback" not in text and not any(o.get("output_type") == "error" for c in nb["cells"]
                                                    for o in c.get("outputs", []))
 
@@ -56,5 +58,6 @@ def test_the_submitted_models_are_handed_in(synthetic_course):
     root, _ = synthetic_course
     submitted = root / "grading" / "submitted" / "demo"
     assert (submitted / "ps1_fer2013_cnn" / "model_2.keras").is_file()
+    assert (submitted / "ps2_personal_transfer" / "model_3.keras").is_file()
     assert (submitted / "ps3_iphonex_3dcnn" / "model_4.keras").is_file()
     assert (root / "grading" / "grades.csv").is_file()

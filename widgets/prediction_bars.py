@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Sequence
 
 import ipywidgets as ipw
@@ -72,13 +73,14 @@ class PredictionBars(ipw.VBox):
         probabilities: ``(N, 7)`` model outputs for those faces (e.g. ``model.predict(x)``).
         labels: optional true FER2013 codes ``(N,)``; shown and outlined in the bars.
         class_names: names in label order.
+        title: a heading shown above the slider (e.g. which model made the probabilities).
 
     Raises:
         ValueError: the arrays disagree in length or have the wrong shapes.
     """
 
     def __init__(self, images: np.ndarray, probabilities: np.ndarray, labels: np.ndarray | None = None,
-                 class_names: Sequence[str] = EMOTIONS):
+                 class_names: Sequence[str] = EMOTIONS, title: str | None = None):
         images = np.asarray(images)
         probabilities = np.asarray(probabilities, dtype=np.float64)
         if images.ndim == 4 and images.shape[-1] == 1:
@@ -103,7 +105,8 @@ class PredictionBars(ipw.VBox):
                                                                    self.class_names))
         self.slider.observe(self._on_change, names="value")
         self._show(0)
-        super().__init__([self.slider, ipw.HBox([self.image_figure, self.bars_figure])])
+        heading = [ipw.HTML(f"<b>{html.escape(title)}</b>")] if title else []
+        super().__init__([*heading, self.slider, ipw.HBox([self.image_figure, self.bars_figure])])
 
     def _label(self, i: int) -> int | None:
         return None if self.labels is None else int(self.labels[i])

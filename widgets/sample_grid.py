@@ -11,7 +11,7 @@ from data_loaders.emotions import EMOTIONS
 
 
 def plot_sample_grid(images, labels, per_class: int = 6, class_names: Sequence[str] = EMOTIONS,
-                     seed: int = 0) -> go.Figure:
+                     seed: int = 0, title: str | None = None) -> go.Figure:
     """Show ``per_class`` random faces for each class as one grey image, rows labelled by class.
 
     Args:
@@ -20,6 +20,7 @@ def plot_sample_grid(images, labels, per_class: int = 6, class_names: Sequence[s
         per_class: faces per row; a class with fewer faces leaves blank cells.
         class_names: names in label order.
         seed: which faces are drawn (reproducible).
+        title: figure title (default: none).
 
     Returns:
         A plotly ``Figure`` with one grey ``Heatmap`` mosaic; ``fig.layout.meta["indices"]`` lists the index of
@@ -48,7 +49,7 @@ def plot_sample_grid(images, labels, per_class: int = 6, class_names: Sequence[s
     fig = go.Figure(go.Heatmap(z=mosaic, colorscale="gray", showscale=False, zmin=0, zmax=255, hoverinfo="skip"))
     fig.update_layout(
         height=70 * len(class_names) + 40, width=70 * per_class + 110, margin=dict(l=90, r=5, t=30, b=5),
-        title="Examples per class", template="simple_white", meta={"indices": chosen},
+        title=title or "Examples per class", template="simple_white", meta={"indices": chosen},
         xaxis=dict(visible=False),
         yaxis=dict(autorange="reversed", scaleanchor="x", tickmode="array", showgrid=False,
                    tickvals=[r * (h + 2) + h / 2 for r in range(len(class_names))], ticktext=list(class_names)),
