@@ -35,6 +35,7 @@ import pandas as pd
 from . import cache
 from .dataset import BadRow, ImageDataset
 from .emotions import EMOTIONS, emotion_code
+from .resolve import SYNTHETIC, configured_path
 
 USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SIZE = 48
@@ -73,18 +74,11 @@ def fer2013_path(path: str | os.PathLike | None = None, *, synthetic_fallback: b
         FileNotFoundError: ``path`` or ``$FER2013_PATH`` names a missing file, or nothing is found and
             ``synthetic_fallback`` is False; the message says where to get FER2013 and where to put it.
     """
-    if path is None:
-        path = os.environ.get("FER2013_PATH") or None
-        origin = "FER2013_PATH" if path else None
-    else:
-        origin = "the path given"
-    if path is not None and str(path).strip().lower() == "synthetic":
+    chosen = configured_path(path, "FER2013_PATH", "FER2013", HOW_TO_GET)
+    if chosen == SYNTHETIC:
         return _synthetic_default()
-    if path is not None:
-        p = Path(path).expanduser()
-        if not p.exists():
-            raise FileNotFoundError(f"FER2013 not found at {p} ({origin}). {HOW_TO_GET}")
-        return p
+    if chosen is not None:
+        return chosen
     default = repo_data_dir() / "fer2013"
     if default.is_dir() and _pick_in_folder(default, required=False) is not None:
         return default

@@ -28,6 +28,7 @@ import numpy as np
 from . import cache
 from .dataset import BadRow, PointCloudDataset
 from .emotions import EMOTIONS, emotion_code
+from .resolve import SYNTHETIC, configured_path
 
 _CLOUD_SUFFIXES = {".ply", ".obj", ".xyz", ".pcd", ".pts"}
 _DEFAULT_NAMES = ("faces.py", "faces.npz")
@@ -53,15 +54,11 @@ def iphonex_path(path: str | os.PathLike | None = None, *, synthetic_fallback: b
     from .fer2013 import repo_data_dir
     from .synthetic import default_data
 
-    origin = "the path given" if path is not None else "IPHONEX_PATH"
-    path = path if path is not None else (os.environ.get("IPHONEX_PATH") or None)
-    if path is not None and str(path).strip().lower() == "synthetic":
+    chosen = configured_path(path, "IPHONEX_PATH", "iPhone X data", HOW_TO_GET)
+    if chosen == SYNTHETIC:
         return default_data("iphonex")
-    if path is not None:
-        p = Path(path).expanduser()
-        if not p.exists():
-            raise FileNotFoundError(f"iPhone X data not found at {p} ({origin}). {HOW_TO_GET}")
-        return p
+    if chosen is not None:
+        return chosen
     folder = repo_data_dir() / "iphonex"
     for name in _DEFAULT_NAMES:
         if (folder / name).is_file():
