@@ -23,8 +23,8 @@ def _timed(label, fn, count, unit):
     start = time.perf_counter()
     fn()
     seconds = time.perf_counter() - start
-    return {"step": label, "seconds": round(seconds, 2), "count": count, "unit": unit,
-            "per_second": round(count / seconds, 1)}
+    return {"step": label, "seconds": round(seconds, 2), "count": count, "unit": f"{unit}/s",
+            "per_second": round(count / seconds)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Synthetic FACS faces · {os.cpu_count()} CPU cores · goal: 3D + 2D generation ≤ 60 s\n")
     print(f"{'step':<72}{'seconds':>9}{'per second':>13}")
     for r in rows:
-        print(f"{r['step']:<72}{r['seconds']:>9.2f}{r['per_second']:>9,.0f} {r['unit']}")
+        print(f"{r['step']:<72}{r['seconds']:>9.2f}{r['per_second']:>9,} {r['unit']}")
     print(f"\n3D + 2D generation: {generation:.1f} s · default files (MB): {sizes}")
     RESULTS.mkdir(exist_ok=True)
     out_json = RESULTS / "synthetic_generation.json"

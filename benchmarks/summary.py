@@ -1,0 +1,60 @@
+"""Collect every benchmark's JSON (``benchmarks/results/*.json``) into one table: ``benchmarks/README.md``.
+
+Usage: ``.venv/bin/python benchmarks/summary.py`` after running the benchmarks you want in the table
+(``fer2013_loading.py``, ``synthetic_generation.py``, ``iphonex_3d.py``). Missing results are listed as such.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SCRIPTS = {
+    "fer2013_loading": ("FER2013 loading: first parse vs cached (goal: cached ≤ 3 s)", "fer2013_loading.py"),
+    "synthetic_generation": ("Synthetic FACS faces: 1,000 subjects × 7 in 3D + 30,000 images in 2D (goal ≤ 60 s)",
+                             "synthetic_generation.py"),
+    "iphonex_3d": ("3D assignment: voxelization (goal ≥ 20,000 clouds/s), viewer payload, Conv3D epoch",
+                   "iphonex_3d.py"),
+}
+
+
+def _rate(row: dict) -> str:
+    if "per_second" in row:
+        return f"{row['per_second']:,} {row.get('unit', '/s')}"
+    return f"{row['rows']:,} rows" if "rows" in row else ""
+
+
+def render() -> str:
+    lines = ["# Benchmarks", "",
+             "Scripts here print a table and write JSON to `results/` (git-ignored); `summary.py` rebuilds this page",
+             "from those files. Timings are measurements on the machine named in each section, never test assertions.",
+             ""]
+    for name, (title, script) in SCRIPTS.items():
+        lines += [f"## {title}", "", f"`.venv/bin/python benchmarks/{script}`", ""]
+        path = RESULTS / f"{name}.json"
+        if not path.is_file():
+            lines += ["*(not run yet on this machine)*", ""]
+            continue
+        data = json.loads(path.read_text())
+        lines += [f"{data.get('cpu_count', '?')} CPU cores, Python {data.get('python', '?')}"
+                  + (f", Keras {data['keras']}" if "keras" in data else ""), "",
+                  "| step | seconds | rate / size |", "|---|---:|---:|"]
+        for row in data["results"]:
+            seconds = f"{row['seconds']:.2f}" if row.get("seconds") else "–"
+            lines.append(f"| {row['step']} | {seconds} | {_rate(row)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    out = HERE / "README.md"
+    out.write_text(render())
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
