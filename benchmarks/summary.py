@@ -13,6 +13,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SCRIPTS = {
+    "fer2013_accuracy": ("FER2013 accuracy per CPU-minute: reference model_2 vs the mini-Xception peer and model_1",
+                         "fer2013_accuracy.py"),
     "fer2013_loading": ("FER2013 loading: first parse vs cached (goal: cached ≤ 3 s)", "fer2013_loading.py"),
     "synthetic_generation": ("Synthetic FACS faces: 1,000 subjects × 7 in 3D + 30,000 images in 2D (goal ≤ 60 s)",
                              "synthetic_generation.py"),
@@ -27,6 +29,20 @@ def _rate(row: dict) -> str:
     return f"{row['rows']:,} rows" if "rows" in row else ""
 
 
+def _accuracy_table(data: dict) -> list[str]:
+    lines = [f"{data['cpu_count']} CPU cores, Keras {data['keras']}, budget {data['budget_minutes']:g} min "
+             f"({data['epochs']} epochs); data: {data['data'][:100]}", "",
+             "| model | PublicTest accuracy | macro-F1 | parameters | MB | training min | faces/s | ms/face |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in data["models"]:
+        minutes = "–" if m["train_minutes"] is None else f"{m['train_minutes']:.1f}"
+        lines.append(f"| {m['model']} | {m['accuracy']:.2%} | {m['macro_f1']:.3f} | {m['parameters']:,} | "
+                     f"{m['size_mb']:.1f} | {minutes} | {m['faces_per_second']:,} | {m['latency_ms']:.1f} |")
+    lines += ["", "model_2 after " + ", ".join(f"{c['minutes']:g} min: {c['accuracy']:.2%}" for c in data["checkpoints"]),
+              ""]
+    return lines
+
+
 def render() -> str:
     lines = ["# Benchmarks", "",
              "Scripts here print a table and write JSON to `results/` (git-ignored); `summary.py` rebuilds this page",
@@ -39,6 +55,9 @@ def render() -> str:
             lines += ["*(not run yet on this machine)*", ""]
             continue
         data = json.loads(path.read_text())
+        if name == "fer2013_accuracy":
+            lines += _accuracy_table(data)
+            continue
         lines += [f"{data.get('cpu_count', '?')} CPU cores, Python {data.get('python', '?')}"
                   + (f", Keras {data['keras']}" if "keras" in data else ""), "",
                   "| step | seconds | rate / size |", "|---|---:|---:|"]

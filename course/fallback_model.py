@@ -12,6 +12,7 @@ import hashlib
 from pathlib import Path
 
 VERSION = 2
+EPOCHS = 5
 
 
 def fallback_model_2(verbose: bool = True) -> Path:
@@ -47,7 +48,7 @@ def fallback_model_2(verbose: bool = True) -> Path:
     outputs = layers.Dense(7, activation="softmax")(h)
     model = keras.Model(inputs, outputs, name="fallback_model_2")
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, train.labels, batch_size=128, epochs=5, verbose=0)
+    model.fit(x, train.labels, batch_size=128, epochs=EPOCHS, verbose=0)
     tmp = path.with_name(path.name + ".tmp.keras")
     model.save(tmp)
     tmp.replace(path)

@@ -1,0 +1,158 @@
+"""Benchmark: FER2013 accuracy per CPU-minute of the reference ``model_2`` (the solution notebook's own
+``build_model_2``), beside the mini-Xception peer and the handout baseline ``model_1``.
+
+Usage::
+
+    FER2013_PATH=/path/to/fer2013.csv .venv/bin/python benchmarks/fer2013_accuracy.py \
+        [--minutes 30] [--checkpoints 5,10,20,30] [--baseline-epochs 5] [--peer ../shared/peers/...hdf5]
+
+Trains on ``Training`` only, within a wall-clock budget that includes data loading; the epoch count is planned
+from a timed warm-up so that the learning-rate schedule ends with the budget. At each checkpoint it saves the
+model and evaluates it on ``PublicTest`` (evaluation time is not counted against the budget). Then it evaluates
+the final model, the peer and (optionally) model_1 on the same split and prints one side-by-side table:
+accuracy, macro-F1, parameters, model size, training wall time, inference faces/s (batch 512) and single-image
+latency. Writes ``benchmarks/results/fer2013_accuracy.json``. Run it alone: other work on the CPU skews it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from solution_code import solution_namespace  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
+PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "mini_xception" / "fer2013_mini_xception.hdf5"
+
+
+def _latency_ms(model, x) -> float:
+    one = x[:1]
+    model.predict_on_batch(one)
+    start = time.perf_counter()
+    for _ in range(20):
+        model.predict_on_batch(one)
+    return (time.perf_counter() - start) / 20 * 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=30.0, help="training budget, wall clock (default 30)")
+    parser.add_argument("--checkpoints", default="5,10,20,30", help="minutes at which to evaluate")
+    parser.add_argument("--baseline-epochs", type=int, default=5, help="model_1 epochs (0: skip the baseline)")
+    parser.add_argument("--peer", default=str(PEER), help="the peer model (64×64, [-1, 1] inputs)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    start = time.perf_counter()
+
+    import keras
+
+    from course.evaluate import evaluate_model
+    from data_loaders import load_fer2013
+
+    data = load_fer2013()
+    if data.description.startswith("SYNTHETIC"):
+        print("warning: no FER2013 configured, measuring on the synthetic faces (set FER2013_PATH)", file=sys.stderr)
+    ns = solution_namespace(NOTEBOOK, ["config", "imports", "preprocess", "make_augmentation", "build_model_1",
+                                       "build_model_2"], {"__name__": "benchmark"})
+    ns["BATCH_SIZE"] = batch = 256
+    train, test = data.subset("Training"), data.subset("PublicTest")
+    x_train, x_test = ns["preprocess"](train.images), ns["preprocess"](test.images)
+    y_train = keras.utils.to_categorical(train.labels, 7)
+    steps = int(np.ceil(len(x_train) / batch))
+    import tensorflow as tf
+
+    ds = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=0)
+          .batch(batch).prefetch(tf.data.AUTOTUNE))
+
+    # plan the epochs: time 20 steps of the real network, then fit the schedule to what is left of the budget
+    budget = args.minutes * 60
+    probe = ns["build_model_2"](steps_per_epoch=steps, epochs=1)
+    probe.fit(ds.take(3), epochs=1, verbose=0)  # tracing
+    t = time.perf_counter()
+    probe.fit(ds.take(20), epochs=1, verbose=0)
+    epoch_seconds = (time.perf_counter() - t) / 20 * steps
+    epochs = max(1, int((budget - (time.perf_counter() - start)) / epoch_seconds))
+    print(f"{len(x_train):,} training faces · ~{epoch_seconds:.0f} s/epoch → {epochs} epochs in {args.minutes:g} min",
+          flush=True)
+
+    marks = sorted(float(m) * 60 for m in args.checkpoints.split(",") if float(m) * 60 <= budget + 1)
+    checkpoints, paused = [], [0.0]
+    tmp = Path(tempfile.mkdtemp())
+
+    class Checkpoints(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            elapsed = time.perf_counter() - start - paused[0]
+            while marks and (elapsed >= marks[0] or epoch == epochs - 1):
+                t0 = time.perf_counter()
+                path = tmp / f"model_2_{int(marks[0] // 60)}min.keras"
+                self.model.save(path)
+                result = evaluate_model(path, data, "PublicTest")
+                checkpoints.append({"minutes": marks.pop(0) / 60, "epoch": epoch + 1,
+                                    "elapsed_minutes": round(elapsed / 60, 2), "accuracy": round(result.accuracy, 4),
+                                    "macro_f1": round(result.macro_f1, 4)})
+                print(f"  {checkpoints[-1]}", flush=True)
+                paused[0] += time.perf_counter() - t0
+
+    keras.utils.set_random_seed(0)
+    model_2 = ns["build_model_2"](steps_per_epoch=steps, epochs=epochs)
+    model_2.fit(ds, epochs=epochs, verbose=2, callbacks=[Checkpoints()])
+    train_minutes = (time.perf_counter() - start - paused[0]) / 60
+    final = tmp / "model_2.keras"
+    model_2.save(final)
+
+    rows = []
+
+    def row(name, path, minutes, **kw):
+        result = evaluate_model(path, data, "PublicTest", **kw)
+        model = keras.models.load_model(path, compile=False)
+        size = kw.get("input_size", 48)
+        from course.evaluate import model_inputs
+        latency = _latency_ms(model, model_inputs(test.images[:1], size, kw.get("scale", "unit")))
+        rows.append({"model": name, "accuracy": round(result.accuracy, 4), "macro_f1": round(result.macro_f1, 4),
+                     "parameters": result.parameters, "size_mb": round(result.model_bytes / 1e6, 2),
+                     "train_minutes": minutes, "faces_per_second": round(result.images_per_second),
+                     "latency_ms": round(latency, 1)})
+
+    row("model_2 (solution notebook)", final, round(train_minutes, 1))
+    if Path(args.peer).is_file():
+        row("mini-Xception peer", args.peer, None, input_size=64, scale="symmetric")
+    if args.baseline_epochs:
+        keras.utils.set_random_seed(0)
+        model_1 = ns["build_model_1"]()
+        aug = ns["make_augmentation"]()
+        t = time.perf_counter()
+        model_1.fit(ds.map(lambda a, b: (aug(a, training=True), b)), epochs=args.baseline_epochs, verbose=2)
+        minutes_1 = (time.perf_counter() - t) / 60
+        model_1.save(tmp / "model_1.keras")
+        row(f"model_1 baseline ({args.baseline_epochs} epochs)", tmp / "model_1.keras", round(minutes_1, 1))
+
+    print(f"\nFER2013 PublicTest ({len(test):,} faces) · {os.cpu_count()} CPU cores · training on Training only\n")
+    print(f"{'model':<32}{'accuracy':>9}{'macro-F1':>9}{'params':>11}{'MB':>7}{'train min':>10}{'faces/s':>9}"
+          f"{'ms/face':>8}")
+    for r in rows:
+        minutes = "–" if r["train_minutes"] is None else f"{r['train_minutes']:.1f}"
+        print(f"{r['model']:<32}{r['accuracy']:>9.2%}{r['macro_f1']:>9.3f}{r['parameters']:>11,}{r['size_mb']:>7.1f}"
+              f"{minutes:>10}{r['faces_per_second']:>9,}{r['latency_ms']:>8.1f}")
+    print("\ncheckpoints: " + ", ".join(f"{c['minutes']:g} min {c['accuracy']:.2%}" for c in checkpoints))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "fer2013_accuracy.json"
+    out.write_text(json.dumps({"benchmark": "fer2013_accuracy", "cpu_count": os.cpu_count(),
+                               "python": platform.python_version(), "keras": keras.__version__,
+                               "data": data.description, "budget_minutes": args.minutes, "epochs": epochs,
+                               "checkpoints": checkpoints, "models": rows}, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
