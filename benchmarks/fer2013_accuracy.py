@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     keras.utils.set_random_seed(0)
     model_2 = ns["build_model_2"](steps_per_epoch=steps, epochs=epochs)
-    model_2.fit(ds, epochs=epochs, verbose=2, callbacks=[Checkpoints()])
+    model_2.fit(ds, epochs=epochs, verbose=2, shuffle=False, callbacks=[Checkpoints()])
     train_minutes = (time.perf_counter() - start - paused[0]) / 60
     final = tmp / "model_2.keras"
     model_2.save(final)
@@ -131,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         model_1 = ns["build_model_1"]()
         aug = ns["make_augmentation"]()
         t = time.perf_counter()
-        model_1.fit(ds.map(lambda a, b: (aug(a, training=True), b)), epochs=args.baseline_epochs, verbose=2)
+        model_1.fit(ds.map(lambda a, b: (aug(a, training=True), b)), epochs=args.baseline_epochs, verbose=2,
+                    shuffle=False)
         minutes_1 = (time.perf_counter() - t) / 60
         model_1.save(tmp / "model_1.keras")
         row(f"model_1 baseline ({args.baseline_epochs} epochs)", tmp / "model_1.keras", round(minutes_1, 1))
