@@ -40,6 +40,8 @@ def _accuracy_table(data: dict) -> list[str]:
                      f"{m['size_mb']:.1f} | {minutes} | {m['faces_per_second']:,} | {m['latency_ms']:.1f} |")
     lines += ["", "model_2 after " + ", ".join(f"{c['minutes']:g} min: {c['accuracy']:.2%}" for c in data["checkpoints"]),
               ""]
+    if data.get("note"):
+        lines += [f"Note: {data['note']}.", ""]
     return lines
 
 

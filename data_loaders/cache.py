@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ def load_arrays(name: str) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError):  # missing, or truncated by an interrupted writer: parse again
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # missing or damaged: parse again
         return None
 
 

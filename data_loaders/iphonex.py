@@ -20,6 +20,7 @@ import ast
 import os
 import re
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Literal
 
@@ -292,7 +293,7 @@ def _read_npz(path: Path) -> list[tuple[str, str, object]]:
                 raise IPhoneXFormatError(f"{path}: missing arrays {sorted(missing)}; expected points (N, P, 3), "
                                          "sample_id (N,) and emotion (N,)")
             points, ids, emotions = npz["points"], npz["sample_id"], npz["emotion"]
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         if isinstance(exc, IPhoneXFormatError):
             raise
         raise IPhoneXFormatError(f"{path}: not a readable .npz ({exc})") from None
