@@ -1,7 +1,7 @@
 """Synthetic FACS faces: the kit's offline default data, written in the real file formats.
 
 A hand-made parametric 3D face (:mod:`.face_model`) shows Action Units (:mod:`.facs`) composed into the seven
-FER2013 emotions; :mod:`.faces` samples subjects and expressions as ARKit-like point clouds and renders
+FER2013 emotions; :mod:`.samples` samples subjects and expressions as ARKit-like point clouds and renders
 FER2013-like 48×48 images (:mod:`.render`); :mod:`.writers` writes them as the course's ``faces.py``, an
 ``.npz`` and a FER2013-schema ``fer2013.csv``, so the same loaders read synthetic and real data.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .. import cache
 from .face_model import ARKIT_POINTS, IDENTITY_NAMES, FaceModel
-from .faces import IPHONEX_EMOTIONS, SyntheticFaces, make_face, sample_faces, sample_images
+from .samples import IPHONEX_EMOTIONS, SyntheticFaces, make_face, sample_faces, sample_images
 from .facs import AU_NAMES, AUS, EMOTION_AUS, FACS_INTENSITY, au_vector
 from .writers import MARKER, write_faces_npz, write_faces_py, write_fer2013_csv, write_marker
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..emotions import EMOTIONS
 from .facs import AUS
-from .faces import IPHONEX_EMOTIONS, SyntheticFaces
+from .samples import IPHONEX_EMOTIONS, SyntheticFaces
 
 #: Marker file in every folder the generator writes; loaders use it to label the data as synthetic.
 MARKER = "SYNTHETIC.json"
