@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,17 @@ def read_grayscale(path: str | os.PathLike) -> np.ndarray:
         raise PersonalPhotoError(f"{path}: not a readable image ({exc})") from None
 
 
+@lru_cache(maxsize=1)
+def _cascade():
+    """OpenCV's frontal-face cascade, loaded once per process."""
+    import cv2
+
+    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
+    if cascade.empty():
+        raise RuntimeError("OpenCV's Haar cascade files are missing: install opencv-python-headless<5")
+    return cascade
+
+
 def find_face(grey: np.ndarray) -> tuple[int, int, int, int] | None:
     """The largest frontal face in a ``uint8 (H, W)`` image as ``(x, y, w, h)`` pixels, or None.
 
@@ -82,9 +94,7 @@ def find_face(grey: np.ndarray) -> tuple[int, int, int, int] | None:
     """
     import cv2
 
-    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
-    if cascade.empty():
-        raise RuntimeError("OpenCV's Haar cascade files are missing: install opencv-python-headless<5")
+    cascade = _cascade()
     smallest = max(30, int(0.08 * min(grey.shape)))
     faces = cascade.detectMultiScale(cv2.equalizeHist(grey), scaleFactor=1.1, minNeighbors=5,
                                      minSize=(smallest, smallest))
