@@ -20,6 +20,17 @@ class BadRow:
         return f"{self.where}: {self.reason}"
 
 
+def bad_rows_to_arrays(bad: tuple[BadRow, ...]) -> dict[str, np.ndarray]:
+    """``bad_where`` and ``bad_reason`` string arrays, for storing skipped items beside cached arrays."""
+    return {"bad_where": np.array([b.where for b in bad], dtype=str),
+            "bad_reason": np.array([b.reason for b in bad], dtype=str)}
+
+
+def bad_rows_from_arrays(arrays: dict[str, np.ndarray]) -> tuple[BadRow, ...]:
+    """The inverse of :func:`bad_rows_to_arrays`."""
+    return tuple(BadRow(str(w), str(r)) for w, r in zip(arrays["bad_where"], arrays["bad_reason"]))
+
+
 @dataclass(frozen=True)
 class ImageDataset:
     """Face images with labels, like scikit-learn's ``Bunch`` but typed.

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import cache
-from .dataset import BadRow, ImageDataset
+from .dataset import BadRow, ImageDataset, bad_rows_from_arrays, bad_rows_to_arrays
 from .emotions import EMOTIONS, emotion_code
 from .resolve import SYNTHETIC, configured_path
 
@@ -173,15 +173,13 @@ def _load_cached(target: Path, on_bad_rows: str) -> ImageDataset:
     name = f"fer2013-{cache.file_key(target, *files, extra=f'fer2013|{on_bad_rows}')}"
     arrays = cache.load_arrays(name)
     if arrays is not None:
-        bad = tuple(BadRow(str(w), str(r)) for w, r in zip(arrays["bad_where"], arrays["bad_reason"]))
         return ImageDataset(arrays["images"], arrays["labels"], arrays["usage"], EMOTIONS, str(target),
-                            str(arrays["description"]) + " (parsed arrays read from the cache)", bad)
+                            str(arrays["description"]) + " (parsed arrays read from the cache)",
+                            bad_rows_from_arrays(arrays))
     dataset = _parse(target, on_bad_rows)
     cache.save_arrays(
         name, images=dataset.images, labels=dataset.labels, usage=dataset.usage,
-        description=np.array(dataset.description),
-        bad_where=np.array([b.where for b in dataset.bad_rows], dtype=str),
-        bad_reason=np.array([b.reason for b in dataset.bad_rows], dtype=str),
+        description=np.array(dataset.description), **bad_rows_to_arrays(dataset.bad_rows),
     )
     return dataset
 

@@ -21,13 +21,14 @@ import os
 import re
 import warnings
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from . import cache
-from .dataset import BadRow, PointCloudDataset
+from .dataset import BadRow, PointCloudDataset, bad_rows_from_arrays, bad_rows_to_arrays
 from .emotions import EMOTIONS, emotion_code
 from .resolve import SYNTHETIC, configured_path
 
@@ -99,29 +100,21 @@ def load_iphonex(path: str | os.PathLike | None = None, *, on_bad_samples: Liter
         if arrays is None:
             dataset = _load(source, on_bad_samples)
             cache.save_arrays(key, points=dataset.points, subjects=dataset.subjects, emotions=dataset.emotions,
-                              description=np.array(dataset.description),
-                              bad_where=np.array([b.where for b in dataset.bad_rows], dtype=str),
-                              bad_reason=np.array([b.reason for b in dataset.bad_rows], dtype=str))
+                              description=np.array(dataset.description), **bad_rows_to_arrays(dataset.bad_rows))
         else:
-            bad = tuple(BadRow(str(w), str(r)) for w, r in zip(arrays["bad_where"], arrays["bad_reason"]))
             dataset = _dataset(arrays["points"], arrays["subjects"], arrays["emotions"], source,
-                               str(arrays["description"]) + " (read from the cache)", bad)
+                               str(arrays["description"]) + " (read from the cache)", bad_rows_from_arrays(arrays))
     else:
         dataset = _load(source, on_bad_samples)
     from .synthetic import is_synthetic
 
     if is_synthetic(source):
-        dataset = _relabel(dataset, f"SYNTHETIC FACS faces, not iPhone X recordings ({dataset.description}). "
-                                    "To use real data, put faces.py in data/iphonex/ or set IPHONEX_PATH.")
+        dataset = replace(dataset, description=f"SYNTHETIC FACS faces, not iPhone X recordings ({dataset.description}). "
+                                                   "To use real data, put faces.py in data/iphonex/ or set "
+                                                   "IPHONEX_PATH.")
     if dataset.bad_rows:
         warnings.warn(f"{source}: skipped {len(dataset.bad_rows)} bad clouds; see dataset.bad_rows", stacklevel=2)
     return dataset
-
-
-def _relabel(dataset: PointCloudDataset, description: str) -> PointCloudDataset:
-    from dataclasses import replace
-
-    return replace(dataset, description=description)
 
 
 def _dataset(points, subjects, emotions, source, description, bad=()) -> PointCloudDataset:

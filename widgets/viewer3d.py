@@ -152,8 +152,7 @@ class FaceViewer(ipw.VBox):
         finally:
             self._quiet = False
 
-    def _panel(self, name: str) -> tuple[np.ndarray, np.ndarray, str, object]:
-        rows = self._rows()
+    def _panel(self, name: str, rows: dict[str, int]) -> tuple[np.ndarray, np.ndarray, str, object]:
         cloud = self.points[rows[name]]
         if self.colour.value == "movement from neutral" and "Neutral" in rows:
             return cloud, displacement_mm(cloud, self.points[rows["Neutral"]]), "moved (mm)", _MOVE_SCALE
@@ -163,15 +162,16 @@ class FaceViewer(ipw.VBox):
         """Draw the current choice (called on every control change)."""
         if getattr(self, "_quiet", False):
             return
+        rows = self._rows()
         with self.figure.batch_update():
             for trace, name, scene in zip(self.figure.data, (self.expression.value, self.compare.value),
                                           ("scene", "scene2")):
                 if self.view.value == "voxels" and self.voxelize is not None:
-                    new = voxel_trace(self.voxelize(self.points[self._rows()[name]]), scene=scene)
+                    new = voxel_trace(self.voxelize(self.points[rows[name]]), scene=scene)
                     trace.update(x=new.x, y=new.y, z=new.z, marker=new.marker, hovertext=new.hovertext,
                                  hoverinfo="text")
                 else:
-                    cloud, values, title, scale = self._panel(name)
+                    cloud, values, title, scale = self._panel(name, rows)
                     trace.update(x=cloud[:, 0], y=cloud[:, 1], z=cloud[:, 2], hoverinfo="skip",
                                  marker=dict(size=self.size.value, color=values, colorscale=scale,
                                              colorbar=dict(title=title), symbol="circle"))
@@ -180,7 +180,7 @@ class FaceViewer(ipw.VBox):
                                                  xaxis_visible=False, yaxis_visible=False, zaxis_visible=False)
             self.figure.layout.title = (f"{self.subject.value}: {self.expression.value} (left) · "
                                         f"{self.compare.value} (right)")
-        note = ("" if self.colour.value == "depth" or "Neutral" in self._rows()
+        note = ("" if self.colour.value == "depth" or "Neutral" in rows
                 else "<i>this subject has no neutral face: showing depth</i>")
         self.status.value = note
 
