@@ -17,9 +17,7 @@ latency. Writes ``benchmarks/results/fer2013_accuracy.json``. Run it alone: othe
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -28,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_file import write_results  # noqa: E402
 from solution_code import solution_namespace  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "mini_xception" / "fer2013_mini_xception.hdf5"
 
@@ -150,13 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['model']:<32}{r['accuracy']:>9.2%}{r['macro_f1']:>9.3f}{r['parameters']:>11,}{r['size_mb']:>7.1f}"
               f"{minutes:>10}{r['faces_per_second']:>9,}{r['latency_ms']:>8.1f}")
     print("\ncheckpoints: " + ", ".join(f"{c['minutes']:g} min {c['accuracy']:.2%}" for c in checkpoints))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "fer2013_accuracy.json"
-    out.write_text(json.dumps({"benchmark": "fer2013_accuracy", "cpu_count": os.cpu_count(),
-                               "python": platform.python_version(), "keras": keras.__version__,
-                               "data": data.description, "budget_minutes": args.minutes, "epochs": epochs,
-                               "checkpoints": checkpoints, "models": rows}, indent=2))
-    print(f"wrote {out}")
+    write_results("fer2013_accuracy", keras=keras.__version__, data=data.description, budget_minutes=args.minutes,
+                  epochs=epochs, checkpoints=checkpoints, models=rows)
     return 0
 
 

@@ -7,15 +7,14 @@ load really parses.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from results_file import write_results
+
 
 
 def main() -> int:
@@ -37,12 +36,7 @@ def main() -> int:
     print(f"{'step':<42}{'seconds':>9}{'rows':>9}")
     for r in rows:
         print(f"{r['step']:<42}{r['seconds']:>9.2f}{r['rows']:>9,}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "fer2013_loading.json"
-    out.write_text(json.dumps({"benchmark": "fer2013_loading", "file": path, "file_mb": round(size_mb, 1),
-                               "cpu_count": os.cpu_count(), "python": platform.python_version(),
-                               "results": rows}, indent=2))
-    print(f"\nwrote {out}")
+    write_results("fer2013_loading", file=path, file_mb=round(size_mb, 1), results=rows)
     return 0
 
 

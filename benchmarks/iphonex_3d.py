@@ -8,9 +8,7 @@ Prints a table and writes ``benchmarks/results/iphonex_3d.json``. Goal: ≥ 20,0
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -19,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_file import write_results  # noqa: E402
 from solution_code import solution_namespace  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 NOTEBOOK = "ps3_iphonex_3dcnn/iphonex_3dcnn.ipynb"
 
 
@@ -113,12 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'step':<88}{'seconds':>9}{'rate':>14}")
     for r in rows:
         print(f"{r['step']:<88}{r['seconds']:>9.3f}{r['per_second']:>10,} {r['unit']}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "iphonex_3d.json"
-    out.write_text(json.dumps({"benchmark": "iphonex_3d", "cpu_count": os.cpu_count(),
-                               "python": platform.python_version(), "keras": keras.__version__,
-                               "results": rows}, indent=2))
-    print(f"\nwrote {out}")
+    write_results("iphonex_3d", keras=keras.__version__, results=rows)
     return 0
 
 

@@ -10,8 +10,9 @@ import json
 import sys
 from pathlib import Path
 
+from results_file import RESULTS
+
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 SCRIPTS = {
     "fer2013_accuracy": ("FER2013 accuracy per CPU-minute: reference model_2 vs the mini-Xception peer and model_1",
                          "fer2013_accuracy.py"),

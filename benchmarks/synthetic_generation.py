@@ -8,15 +8,14 @@ default data set's files (50 subjects, 10,000 images) are timed separately, as a
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from results_file import write_results
+
 
 
 def _timed(label, fn, count, unit):
@@ -54,13 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['step']:<72}{r['seconds']:>9.2f}{r['per_second']:>9,} {r['unit']}")
     print(f"\n3D + 2D generation: {generation:.1f} s · default files (MB): {sizes}")
-    RESULTS.mkdir(exist_ok=True)
-    out_json = RESULTS / "synthetic_generation.json"
-    out_json.write_text(json.dumps({
-        "benchmark": "synthetic_generation", "cpu_count": os.cpu_count(), "python": platform.python_version(),
-        "generation_seconds": round(generation, 2), "goal_seconds": 60, "file_mb": sizes, "results": rows,
-    }, indent=2))
-    print(f"wrote {out_json}")
+    write_results("synthetic_generation", generation_seconds=round(generation, 2), goal_seconds=60, file_mb=sizes,
+                  results=rows)
     return 0
 
 

@@ -1,0 +1,20 @@
+"""Where benchmark results go, and the fields every result file carries (benchmark name, CPU cores, Python)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def write_results(benchmark: str, **fields) -> Path:
+    """Write ``results/<benchmark>.json`` with ``fields`` and the machine facts; print and return its path."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{benchmark}.json"
+    out.write_text(json.dumps({"benchmark": benchmark, "cpu_count": os.cpu_count(),
+                               "python": platform.python_version(), **fields}, indent=2))
+    print(f"\nwrote {out}")
+    return out
