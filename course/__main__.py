@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", choices=["unit", "symmetric", "raw"], default="unit",
                    help="input scaling the model expects: unit [0, 1] (kit models), symmetric [-1, 1] "
                         "(the mini-Xception peer) or raw 0-255")
+    p.add_argument("--flip-tta", action="store_true",
+                   help="average each prediction with that of the mirrored face (test-time augmentation)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a report")
 
     args = parser.parse_args(argv)
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             from .evaluate import evaluate_model
             data = load_fer2013(args.data)
             usage = args.usage or ("PrivateTest" if "PrivateTest" in data.usages else "PublicTest")
-            result = evaluate_model(args.model, data, usage, args.input_size, args.scale)
+            result = evaluate_model(args.model, data, usage, args.input_size, args.scale,
+                                    flip_tta=args.flip_tta)
             print(json.dumps(result.to_dict(), indent=2) if args.json else result.report())
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)

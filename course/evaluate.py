@@ -76,9 +76,27 @@ class Evaluation:
         return "\n".join(lines)
 
 
+def with_flip_tta(model):
+    """Wrap a Keras image classifier in flip test-time augmentation: the mean of its softmax outputs for each
+    face and its mirror image (``keras.ops.flip`` on the width axis), as one functional ``keras.Model`` that saves
+    and loads like any other. Doubles the inference cost; training the wrapped model would train ``model``.
+
+    Mirroring keeps the expression (faces are near-symmetric, FER2013 is trained with horizontal flips), so the
+    two predictions are of the same face and their average has less variance (e.g. Simonyan & Zisserman 2015,
+    who average over flips).
+    """
+    import keras
+
+    inputs = keras.Input(shape=model.input_shape[1:])
+    mirrored = keras.ops.flip(inputs, axis=2)  # (N, H, W, C): axis 2 is the width
+    outputs = keras.layers.Average()([model(inputs), model(mirrored)])
+    return keras.Model(inputs, outputs, name=f"{model.name}_flip_tta")
+
+
 def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input_size: int = 48,
-                   scale: Scale = "unit", batch_size: int = 512) -> Evaluation:
-    """Evaluate the model file at ``model_path`` on the ``usage`` rows of ``data``.
+                   scale: Scale = "unit", batch_size: int = 512, flip_tta: bool = False) -> Evaluation:
+    """Evaluate the model file at ``model_path`` on the ``usage`` rows of ``data``; ``flip_tta=True`` averages
+    each prediction with that of the mirrored face (:func:`with_flip_tta`).
 
     Raises:
         FileNotFoundError: no model file.
@@ -96,6 +114,8 @@ def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input
     model = keras.models.load_model(path, compile=False)
     if model.output_shape[-1] != len(EMOTIONS):
         raise ValueError(f"{path} outputs {model.output_shape[-1]} values; expected {len(EMOTIONS)} (FER2013)")
+    if flip_tta:
+        model = with_flip_tta(model)
     x = model_inputs(subset.images, input_size, scale)
     model.predict(x[:batch_size], batch_size=batch_size, verbose=0)  # warm-up: graph tracing is not inference
     start = time.perf_counter()
@@ -105,7 +125,7 @@ def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input
     labels = list(range(len(EMOTIONS)))
     p, r, f, s = precision_recall_fscore_support(subset.labels, pred, labels=labels, zero_division=0)
     return Evaluation(
-        model=str(path), data=subset.source, usage=usage, n_images=len(subset),
+        model=str(path) + (" + flip TTA" if flip_tta else ""), data=subset.source, usage=usage, n_images=len(subset),
         parameters=int(model.count_params()), model_bytes=path.stat().st_size,
         accuracy=float(np.mean(pred == subset.labels)),
         macro_f1=float(f1_score(subset.labels, pred, labels=labels, average="macro", zero_division=0)),

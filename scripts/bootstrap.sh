@@ -32,10 +32,20 @@ want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   say "installing the kit and its dependencies into $VENV (first time: a few minutes, ~2 GB)…"
   "$VENV/bin/python" -m pip install --upgrade --progress-bar on pip >/dev/null
-  "$VENV/bin/python" -m pip install --progress-bar on -e ".[test]"
+  if [ "${EXPRESSION_LAB_CPU_ONLY:-0}" = 1 ]; then  # tensorflow-cpu + open3d-cpu: smaller, no GPU support
+    say "EXPRESSION_LAB_CPU_ONLY=1: installing the CPU-only builds of tensorflow and open3d"
+    "$VENV/bin/python" -m pip install --progress-bar on $("$VENV/bin/python" scripts/requirements.py --cpu-only)
+    "$VENV/bin/python" -m pip install --progress-bar on --no-deps -e .
+  else
+    "$VENV/bin/python" -m pip install --progress-bar on -e ".[test]"
+  fi
   echo "$want" > "$stamp"
 fi
 
 # open3d pulls in dash, whose old lab extension makes JupyterLab ask for a rebuild: nothing needs building.
 mkdir -p "$VENV/etc/jupyter/labconfig"
 echo '{"buildCheck": false, "buildAvailable": false}' > "$VENV/etc/jupyter/labconfig/page_config.json"
+# The kit works offline: no "fetch Jupyter news?" prompt, no update checks (both would call a website).
+mkdir -p "$VENV/share/jupyter/lab/settings"
+echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+  > "$VENV/share/jupyter/lab/settings/overrides.json"

@@ -77,3 +77,34 @@ def test_the_peer_reaches_its_published_accuracy_with_its_input_contract():
     data = load_fer2013(real_fer2013())
     result = evaluate_model(PEER, data, "PublicTest", input_size=64, scale="symmetric")
     assert 0.62 < result.accuracy < 0.68, f"peer accuracy {result.accuracy:.3f}; expected about 0.646"
+
+
+def test_flip_tta_averages_the_face_and_its_mirror_image(tmp_path):
+    """A model that looks only at the left half: with flip TTA it sees both halves, and the wrapper reloads."""
+    import keras
+
+    from course.evaluate import with_flip_tta
+
+    inputs = keras.Input((48, 48, 1))
+    left = keras.layers.Cropping2D(((0, 0), (0, 24)))(inputs)                 # columns 0-23
+    logits = keras.layers.Dense(7)(keras.layers.GlobalAveragePooling2D()(left))
+    model = keras.Model(inputs, keras.layers.Softmax()(logits))
+    weights = np.zeros((1, 7), np.float32)
+    weights[0, 3] = 10.0
+    model.layers[-2].set_weights([weights, np.zeros(7, np.float32)])
+    face = np.zeros((1, 48, 48, 1), np.float32)
+    face[:, :, 24:] = 1.0                                                     # bright right half only
+    plain = model.predict(face, verbose=0)
+    mirrored = model.predict(face[:, :, ::-1], verbose=0)
+    wrapped = with_flip_tta(model)
+    assert np.allclose(wrapped.predict(face, verbose=0), (plain + mirrored) / 2, atol=1e-6)
+    assert not np.allclose(plain, mirrored)
+    path = tmp_path / "tta.keras"
+    wrapped.save(path)
+    reloaded = keras.models.load_model(path, compile=False)  # safe mode: built-in layers and ops only
+    assert np.allclose(reloaded.predict(face, verbose=0), (plain + mirrored) / 2, atol=1e-6)
+
+
+def test_evaluate_with_flip_tta(brightness_model, bright_dark_csv):
+    result = evaluate_model(brightness_model, load_fer2013(bright_dark_csv), "PublicTest", flip_tta=True)
+    assert result.accuracy == pytest.approx(0.8) and result.model.endswith("+ flip TTA")  # symmetric faces

@@ -48,6 +48,18 @@ def test_movement_colouring_is_millimetres_from_the_same_subjects_neutral(faces)
     assert np.allclose(viewer.figure.data[1].marker.color, 0, atol=1e-3)  # neutral vs itself
 
 
+def test_both_panels_share_one_colour_range_and_one_colour_bar(faces):
+    """Neutral beside Happy, coloured by movement: the unmoved neutral must not get a scale of its own."""
+    viewer = FaceViewer(faces.points, faces.labels, faces.sample_ids[faces.subjects])
+    viewer.expression.value, viewer.compare.value = "Happy", "Neutral"
+    for colour in ("movement from neutral", "depth"):
+        viewer.colour.value = colour
+        left, right = (trace.marker for trace in viewer.figure.data)
+        assert (left.cmin, left.cmax) == (right.cmin, right.cmax) and left.cmin == 0
+        assert left.cmax == pytest.approx(max(np.max(left.color), np.max(right.color)))
+        assert left.showscale and not right.showscale
+
+
 def test_displacement_ignores_a_shift_and_checks_shapes():
     cloud = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
     assert np.allclose(displacement_mm(cloud + 0.01, cloud), 0, atol=1e-3)

@@ -163,18 +163,26 @@ class FaceViewer(ipw.VBox):
         if getattr(self, "_quiet", False):
             return
         rows = self._rows()
+        names = (self.expression.value, self.compare.value)
+        # both panels share one colour range and one colour bar, so equal colours mean equal values
+        if self.view.value == "voxels" and self.voxelize is not None:
+            panels = [voxel_trace(self.voxelize(self.points[rows[name]]), scene=scene)
+                      for name, scene in zip(names, ("scene", "scene2"))]
+            top = max(float(np.max(p.marker.color)) if len(p.marker.color) else 1.0 for p in panels)
+        else:
+            panels = [self._panel(name, rows) for name in names]
+            top = max(float(values.max()) for _, values, _, _ in panels) or 1.0
         with self.figure.batch_update():
-            for trace, name, scene in zip(self.figure.data, (self.expression.value, self.compare.value),
-                                          ("scene", "scene2")):
-                if self.view.value == "voxels" and self.voxelize is not None:
-                    new = voxel_trace(self.voxelize(self.points[rows[name]]), scene=scene)
-                    trace.update(x=new.x, y=new.y, z=new.z, marker=new.marker, hovertext=new.hovertext,
-                                 hoverinfo="text")
+            for n, (trace, panel) in enumerate(zip(self.figure.data, panels)):
+                if isinstance(panel, go.Scatter3d):
+                    trace.update(x=panel.x, y=panel.y, z=panel.z, hovertext=panel.hovertext, hoverinfo="text",
+                                 marker=panel.marker)
+                    trace.marker.update(cmin=1, cmax=top, showscale=n == 0)
                 else:
-                    cloud, values, title, scale = self._panel(name, rows)
+                    cloud, values, title, scale = panel
                     trace.update(x=cloud[:, 0], y=cloud[:, 1], z=cloud[:, 2], hoverinfo="skip",
-                                 marker=dict(size=self.size.value, color=values, colorscale=scale,
-                                             colorbar=dict(title=title), symbol="circle"))
+                                 marker=dict(size=self.size.value, color=values, colorscale=scale, cmin=0, cmax=top,
+                                             showscale=n == 0, colorbar=dict(title=title), symbol="circle"))
             for scene in ("scene", "scene2"):
                 self.figure.layout[scene].update(camera=CAMERAS[self.camera.value], aspectmode="data",
                                                  xaxis_visible=False, yaxis_visible=False, zaxis_visible=False)

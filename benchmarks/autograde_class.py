@@ -1,0 +1,133 @@
+"""Benchmark autograding: one full submission of every assignment, then a class of synthetic submissions.
+
+Usage::
+
+    .venv/bin/python benchmarks/autograde_class.py [--students 30] [--class-assignment ps3_iphonex_3dcnn]
+
+Works in a throw-away course folder (a copy of ``nbgrader_config.py`` and ``solutions/``), so the repository's
+gradebook is untouched. For each assignment it releases the notebook, hands in the sample submission (the
+released notebook filled with the reference answers and run once as a student would, ``EXPRESSION_LAB_QUICK=1``)
+and times ``nbgrader autograde`` of it (goal: ≤ 120 s wall each). Then it copies that submission to ``--students``
+students of one assignment, every fifth of them handing in the notebook unanswered (``NotImplementedError``
+everywhere, as happens), and times one ``nbgrader autograde`` of the whole class: total wall time, seconds per
+submission, and the peak memory of nbgrader with its kernels (the sum of the resident set sizes of the process
+tree, sampled every 0.2 s). Data: whatever the notebooks resolve (the synthetic default unless FER2013_PATH /
+IPHONEX_PATH are set). Writes ``benchmarks/results/autograde_class.json``. Run it alone: other work skews it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from results_file import write_results  # noqa: E402
+
+from course import ASSIGNMENTS, REPO_ROOT  # noqa: E402
+from course import nbgrader_steps as steps  # noqa: E402
+from course.notebook_run import execute_notebook  # noqa: E402
+from course.sample_submission import write_submission  # noqa: E402
+
+
+class PeakMemory:
+    """Sample the summed RSS of this process's descendants (nbgrader and its kernels) in a thread."""
+
+    def __init__(self, every: float = 0.2):
+        self.every, self.peak, self._stop = every, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _timed_autograde(assignment: str, students: list[str] | None, root: Path) -> tuple[float, int]:
+    args = ["autograde", assignment, "--force"] + (["--student", students[0]] if students and len(students) == 1
+                                                   else [])
+    start = time.perf_counter()
+    with PeakMemory() as memory:
+        steps.nbgrader(*args, root=root)
+    return time.perf_counter() - start, memory.peak
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=30, help="class size (default 30)")
+    parser.add_argument("--class-assignment", default="ps3_iphonex_3dcnn", choices=list(ASSIGNMENTS),
+                        help="the assignment the class hands in (default: ps3_iphonex_3dcnn)")
+    parser.add_argument("--keep", action="store_true", help="keep the course folder (its path is printed)")
+    args = parser.parse_args(argv)
+
+    root = Path(tempfile.mkdtemp(prefix="expression-lab-autograde-"))
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", root)
+    shutil.copytree(REPO_ROOT / "solutions", root / "solutions")
+    print(f"course folder: {root}", flush=True)
+    rows = []
+    try:
+        for assignment, name in ASSIGNMENTS.items():
+            steps.release(assignment, root)
+            folder = steps.submission_folder("sample", assignment, root)
+            notebook = write_submission(root / "assignments" / assignment / f"{name}.ipynb",
+                                        root / "solutions" / assignment / f"{name}.ipynb", folder)
+            t = time.perf_counter()
+            execute_notebook(notebook, env={"EXPRESSION_LAB_QUICK": "1"})
+            student_minutes = (time.perf_counter() - t) / 60
+            seconds, peak = _timed_autograde(assignment, ["sample"], root)
+            rows.append({"step": f"autograde one {assignment} submission", "seconds": round(seconds, 1),
+                         "peak_mb": round(peak / 1e6), "submissions": 1,
+                         "note": f"the sample student's own run took {student_minutes:.1f} min"})
+            print(f"{assignment}: autograde {seconds:.1f} s, peak {peak / 1e6:,.0f} MB", flush=True)
+
+        assignment, name = args.class_assignment, ASSIGNMENTS[args.class_assignment]
+        sample = steps.submission_folder("sample", assignment, root)
+        class_ids = [f"student{i:03d}" for i in range(1, args.students + 1)]
+        for i, student in enumerate(class_ids):
+            target = steps.submission_folder(student, assignment, root)
+            shutil.copytree(sample, target)
+            if i % 5 == 4:  # an unanswered notebook: the released one, as handed out
+                shutil.copy(root / "assignments" / assignment / f"{name}.ipynb", target / f"{name}.ipynb")
+        shutil.rmtree(sample)
+        seconds, peak = _timed_autograde(assignment, class_ids, root)
+        rows.append({"step": f"autograde a class of {args.students} {assignment} submissions",
+                     "seconds": round(seconds, 1), "peak_mb": round(peak / 1e6), "submissions": args.students,
+                     "per_second": round(args.students / seconds * 60, 1), "unit": "submissions/min",
+                     "note": f"{seconds / args.students:.1f} s per submission; every fifth unanswered"})
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+    print(f"\nAutograding on {os.cpu_count()} CPU cores (nbgrader runs submissions one after another)\n")
+    print(f"{'step':<60}{'seconds':>9}{'peak MB':>9}  note")
+    for r in rows:
+        print(f"{r['step']:<60}{r['seconds']:>9.1f}{r['peak_mb']:>9,}  {r['note']}")
+    write_results("autograde_class", results=rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Drive a real JupyterLab in a real Chromium (playwright): start the server, open notebooks, run them, read widgets.
+
+Used by ``tests/test_browser.py``. Chromium is Debian's ``/usr/bin/chromium`` (``.ci/run`` installs it; playwright's
+own browser download needs a network we do not have); override with ``EXPRESSION_LAB_CHROMIUM``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = os.environ.get("EXPRESSION_LAB_CHROMIUM", "/usr/bin/chromium")
+#: headless Chromium as the kit's CI runs it; WebGL comes from SwiftShader (software), as on a machine without a GPU
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+#: a fake webcam (a test pattern) and automatic "Allow" on the camera prompt
+FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here (``None`` when they can)."""
+    if not Path(CHROMIUM).is_file():
+        return f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the Python package playwright is not installed (pip install playwright)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Lab:
+    """A JupyterLab server on 127.0.0.1 with a random port and token, serving ``root``."""
+
+    def __init__(self, root: Path, env: dict[str, str], log: Path):
+        self.root, self.port, self.token = root, free_port(), secrets.token_hex(16)
+        jupyter = Path(sys.executable).parent / "jupyter"
+        # A fresh user profile: no saved workspace, and every cell kept in the page (JupyterLab otherwise leaves
+        # off-screen cells unrendered, and the tests read cells anywhere in the notebook).
+        settings = log.parent / "lab-user-settings"
+        tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+        tracker.parent.mkdir(parents=True, exist_ok=True)
+        tracker.write_text(json.dumps({"windowingMode": "none"}))
+        env = dict(env, JUPYTERLAB_SETTINGS_DIR=str(settings),
+                   JUPYTERLAB_WORKSPACES_DIR=str(log.parent / "lab-workspaces"))
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [str(jupyter), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
+             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
+             "--ServerApp.port_retries=0", "--ServerApp.allow_root=True"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=root)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with {self.process.returncode}; see {log}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/api/status?token={self.token}", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError(f"JupyterLab did not answer on port {self.port} within 120 s; see {log}")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, notebook: str) -> str:
+        return f"{self.base}/lab/tree/{notebook}?reset&token={self.token}"  # reset: no tabs from earlier tests
+
+    def shutdown_kernels(self) -> None:
+        """End every kernel session (each notebook test starts its own; idle TensorFlow kernels hold memory)."""
+        with urllib.request.urlopen(f"{self.base}/api/sessions?token={self.token}", timeout=10) as r:
+            sessions = json.load(r)
+        for session in sessions:
+            request = urllib.request.Request(f"{self.base}/api/sessions/{session['id']}?token={self.token}",
+                                             method="DELETE")
+            urllib.request.urlopen(request, timeout=30).close()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+def launch(playwright, extra_args: list[str] = ()):
+    """A headless Chromium (playwright ``Browser``) from a running ``sync_playwright()`` instance."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=CHROMIUM_ARGS + list(extra_args))
+
+
+ACTIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"  #: the notebook tab on screen
+
+
+def open_notebook(page, lab: Lab, notebook: str, timeout_s: float = 120) -> None:
+    """Open ``notebook`` (relative to the lab root) alone and wait until its kernel is idle."""
+    page.goto(lab.url(notebook))
+    panel = page.locator(ACTIVE).first
+    panel.locator(".jp-Notebook").wait_for(timeout=timeout_s * 1000)
+    panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=timeout_s * 1000)
+    # the status bar says "<kernel> | Idle" once the kernel has started and connected
+    page.locator(".jp-StatusBar-Widget").get_by_text(re.compile(r"\| Idle$")).first.wait_for(timeout=timeout_s * 1000)
+
+
+def _click_run_all(page) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells", exact=True).click()
+
+
+def run_all_cells(page, timeout_s: float = 900) -> None:
+    """*Run → Run All Cells* from JupyterLab's menu, then wait until every cell has run and the kernel is idle.
+
+    A request made while the kernel is still connecting can be lost; when no cell has started 20 s after the
+    click, it is clicked again (twice at most).
+    """
+    _click_run_all(page)
+    start = time.monotonic()
+    deadline, retries = start + timeout_s, 2
+    time.sleep(1)
+    while time.monotonic() < deadline:
+        panel = page.locator(ACTIVE).first
+        prompts = panel.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
+        busy = panel.locator(".jp-Notebook-ExecutionIndicator[data-status='busy']").count()
+        if prompts and not busy and all("*" not in p and p.strip() not in ("", "[ ]:") for p in prompts):
+            return
+        if retries and time.monotonic() - start > 20 and all(p.strip() in ("", "[ ]:") for p in prompts):
+            retries -= 1
+            start = time.monotonic()
+            _click_run_all(page)
+        time.sleep(1)
+    raise TimeoutError(f"the notebook was still running after {timeout_s:.0f} s: prompts {prompts}")
+
+
+def save_notebook(page, path: Path, timeout_s: float = 30) -> dict:
+    """Save the open notebook (Ctrl+S) and return it as read back from disk."""
+    before = path.stat().st_mtime_ns
+    page.locator(ACTIVE).first.locator(".jp-Notebook").click(position={"x": 5, "y": 5})
+    page.keyboard.press("Control+s")
+    deadline = time.monotonic() + timeout_s
+    while path.stat().st_mtime_ns == before:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} was not saved within {timeout_s} s")
+        time.sleep(0.3)
+    time.sleep(0.5)
+    return json.loads(path.read_text())
+
+
+def error_outputs(nb: dict) -> list[str]:
+    """``"cell N (grade id): ename: evalue"`` for every error output of a saved notebook."""
+    found = []
+    for n, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+                found.append(f"cell {n} ({gid}): {out.get('ename')}: {out.get('evalue')}")
+    return found
+
+
+def output_of(page, text_in_source: str):
+    """The output area of the first code cell whose source contains ``text_in_source``."""
+    cell = page.locator(ACTIVE).first.locator(".jp-CodeCell").filter(
+        has=page.locator(".jp-InputArea", has_text=text_in_source)).first
+    return cell.locator(".jp-OutputArea")
+
+
+def plot_signature(locator, index: int = 0) -> str:
+    """A digest of what the ``index``-th plotly figure under ``locator`` draws (its traces' data, as JSON)."""
+    return locator.locator(".js-plotly-plot").nth(index).evaluate(
+        "gd => JSON.stringify(gd.data.map(t => [t.x, t.y, t.z, t.marker && t.marker.color]))"
+        ".slice(0, 200000)")
+
+
+def wait_for_change(read, before: str, timeout_s: float = 30) -> str:
+    """Poll ``read()`` until it differs from ``before``; return the new value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        now = read()
+        if now != before:
+            return now
+        time.sleep(0.25)
+    raise AssertionError(f"nothing changed within {timeout_s} s")
+
+
+def popups(page) -> list[str]:
+    """Texts of JupyterLab dialogs and error/warning notifications on screen (e.g. "Build Recommended")."""
+    texts = page.locator(".jp-Dialog").all_inner_texts()
+    texts += page.locator(".Toastify__toast--error, .Toastify__toast--warning").all_inner_texts()
+    return [t.strip() for t in texts if t.strip()]
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, dirs_exist_ok=True)
+    return dst

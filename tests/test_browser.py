@@ -1,0 +1,214 @@
+"""The student notebooks in a real browser: JupyterLab + headless Chromium, driven with playwright.
+
+Each released notebook (filled with the reference answers, as a student who finished would have it) is opened
+in JupyterLab on the default (synthetic) data at grading size, run with *Run All Cells*, saved and read back:
+no cell may end in an error, the plotly figures must draw (WebGL canvases for the 3D viewer), and moving a
+widget control must change what is drawn, which takes a round trip through the kernel. The photo-capture widget
+is driven with Chromium's fake camera (a photo must land on disk) and with the camera refused (the upload box
+must be offered, and an upload saved). Screenshots of the key widgets go to ``$EXPRESSION_LAB_SCREENSHOTS``
+(``docs/screenshots/`` for the README: ``EXPRESSION_LAB_SCREENSHOTS=docs/screenshots make test
+PYTEST_ARGS="-m browser"``), else to a temporary folder.
+
+Skipped where Chromium or playwright is missing, unless ``EXPRESSION_LAB_REQUIRE_BROWSER=1`` (``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from PIL import Image
+
+from conftest import REPO
+from course import ASSIGNMENTS
+from course.sample_submission import fill_answers
+from lab_browser import (FAKE_CAMERA_ARGS, Lab, browser_missing, error_outputs, launch, open_notebook,
+                         output_of, plot_signature, popups, run_all_cells, save_notebook, wait_for_change)
+
+_missing = browser_missing()
+if _missing and os.environ.get("EXPRESSION_LAB_REQUIRE_BROWSER") == "1":
+    raise RuntimeError(f"browser tests required (EXPRESSION_LAB_REQUIRE_BROWSER=1) but {_missing}")
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(bool(_missing), reason=str(_missing))]
+
+CAPTURE_NB = """from widgets import PhotoCapture
+capture = PhotoCapture(countdown=1)  # saves under PERSONAL_PHOTOS_PATH
+capture"""
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("EXPRESSION_LAB_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab over a folder holding each assignment's filled-in student notebook and a capture notebook."""
+    root = tmp_path_factory.mktemp("lab")
+    for assignment, name in ASSIGNMENTS.items():
+        folder = root / assignment
+        folder.mkdir()
+        nb = fill_answers(REPO / "assignments" / assignment / f"{name}.ipynb",
+                          REPO / "solutions" / assignment / f"{name}.ipynb")
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    capture = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CAPTURE_NB)])
+    capture.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(capture, root / "capture.ipynb")
+    env = dict(os.environ, NBGRADER_EXECUTION="autograde", FER2013_PATH="synthetic", IPHONEX_PATH="synthetic",
+               PERSONAL_PHOTOS_PATH=str(root / "photos"), PYTHONPATH=str(REPO), JUPYTER_PLATFORM_DIRS="1")
+    env.pop("MODEL_2_PATH", None)
+    server = Lab(root, env, root.parent / "jupyterlab.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    """Chromium with a fake camera (a test pattern) whose permission prompt is answered "Allow"."""
+    b = launch(playwright, FAKE_CAMERA_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def page(browser, lab):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    yield context.new_page()
+    context.close()
+    lab.shutdown_kernels()
+
+
+def _run(page, lab: Lab, notebook: str) -> dict:
+    open_notebook(page, lab, notebook)
+    run_all_cells(page)
+    saved = save_notebook(page, lab.root / notebook)
+    assert error_outputs(saved) == [], f"{notebook}: cells ended in errors"
+    return saved
+
+
+def _assert_webgl(output) -> None:
+    canvases = output.locator(".gl-container canvas")
+    assert canvases.count() > 0, "the 3D figure drew no canvas"
+    assert canvases.first.evaluate(
+        "c => !!(c.getContext('webgl') || c.getContext('webgl2') || c.getContext('experimental-webgl'))"), \
+        "the 3D figure's canvas has no WebGL context"
+    assert "WebGL is not supported" not in output.inner_text()
+
+
+def test_jupyterlab_opens_without_popups(page, lab, shots):
+    page.goto(f"{lab.base}/lab?token={lab.token}")
+    page.locator("#jp-main-dock-panel").wait_for(timeout=60_000)
+    page.wait_for_timeout(5000)  # extension checks and news prompts appear within a few seconds
+    assert popups(page) == []
+    assert "Build Recommended" not in page.content()
+    page.screenshot(path=shots / "jupyterlab.png")
+
+
+def test_ps1_runs_and_prediction_bars_follow_the_slider(page, lab, shots):
+    _run(page, lab, "ps1_fer2013_cnn/fer2013_cnn.ipynb")
+    bars = output_of(page, "PredictionBars(test_set.images")
+    assert bars.locator(".js-plotly-plot").count() == 2, "PredictionBars draws the face and the bars"
+    bars.scroll_into_view_if_needed()
+    before = plot_signature(bars, 1)
+    bars.locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    wait_for_change(lambda: plot_signature(bars, 1), before)  # the kernel redrew the bars for example 1
+    assert popups(page) == []
+    bars.screenshot(path=shots / "ps1_prediction_bars.png")
+    output_of(page, "plot_confusion_matrix(").screenshot(path=shots / "ps1_confusion_matrix.png")
+
+
+def test_ps2_runs_with_the_camera_widget(page, lab, shots):
+    _run(page, lab, "ps2_personal_transfer/personal_transfer.ipynb")
+    capture = output_of(page, "capture = PhotoCapture()")
+    capture.locator(".xl-capture video").wait_for()
+    page.wait_for_function("() => document.querySelector('.xl-capture video').readyState >= 2", timeout=30_000)
+    assert "Camera on" in capture.locator(".xl-state").inner_text()
+    capture.screenshot(path=shots / "ps2_photo_capture.png")
+    bars = output_of(page, "PredictionBars(test_photos.images")
+    assert bars.locator(".js-plotly-plot").count() == 4, "before and after: two PredictionBars"
+    bars.screenshot(path=shots / "ps2_prediction_bars.png")
+    assert popups(page) == []
+
+
+def test_ps3_runs_and_the_3d_viewer_follows_its_controls(page, lab, shots):
+    _run(page, lab, "ps3_iphonex_3dcnn/iphonex_3dcnn.ipynb")
+    viewer = output_of(page, "viewer = FaceViewer(")
+    viewer.scroll_into_view_if_needed()
+    _assert_webgl(viewer)
+    for control in ("subject", "expression"):
+        before = plot_signature(viewer)
+        select = viewer.locator(".widget-dropdown", has_text=control).first.locator("select")
+        options = select.locator("option").all_inner_texts()
+        select.select_option(label=options[-1])
+        wait_for_change(lambda: plot_signature(viewer), before)
+    # the picture for the README: a happy face coloured by how far each point moved from the subject's neutral
+    viewer.locator(".widget-dropdown", has_text="expression").first.locator("select").select_option(label="Happy")
+    before = plot_signature(viewer)
+    viewer.locator(".widget-toggle-button", has_text="movement from").first.click()
+    wait_for_change(lambda: plot_signature(viewer), before)
+    viewer.screenshot(path=shots / "ps3_face_viewer.png")
+    voxels = output_of(page, "voxelize=voxelize)")
+    voxels.scroll_into_view_if_needed()
+    before = plot_signature(voxels)
+    voxels.locator(".widget-toggle-button", has_text="voxels").first.click()
+    wait_for_change(lambda: plot_signature(voxels), before)  # the student's voxelize, run by the kernel
+    _assert_webgl(voxels)
+    voxels.screenshot(path=shots / "ps3_voxel_view.png")
+    assert popups(page) == []
+
+
+def test_capture_with_a_camera_saves_the_photo(page, lab, shots):
+    photos = lab.root / "photos"
+    already = set(photos.rglob("*.jpg"))
+    open_notebook(page, lab, "capture.ipynb")
+    run_all_cells(page, timeout_s=120)
+    widget = page.locator(".xl-capture").first
+    page.wait_for_function("() => document.querySelector('.xl-capture video').readyState >= 2", timeout=30_000)
+    page.locator(".widget-dropdown", has_text="expression").locator("select").select_option("surprise")
+    page.locator(".widget-toggle-button", has_text="test").first.click()
+    widget.locator(".xl-shot").click()
+    page.get_by_text("Saved test/surprise/").wait_for(timeout=30_000)
+    new = set(photos.rglob("*.jpg")) - already
+    assert [p.relative_to(photos).parts[:2] for p in new] == [("test", "surprise")]
+    with Image.open(io.BytesIO(next(iter(new)).read_bytes())) as img:
+        assert img.format == "JPEG" and min(img.size) >= 120, f"a {img.format} of {img.size}"
+    page.locator(".jp-OutputArea").first.screenshot(path=shots / "capture_saved.png")
+
+
+def test_capture_without_camera_permission_offers_upload(playwright, lab, shots, tmp_path):
+    # a browser with a camera but no automatic "Allow": the page's request is refused, as when a student
+    # clicks "Block" (headless Chromium dismisses permission prompts)
+    refusing = launch(playwright, ["--use-fake-device-for-media-stream"])
+    try:
+        context = refusing.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        open_notebook(page, lab, "capture.ipynb")
+        run_all_cells(page, timeout_s=120)
+        page.get_by_text("No camera: denied or unavailable").wait_for(timeout=30_000)
+        upload = page.locator(".widget-upload").first
+        assert upload.is_visible(), "the upload box is offered when the camera is refused"
+        assert page.locator(".xl-shot").is_disabled()
+        photo = tmp_path / "me.png"
+        Image.new("L", (64, 64), 128).save(photo)
+        page.locator(".widget-dropdown", has_text="expression").locator("select").select_option("sad")
+        with page.expect_file_chooser() as chooser:  # the widget opens the browser's file dialog on click
+            upload.click()
+        chooser.value.set_files(str(photo))
+        page.get_by_text("Saved train/sad/").wait_for(timeout=30_000)
+        assert list((lab.root / "photos" / "train" / "sad").iterdir())
+        page.locator(".jp-OutputArea").first.screenshot(path=shots / "capture_upload_fallback.png")
+    finally:
+        refusing.close()
