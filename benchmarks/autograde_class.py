@@ -2,7 +2,8 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/autograde_class.py [--students 30] [--class-assignment ps3_iphonex_3dcnn]
+    .venv/bin/python benchmarks/autograde_class.py [--students 30] [--class-assignment ps3_iphonex_3dcnn] \
+        [--assignments ps1_fer2013_cnn,ps2_personal_transfer,ps3_iphonex_3dcnn]
 
 Works in a throw-away course folder (a copy of ``nbgrader_config.py`` and ``solutions/``), so the repository's
 gradebook is untouched. For each assignment it releases the notebook, hands in the sample submission (the
@@ -80,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", type=int, default=30, help="class size (default 30)")
     parser.add_argument("--class-assignment", default="ps3_iphonex_3dcnn", choices=list(ASSIGNMENTS),
                         help="the assignment the class hands in (default: ps3_iphonex_3dcnn)")
+    parser.add_argument("--assignments", default=",".join(ASSIGNMENTS),
+                        help="comma-separated assignments to time one submission of (default: all); the class "
+                             "assignment is always included")
     parser.add_argument("--keep", action="store_true", help="keep the course folder (its path is printed)")
     args = parser.parse_args(argv)
 
@@ -89,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"course folder: {root}", flush=True)
     rows = []
     try:
-        for assignment, name in ASSIGNMENTS.items():
+        chosen = [a for a in ASSIGNMENTS if a in args.assignments.split(",") or a == args.class_assignment]
+        for assignment in chosen:
+            name = ASSIGNMENTS[assignment]
             steps.release(assignment, root)
             folder = steps.submission_folder("sample", assignment, root)
             notebook = write_submission(root / "assignments" / assignment / f"{name}.ipynb",

@@ -219,7 +219,7 @@ class PhotoCapture(ipw.VBox):
         photos = self.photos()
         done = {s: {p.parent.name for p in photos if p.parent.parent.name == s} for s in SPLITS}
         self.progress.value = " · ".join(f"{s}: {len(done[s])}/7 expressions" for s in SPLITS) + \
-            f" · {len(photos)} photos in {self.folder}"
+            f" · {len(photos)} photo{'' if len(photos) == 1 else 's'} in {self.folder}"
         tiles = []
         for p in photos:
             button = ipw.Button(description="delete", layout=ipw.Layout(width="72px"))
