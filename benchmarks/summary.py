@@ -23,6 +23,8 @@ SCRIPTS = {
                    "iphonex_3d.py"),
     "autograde_class": ("Autograding: one submission of each assignment (goal ≤ 120 s) and a class of 30",
                         "autograde_class.py"),
+    "install_size": ("Set-up: a fresh virtual environment, default packages vs the CPU-only builds",
+                     "install_size.py"),
 }
 
 
