@@ -10,7 +10,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -203,8 +202,3 @@ def popups(page) -> list[str]:
     texts = page.locator(".jp-Dialog").all_inner_texts()
     texts += page.locator(".Toastify__toast--error, .Toastify__toast--warning").all_inner_texts()
     return [t.strip() for t in texts if t.strip()]
-
-
-def copy_tree(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst, dirs_exist_ok=True)
-    return dst
