@@ -67,9 +67,9 @@ class PeakMemory:
         self._thread.join()
 
 
-def _timed_autograde(assignment: str, students: list[str] | None, root: Path) -> tuple[float, int]:
-    args = ["autograde", assignment, "--force"] + (["--student", students[0]] if students and len(students) == 1
-                                                   else [])
+def _timed_autograde(assignment: str, root: Path, student: str | None = None) -> tuple[float, int]:
+    """Seconds and peak memory (bytes) of ``nbgrader autograde`` for one student, or every submitted one."""
+    args = ["autograde", assignment, "--force"] + (["--student", student] if student else [])
     start = time.perf_counter()
     with PeakMemory() as memory:
         steps.nbgrader(*args, root=root)
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             execute_notebook(notebook, env={"EXPRESSION_LAB_QUICK": "1"})
             student_minutes = (time.perf_counter() - t) / 60
-            seconds, peak = _timed_autograde(assignment, ["sample"], root)
+            seconds, peak = _timed_autograde(assignment, root, "sample")
             rows.append({"step": f"autograde one {assignment} submission", "seconds": round(seconds, 1),
                          "peak_mb": round(peak / 1e6), "submissions": 1,
                          "note": f"the sample student's own run took {student_minutes:.1f} min"})
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             if i % 5 == 4:  # an unanswered notebook: the released one, as handed out
                 shutil.copy(root / "assignments" / assignment / f"{name}.ipynb", target / f"{name}.ipynb")
         shutil.rmtree(sample)
-        seconds, peak = _timed_autograde(assignment, class_ids, root)
+        seconds, peak = _timed_autograde(assignment, root)
         rows.append({"step": f"autograde a class of {args.students} {assignment} submissions",
                      "seconds": round(seconds, 1), "peak_mb": round(peak / 1e6), "submissions": args.students,
                      "per_second": round(args.students / seconds * 60, 1), "unit": "submissions/min",

@@ -10,8 +10,8 @@ Trains on ``Training`` only, within a wall-clock budget that includes data loadi
 optimizer and loss, with its warm-up + cosine learning-rate schedule laid over the budget's minutes instead of
 an epoch count, so that the schedule ends when the budget does however fast the epochs run. At each checkpoint
 (and at the end) it saves the model and evaluates it on ``PublicTest``, plain and with flip test-time
-augmentation (evaluation time is not counted against the budget); checkpoints before the end are mid-schedule. Then it evaluates
-the final model, the peer and (optionally) model_1 on the same split and prints one side-by-side table:
+augmentation (evaluation time is not counted against the budget); checkpoints before the end are mid-schedule.
+Then it evaluates the final model, the peer and (optionally) model_1 on the same split and prints one table:
 accuracy, macro-F1, parameters, model size, training wall time, inference faces/s (batch 512) and single-image
 latency. Writes ``benchmarks/results/fer2013_accuracy.json``. Run it alone: other work on the CPU skews it.
 """
@@ -151,7 +151,6 @@ def main(argv: list[str] | None = None) -> int:
         size = kw.get("input_size", 48)
         from course.evaluate import model_inputs
         latency = _latency_ms(model, model_inputs(test.images[:1], size, kw.get("scale", "unit")))
-        kw = {k: v for k, v in kw.items() if k != "flip_tta"}
         rows.append({"model": name, "accuracy": round(result.accuracy, 4), "macro_f1": round(result.macro_f1, 4),
                      "parameters": result.parameters, "size_mb": round(result.model_bytes / 1e6, 2),
                      "train_minutes": minutes, "faces_per_second": round(result.images_per_second),

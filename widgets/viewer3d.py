@@ -165,7 +165,8 @@ class FaceViewer(ipw.VBox):
         rows = self._rows()
         names = (self.expression.value, self.compare.value)
         # both panels share one colour range and one colour bar, so equal colours mean equal values
-        if self.view.value == "voxels" and self.voxelize is not None:
+        voxels = self.view.value == "voxels" and self.voxelize is not None
+        if voxels:
             panels = [voxel_trace(self.voxelize(self.points[rows[name]]), scene=scene)
                       for name, scene in zip(names, ("scene", "scene2"))]
             top = max(float(np.max(p.marker.color)) if len(p.marker.color) else 1.0 for p in panels)
@@ -174,7 +175,7 @@ class FaceViewer(ipw.VBox):
             top = max(float(values.max()) for _, values, _, _ in panels) or 1.0
         with self.figure.batch_update():
             for n, (trace, panel) in enumerate(zip(self.figure.data, panels)):
-                if isinstance(panel, go.Scatter3d):
+                if voxels:
                     trace.update(x=panel.x, y=panel.y, z=panel.z, hovertext=panel.hovertext, hoverinfo="text",
                                  marker=panel.marker)
                     trace.marker.update(cmin=1, cmax=top, showscale=n == 0)
