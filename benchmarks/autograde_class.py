@@ -5,6 +5,8 @@ Usage::
     .venv/bin/python benchmarks/autograde_class.py [--students 30] [--class-assignment ps3_iphonex_3dcnn] \
         [--assignments ps1_fer2013_cnn,ps2_personal_transfer,ps3_iphonex_3dcnn]
 
+``--students 0`` times the single submissions only and keeps the last class result in the JSON.
+
 Works in a throw-away course folder (a copy of ``nbgrader_config.py`` and ``solutions/``), so the repository's
 gradebook is untouched. For each assignment it releases the notebook, hands in the sample submission (the
 released notebook filled with the reference answers and run once as a student would, ``EXPRESSION_LAB_QUICK=1``)
@@ -19,6 +21,7 @@ IPHONEX_PATH are set). Writes ``benchmarks/results/autograde_class.json``. Run i
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -31,7 +34,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from results_file import write_results  # noqa: E402
+from results_file import RESULTS, write_results  # noqa: E402
 
 from course import ASSIGNMENTS, REPO_ROOT  # noqa: E402
 from course import nbgrader_steps as steps  # noqa: E402
@@ -78,7 +81,8 @@ def _timed_autograde(assignment: str, root: Path, student: str | None = None) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=30, help="class size (default 30)")
+    parser.add_argument("--students", type=int, default=30,
+                        help="class size (default 30; 0: no class run, the last class result is kept)")
     parser.add_argument("--class-assignment", default="ps3_iphonex_3dcnn", choices=list(ASSIGNMENTS),
                         help="the assignment the class hands in (default: ps3_iphonex_3dcnn)")
     parser.add_argument("--assignments", default=",".join(ASSIGNMENTS),
@@ -109,20 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                          "note": f"the sample student's own run took {student_minutes:.1f} min"})
             print(f"{assignment}: autograde {seconds:.1f} s, peak {peak / 1e6:,.0f} MB", flush=True)
 
-        assignment, name = args.class_assignment, ASSIGNMENTS[args.class_assignment]
-        sample = steps.submission_folder("sample", assignment, root)
-        class_ids = [f"student{i:03d}" for i in range(1, args.students + 1)]
-        for i, student in enumerate(class_ids):
-            target = steps.submission_folder(student, assignment, root)
-            shutil.copytree(sample, target)
-            if i % 5 == 4:  # an unanswered notebook: the released one, as handed out
-                shutil.copy(root / "assignments" / assignment / f"{name}.ipynb", target / f"{name}.ipynb")
-        shutil.rmtree(sample)
-        seconds, peak = _timed_autograde(assignment, root)
-        rows.append({"step": f"autograde a class of {args.students} {assignment} submissions",
-                     "seconds": round(seconds, 1), "peak_mb": round(peak / 1e6), "submissions": args.students,
-                     "per_second": round(args.students / seconds * 60, 1), "unit": "submissions/min",
-                     "note": f"{seconds / args.students:.1f} s per submission; every fifth unanswered"})
+        if args.students:
+            rows.append(_class_run(args, root))
+        else:
+            rows += _earlier_class_rows()
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -133,6 +127,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['step']:<60}{r['seconds']:>9.1f}{r['peak_mb']:>9,}  {r['note']}")
     write_results("autograde_class", results=rows)
     return 0
+
+
+def _earlier_class_rows() -> list[dict]:
+    """The class rows of the last results file, marked as earlier (``--students 0`` keeps them)."""
+    path = RESULTS / "autograde_class.json"
+    if not path.is_file():
+        return []
+    rows = [r for r in json.loads(path.read_text())["results"] if r.get("submissions", 1) > 1]
+    for r in rows:
+        if not r["note"].startswith("earlier run"):
+            r["note"] = "earlier run: " + r["note"]
+    return rows
+
+
+def _class_run(args, root: Path) -> dict:
+    """Copy the sample submission to ``args.students`` students (every fifth unanswered), autograde them all."""
+    assignment, name = args.class_assignment, ASSIGNMENTS[args.class_assignment]
+    sample = steps.submission_folder("sample", assignment, root)
+    class_ids = [f"student{i:03d}" for i in range(1, args.students + 1)]
+    for i, student in enumerate(class_ids):
+        target = steps.submission_folder(student, assignment, root)
+        shutil.copytree(sample, target)
+        if i % 5 == 4:  # an unanswered notebook: the released one, as handed out
+            shutil.copy(root / "assignments" / assignment / f"{name}.ipynb", target / f"{name}.ipynb")
+    shutil.rmtree(sample)
+    seconds, peak = _timed_autograde(assignment, root)
+    return {"step": f"autograde a class of {args.students} {assignment} submissions",
+            "seconds": round(seconds, 1), "peak_mb": round(peak / 1e6), "submissions": args.students,
+            "per_second": round(args.students / seconds * 60, 1), "unit": "submissions/min",
+            "note": f"{seconds / args.students:.1f} s per submission; every fifth unanswered"}
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ SCRIPTS = {
                              "synthetic_generation.py"),
     "iphonex_3d": ("3D assignment: voxelization (goal ≥ 20,000 clouds/s), viewer payload, Conv3D epoch",
                    "iphonex_3d.py"),
+    "inference_speed": ("Inference: reference model_2 at 48×48, faces/s in batches (goal ≥ 2,000) and one face",
+                        "inference_speed.py"),
     "autograde_class": ("Autograding: one submission of each assignment (goal ≤ 120 s) and a class of 30",
                         "autograde_class.py"),
     "install_size": ("Set-up: a fresh virtual environment, default packages vs the CPU-only builds",
@@ -43,7 +45,7 @@ def _rate(row: dict) -> str:
 
 def _accuracy_table(data: dict) -> list[str]:
     lines = [f"{data['cpu_count']} CPU cores, Keras {data['keras']}, budget {data['budget_minutes']:g} min "
-             f"({data['epochs']} epochs); data: {data['data'][:100]}", "",
+             f"({data['epochs']} epochs" + (f", batch {data['batch_size']}" if "batch_size" in data else "") + f"); data: {data['data'][:100]}", "",
              "| model | PublicTest accuracy | macro-F1 | parameters | MB | training min | faces/s | ms/face |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for m in data["models"]:

@@ -96,7 +96,10 @@ def with_flip_tta(model):
 def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input_size: int = 48,
                    scale: Scale = "unit", batch_size: int = 512, flip_tta: bool = False) -> Evaluation:
     """Evaluate the model file at ``model_path`` on the ``usage`` rows of ``data``; ``flip_tta=True`` averages
-    each prediction with that of the mirrored face (:func:`with_flip_tta`).
+    each prediction with that of the mirrored face (:func:`with_flip_tta`). Functional and Sequential models are
+    run with their batch norms folded (:func:`course.inference.fold_batch_norms`: the same predictions to float
+    rounding, ~1.3× the faces/s on a CPU); ``images_per_second`` is timed over the whole split in batches of
+    ``batch_size``.
 
     Raises:
         FileNotFoundError: no model file.
@@ -107,6 +110,8 @@ def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input
 
     from widgets.confusion_matrix import confusion_counts
 
+    from .inference import fold_batch_norms
+
     path = Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
@@ -114,6 +119,9 @@ def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input
     model = keras.models.load_model(path, compile=False)
     if model.output_shape[-1] != len(EMOTIONS):
         raise ValueError(f"{path} outputs {model.output_shape[-1]} values; expected {len(EMOTIONS)} (FER2013)")
+    parameters = int(model.count_params())  # of the model as saved, before folding
+    if type(model).__name__ in ("Functional", "Sequential"):
+        model = fold_batch_norms(model)
     if flip_tta:
         model = with_flip_tta(model)
     x = model_inputs(subset.images, input_size, scale)
@@ -126,7 +134,7 @@ def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input
     p, r, f, s = precision_recall_fscore_support(subset.labels, pred, labels=labels, zero_division=0)
     return Evaluation(
         model=str(path) + (" + flip TTA" if flip_tta else ""), data=subset.source, usage=usage, n_images=len(subset),
-        parameters=int(model.count_params()), model_bytes=path.stat().st_size,
+        parameters=parameters, model_bytes=path.stat().st_size,
         accuracy=float(np.mean(pred == subset.labels)),
         macro_f1=float(f1_score(subset.labels, pred, labels=labels, average="macro", zero_division=0)),
         precision=p.tolist(), recall=r.tolist(), f1=f.tolist(), support=s.astype(int).tolist(),

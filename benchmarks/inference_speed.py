@@ -1,0 +1,94 @@
+"""Benchmark: inference speed of the reference ``model_2`` (the solution notebook's ``build_model_2``) at 48×48:
+faces/s in batches (goal ≥ 2,000 on 2 cores) and single-face latency, as built and with batch norms folded.
+
+Usage: ``.venv/bin/python benchmarks/inference_speed.py [--batch-sizes 32,128,512] [--faces 3589]``
+
+Speed does not depend on the weights, so the network is built untrained (no data needed); ``--model`` measures a
+saved ``.keras`` file instead. Each rate is the best of three ``model.predict`` passes over ``--faces`` random
+faces (PublicTest has 3,589) after a warm-up pass; latency is the median of 50 single-face calls. Prints a
+table and writes ``benchmarks/results/inference_speed.json``. Run it alone: other work on the CPU skews it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from results_file import write_results  # noqa: E402
+from solution_code import solution_namespace  # noqa: E402
+
+NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
+
+
+def faces_per_second(model, x: np.ndarray, batch_size: int, repeat: int = 3) -> float:
+    """Best of ``repeat`` ``model.predict`` passes over ``x`` after one warm-up batch (graph tracing)."""
+    model.predict(x[:batch_size], batch_size=batch_size, verbose=0)
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        model.predict(x, batch_size=batch_size, verbose=0)
+        best = min(best, time.perf_counter() - start)
+    return len(x) / best
+
+
+def latency_ms(model, x: np.ndarray, calls: int = 50) -> float:
+    """Median milliseconds of one face through ``model.predict_on_batch`` (what a webcam loop calls)."""
+    one = x[:1]
+    model.predict_on_batch(one)
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        model.predict_on_batch(one)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-sizes", default="32,128,512", help="comma-separated batch sizes")
+    parser.add_argument("--faces", type=int, default=3589, help="faces per timed pass (default: PublicTest's 3,589)")
+    parser.add_argument("--model", help="a saved .keras model to measure instead of an untrained build_model_2")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    import keras
+
+    from course.evaluate import with_flip_tta
+    from course.inference import fold_batch_norms
+
+    if args.model:
+        model, name = keras.models.load_model(args.model, compile=False), Path(args.model).name
+    else:
+        ns = solution_namespace(NOTEBOOK, ["config", "imports", "preprocess", "make_augmentation", "build_model_2"],
+                                {"__name__": "benchmark"})
+        keras.utils.set_random_seed(0)
+        model, name = ns["build_model_2"](steps_per_epoch=1, epochs=1), "model_2"
+    folded = fold_batch_norms(model)
+    x = np.random.default_rng(0).random((args.faces, 48, 48, 1), dtype=np.float32)
+    variants = [(name, model), (f"{name}, batch norms folded", folded),
+                (f"{name}, batch norms folded + flip TTA", with_flip_tta(folded))]
+    rows = []
+    for label, m in variants:
+        for batch in (int(b) for b in args.batch_sizes.split(",")):
+            rate = faces_per_second(m, x, batch)
+            rows.append({"step": f"{label}, batch {batch}", "seconds": round(len(x) / rate, 3),
+                         "per_second": round(rate), "unit": "faces/s"})
+            print(f"{rows[-1]['step']:<54}{rate:>9,.0f} faces/s", flush=True)
+        ms = latency_ms(m, x)
+        rows.append({"step": f"{label}, one face", "seconds": round(ms / 1000, 4), "per_second": round(1000 / ms),
+                     "unit": "faces/s", "note": f"latency {ms:.1f} ms"})
+        print(f"{rows[-1]['step']:<54}{ms:>9.1f} ms", flush=True)
+    write_results("inference_speed", keras=keras.__version__, model=name, parameters=int(model.count_params()),
+                  results=rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""course.inference.fold_batch_norms: the folded copy computes the same function with fewer layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def _trained_bn_net(sequential: bool = False):
+    """A small CNN with conv → BN, conv(bias) → BN, pool → BN (not foldable), residual add, dense → BN, and
+    batch-norm statistics moved away from their initial values by a short fit."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(0)
+    if sequential:
+        model = keras.Sequential([keras.Input((12, 12, 1)), layers.Conv2D(4, 3, use_bias=False), layers.BatchNormalization(),
+                                  layers.ReLU(), layers.GlobalAveragePooling2D(), layers.Dense(7, activation="softmax")])
+    else:
+        inputs = keras.Input((12, 12, 1))
+        x = layers.RandomFlip("horizontal")(inputs)
+        x = layers.Conv2D(8, 3, padding="same", use_bias=False)(x)
+        x = layers.Activation("relu")(layers.BatchNormalization(momentum=0.5)(x))
+        y = layers.Conv2D(8, 3, padding="same")(x)
+        y = layers.BatchNormalization(momentum=0.5, scale=False)(y)
+        x = layers.Add()([x, y])
+        x = layers.BatchNormalization(momentum=0.5)(layers.MaxPooling2D(2)(x))  # after a pool: stays
+        x = layers.GlobalAveragePooling2D()(x)
+        x = layers.BatchNormalization(momentum=0.5)(layers.Dense(16)(x))
+        model = keras.Model(inputs, layers.Dense(7, activation="softmax")(layers.ReLU()(x)))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 12, 12, 1), dtype=np.float32) * 3 + 1
+    model.fit(x, rng.integers(0, 7, 64), epochs=3, batch_size=16, verbose=0)
+    return model, x
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+def test_folded_copy_predicts_the_same_with_the_foldable_batch_norms_gone(sequential):
+    from course.inference import fold_batch_norms
+
+    model, x = _trained_bn_net(sequential)
+    folded = fold_batch_norms(model)
+    expected = model.predict(x, verbose=0)
+    assert np.abs(folded.predict(x, verbose=0) - expected).max() < 1e-5
+    assert np.abs(expected - expected.mean(axis=0)).max() > 1e-3  # the check is not vacuous: outputs vary
+
+    def kinds(m):
+        return [type(layer).__name__ for layer in m.layers]
+
+    remaining = kinds(folded).count("BatchNormalization")
+    assert remaining == (0 if sequential else 1)  # only the batch norm after the pooling is left
+    assert kinds(model).count("BatchNormalization") == (1 if sequential else 4)
+    assert folded.input_shape == model.input_shape and folded.output_shape == model.output_shape
+    assert np.array_equal(model.predict(x, verbose=0), expected)  # the original is untouched
+
+
+def test_folding_the_kit_model_2_keeps_its_predictions():
+    """The solution notebook's model_2, as the accuracy benchmark measures it."""
+    import keras
+
+    from benchmarks.solution_code import solution_namespace
+    from course.inference import fold_batch_norms
+
+    ns = solution_namespace("ps1_fer2013_cnn/fer2013_cnn.ipynb",
+                            ["config", "imports", "preprocess", "make_augmentation", "build_model_2"], {"__name__": "t"})
+    keras.utils.set_random_seed(0)
+    model = ns["build_model_2"](steps_per_epoch=4, epochs=2)
+    rng = np.random.default_rng(1)
+    x = rng.random((128, 48, 48, 1), dtype=np.float32)
+    model.fit(x, keras.utils.to_categorical(rng.integers(0, 7, 128), 7), batch_size=32, epochs=2, verbose=0)
+    folded = fold_batch_norms(model)
+    assert np.abs(folded.predict(x, verbose=0) - model.predict(x, verbose=0)).max() < 1e-5
+    assert not any(type(layer).__name__ == "BatchNormalization" for layer in folded.layers)
+
+
+def test_subclassed_models_are_refused():
+    import keras
+
+    from course.inference import fold_batch_norms
+
+    class Net(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="functional or Sequential"):
+        fold_batch_norms(Net())
