@@ -5,7 +5,7 @@ Usage: ``.venv/bin/python benchmarks/inference_speed.py [--batch-sizes 32,128,51
 
 Speed does not depend on the weights, so the network is built untrained (no data needed); ``--model`` measures a
 saved ``.keras`` file instead. Each rate is the best of three ``model.predict`` passes over ``--faces`` random
-faces (PublicTest has 3,589) after a warm-up pass; latency is the median of 50 single-face calls. Prints a
+faces (PublicTest has 3,589) after a warm-up; latency is the median of 50 single-face calls. Prints a
 table and writes ``benchmarks/results/inference_speed.json``. Run it alone: other work on the CPU skews it.
 """
 
@@ -28,8 +28,9 @@ NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 
 
 def faces_per_second(model, x: np.ndarray, batch_size: int, repeat: int = 3) -> float:
-    """Best of ``repeat`` ``model.predict`` passes over ``x`` after one warm-up batch (graph tracing)."""
-    model.predict(x[:batch_size], batch_size=batch_size, verbose=0)
+    """Best of ``repeat`` ``model.predict`` passes over ``x`` after a warm-up on a full and the last partial batch
+    (graph tracing for each batch shape)."""
+    model.predict(x[:batch_size + len(x) % batch_size], batch_size=batch_size, verbose=0)
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()

@@ -125,7 +125,8 @@ def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input
     if flip_tta:
         model = with_flip_tta(model)
     x = model_inputs(subset.images, input_size, scale)
-    model.predict(x[:batch_size], batch_size=batch_size, verbose=0)  # warm-up: graph tracing is not inference
+    # warm-up on a full batch and on the last, partial one: tracing the graph for each shape is not inference
+    model.predict(x[:batch_size + len(x) % batch_size], batch_size=batch_size, verbose=0)
     start = time.perf_counter()
     probs = model.predict(x, batch_size=batch_size, verbose=0)
     seconds = time.perf_counter() - start
