@@ -44,8 +44,9 @@ def _rate(row: dict) -> str:
 
 
 def _accuracy_table(data: dict) -> list[str]:
+    batch = f", batch {data['batch_size']}" if "batch_size" in data else ""
     lines = [f"{data['cpu_count']} CPU cores, Keras {data['keras']}, budget {data['budget_minutes']:g} min "
-             f"({data['epochs']} epochs" + (f", batch {data['batch_size']}" if "batch_size" in data else "") + f"); data: {data['data'][:100]}", "",
+             f"({data['epochs']} epochs{batch}); data: {data['data'][:100]}", "",
              "| model | PublicTest accuracy | macro-F1 | parameters | MB | training min | faces/s | ms/face |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for m in data["models"]:

@@ -110,7 +110,7 @@ def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input
 
     from widgets.confusion_matrix import confusion_counts
 
-    from .inference import fold_batch_norms
+    from .inference import fold_batch_norms, has_layer_graph
 
     path = Path(model_path)
     if not path.is_file():
@@ -120,7 +120,7 @@ def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input
     if model.output_shape[-1] != len(EMOTIONS):
         raise ValueError(f"{path} outputs {model.output_shape[-1]} values; expected {len(EMOTIONS)} (FER2013)")
     parameters = int(model.count_params())  # of the model as saved, before folding
-    if type(model).__name__ in ("Functional", "Sequential"):
+    if has_layer_graph(model):
         model = fold_batch_norms(model)
     if flip_tta:
         model = with_flip_tta(model)

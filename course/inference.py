@@ -38,6 +38,12 @@ def _foldable_pairs(model) -> dict:
     return pairs
 
 
+def has_layer_graph(model) -> bool:
+    """Whether ``model`` is functional or Sequential: its layers and their connections are known (a subclassed
+    model's are not), so :func:`fold_batch_norms` can work on it."""
+    return type(model).__name__ in ("Functional", "Sequential")
+
+
 def fold_batch_norms(model):
     """A copy of the functional or Sequential Keras ``model`` for inference, each ``BatchNormalization`` that
     directly follows a ``Conv1D``/``Conv2D``/``Conv3D``/``Dense`` layer (linear activation, output read by the
@@ -53,7 +59,7 @@ def fold_batch_norms(model):
     """
     import keras
 
-    if type(model).__name__ not in ("Functional", "Sequential"):
+    if not has_layer_graph(model):
         raise ValueError(f"fold_batch_norms needs a functional or Sequential Keras model, got {type(model).__name__}")
     if type(model).__name__ == "Sequential":  # the same layers as a functional graph, so that layers can be skipped
         model = keras.Model(model.inputs, model.outputs, name=model.name)
