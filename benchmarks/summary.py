@@ -84,6 +84,8 @@ def render() -> str:
             seconds = f"{row['seconds']:.2f}" if row.get("seconds") else "–"
             lines.append(f"| {row['step']} | {seconds} | {_rate(row)} |")
         lines.append("")
+        if data.get("note"):
+            lines += [f"Note: {data['note']}.", ""]
     return "\n".join(lines)
 
 
