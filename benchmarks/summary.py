@@ -57,9 +57,17 @@ def _accuracy_table(data: dict) -> list[str]:
         f"{c['minutes']:g} min: {c['accuracy']:.2%}"
         + (f" ({c['accuracy_flip_tta']:.2%} with flip TTA)" if "accuracy_flip_tta" in c else "")
         for c in data["checkpoints"]), ""]
-    if data.get("note"):
-        lines += [f"Note: {data['note']}.", ""]
     return lines
+
+
+def _steps_table(data: dict) -> list[str]:
+    lines = [f"{data.get('cpu_count', '?')} CPU cores, Python {data.get('python', '?')}"
+             + (f", Keras {data['keras']}" if "keras" in data else ""), "",
+             "| step | seconds | rate / size |", "|---|---:|---:|"]
+    for row in data["results"]:
+        seconds = f"{row['seconds']:.2f}" if row.get("seconds") else "–"
+        lines.append(f"| {row['step']} | {seconds} | {_rate(row)} |")
+    return lines + [""]
 
 
 def render() -> str:
@@ -76,14 +84,8 @@ def render() -> str:
         data = json.loads(path.read_text())
         if name == "fer2013_accuracy":
             lines += _accuracy_table(data)
-            continue
-        lines += [f"{data.get('cpu_count', '?')} CPU cores, Python {data.get('python', '?')}"
-                  + (f", Keras {data['keras']}" if "keras" in data else ""), "",
-                  "| step | seconds | rate / size |", "|---|---:|---:|"]
-        for row in data["results"]:
-            seconds = f"{row['seconds']:.2f}" if row.get("seconds") else "–"
-            lines.append(f"| {row['step']} | {seconds} | {_rate(row)} |")
-        lines.append("")
+        else:
+            lines += _steps_table(data)
         if data.get("note"):
             lines += [f"Note: {data['note']}.", ""]
     return "\n".join(lines)
