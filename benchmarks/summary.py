@@ -1,7 +1,8 @@
 """Collect every benchmark's JSON (``benchmarks/results/*.json``) into one table: ``benchmarks/README.md``.
 
 Usage: ``.venv/bin/python benchmarks/summary.py`` after running the benchmarks you want in the table
-(``fer2013_loading.py``, ``synthetic_generation.py``, ``iphonex_3d.py``). Missing results are listed as such.
+(``fer2013_loading.py``, ``synthetic_generation.py``, ``iphonex_3d.py``). Result files are committed; a benchmark
+whose result file is absent keeps the section it has on the page.
 """
 
 from __future__ import annotations
@@ -45,8 +46,11 @@ def _rate(row: dict) -> str:
 
 def _accuracy_table(data: dict) -> list[str]:
     batch = f", batch {data['batch_size']}" if "batch_size" in data else ""
+    speed = data.get("host_speed")
+    host = (f"; host speed: matmul {speed['matmul_gflops']:,} GFLOP/s, Conv2D {speed['conv2d_gflops']:,} GFLOP/s"
+            if speed else "")
     lines = [f"{data['cpu_count']} CPU cores, Keras {data['keras']}, budget {data['budget_minutes']:g} min "
-             f"({data['epochs']} epochs{batch}); data: {data['data'][:100]}", "",
+             f"({data['epochs']} epochs{batch}); data: {data['data'][:100]}{host}", "",
              "| model | PublicTest accuracy | macro-F1 | parameters | MB | training min | faces/s | ms/face |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for m in data["models"]:
@@ -57,6 +61,9 @@ def _accuracy_table(data: dict) -> list[str]:
         f"{c['minutes']:g} min: {c['accuracy']:.2%}"
         + (f" ({c['accuracy_flip_tta']:.2%} with flip TTA)" if "accuracy_flip_tta" in c else "")
         for c in data["checkpoints"]), ""]
+    if data.get("per_epoch"):
+        lines += ["model_2 per epoch (PublicTest): " + ", ".join(
+            f"{e['epoch']}: {e['accuracy']:.2%} ({e['minutes']:.0f} min)" for e in data["per_epoch"]), ""]
     return lines
 
 
@@ -70,17 +77,39 @@ def _steps_table(data: dict) -> list[str]:
     return lines + [""]
 
 
-def render() -> str:
+def _sections_now(page: Path) -> dict[str, list[str]]:
+    """The body of each ``## title`` section of the page as it is now (title → lines after the heading)."""
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in (page.read_text().splitlines() if page.is_file() else []):
+        if line.startswith("## "):
+            current = sections.setdefault(line[3:], [])
+        elif current is not None:
+            current.append(line)
+    return sections
+
+
+NOT_RUN = "*(not run yet on this machine)*"
+
+
+def render(page: Path | None = None) -> str:
+    """The page, from ``results/*.json``; a benchmark without a result file keeps its section of ``page``."""
+    kept = _sections_now(page or HERE / "README.md")
     lines = ["# Benchmarks", "",
-             "Scripts here print a table and write JSON to `results/` (git-ignored); `summary.py` rebuilds this page",
-             "from those files. Timings are measurements on the machine named in each section, never test assertions.",
+             "Scripts here print a table and write JSON to `results/`; `summary.py` rebuilds this page from those",
+             "files (a benchmark with no result file here keeps its section as it was). Timings are measurements on",
+             "the machine named in each section, never test assertions.",
              ""]
     for name, (title, script) in SCRIPTS.items():
-        lines += [f"## {title}", "", f"`.venv/bin/python benchmarks/{script}`", ""]
         path = RESULTS / f"{name}.json"
         if not path.is_file():
-            lines += ["*(not run yet on this machine)*", ""]
+            body = kept.get(title, [])
+            if any(line.strip() and line.strip() != NOT_RUN for line in body[3:]):
+                lines += [f"## {title}", *body]
+            else:
+                lines += [f"## {title}", "", f"`.venv/bin/python benchmarks/{script}`", "", NOT_RUN, ""]
             continue
+        lines += [f"## {title}", "", f"`.venv/bin/python benchmarks/{script}`", ""]
         data = json.loads(path.read_text())
         if name == "fer2013_accuracy":
             lines += _accuracy_table(data)

@@ -106,9 +106,7 @@ def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input
         ValueError: ``data`` has no ``usage`` rows, or the model's output is not 7 classes.
     """
     import keras
-    from sklearn.metrics import f1_score, precision_recall_fscore_support
-
-    from widgets.confusion_matrix import confusion_counts
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
     from .inference import fold_batch_norms, has_layer_graph
 
@@ -139,6 +137,6 @@ def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input
         accuracy=float(np.mean(pred == subset.labels)),
         macro_f1=float(f1_score(subset.labels, pred, labels=labels, average="macro", zero_division=0)),
         precision=p.tolist(), recall=r.tolist(), f1=f.tolist(), support=s.astype(int).tolist(),
-        confusion=confusion_counts(subset.labels, pred, len(EMOTIONS)).tolist(),
+        confusion=confusion_matrix(subset.labels, pred, labels=labels).tolist(),
         images_per_second=len(x) / max(seconds, 1e-9),
     )

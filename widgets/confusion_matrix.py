@@ -6,15 +6,18 @@ from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from sklearn.metrics import confusion_matrix
 
 from data_loaders.emotions import EMOTIONS
 
 
 def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
-    """``int64 (n_classes, n_classes)`` counts: row = true class, column = predicted class.
+    """``int64 (n_classes, n_classes)`` counts: row = true class, column = predicted class
+    (``sklearn.metrics.confusion_matrix`` over the labels ``0 … n_classes-1``).
 
     Raises:
-        ValueError: lengths differ or a label is outside ``0 … n_classes-1``.
+        ValueError: lengths differ or a label is outside ``0 … n_classes-1`` (scikit-learn would drop such a
+            face from the counts without a word).
     """
     t = np.asarray(y_true).astype(np.int64).ravel()
     p = np.asarray(y_pred).astype(np.int64).ravel()
@@ -23,7 +26,7 @@ def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
     for name, v in (("y_true", t), ("y_pred", p)):
         if v.size and (v.min() < 0 or v.max() >= n_classes):
             raise ValueError(f"{name} holds labels outside 0-{n_classes - 1}")
-    return np.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    return confusion_matrix(t, p, labels=np.arange(n_classes)).astype(np.int64)
 
 
 def plot_confusion_matrix(y_true, y_pred, class_names: Sequence[str] = EMOTIONS, normalize: bool = True,
