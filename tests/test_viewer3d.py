@@ -11,7 +11,9 @@ import plotly.graph_objects as go
 import pytest
 
 from data_loaders import synthetic
-from widgets.viewer3d import CAMERAS, FaceViewer, displacement_mm, export_html, main, voxel_trace
+from data_loaders.emotions import EMOTIONS
+from widgets.viewer3d import (CAMERAS, FaceViewer, displacement_mm, export_html, face_colours, main,
+                              voxel_trace)
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +106,24 @@ def test_html_export_is_one_self_contained_file(tmp_path, faces):
     assert "Plotly.react" in page and "plotly.js" in page.lower()
     meta = json.loads(re.search(r"const META = (\{.*?\});", page).group(1))
     assert meta["n_points"] == 1220 and set(meta["rows"]) == set(faces.sample_ids)
-    blob = base64.b64decode(re.search(r'atob\("([A-Za-z0-9+/=]+)"\)', page).group(1))
+    blob = base64.b64decode(re.search(r'const XYZ_B64 = "([A-Za-z0-9+/=]+)"', page).group(1))
     assert len(blob) == faces.points.nbytes  # float32: 12 bytes a vertex
     assert np.array_equal(np.frombuffer(blob, "<f4").reshape(faces.points.shape), faces.points)
+
+
+def test_html_export_colours_as_the_widget_does(tmp_path, faces):
+    """The page draws colours computed in Python by the widget's own function, to 0.01 mm."""
+    out = export_html(faces.points, faces.labels, faces.sample_ids[faces.subjects], tmp_path / "faces.html")
+    blob = base64.b64decode(re.search(r'const COLOUR_B64 = "([A-Za-z0-9+/=]+)"', out.read_text()).group(1))
+    colours = np.frombuffer(blob, "<u2").reshape(len(faces.points), 2, -1) / 100
+    subjects = faces.sample_ids[faces.subjects]
+    happy = int(np.flatnonzero(faces.labels == EMOTIONS.index("Happy"))[0])
+    neutral = int(np.flatnonzero((faces.labels == EMOTIONS.index("Neutral")) & (subjects == subjects[happy]))[0])
+    assert np.allclose(colours[happy, 0], face_colours(faces.points[happy]), atol=0.006), "depth colours differ"
+    moved = face_colours(faces.points[happy], faces.points[neutral])
+    assert np.allclose(colours[happy, 1], moved, atol=0.006), (
+        f"expected the page's movement colours to match the widget's (max {moved.max():.2f} mm); "
+        f"found max {colours[happy, 1].max():.2f} mm")
 
 
 def test_cli_exports_from_a_faces_file(tmp_path, capsys):

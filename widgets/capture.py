@@ -26,67 +26,13 @@ from data_loaders.emotions import EMOTIONS
 SPLITS = ("train", "test")
 _SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
 
-_ESM = r"""
-function render({ model, el }) {
-  el.classList.add("xl-capture");
-  el.innerHTML = `
-    <div style="display:flex;gap:12px;align-items:flex-start;font-family:sans-serif">
-      <div style="position:relative">
-        <video playsinline muted style="width:320px;height:240px;background:#222;border-radius:6px"></video>
-        <div class="xl-count" style="position:absolute;top:80px;width:320px;text-align:center;font-size:64px;
-             color:white;text-shadow:0 0 8px black"></div>
-      </div>
-      <div>
-        <button class="xl-shot" disabled style="font-size:16px;padding:6px 14px">📸 Capture</button>
-        <p class="xl-state" style="max-width:300px"></p>
-      </div>
-    </div>`;
-  const video = el.querySelector("video"), shot = el.querySelector(".xl-shot");
-  const count = el.querySelector(".xl-count"), state = el.querySelector(".xl-state");
-  let stream = null;
-  const setState = (value) => { model.set("camera_state", value); model.save_changes(); };
-  const showState = () => {
-    const s = model.get("camera_state");
-    state.textContent = s === "live" ? "Camera on. Pick the expression and split below, then capture."
-      : s === "starting" ? "Asking the browser for the camera…"
-      : "No camera: " + s + ". Use the upload box below instead.";
-    shot.disabled = s !== "live";
-  };
-  model.on("change:camera_state", showState);
-  showState();
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    setState("unavailable (this browser or page offers no camera access)");
-  } else {
-    navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false })
-      .then((s) => { stream = s; video.srcObject = s; video.play(); setState("live"); })
-      .catch((err) => setState("denied or unavailable (" + err.name + ")"));
-  }
-  shot.addEventListener("click", () => {
-    let left = model.get("countdown");
-    shot.disabled = true;
-    const tick = () => {
-      if (left > 0) { count.textContent = String(left); left -= 1; setTimeout(tick, 1000); return; }
-      count.textContent = "";
-      const canvas = document.createElement("canvas");
-      canvas.width = video.videoWidth || 640; canvas.height = video.videoHeight || 480;
-      canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
-      const jpeg = canvas.toDataURL("image/jpeg", 0.92).split(",")[1];
-      model.send({ kind: "capture", jpeg });
-      shot.disabled = model.get("camera_state") !== "live";
-    };
-    tick();
-  });
-  return () => { if (stream) stream.getTracks().forEach((t) => t.stop()); };
-}
-export default { render };
-"""
-
 
 class Camera(anywidget.AnyWidget):
     """The webcam part: live preview, countdown, capture button; captures arrive as ``{"kind": "capture",
     "jpeg": <base64>}`` messages handled by :class:`PhotoCapture`."""
 
-    _esm = _ESM
+    _esm = Path(__file__).with_name("capture.js")
+    _css = Path(__file__).with_name("capture.css")
     camera_state = traitlets.Unicode("starting").tag(sync=True)  #: "live", "starting", or why there is none
     countdown = traitlets.Int(3).tag(sync=True)                   #: seconds before a capture
 

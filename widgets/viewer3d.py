@@ -15,7 +15,9 @@ Command line: ``python -m widgets.viewer3d PATH --html faces.html`` writes one s
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -52,11 +54,21 @@ def displacement_mm(points: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     return (np.linalg.norm(moved, axis=1) * 1000).astype(np.float32)
 
 
+def face_colours(points: np.ndarray, neutral: np.ndarray | None = None) -> np.ndarray:
+    """The viewer's colour values for one ``(P, 3)`` cloud in metres: ``float32 (P,)`` millimetres, the depth
+    above the cloud's nearest point (``z - min z``) or, given the subject's ``neutral`` cloud, how far each vertex
+    moved from it (:func:`displacement_mm`). The notebook widget and the HTML export both colour with this."""
+    pts = np.asarray(points, np.float32)
+    if neutral is not None:
+        return displacement_mm(pts, neutral)
+    return ((pts[:, 2] - pts[:, 2].min()) * 1000).astype(np.float32)
+
+
 def cloud_trace(points: np.ndarray, colour: np.ndarray | None = None, size: int = 3,
                 colour_title: str = "depth (mm)", colourscale=_DEPTH_SCALE, scene: str = "scene") -> go.Scatter3d:
     """A ``Scatter3d`` of one ``(P, 3)`` cloud in metres, coloured by ``colour (P,)`` (default: depth, mm)."""
     pts = np.asarray(points, np.float32)
-    values = (pts[:, 2] - pts[:, 2].min()) * 1000 if colour is None else np.asarray(colour, np.float32)
+    values = face_colours(pts) if colour is None else np.asarray(colour, np.float32)
     return go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], mode="markers", scene=scene, hoverinfo="skip",
                         marker=dict(size=size, color=values, colorscale=colourscale,
                                     colorbar=dict(title=colour_title, len=0.6, thickness=12)))
@@ -155,8 +167,8 @@ class FaceViewer(ipw.VBox):
     def _panel(self, name: str, rows: dict[str, int]) -> tuple[np.ndarray, np.ndarray, str, object]:
         cloud = self.points[rows[name]]
         if self.colour.value == "movement from neutral" and "Neutral" in rows:
-            return cloud, displacement_mm(cloud, self.points[rows["Neutral"]]), "moved (mm)", _MOVE_SCALE
-        return cloud, (cloud[:, 2] - cloud[:, 2].min()) * 1000, "depth (mm)", _DEPTH_SCALE
+            return cloud, face_colours(cloud, self.points[rows["Neutral"]]), "moved (mm)", _MOVE_SCALE
+        return cloud, face_colours(cloud), "depth (mm)", _DEPTH_SCALE
 
     def redraw(self) -> None:
         """Draw the current choice (called on every control change)."""
@@ -196,59 +208,22 @@ class FaceViewer(ipw.VBox):
 
 # ------------------------------------------------------------------------------------------ standalone HTML
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;margin:12px}} label{{margin-right:12px}} #plot{{height:560px}}</style>
-<script>{plotly_js}</script></head>
-<body><h2>{title}</h2>
-<div><label>subject <select id="subject"></select></label>
-<label>expression <select id="expression"></select></label>
-<label>compare with <select id="compare"></select></label>
-<label>colour <select id="colour"><option>depth</option><option>movement from neutral</option></select></label>
-<label>camera <select id="camera"><option>front</option><option>side</option><option>top</option></select></label>
-<label>point size <input id="size" type="range" min="1" max="8" value="3"></label></div>
-<div id="plot"></div><p>{note}</p>
-<script>
-const META = {meta};
-const RAW = Uint8Array.from(atob("{blob}"), c => c.charCodeAt(0));
-const XYZ = new Float32Array(RAW.buffer);
-const P = META.n_points, CAM = {cameras};
-const $ = id => document.getElementById(id);
-function cloud(row) {{ return XYZ.subarray(row * P * 3, (row + 1) * P * 3); }}
-function rows() {{ return META.rows[$("subject").value]; }}
-function fill(sel, names, value) {{ sel.innerHTML = names.map(n => `<option>${{n}}</option>`).join("");
-  if (names.includes(value)) sel.value = value; }}
-function panel(name, scene) {{
-  const r = rows(), c = cloud(r[name]), x = [], y = [], z = [], col = [];
-  let mz = Infinity; for (let i = 0; i < P; i++) mz = Math.min(mz, c[3 * i + 2]);
-  const moved = $("colour").value !== "depth" && r["Neutral"] !== undefined;
-  const n = moved ? cloud(r["Neutral"]) : null, m1 = [0, 0, 0], m0 = [0, 0, 0];
-  if (moved) for (let i = 0; i < P; i++) for (let k = 0; k < 3; k++) {{ m1[k] += c[3*i+k] / P; m0[k] += n[3*i+k] / P; }}
-  for (let i = 0; i < P; i++) {{
-    x.push(c[3 * i]); y.push(c[3 * i + 1]); z.push(c[3 * i + 2]);
-    if (moved) {{ let s = 0; for (let k = 0; k < 3; k++) {{ const d = (c[3*i+k] - m1[k]) - (n[3*i+k] - m0[k]); s += d * d; }}
-      col.push(Math.sqrt(s) * 1000); }} else col.push((c[3 * i + 2] - mz) * 1000);
-  }}
-  return {{type: "scatter3d", mode: "markers", x, y, z, scene, hoverinfo: "skip",
-    marker: {{size: +$("size").value, color: col, colorscale: moved ? {move_scale} : "Viridis",
-      colorbar: {{title: moved ? "moved (mm)" : "depth (mm)", len: 0.6, thickness: 12, x: scene === "scene" ? 0.46 : 1.0}}}}}};
-}}
-function draw() {{
-  const cam = CAM[$("camera").value], axis = {{visible: false}};
-  const scene = d => ({{domain: {{x: d, y: [0, 1]}}, camera: cam, aspectmode: "data", xaxis: axis, yaxis: axis, zaxis: axis}});
-  Plotly.react("plot", [panel($("expression").value, "scene"), panel($("compare").value, "scene2")], {{
-    title: `${{$("subject").value}}: ${{$("expression").value}} (left) · ${{$("compare").value}} (right)`,
-    margin: {{l: 0, r: 0, t: 40, b: 0}}, showlegend: false, scene: scene([0, 0.49]), scene2: scene([0.51, 1])}});
-}}
-function pickSubject() {{ const names = Object.keys(rows());
-  fill($("expression"), names, names.find(n => n !== "Neutral") || names[0]);
-  fill($("compare"), names, names.includes("Neutral") ? "Neutral" : names[0]); draw(); }}
-fill($("subject"), Object.keys(META.rows), Object.keys(META.rows)[0]);
-$("subject").onchange = pickSubject;
-for (const id of ["expression", "compare", "colour", "camera", "size"]) $(id).oninput = draw;
-pickSubject();
-</script></body></html>
-"""
+_PAGE = Path(__file__).with_name("viewer3d_page.html")
+_PAGE_JS = Path(__file__).with_name("viewer3d_page.js")
+
+
+def _page_colours(points: np.ndarray, rows: dict[str, dict[str, int]]) -> np.ndarray:
+    """``uint16 (N, 2, P)``: each cloud's depth and movement from its subject's neutral face, in hundredths of a
+    millimetre, computed by :func:`face_colours` as the notebook widget colours them (depth where the subject has
+    no neutral face)."""
+    out = np.zeros((len(points), 2, points.shape[1]), np.uint16)
+    for by_name in rows.values():
+        neutral = points[by_name["Neutral"]] if "Neutral" in by_name else None
+        for row in by_name.values():
+            for k, moved in enumerate((False, True)):
+                values = face_colours(points[row], neutral if moved else None)
+                out[row, k] = np.clip(np.round(values * 100), 0, np.iinfo(np.uint16).max)
+    return out
 
 
 def export_html(points: np.ndarray, labels: np.ndarray, subjects: np.ndarray, path: str | Path,
@@ -256,7 +231,9 @@ def export_html(points: np.ndarray, labels: np.ndarray, subjects: np.ndarray, pa
                 note: str = "") -> Path:
     """Write one self-contained HTML page (plotly.js and all clouds inline, no network) to explore the faces.
 
-    Clouds are stored once as base64 float32 (12 bytes a vertex); colours are computed in the browser.
+    Clouds are stored once as base64 float32 (12 bytes a vertex), and both colourings (depth, movement from
+    neutral) as uint16 hundredths of a millimetre (4 bytes a vertex), computed here by :func:`face_colours`, the
+    function the notebook widget colours with; the page's script (``viewer3d_page.js``) only draws them.
 
     Returns:
         The path written.
@@ -273,10 +250,15 @@ def export_html(points: np.ndarray, labels: np.ndarray, subjects: np.ndarray, pa
     rows: dict[str, dict[str, int]] = {}
     for r, (s, lab) in enumerate(zip(np.asarray(subjects).astype(str), labels)):
         rows.setdefault(s, {})[class_names[int(lab)]] = r
-    page = _PAGE.format(title=title, plotly_js=get_plotlyjs(), note=note,
-                        meta=json.dumps({"n_points": int(pts.shape[1]), "rows": rows}),
-                        blob=base64.b64encode(pts.tobytes()).decode(), cameras=json.dumps(CAMERAS),
-                        move_scale=json.dumps(_MOVE_SCALE))
+    meta = {"n_points": int(pts.shape[1]), "rows": rows, "cameras": CAMERAS, "depth_scale": _DEPTH_SCALE,
+            "move_scale": _MOVE_SCALE}
+    fields = {"__TITLE__": html.escape(title), "__NOTE__": html.escape(note), "__META__": json.dumps(meta),
+              "__XYZ__": base64.b64encode(pts.tobytes()).decode(),
+              "__COLOURS__": base64.b64encode(_page_colours(pts, rows).astype("<u2").tobytes()).decode(),
+              "__PAGE_JS__": _PAGE_JS.read_text(encoding="utf-8"),
+              "__PLOTLY_JS__": get_plotlyjs()}
+    # one pass over the template: text put in (plotly.js, a title) is never searched for placeholders itself
+    page = re.sub("|".join(fields), lambda m: fields[m.group(0)], _PAGE.read_text(encoding="utf-8"))
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
