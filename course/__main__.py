@@ -1,4 +1,4 @@
-"""Instructor command line: ``python -m course {demo,release,evaluate}``."""
+"""Instructor command line: ``python -m course {demo,release,evaluate,report}``."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="average each prediction with that of the mirrored face (test-time augmentation)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a report")
 
+    p = sub.add_parser("report", help="class analytics from the gradebook: one HTML page and a Canvas gradebook CSV")
+    p.add_argument("assignment", help="the assignment id, e.g. ps3_iphonex_3dcnn")
+    p.add_argument("--out", default=None, help="folder for the report (default: grading/reports/)")
+    p.add_argument("--course-dir", default=None,
+                   help="the course folder holding nbgrader_config.py and grading/ (default: this checkout)")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
@@ -48,6 +54,16 @@ def main(argv: list[str] | None = None) -> int:
             result = evaluate_model(args.model, data, usage, args.input_size, args.scale,
                                     flip_tta=args.flip_tta)
             print(json.dumps(result.to_dict(), indent=2) if args.json else result.report())
+        elif args.command == "report":
+            from pathlib import Path
+
+            from . import REPO_ROOT
+            from .report import write_report
+            report, paths = write_report(args.assignment, args.out,
+                                         Path(args.course_dir) if args.course_dir else REPO_ROOT)
+            print(report.summary())
+            for kind, path in paths.items():
+                print(f"{kind}: {path}")
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -10,7 +10,8 @@ account. Everything goes through the hub's REST API and the users' servers behin
   fills every answer from the solution, one leaves them unanswered) and submits;
 * the instructor collects, autogrades (``grade_class``), generates and releases feedback;
 * each student fetches feedback and gets only their own; a student's attempts to read the other's work, the
-  exchange inbound and the instructor's course (hidden tests, gradebook) fail with PermissionError.
+  exchange inbound and the instructor's course (hidden tests, gradebook) fail with PermissionError;
+* the instructor writes the class report (``python -m course report``) from that gradebook.
 
 Skipped unless run as root with ``useradd``, ``configurable-http-proxy`` and ``jupyterhub`` installed, except
 that ``EXPRESSION_LAB_REQUIRE_HUB=1`` (``.ci/run``) turns a missing piece into an error.
@@ -268,9 +269,10 @@ def _userdel(name: str) -> None:
 
 
 def _copy_course(dest: Path) -> None:
-    """The instructor's course checkout: the kit's tracked course files plus the hub's nbgrader settings."""
-    tracked = subprocess.run(["git", "ls-files", *COURSE_FILES], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.split()
+    """The instructor's course checkout: the kit's course files plus the hub's nbgrader settings."""
+    # What a clone of this checkout would hold (tracked files and new ones not ignored), not its grading/.
+    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", *COURSE_FILES],
+                             cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     for rel in tracked:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, dest / rel)
@@ -349,6 +351,8 @@ def hub_course():
 
         for server in (ada, bob):
             server.assignments("fetch_feedback")
+        # Instructor: the class report from the course's gradebook.
+        teacher.check(["python", "-m", "course", "report", AID, "--out", "reports"], cwd=course)
         yield {"hub": hub, "servers": servers, "users": users, "course": course, "exchange": exchange,
                "root": root}
     finally:
@@ -421,3 +425,16 @@ def test_a_student_cannot_read_the_other_students_work_or_the_course(hub_course)
             "print(json.dumps(result))")
     result = json.loads(hub_course["servers"]["bad"].python(code).strip().splitlines()[-1])
     assert result == {what: "PermissionError" for what in attempts}, f"as {users['bad']}: {result}"
+
+
+@_hub
+def test_the_class_report_matches_the_gradebook(hub_course):
+    import pandas as pd
+
+    course, users = hub_course["course"], hub_course["users"]
+    table = pd.read_csv(course / "reports" / f"{AID}_canvas.csv", dtype={"ID": str})
+    assert table.iloc[0]["Student"] == "Points Possible"
+    graded = table.iloc[1:].set_index("SIS Login ID")[AID].to_dict()
+    assert graded == pytest.approx(_totals(course)) and set(graded) == {users["good"], users["bad"]}
+    page = (course / "reports" / f"{AID}_report.html").read_text()
+    assert "test_voxelize_hidden" in page, "the report lists ps3's test cells"
