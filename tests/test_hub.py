@@ -438,3 +438,52 @@ def test_the_class_report_matches_the_gradebook(hub_course):
     assert graded == pytest.approx(_totals(course)) and set(graded) == {users["good"], users["bad"]}
     page = (course / "reports" / f"{AID}_report.html").read_text()
     assert "test_voxelize_hidden" in page, "the report lists ps3's test cells"
+
+
+def _load_nbgrader_config(path: Path, env: dict[str, str] | None = None):
+    """Run an nbgrader_config.py the way traitlets does and return its Config."""
+    from traitlets.config import Config
+
+    config = Config()
+    namespace = {"get_config": lambda: config, "__file__": str(path)}
+    old = dict(os.environ)
+    try:
+        os.environ.update(env or {})
+        exec(compile(path.read_text(), str(path), "exec"), namespace)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    return config
+
+
+def test_the_cluster_recipe_agrees_with_the_one_machine_recipe(tmp_path):
+    """Fast: docs/deploy's Helm values, Kubernetes objects, image and nbgrader settings name the same things."""
+    import yaml
+
+    hub_wide = _load_nbgrader_config(DEPLOY / "nbgrader_config.py")
+    exchange = hub_wide.Exchange.root
+    assert hub_wide.Exchange.path_includes_course is True
+    assert hub_wide.CourseDirectory.course_id == COURSE_ID
+    assert _load_nbgrader_config(REPO / "nbgrader_config.py").CourseDirectory.course_id == COURSE_ID
+    assert _load_nbgrader_config(DEPLOY / "nbgrader_config.py", {"NBGRADER_EXCHANGE": "/x"}).Exchange.root == "/x"
+
+    values = yaml.safe_load((DEPLOY / "z2jh-values.yaml").read_text())
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all((DEPLOY / "grader.yaml").read_text())}
+    user = values["singleuser"]
+    (volume,), (mount,) = user["storage"]["extraVolumes"].values(), user["storage"]["extraVolumeMounts"].values()
+    assert mount["mountPath"] == exchange == user["extraEnv"]["NBGRADER_EXCHANGE"]
+    assert ("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"]) in objects
+    assert objects[("PersistentVolumeClaim", "nbgrader-exchange")]["spec"]["accessModes"] == ["ReadWriteMany"]
+
+    pod = objects[("Deployment", "grader")]["spec"]["template"]["spec"]
+    (grader,) = pod["containers"]
+    assert grader["image"] == f"{user['image']['name']}:{user['image']['tag']}"
+    assert {m["mountPath"] for m in grader["volumeMounts"]} >= {exchange}
+    env = {e["name"]: e for e in grader["env"]}
+    assert env["JUPYTERHUB_SERVICE_NAME"]["value"] in values["hub"]["services"]
+    token = objects[("Secret", env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"])]["stringData"]
+    assert token["token"] == values["hub"]["services"]["grader"]["api_token"]
+    assert "access:services!service=grader" in values["hub"]["loadRoles"]["graders"]["scopes"]
+
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "COPY docs/deploy/nbgrader_config.py /etc/jupyter/nbgrader_config.py" in dockerfile
