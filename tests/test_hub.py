@@ -8,7 +8,8 @@ account. Everything goes through the hub's REST API and the users' servers behin
 * the instructor, in a kernel of their own server, generates and releases ps3 into the shared exchange;
 * each student fetches it from the Assignments tab's endpoint, saves answers through the contents API (one
   fills every answer from the solution, one leaves them unanswered) and submits;
-* the instructor collects, autogrades (``grade_class``), generates and releases feedback;
+* the instructor collects, autogrades in the bubblewrap sandbox (``python -m course autograde --sandbox``),
+  generates and releases feedback;
 * each student fetches feedback and gets only their own; a student's attempts to read the other's work, the
   exchange inbound and the instructor's course (hidden tests, gradebook) fail with PermissionError;
 * the instructor writes the class report (``python -m course report``) from that gradebook.
@@ -66,9 +67,9 @@ if _missing and os.environ.get("EXPRESSION_LAB_REQUIRE_HUB") == "1":
 needs_hub = [pytest.mark.slow, pytest.mark.hub, pytest.mark.skipif(bool(_missing), reason=str(_missing))]
 
 
-def grade_class(server: "UserServer", course: Path) -> None:
-    """The instructor's autograde step (one line to switch to the sandboxed ``course autograde``)."""
-    server.check(["nbgrader", "autograde", AID, "--force"], cwd=course)
+def grade_class(server: "UserServer", course: Path) -> str:
+    """The instructor's autograde step: the kit's sandboxed autograde, two submissions at once."""
+    return server.check(["python", "-m", "course", "autograde", AID, "--sandbox", "--jobs", "2"], cwd=course)
 
 
 # ---------------------------------------------------------------------------------------------- plumbing
@@ -321,6 +322,9 @@ def hub_course():
         _chown_tree(course, users["instructor"])
         course.chmod(0o700)
 
+        # The administrator's one-time step: the sandboxed grading kernel's kernelspec, in the shared venv.
+        subprocess.run([sys.executable, "-m", "course", "sandbox", "install"], cwd=REPO, check=True,
+                       capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
         hub = Hub(root, {"NBGRADER_EXCHANGE": str(exchange), "EXPRESSION_LAB_JUPYTER_CONFIG": str(jupyter_config),
                          "EXPRESSION_LAB_KIT": str(REPO)})
         servers = {role: hub.start_server(name) for role, name in users.items()}
