@@ -211,7 +211,6 @@ def _figures(report: ClassReport) -> list:
 
     per_q = (report.questions.groupby(["cell", "kind"], sort=False)
              .agg(mean=("score", "mean"), max_score=("max_score", "first")).reset_index())
-    per_q["mean share"] = per_q["mean"] / per_q.max_score
     questions = px.bar(per_q, x="cell", y="mean", color="kind", hover_data=["max_score"],
                        title="Mean points per question (written answers: graded ones only)",
                        labels={"mean": "mean points", "cell": "question (grade_id)"})

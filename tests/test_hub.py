@@ -14,8 +14,8 @@ account. Everything goes through the hub's REST API and the users' servers behin
   exchange inbound and the instructor's course (hidden tests, gradebook) fail with PermissionError;
 * the instructor writes the class report (``python -m course report``) from that gradebook.
 
-Skipped unless run as root with ``useradd``, ``configurable-http-proxy`` and ``jupyterhub`` installed, except
-that ``EXPRESSION_LAB_REQUIRE_HUB=1`` (``.ci/run``) turns a missing piece into an error.
+Skipped unless run as root with ``useradd``, ``configurable-http-proxy``, ``bwrap`` and ``jupyterhub`` installed,
+except that ``EXPRESSION_LAB_REQUIRE_HUB=1`` (``.ci/run``) turns a missing piece into an error.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def hub_missing() -> str | None:
     """Why the hub test cannot run here (None when it can)."""
     if os.geteuid() != 0:
         return "not root (useradd and LocalProcessSpawner need root)"
-    for tool in ("useradd", "userdel", "configurable-http-proxy", "git"):
+    for tool in ("useradd", "userdel", "configurable-http-proxy", "git", "bwrap"):  # bwrap: sandboxed grading
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
     if not (VENV / "bin" / "jupyterhub-singleuser").exists():
@@ -384,12 +384,24 @@ def _hub(test):
     return test
 
 
+def _failed_tests(course: Path, student: str) -> dict[str, tuple[float, float]]:
+    """Test cells of one submission that scored below their maximum: grade_id -> (score, max)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'grading' / 'gradebook.db'}") as gb:
+        return {g.name: (g.score, g.max_score) for nb in gb.find_submission(AID, student).notebooks
+                for g in nb.grades if g.cell_type == "code" and g.score < g.max_score}
+
+
 @_hub
 def test_each_submission_is_graded_and_the_answered_one_scores_more(hub_course):
-    users = hub_course["users"]
-    totals = _totals(hub_course["course"])
+    course, users = hub_course["course"], hub_course["users"]
+    totals = _totals(course)
     assert set(totals) == {users["good"], users["bad"]}, f"graded submissions: {totals}"
     assert totals[users["good"]] > totals[users["bad"]], f"scores: {totals}"
+    # The answered notebook passes every test in the sandbox but the one that loads the handed-in
+    # model_4.keras: this student saved answers without running the notebook, so handed in no model.
+    assert set(_failed_tests(course, users["good"])) == {"test_model_4_saved"}, _failed_tests(course, users["good"])
 
 
 @_hub
