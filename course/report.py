@@ -250,7 +250,8 @@ def _page(report: ClassReport) -> str:
             f"<body><h1>{title}</h1><p>{html.escape(summary)}</p>\n{body}\n</body></html>\n")
 
 
-def write_report(assignment: str, out: Path | None = None, root: Path = REPO_ROOT) -> tuple[ClassReport, dict[str, Path]]:
+def write_report(assignment: str, out: Path | None = None,
+                 root: Path = REPO_ROOT) -> tuple[ClassReport, dict[str, Path]]:
     """Write ``<assignment>_report.html`` and ``<assignment>_canvas.csv`` into ``out``.
 
     ``out`` defaults to ``root/grading/reports``. Returns the report and {"html": path, "csv": path}. The CSV holds the

@@ -34,10 +34,9 @@ import time
 import uuid
 from pathlib import Path
 
-import nbformat
 import pytest
-
 from conftest import REPO
+
 from course.sample_submission import fill_answers
 
 AID, NOTEBOOK = "ps3_iphonex_3dcnn", "iphonex_3dcnn.ipynb"
@@ -67,7 +66,7 @@ if _missing and os.environ.get("EXPRESSION_LAB_REQUIRE_HUB") == "1":
 needs_hub = [pytest.mark.slow, pytest.mark.hub, pytest.mark.skipif(bool(_missing), reason=str(_missing))]
 
 
-def grade_class(server: "UserServer", course: Path) -> str:
+def grade_class(server: UserServer, course: Path) -> str:
     """The instructor's autograde step: the kit's sandboxed autograde, two submissions at once."""
     return server.check(["python", "-m", "course", "autograde", AID, "--sandbox", "--jobs", "2"], cwd=course)
 
@@ -94,7 +93,7 @@ def _unreachable_dirs(paths: list[Path]) -> list[Path]:
 class UserServer:
     """One person's JupyterLab behind the hub's proxy, used with the test service's token."""
 
-    def __init__(self, hub: "Hub", user: str):
+    def __init__(self, hub: Hub, user: str):
         self.hub, self.user = hub, user
         self.base = f"{hub.url}/user/{user}"
         self._kernel: str | None = None
@@ -196,7 +195,7 @@ class Hub:
                    EXPRESSION_LAB_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
                    EXPRESSION_LAB_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}", **env_overrides)
         self.log_path = self.state / "jupyterhub.log"
-        self._log = open(self.log_path, "w")
+        self._log = open(self.log_path, "w")  # noqa: SIM115 (the hub writes it until stop())
         self.proc = subprocess.Popen([str(VENV / "bin" / "jupyterhub"), "-f", str(config)], cwd=self.state,
                                      env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait(lambda: self._get("hub/api").status_code == 200, 90, "the hub to answer")
@@ -260,13 +259,13 @@ def _userdel(name: str) -> None:
     # The hub stopped the account's server; give its processes a moment to exit, then end any left over
     # (only that throw-away account's), else userdel refuses.
     deadline = time.monotonic() + 15
-    while subprocess.run(["pgrep", "-u", name], capture_output=True).returncode == 0:
+    while subprocess.run(["pgrep", "-u", name], capture_output=True, check=False).returncode == 0:
         if time.monotonic() > deadline:
-            subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+            subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True, check=False)
             time.sleep(1)
             break
         time.sleep(0.5)
-    subprocess.run(["userdel", "--remove", name], capture_output=True)
+    subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
 
 
 def _copy_course(dest: Path) -> None:
@@ -457,19 +456,16 @@ def test_the_class_report_matches_the_gradebook(hub_course):
 
 
 def _load_nbgrader_config(path: Path, env: dict[str, str] | None = None):
-    """Run an nbgrader_config.py the way traitlets does and return its Config."""
-    from traitlets.config import Config
+    """Load an nbgrader_config.py with traitlets' own loader (as nbgrader does) and return its Config."""
+    from traitlets.config.loader import PyFileConfigLoader
 
-    config = Config()
-    namespace = {"get_config": lambda: config, "__file__": str(path)}
     old = dict(os.environ)
     try:
         os.environ.update(env or {})
-        exec(compile(path.read_text(), str(path), "exec"), namespace)
+        return PyFileConfigLoader(path.name, str(path.parent)).load_config()
     finally:
         os.environ.clear()
         os.environ.update(old)
-    return config
 
 
 def test_the_cluster_recipe_agrees_with_the_one_machine_recipe(tmp_path):

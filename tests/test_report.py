@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from course.__main__ import main
-from course.report import CANVAS_COLUMNS, canvas_gradebook, class_report, write_report
+from course.report import CANVAS_COLUMNS, canvas_gradebook, class_report
 
 AID, NB = "ps9", "faces"
 
