@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--course-dir", default=None,
                    help="the course folder holding nbgrader_config.py and grading/ (default: the current folder "
                         "when it holds nbgrader_config.py, else the kit's checkout)")
+    p.add_argument("--all-assignments", action="store_true",
+                   help="the Canvas CSV gets a column for every assignment in the gradebook (canvas_gradebook.csv)")
 
     args = parser.parse_args(argv)
     try:
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             cwd = Path.cwd()
             root = Path(args.course_dir) if args.course_dir else (
                 cwd if (cwd / "nbgrader_config.py").is_file() else REPO_ROOT)
-            report, paths = write_report(args.assignment, args.out, root)
+            report, paths = write_report(args.assignment, args.out, root, all_assignments=args.all_assignments)
             print(report.summary())
             for kind, path in paths.items():
                 print(f"{kind}: {path}")

@@ -250,12 +250,13 @@ def _page(report: ClassReport) -> str:
             f"<body><h1>{title}</h1><p>{html.escape(summary)}</p>\n{body}\n</body></html>\n")
 
 
-def write_report(assignment: str, out: Path | None = None,
-                 root: Path = REPO_ROOT) -> tuple[ClassReport, dict[str, Path]]:
+def write_report(assignment: str, out: Path | None = None, root: Path = REPO_ROOT,
+                 all_assignments: bool = False) -> tuple[ClassReport, dict[str, Path]]:
     """Write ``<assignment>_report.html`` and ``<assignment>_canvas.csv`` into ``out``.
 
-    ``out`` defaults to ``root/grading/reports``. Returns the report and {"html": path, "csv": path}. The CSV holds the
-    one assignment, with the Points Possible row, ready for Canvas's *Import* in the Gradebook.
+    ``out`` defaults to ``root/grading/reports``. Returns the report and {"html": path, "csv": path}. The CSV holds
+    this assignment (with ``all_assignments``: every assignment in the gradebook, as ``canvas_gradebook.csv``),
+    with the Points Possible row, ready for Canvas's *Import* in the Gradebook.
 
     Raises:
         FileNotFoundError, ValueError: as :func:`class_report`.
@@ -265,6 +266,6 @@ def write_report(assignment: str, out: Path | None = None,
     out.mkdir(parents=True, exist_ok=True)
     page = out / f"{assignment}_report.html"
     page.write_text(_page(report), encoding="utf-8")
-    csv = out / f"{assignment}_canvas.csv"
-    canvas_gradebook(root, [assignment]).to_csv(csv, index=False)
+    csv = out / ("canvas_gradebook.csv" if all_assignments else f"{assignment}_canvas.csv")
+    canvas_gradebook(root, None if all_assignments else [assignment]).to_csv(csv, index=False)
     return report, {"html": page, "csv": csv}

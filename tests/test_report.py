@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -129,6 +130,19 @@ def test_report_command_writes_one_page_and_the_csv(course, tmp_path, capsys):
         rows = list(csv.reader(f))
     assert rows[0] == CANVAS_COLUMNS + [AID]
     assert rows[1][0] == "Points Possible" and float(rows[1][-1]) == 9
+
+
+def test_the_whole_course_csv_has_a_column_per_assignment(course, tmp_path):
+    from nbgrader.api import Gradebook
+
+    course = Path(shutil.copytree(course, tmp_path / "course"))  # the shared gradebook stays as it was
+    with Gradebook(f"sqlite:///{course / 'grading' / 'gradebook.db'}") as gb:
+        gb.update_or_create_assignment("ps10")  # released, nobody handed in yet
+    out = tmp_path / "all"
+    assert main(["report", AID, "--out", str(out), "--course-dir", str(course), "--all-assignments"]) == 0
+    table = pd.read_csv(out / "canvas_gradebook.csv")
+    assert list(table.columns[:5]) == CANVAS_COLUMNS and sorted(table.columns[5:]) == sorted([AID, "ps10"])
+    assert table.ps10.iloc[1:].isna().all(), "no submissions: blank cells"
 
 
 def test_bad_input_says_what_is_missing(tmp_path, course, capsys):
