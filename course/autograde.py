@@ -164,8 +164,9 @@ def _auto_score(course_db: Path, assignment: str, student: str) -> tuple[float, 
         return float(sub.code_score), float(sub.max_code_score)
 
 
-def _nbgrader_env(slot: int) -> dict[str, str]:
+def _nbgrader_env(slot: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    env.update(extra or {})
     env["EXPRESSION_LAB_SANDBOX_SLOT"] = str(slot)
     return env
 
@@ -187,8 +188,8 @@ def _removed_after(folder: Path):
 
 
 def grade_one(assignment: str, student: str, worker_db: Path, slot: int, *, root: Path = REPO_ROOT,
-              sandbox: bool = True, timeout: float = DEFAULT_TIMEOUT, log_dir: Path | None = None
-              ) -> tuple[str, str]:
+              sandbox: bool = True, timeout: float = DEFAULT_TIMEOUT, log_dir: Path | None = None,
+              env: dict[str, str] | None = None) -> tuple[str, str]:
     """Run ``nbgrader autograde`` for one submission against ``worker_db``; return (status, reason).
 
     ``status`` is "graded", "failed" (non-zero exit; ``reason`` holds the last log lines) or "timeout".
@@ -206,7 +207,7 @@ def grade_one(assignment: str, student: str, worker_db: Path, slot: int, *, root
     log = log_dir / f"{student}.log"
     with open(log, "w") as out, _removed_after(sockets):
         proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT, text=True,
-                                env=_nbgrader_env(slot), start_new_session=True)
+                                env=_nbgrader_env(slot, env), start_new_session=True)
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -244,6 +245,17 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
 
     if jobs < 1:
         raise GradingError(f"--jobs must be at least 1, got {jobs}")
+    extra_env = {}
+    if sandbox:
+        from . import sandbox as sandbox_module
+        try:
+            sandbox_module.install_kernel_spec()
+        except OSError:  # this environment is not writable: a kernelspec folder of the course's own
+            prefix = root / "grading" / "autograde" / "jupyter"
+            sandbox_module.install_kernel_spec(str(prefix))
+            extra_env["JUPYTER_PATH"] = os.pathsep.join(
+                [str(prefix / "share" / "jupyter"), *filter(None, [os.environ.get("JUPYTER_PATH")])])
+        sandbox_module.check_sandbox()
     course_db = _gradebook(root)
     if not course_db.is_file():
         raise GradingError(f"no gradebook at {course_db}: release the assignment first (python -m course release)")
@@ -254,10 +266,6 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
         raise GradingError(f"no submission of {assignment} in grading/submitted/ for: {', '.join(missing)}")
     if not students:
         raise GradingError(f"no submissions of {assignment} in {root / 'grading' / 'submitted'}")
-    if sandbox:
-        from . import sandbox as sandbox_module
-        sandbox_module.install_kernel_spec()
-        sandbox_module.check_sandbox()
     if prepare:
         prepare_data(assignment, root)
 
@@ -275,7 +283,7 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
         try:
             worker_db = work / f"slot-{slot}.db"
             status, reason = grade_one(assignment, student, worker_db, slot, root=root, sandbox=sandbox,
-                                       timeout=timeout, log_dir=work)
+                                       timeout=timeout, log_dir=work, env=extra_env)
             score = max_score = None
             if status == "graded":
                 with merge_lock:

@@ -133,8 +133,9 @@ def sandbox_uid(env: dict | None = None) -> int | None:
 def _check_workdir(workdir: Path) -> None:
     """Refuse to make a folder writable that holds the course, the home folder or the whole system."""
     home = Path.home().resolve()
-    for marker in ("nbgrader_config.py", "solutions", "grading"):
-        if (workdir / marker).exists():
+    for marker in ("nbgrader_config.py", "solutions", "grading", "gradebook.db", "submitted", "autograded",
+                   "source_with_tests"):
+        if (workdir / marker).exists() or workdir.name == marker:
             raise SandboxError(f"the sandboxed kernel was started in {workdir}, which holds {marker}: it runs only "
                                "in a submission's folder (nbgrader's grading/autograded/<student>/<assignment>)")
     for guarded, what in ((REPO_ROOT, "the course (solutions/, grading/)"), (home, "the home folder"),
@@ -338,6 +339,30 @@ def install_kernel_spec(prefix: str | None = None) -> Path:
     return folder
 
 
+def run_sandboxed(command: list[str], workdir: Path, *, limits: Limits | None = None, timeout: float = 120,
+                  env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``command`` in the same sandbox and limits as the grading kernel, in ``workdir``; return the finished
+    process (text stdout/stderr captured). Used by :func:`check_sandbox` and the sandbox tests.
+
+    Raises:
+        SandboxError: as :func:`bwrap_command`.
+        subprocess.TimeoutExpired: it ran past ``timeout`` seconds (then it is killed).
+    """
+    env = dict(os.environ if env is None else env)
+    limits = limits or Limits.from_env(env)
+    uid = sandbox_uid(env)
+    if uid is not None:
+        _give_to(workdir, uid)
+        _share_cache(_cache_dir())
+    args = bwrap_command(command, workdir, uid=uid, limits=limits, env=env)
+
+    def start() -> None:
+        set_limits(limits, uid)
+        os.umask(0o022)
+
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, preexec_fn=start)
+
+
 def check_sandbox() -> None:
     """Start a tiny command in the same sandbox the kernel gets; return when it works.
 
@@ -348,12 +373,7 @@ def check_sandbox() -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="expression-lab-sandbox-check-") as tmp:
-        work = Path(tmp)
-        uid = sandbox_uid()
-        if uid is not None:
-            _give_to(work, uid)
-        args = bwrap_command([str(_venv_python()), "-c", "import data_loaders, widgets, course"], work, uid=uid)
-        proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        proc = run_sandboxed([str(_venv_python()), "-c", "import data_loaders, widgets, course"], Path(tmp))
     if proc.returncode != 0:
         raise SandboxError(f"bubblewrap cannot start the grading sandbox here (exit {proc.returncode}): "
                            f"{proc.stderr.strip()[-600:]}\nFix it (bwrap needs user namespaces, or root) or grade "
