@@ -39,3 +39,14 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# The sandboxed grading kernel (course/sandbox.py, kernel "expression-lab-sandbox") has no network: nbgrader
+# talks to every kernel it starts over Unix sockets in a folder private to this nbgrader process.
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+_kernel_sockets = tempfile.mkdtemp(prefix="expression-lab-kernel-")
+atexit.register(shutil.rmtree, _kernel_sockets, True)
+c.KernelManager.transport = "ipc"
+c.KernelManager.ip = os.path.join(_kernel_sockets, "kernel")

@@ -1,0 +1,340 @@
+"""Autograde a whole class across cores: ``python -m course autograde ASSIGNMENT [--jobs N] [--sandbox]``.
+
+nbgrader grades one submission after another (nbgrader issue #174), and two nbgrader processes writing the
+same sqlite gradebook fail with *database is locked*. Here each worker slot has its own copy of the course
+gradebook (``grading/autograde/workers/slot-<k>.db``, taken when the batch starts); every submission is graded by
+a plain ``nbgrader autograde ASSIGNMENT --student S --force`` run against its slot's copy, and when it succeeds
+this process alone copies that student's submission rows (submission, notebooks, grades, comments) into the
+course gradebook in one transaction. A submission that fails, crashes or runs past ``timeout`` seconds is
+recorded with its reason and not merged; the batch goes on. The scores are nbgrader's own, computed by the
+same command on the same gradebook content.
+
+The batch summary (one row per submission: status, automatic score, seconds, reason) is written to
+``grading/autograde/<assignment>.csv`` and ``.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import REPO_ROOT
+from .nbgrader_steps import GradingError
+
+#: Seconds one submission may take in all (nbgrader start, every cell, saving) before it is stopped.
+DEFAULT_TIMEOUT = 1800
+#: The nbgrader gradebook tables that hold one student's submission, parent table first.
+SUBMISSION_TABLES = ("submitted_assignment", "submitted_notebook", "grade", "comment")
+
+
+@dataclass
+class SubmissionResult:
+    """What happened to one submission in a batch."""
+
+    student: str
+    status: str  #: "graded", "failed" (nbgrader refused or crashed) or "timeout"
+    auto_score: float | None  #: points from test cells (None unless graded)
+    max_auto_score: float | None
+    seconds: float
+    reason: str = ""  #: why it failed (nbgrader's last log lines), empty when graded
+
+
+def submitted_students(assignment: str, root: Path = REPO_ROOT) -> list[str]:
+    """Students with a submission folder ``grading/submitted/<student>/<assignment>``, sorted."""
+    base = root / "grading" / "submitted"
+    return sorted(p.parent.name for p in base.glob(f"*/{assignment}") if p.is_dir())
+
+
+def prepare_data(assignment: str, root: Path = REPO_ROOT) -> list[str]:
+    """Fill the parsed-data cache with what the assignment's notebooks read, outside any sandbox.
+
+    The sandboxed kernel sees the cache read-only, so what a notebook would otherwise generate or parse on
+    first use (the synthetic default data, the parsed FER2013 arrays, the stand-in photos, the fallback
+    model) is made here, once, by trusted code. Returns the steps run.
+    """
+    text = "\n".join(p.read_text() for p in sorted((root / "solutions" / assignment).glob("*.ipynb")))
+    steps = []
+    if "load_fer2013(" in text or "fallback_model_2" in text:
+        from data_loaders import load_fer2013
+        load_fer2013()
+        steps.append("load_fer2013")
+    if "load_iphonex(" in text:
+        from data_loaders import load_iphonex
+        load_iphonex()
+        steps.append("load_iphonex")
+    if "standin_photos" in text:
+        from data_loaders.personal import standin_photos
+        standin_photos()
+        steps.append("standin_photos")
+    if "fallback_model_2" in text:
+        from .fallback_model import fallback_model_2
+        fallback_model_2()
+        steps.append("fallback_model_2")
+    return steps
+
+
+def _gradebook(root: Path) -> Path:
+    return root / "grading" / "gradebook.db"
+
+
+def _snapshot(source: Path, target: Path) -> None:
+    """A consistent copy of the sqlite file ``source`` (the backup API, safe while others read it)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+
+
+def merge_submission(worker_db: Path, course_db: Path, assignment: str, student: str) -> None:
+    """Replace ``student``'s submission of ``assignment`` in ``course_db`` by the one in ``worker_db``.
+
+    One transaction (``BEGIN IMMEDIATE``): a reader sees the old rows or the new ones, never a mix.
+
+    Raises:
+        GradingError: the two gradebooks have different schema versions, or ``worker_db`` has no such
+            submission.
+    """
+    con = sqlite3.connect(course_db, timeout=60, isolation_level=None)
+    try:
+        con.execute("ATTACH DATABASE ? AS w", (str(worker_db),))
+        versions = {con.execute(f"SELECT version_num FROM {db}.alembic_version").fetchone() for db in ("main", "w")}
+        if len(versions) != 1:
+            raise GradingError(f"{worker_db} and {course_db} have different gradebook schemas: {versions}")
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            sub_ids = {}
+            for db in ("main", "w"):
+                row = con.execute(
+                    f"SELECT s.id FROM {db}.submitted_assignment s JOIN {db}.assignment a ON a.id = s.assignment_id "
+                    "WHERE a.name = ? AND s.student_id = ?", (assignment, student)).fetchone()
+                sub_ids[db] = row[0] if row else None
+            if sub_ids["w"] is None:
+                raise GradingError(f"nbgrader recorded no submission of {assignment} by {student} in {worker_db}")
+            if sub_ids["main"] is not None:
+                _delete_submission(con, "main", sub_ids["main"])
+            cols = [r[1] for r in con.execute("PRAGMA main.table_info(student)")]
+            con.execute(f"INSERT OR IGNORE INTO main.student ({', '.join(cols)}) "
+                        f"SELECT {', '.join(cols)} FROM w.student WHERE id = ?", (student,))
+            for table, where in _submission_rows("w", sub_ids["w"]):
+                cols = ", ".join(r[1] for r in con.execute(f"PRAGMA main.table_info({table})"))
+                con.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM w.{table} WHERE {where[0]}",
+                            where[1])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.close()
+
+
+def _submission_rows(db: str, sub_id: str) -> list[tuple[str, tuple[str, tuple]]]:
+    """(table, (WHERE clause, parameters)) selecting one submission's rows in ``db``, parent table first."""
+    notebooks = f"SELECT id FROM {db}.submitted_notebook WHERE assignment_id = ?"
+    return [("submitted_assignment", ("id = ?", (sub_id,))),
+            ("submitted_notebook", ("assignment_id = ?", (sub_id,))),
+            ("grade", (f"notebook_id IN ({notebooks})", (sub_id,))),
+            ("comment", (f"notebook_id IN ({notebooks})", (sub_id,)))]
+
+
+def _delete_submission(con: sqlite3.Connection, db: str, sub_id: str) -> None:
+    for table, (where, params) in reversed(_submission_rows(db, sub_id)):
+        con.execute(f"DELETE FROM {db}.{table} WHERE {where}", params)
+
+
+def _auto_score(course_db: Path, assignment: str, student: str) -> tuple[float, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course_db}") as gb:
+        sub = gb.find_submission(assignment, student)
+        return float(sub.code_score), float(sub.max_code_score)
+
+
+def _nbgrader_env(slot: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    env.update(extra or {})
+    env["EXPRESSION_LAB_SANDBOX_SLOT"] = str(slot)
+    return env
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+@contextlib.contextmanager
+def _removed_after(folder: Path):
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def grade_one(assignment: str, student: str, worker_db: Path, slot: int, *, root: Path = REPO_ROOT,
+              sandbox: bool = True, timeout: float = DEFAULT_TIMEOUT, log_dir: Path | None = None,
+              env: dict[str, str] | None = None) -> tuple[str, str]:
+    """Run ``nbgrader autograde`` for one submission against ``worker_db``; return (status, reason).
+
+    ``status`` is "graded", "failed" (non-zero exit; ``reason`` holds the last log lines) or "timeout".
+    nbgrader runs in its own process group so that a timeout stops it and everything it started.
+    """
+    # the kernel's Unix sockets go in a folder private to this run (the sandbox binds it; TCP cannot reach it)
+    sockets = Path(tempfile.mkdtemp(prefix="expression-lab-kernel-"))
+    cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force",
+           f"--CourseDirectory.db_url=sqlite:///{worker_db}",
+           "--KernelManager.transport=ipc", f"--KernelManager.ip={sockets / 'kernel'}"]
+    if sandbox:
+        from .sandbox import KERNEL_NAME
+        cmd.append(f"--Execute.kernel_name={KERNEL_NAME}")
+    log_dir = log_dir or worker_db.parent
+    log = log_dir / f"{student}.log"
+    with open(log, "w") as out, _removed_after(sockets):
+        proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                env=_nbgrader_env(slot, env), start_new_session=True)
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            return "timeout", f"stopped after {timeout:.0f} s (the whole submission, all cells)"
+        except BaseException:
+            _kill_group(proc)
+            raise
+    if code != 0:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "| ERROR]" in ln or "Error" in ln]
+        return "failed", " / ".join((errors or lines)[-6:])[-1500:]
+    return "graded", ""
+
+
+def autograde_class(assignment: str, students: list[str] | None = None, *, jobs: int = 1, sandbox: bool = True,
+                    root: Path = REPO_ROOT, timeout: float = DEFAULT_TIMEOUT, progress: bool = True,
+                    prepare: bool = True) -> list[SubmissionResult]:
+    """Autograde every submission of ``assignment`` (or only ``students``) with ``jobs`` parallel workers.
+
+    Args:
+        sandbox: run student code in the bubblewrap kernel (:mod:`course.sandbox`); False grades with the
+            grader's own rights and must be asked for explicitly.
+        timeout: seconds one submission may take in all before it is stopped and recorded as "timeout".
+        prepare: fill the data cache first (:func:`prepare_data`), as the sandbox sees it read-only.
+
+    Returns one :class:`SubmissionResult` per submission (in student order); also written to
+    ``grading/autograde/<assignment>.csv`` and ``.json``.
+
+    Raises:
+        GradingError: no gradebook or no submissions, or ``jobs`` < 1.
+        course.sandbox.SandboxError: ``sandbox`` is True and bubblewrap cannot start here.
+    """
+    from tqdm.auto import tqdm
+
+    if jobs < 1:
+        raise GradingError(f"--jobs must be at least 1, got {jobs}")
+    extra_env = {}
+    if sandbox:
+        from . import sandbox as sandbox_module
+        try:
+            sandbox_module.install_kernel_spec()
+        except OSError:  # this environment is not writable: a kernelspec folder of the course's own
+            prefix = root / "grading" / "autograde" / "jupyter"
+            sandbox_module.install_kernel_spec(str(prefix))
+            extra_env["JUPYTER_PATH"] = os.pathsep.join(
+                [str(prefix / "share" / "jupyter"), *filter(None, [os.environ.get("JUPYTER_PATH")])])
+        sandbox_module.check_sandbox()
+    course_db = _gradebook(root)
+    if not course_db.is_file():
+        raise GradingError(f"no gradebook at {course_db}: release the assignment first (python -m course release)")
+    everyone = submitted_students(assignment, root)
+    students = everyone if students is None else list(students)
+    missing = sorted(set(students) - set(everyone))
+    if missing:
+        raise GradingError(f"no submission of {assignment} in grading/submitted/ for: {', '.join(missing)}")
+    if not students:
+        raise GradingError(f"no submissions of {assignment} in {root / 'grading' / 'submitted'}")
+    if prepare:
+        prepare_data(assignment, root)
+
+    work = root / "grading" / "autograde" / "workers"
+    jobs = min(jobs, len(students))
+    for slot in range(jobs):
+        _snapshot(course_db, work / f"slot-{slot}.db")
+    free_slots = list(range(jobs))
+    slot_lock, merge_lock = threading.Lock(), threading.Lock()
+
+    def run(student: str) -> SubmissionResult:
+        with slot_lock:
+            slot = free_slots.pop()
+        start = time.perf_counter()
+        try:
+            worker_db = work / f"slot-{slot}.db"
+            status, reason = grade_one(assignment, student, worker_db, slot, root=root, sandbox=sandbox,
+                                       timeout=timeout, log_dir=work, env=extra_env)
+            score = max_score = None
+            if status == "graded":
+                with merge_lock:
+                    merge_submission(worker_db, course_db, assignment, student)
+                    score, max_score = _auto_score(course_db, assignment, student)
+        finally:
+            with slot_lock:
+                free_slots.append(slot)
+        return SubmissionResult(student, status, score, max_score, round(time.perf_counter() - start, 1), reason)
+
+    results = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(run, s): s for s in students}
+        bar = tqdm(total=len(students), desc=f"autograde {assignment} ({jobs} job{'s' * (jobs > 1)}, "
+                   f"{'sandboxed' if sandbox else 'NOT sandboxed'})", unit="submission", disable=not progress)
+        for future in as_completed(futures):
+            student = futures[future]
+            try:
+                results[student] = future.result()
+            except GradingError as err:  # the merge refused: recorded, the batch goes on
+                results[student] = SubmissionResult(student, "failed", None, None, 0.0, str(err))
+            bar.update(1)
+            if results[student].status != "graded":
+                bar.write(f"{student}: {results[student].status}: {results[student].reason[:300]}")
+        bar.close()
+    ordered = [results[s] for s in students]
+    write_summary(assignment, ordered, root)
+    return ordered
+
+
+def write_summary(assignment: str, results: list[SubmissionResult], root: Path = REPO_ROOT) -> Path:
+    """Write the batch's rows to ``grading/autograde/<assignment>.csv`` and ``.json``; return the csv path."""
+    folder = root / "grading" / "autograde"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [asdict(r) for r in results]
+    (folder / f"{assignment}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    path = folder / f"{assignment}.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["student"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def summary_table(results: list[SubmissionResult]) -> str:
+    """A plain-text table of the batch (one line per submission), for the command line."""
+    lines = [f"{'student':<24} {'status':<8} {'auto score':>10} {'seconds':>8}  reason"]
+    for r in results:
+        score = f"{r.auto_score:g}/{r.max_auto_score:g}" if r.auto_score is not None else "-"
+        reason = " ".join(r.reason.split())[:80]
+        lines.append(f"{r.student:<24} {r.status:<8} {score:>10} {r.seconds:>8.1f}  {reason}")
+    graded = sum(r.status == "graded" for r in results)
+    lines.append(f"{graded} of {len(results)} graded")
+    return "\n".join(lines)

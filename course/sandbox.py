@@ -1,0 +1,398 @@
+"""The sandboxed grading kernel: student code runs in bubblewrap, without network, with resource limits.
+
+nbgrader runs every submission with the grader's rights (nbgrader issue #483). The kernelspec
+``expression-lab-sandbox`` (:func:`install_kernel_spec`) starts :func:`launch_kernel`, which wraps
+``python -m ipykernel_launcher -f {connection_file}`` in ``bwrap`` (bubblewrap, the sandbox Flatpak uses):
+
+- the system (``/usr``, a few ``/etc`` files), Python and the virtual environment are read-only;
+- the kit's runtime packages (``data_loaders/``, ``widgets/``, ``course/``), the data the notebooks read
+  (``FER2013_PATH``, ``IPHONEX_PATH``, ``PERSONAL_PHOTOS_PATH``, ``MODEL_2_PATH``, ``<course>/data``) and the
+  parsed-data cache are read-only;
+- the submission's own folder (nbgrader's working directory for the notebook) is the only writable course
+  folder; ``/tmp`` and ``$HOME`` are private, size-limited memory file systems;
+- nothing else exists inside: not ``solutions/`` (hidden tests), not ``grading/`` (gradebook, other students),
+  not the home folder;
+- new network, PID, IPC and UTS namespaces: no network at all (nbgrader talks to the kernel over Unix sockets
+  in a private folder, ``c.KernelManager.transport = "ipc"`` in ``nbgrader_config.py``);
+- an unprivileged user id when grading as root (``setpriv``), one per parallel worker, and resource limits
+  (``setrlimit``): address space, processes of that user id, CPU seconds, file size.
+
+Plain nbgrader can use the kernel too: ``nbgrader autograde ps3_iphonex_3dcnn
+--Execute.kernel_name=expression-lab-sandbox`` after ``python -m course sandbox install``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from . import REPO_ROOT
+
+#: The kernelspec name nbgrader is told to use (``--Execute.kernel_name``).
+KERNEL_NAME = "expression-lab-sandbox"
+#: The kit's packages a notebook imports; only these folders of the course root are visible inside.
+RUNTIME_PACKAGES = ("data_loaders", "widgets", "course")
+#: Environment variables naming data a notebook reads (bound read-only when they name a path).
+DATA_VARIABLES = ("FER2013_PATH", "IPHONEX_PATH", "PERSONAL_PHOTOS_PATH", "MODEL_2_PATH")
+#: Environment variables passed into the sandbox unchanged (everything else is dropped: tokens, HOME, …).
+PASSED_VARIABLES = DATA_VARIABLES + (
+    "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "EXPRESSION_LAB_QUICK", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+    "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
+    "KERAS_BACKEND", "OMP_NUM_THREADS", "MPLBACKEND")
+#: Files of /etc that Python, TensorFlow and matplotlib read; the rest of /etc stays outside.
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "fonts", "nsswitch.conf",
+             "host.conf", "hosts", "passwd", "group", "mime.types", "ssl", "ca-certificates", "alternatives",
+             "os-release", "matplotlibrc")
+#: First user id of the sandbox users when grading as root; worker ``k`` uses ``SANDBOX_UID + k``.
+SANDBOX_UID = 62000
+#: Inside the sandbox: the private home folder.
+SANDBOX_HOME = "/home/student"
+
+GIB = 1024 ** 3
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot be used here (no bubblewrap, no namespaces) or would expose the course."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed kernel (``setrlimit``; each may be overridden by its variable).
+
+    ``memory`` bytes of address space (RLIMIT_AS; TensorFlow maps about 3 GiB at import),
+    ``processes`` processes and threads of the sandbox user (RLIMIT_NPROC; TensorFlow starts a few dozen),
+    ``cpu_seconds`` CPU seconds per process (RLIMIT_CPU, a backstop for code that ignores the cell timeout),
+    ``file_size`` bytes per written file (RLIMIT_FSIZE), ``tmp_size`` bytes of each private ``/tmp`` and home.
+    """
+
+    memory: int = 8 * GIB
+    processes: int = 512
+    cpu_seconds: int = 3600
+    file_size: int = 2 * GIB
+    tmp_size: int = 1 * GIB
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Limits":
+        """Defaults, overridden by ``EXPRESSION_LAB_SANDBOX_<FIELD>`` (e.g. ``…_MEMORY=4294967296``).
+
+        Raises:
+            ValueError: a variable is not a positive integer.
+        """
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            name = f"EXPRESSION_LAB_SANDBOX_{f.name.upper()}"
+            if env.get(name):
+                try:
+                    values[f.name] = int(env[name])
+                except ValueError:
+                    raise ValueError(f"{name}={env[name]!r}: expected a positive integer") from None
+                if values[f.name] <= 0:
+                    raise ValueError(f"{name}={env[name]!r}: expected a positive integer")
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """These limits as the variables :meth:`from_env` reads."""
+        return {f"EXPRESSION_LAB_SANDBOX_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
+
+def _venv_python() -> Path:
+    """This environment's interpreter by a path that works inside the sandbox (symlinks resolved up to the
+    environment folder, so that Python still finds its ``pyvenv.cfg``)."""
+    return Path(sys.prefix).resolve() / "bin" / Path(sys.executable).name
+
+
+def _cache_dir() -> Path:
+    from data_loaders import cache
+
+    return cache.cache_dir().resolve()
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def sandbox_uid(env: dict | None = None) -> int | None:
+    """The user id the kernel runs as: None when not grading as root (then it is the grader's own id), else
+    ``SANDBOX_UID`` + ``$EXPRESSION_LAB_SANDBOX_SLOT`` (the worker number, so that one worker's process limit
+    never starves another's kernel) or ``$EXPRESSION_LAB_SANDBOX_UID``."""
+    env = os.environ if env is None else env
+    if os.geteuid() != 0:
+        return None
+    if env.get("EXPRESSION_LAB_SANDBOX_UID"):
+        return int(env["EXPRESSION_LAB_SANDBOX_UID"])
+    return SANDBOX_UID + int(env.get("EXPRESSION_LAB_SANDBOX_SLOT") or 0)
+
+
+def _check_workdir(workdir: Path) -> None:
+    """Refuse to make a folder writable that holds the course, the home folder or the whole system."""
+    home = Path.home().resolve()
+    for marker in ("nbgrader_config.py", "solutions", "grading", "gradebook.db", "submitted", "autograded",
+                   "source_with_tests"):
+        if (workdir / marker).exists() or workdir.name == marker:
+            raise SandboxError(f"the sandboxed kernel was started in {workdir}, which holds {marker}: it runs only "
+                               "in a submission's folder (nbgrader's grading/autograded/<student>/<assignment>)")
+    for guarded, what in ((REPO_ROOT, "the course (solutions/, grading/)"), (home, "the home folder"),
+                          (Path("/"), "the whole system")):
+        if _is_within(guarded, workdir):
+            raise SandboxError(f"the sandboxed kernel was started in {workdir}, which holds {what}; it runs only in "
+                               "a submission's folder (nbgrader's grading/autograded/<student>/<assignment>)")
+
+
+def bwrap_command(command: list[str], workdir: Path, *, writable: tuple[Path, ...] = (),
+                  uid: int | None = None, limits: Limits | None = None, env: dict | None = None) -> list[str]:
+    """The ``bwrap`` command line that runs ``command`` sandboxed in ``workdir`` (writable).
+
+    Args:
+        command: what runs inside, e.g. ``[python, "-m", "ipykernel_launcher", "-f", connection_file]``.
+        workdir: the submission's folder: writable, the working directory.
+        writable: further folders bound writable at their own path (the kernel's socket folder).
+        uid: run as this user id (needs root; ``setpriv``) so that RLIMIT_NPROC applies; None: keep the caller's.
+        limits: only ``tmp_size`` is used here (the rlimits are set by :func:`launch_kernel`).
+        env: the caller's environment (default ``os.environ``): only :data:`PASSED_VARIABLES` get in.
+
+    Raises:
+        SandboxError: ``bwrap`` is not installed, or ``workdir`` holds the course or the home folder.
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxError("bubblewrap (`bwrap`) is not installed: `sudo apt-get install bubblewrap` (Debian/Ubuntu) "
+                           "or pass --no-sandbox to grade with the grader's own rights")
+    env = dict(os.environ if env is None else env)
+    limits = limits or Limits.from_env(env)
+    workdir = workdir.resolve()
+    _check_workdir(workdir)
+    args = [bwrap, "--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--hostname", "sandbox"]
+    if os.geteuid() != 0:
+        args.append("--unshare-user")  # an unprivileged bwrap needs a user namespace for its mounts
+    # bwrap makes the missing parents of a mount point owner-only: create them world-readable first, so that
+    # the sandbox user can reach what is bound (and nothing else exists in them).
+    made = {Path("/")}
+
+    def mount(*op: str) -> None:
+        dest = Path(op[-1])
+        for parent in reversed(dest.parents):
+            if parent not in made:
+                args.extend(["--perms", "0755", "--dir", str(parent)])
+                made.add(parent)
+        args.extend(op)
+        made.add(dest)
+
+    mount("--ro-bind", "/usr", "/usr")
+    for link in ("bin", "sbin", "lib", "lib32", "lib64"):
+        target = Path("/", link)
+        if target.is_symlink():
+            mount("--symlink", os.readlink(target), str(target))
+        elif target.is_dir():
+            mount("--ro-bind", str(target), str(target))
+    for name in ETC_FILES:
+        mount("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")
+    mount("--proc", "/proc")
+    mount("--dev", "/dev")
+    mount("--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/dev/shm")  # joblib's semaphores
+    mount("--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp")
+    mount("--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", SANDBOX_HOME)
+    readable = [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()]
+    readable += [REPO_ROOT / p for p in RUNTIME_PACKAGES] + [REPO_ROOT / "data"]
+    for name in DATA_VARIABLES:
+        value = env.get(name, "")
+        if value and value.strip().lower() != "synthetic" and Path(value).expanduser().exists():
+            readable.append(Path(value).expanduser().resolve())
+    cache = _cache_dir()
+    readable.append(cache)
+    for path in dict.fromkeys(readable):
+        if path.exists() and not _is_within(workdir, path):
+            mount("--ro-bind", str(path), str(path))
+    for path in (workdir, *writable):
+        mount("--bind", str(path), str(path))
+    args += ["--clearenv"]
+    inner_env = {k: env[k] for k in PASSED_VARIABLES if env.get(k)}
+    inner_env.update(HOME=SANDBOX_HOME, USER="student", LOGNAME="student", TMPDIR="/tmp",
+                     PATH=f"{Path(sys.prefix).resolve() / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+                     PYTHONPATH=str(REPO_ROOT), EXPRESSION_LAB_CACHE=str(cache), MPLCONFIGDIR=f"{SANDBOX_HOME}/.mpl",
+                     PYTHONDONTWRITEBYTECODE="1")  # the packages are read-only: no __pycache__ writes
+    for key, value in sorted(inner_env.items()):
+        args += ["--setenv", key, value]
+    args += ["--chdir", str(workdir), "--"]
+    if uid is not None:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise SandboxError("`setpriv` (util-linux) is needed to run student code as an unprivileged user")
+        args += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+                 "--bounding-set=-all", "--no-new-privs", "--"]
+    return args + list(command)
+
+
+def set_limits(limits: Limits, uid: int | None) -> None:
+    """Set this process's rlimits (inherited by bwrap and the kernel) to ``limits``.
+
+    RLIMIT_NPROC counts every process of a real user id; when the kernel keeps the grader's own id (grading
+    without root), the grader's processes already running are added so that the allowance is the kernel's.
+    """
+    processes = limits.processes
+    if uid is None:
+        mine = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == os.getuid())
+        processes += mine * 64  # each may hold threads; a safe margin, still finite
+    for which, value in ((resource.RLIMIT_AS, limits.memory), (resource.RLIMIT_NPROC, processes),
+                         (resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_FSIZE, limits.file_size),
+                         (resource.RLIMIT_CORE, 0)):
+        soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+
+def _owner(proc: Path) -> int | None:
+    try:
+        return proc.stat().st_uid
+    except OSError:
+        return None
+
+
+def _give_to(path: Path, uid: int) -> None:
+    """Make ``path`` (a folder) and what it holds owned by ``uid`` (symlinks themselves, never their targets)."""
+    os.chown(path, uid, uid, follow_symlinks=False)
+    for folder, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+
+
+def _share_cache(cache: Path) -> None:
+    """Let the sandbox user read the parsed-data cache (older kit versions wrote it owner-only)."""
+    for folder, dirs, files in os.walk(cache):
+        for name in [*dirs, *files, ""]:
+            path = os.path.join(folder, name)
+            mode = os.lstat(path).st_mode
+            if os.path.islink(path):
+                continue
+            want = mode | 0o444 | (0o111 if os.path.isdir(path) else 0)
+            if want != mode:
+                os.chmod(path, want)
+
+
+def launch_kernel(connection_file: str, extra: list[str]) -> None:
+    """Replace this process by the sandboxed kernel (the kernelspec's command; never returns).
+
+    Runs in nbgrader's working directory for the notebook, which becomes the sandbox's writable folder.
+
+    Raises:
+        SandboxError: the connection uses TCP (it cannot cross the network namespace), its socket folder is
+            not private to this kernel, or :func:`bwrap_command` refuses.
+    """
+    info = json.loads(Path(connection_file).read_text())
+    if info.get("transport") != "ipc":
+        raise SandboxError("the sandboxed kernel has no network: its connection must use the ipc transport "
+                           "(c.KernelManager.transport = 'ipc' and a private c.KernelManager.ip folder, as in "
+                           "the course's nbgrader_config.py)")
+    socket_dir = Path(info["ip"]).resolve().parent
+    if not socket_dir.name.startswith("expression-lab-kernel-"):
+        raise SandboxError(f"the kernel's socket folder {socket_dir} is not a private one made for it "
+                           "(c.KernelManager.ip = '<mkdtemp(prefix=\"expression-lab-kernel-\")>/kernel')")
+    workdir = Path.cwd().resolve()
+    limits = Limits.from_env()
+    uid = sandbox_uid()
+    # the kernel reads a copy of its connection file from the socket folder (the original's folder is shared)
+    inner_connection = socket_dir / f"connection-{os.getpid()}.json"
+    inner_connection.write_text(json.dumps(info))
+    if uid is not None:
+        _give_to(workdir, uid)
+        _give_to(socket_dir, uid)
+        _share_cache(_cache_dir())
+    command = [str(_venv_python()), "-m", "ipykernel_launcher", "-f", str(inner_connection), *extra]
+    args = bwrap_command(command, workdir, writable=(socket_dir,), uid=uid, limits=limits)
+    set_limits(limits, uid)
+    os.umask(0o022)
+    os.execv(args[0], args)
+
+
+def kernel_spec() -> dict:
+    """The kernelspec (``kernel.json``) of :data:`KERNEL_NAME`."""
+    return {
+        "argv": [str(_venv_python()), "-m", "course.sandbox", "-f", "{connection_file}"],
+        "display_name": "Python 3 (Expression Lab grading sandbox)",
+        "language": "python",
+        "metadata": {"debugger": False},
+    }
+
+
+def install_kernel_spec(prefix: str | None = None) -> Path:
+    """Install (or refresh) the kernelspec into ``prefix`` (default: this environment, ``sys.prefix``) and
+    return its folder. A folder Jupyter does not search (``JUPYTER_PATH``) is fine for the autograde command.
+
+    Raises:
+        PermissionError: the prefix is not writable (install into a folder of yours and add it to JUPYTER_PATH).
+    """
+    folder = Path(prefix or sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = json.dumps(kernel_spec(), indent=1) + "\n"
+    target = folder / "kernel.json"
+    if not target.is_file() or target.read_text() != spec:
+        tmp = folder / f".kernel.json.{os.getpid()}"
+        tmp.write_text(spec)
+        tmp.replace(target)
+    return folder
+
+
+def run_sandboxed(command: list[str], workdir: Path, *, limits: Limits | None = None, timeout: float = 120,
+                  env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``command`` in the same sandbox and limits as the grading kernel, in ``workdir``; return the finished
+    process (text stdout/stderr captured). Used by :func:`check_sandbox` and the sandbox tests.
+
+    Raises:
+        SandboxError: as :func:`bwrap_command`.
+        subprocess.TimeoutExpired: it ran past ``timeout`` seconds (then it is killed).
+    """
+    env = dict(os.environ if env is None else env)
+    limits = limits or Limits.from_env(env)
+    uid = sandbox_uid(env)
+    if uid is not None:
+        _give_to(workdir, uid)
+        _share_cache(_cache_dir())
+    args = bwrap_command(command, workdir, uid=uid, limits=limits, env=env)
+
+    def start() -> None:
+        set_limits(limits, uid)
+        os.umask(0o022)
+
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, preexec_fn=start)
+
+
+def check_sandbox() -> None:
+    """Start a tiny command in the same sandbox the kernel gets; return when it works.
+
+    Raises:
+        SandboxError: bubblewrap is missing or cannot start here (e.g. no user namespaces in a container);
+            the message holds bwrap's own error and how to grade without the sandbox.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="expression-lab-sandbox-check-") as tmp:
+        proc = run_sandboxed([str(_venv_python()), "-c", "import data_loaders, widgets, course"], Path(tmp))
+    if proc.returncode != 0:
+        raise SandboxError(f"bubblewrap cannot start the grading sandbox here (exit {proc.returncode}): "
+                           f"{proc.stderr.strip()[-600:]}\nFix it (bwrap needs user namespaces, or root) or grade "
+                           "without isolation by passing --no-sandbox explicitly.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The kernelspec's entry point: ``python -m course.sandbox -f CONNECTION_FILE [kernel arguments]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) < 2 or argv[0] != "-f":
+        print("usage: python -m course.sandbox -f CONNECTION_FILE [kernel arguments]", file=sys.stderr)
+        return 2
+    try:
+        launch_kernel(argv[1], argv[2:])
+    except (SandboxError, ValueError, OSError) as err:
+        print(f"expression-lab sandbox: {err}", file=sys.stderr)
+        return 1
+    return 0  # not reached: launch_kernel replaces this process
+
+
+if __name__ == "__main__":
+    sys.exit(main())

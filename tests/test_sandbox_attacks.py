@@ -1,0 +1,415 @@
+"""The grading sandbox under attack: what student code tries while it is autograded, and what it gets.
+
+Two tiers. The fast tests run one command each in the sandbox the grading kernel gets
+(:func:`course.sandbox.run_sandboxed`) and check each wall: files, network, environment, memory, processes,
+CPU time, file size. The slow test hands in a ps3 notebook whose answer cells (reference answers) also carry
+every attack, grades it with an honest classmate's in one ``python -m course autograde --jobs 2 --sandbox``
+batch, and checks that each attack failed, that both are graded for what they answered, and that nothing
+outside the attacker's own folder changed (checksums before and after).
+
+Needs bubblewrap; skipped without it unless ``EXPRESSION_LAB_REQUIRE_SANDBOX=1`` (CI sets it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import REPO
+from course import nbgrader_steps as steps
+from course import sandbox
+from course.sample_submission import fill_answers
+
+pytestmark = pytest.mark.sandbox
+
+AID, NOTEBOOK = "ps3_iphonex_3dcnn", "iphonex_3dcnn.ipynb"
+#: Automatic points of a ps3 notebook with every answer right but no model_4.keras handed in (the hidden test
+#: of the handed-in model scores 0): what both students below earn.
+POINTS_WITHOUT_MODEL = 10
+
+
+def _sandbox_or_skip() -> None:
+    try:
+        sandbox.check_sandbox()
+    except sandbox.SandboxError as err:
+        if os.environ.get("EXPRESSION_LAB_REQUIRE_SANDBOX") == "1":
+            pytest.fail(f"EXPRESSION_LAB_REQUIRE_SANDBOX=1 but the sandbox cannot start: {err}")
+        pytest.skip(f"bubblewrap sandbox not available: {err}")
+
+
+@pytest.fixture(scope="module")
+def sandbox_ready():
+    _sandbox_or_skip()
+
+
+def _python(code: str, workdir: Path, **limits) -> subprocess.CompletedProcess:
+    return sandbox.run_sandboxed([str(sandbox._venv_python()), "-c", code], workdir,
+                                 limits=sandbox.Limits(**limits) if limits else None, timeout=90)
+
+
+class _Listener:
+    """A TCP server on the grader's 127.0.0.1 that counts the connections it accepts."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                self.accepted += 1
+                conn.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+# --- one command in the sandbox -------------------------------------------------------------------------------
+
+def test_only_the_submission_folder_and_private_tmp_are_writable(sandbox_ready, tmp_path):
+    code = f"""
+import json, os, pathlib
+report = {{}}
+for name, path in {{"workdir": "ok.txt", "tmp": "/tmp/ok.txt", "home": os.path.expanduser("~/ok.txt"),
+                    "kit": {str(REPO / "course" / "pwned.py")!r}, "repo_root": {str(REPO / "pwned.txt")!r},
+                    "venv": {str(Path(sys.prefix).resolve() / "pwned.txt")!r}, "usr": "/usr/pwned"}}.items():
+    try:
+        pathlib.Path(path).write_text("x")
+        report[name] = "written"
+    except OSError as err:
+        report[name] = type(err).__name__
+for name, path in {{"solutions": {str(REPO / "solutions")!r}, "grading": {str(REPO / "grading")!r},
+                    "home_of_grader": {str(Path.home())!r} + "/.bashrc", "shadow": "/etc/shadow"}}.items():
+    report["see_" + name] = os.path.exists(path)
+print(json.dumps(report))
+"""
+    proc = _python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["workdir"] == report["tmp"] == report["home"] == "written", report
+    for name in ("kit", "repo_root", "venv", "usr"):
+        assert report[name] != "written", f"{name}: the sandbox could write there ({report})"
+    assert not any(v for k, v in report.items() if k.startswith("see_")), report
+    assert (tmp_path / "ok.txt").read_text() == "x"
+    assert not (REPO / "course" / "pwned.py").exists() and not Path("/tmp/ok.txt").exists()
+
+
+def test_no_network_not_even_the_graders_loopback(sandbox_ready, tmp_path):
+    listener = _Listener()
+    try:
+        code = f"""
+import socket
+for host, port in (("127.0.0.1", {listener.port}), ("1.1.1.1", 80), ("pypi.org", 443)):
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        print("connected", host)
+    except OSError as err:
+        print("refused", host, type(err).__name__)
+"""
+        proc = _python(code, tmp_path)
+    finally:
+        listener.close()
+    assert proc.returncode == 0, proc.stderr
+    assert "connected" not in proc.stdout and proc.stdout.count("refused") == 3, proc.stdout
+    assert listener.accepted == 0
+
+
+def test_the_graders_environment_stays_outside(sandbox_ready, tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "secret-token-4711")
+    monkeypatch.setenv("JPY_PARENT_PID", "1")
+    proc = _python("import os; print(sorted(os.environ.items()))", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "secret-token-4711" not in proc.stdout and "JPY_PARENT_PID" not in proc.stdout
+
+
+def test_memory_beyond_the_limit_is_refused(sandbox_ready, tmp_path):
+    code = "b = bytearray(30 * 1024 ** 3)\nprint('allocated 30 GB')"
+    proc = _python(code, tmp_path, memory=2 * sandbox.GIB)
+    assert proc.returncode != 0 and "MemoryError" in proc.stderr and "allocated" not in proc.stdout
+
+
+def test_a_fork_bomb_stops_at_the_process_limit(sandbox_ready, tmp_path):
+    code = """
+import os, time
+children = []
+try:
+    while len(children) < 5000:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        children.append(pid)
+    print("forked", len(children))
+except OSError as err:
+    print("refused after", len(children), type(err).__name__)
+finally:
+    for pid in children:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+"""
+    proc = _python(code, tmp_path, processes=40)
+    assert proc.returncode == 0, proc.stderr
+    found = re.search(r"refused after (\d+) BlockingIOError", proc.stdout)
+    assert found and int(found.group(1)) < 40, proc.stdout
+
+
+def test_cpu_time_beyond_the_limit_ends_the_process(sandbox_ready, tmp_path):
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    proc = _python(code, tmp_path, cpu_seconds=2)
+    assert proc.returncode != 0  # SIGXCPU at the soft limit
+
+
+def test_a_file_beyond_the_size_limit_is_refused(sandbox_ready, tmp_path):
+    code = """
+chunk = b"x" * 2 ** 20
+try:
+    with open("big.bin", "wb") as f:
+        for _ in range(10 * 1024):  # 10 GB
+            f.write(chunk)
+            f.flush()
+    print("wrote 10 GB")
+except OSError as err:
+    print("refused", err.errno)
+"""
+    proc = _python(code, tmp_path, file_size=8 * 2 ** 20)
+    assert proc.returncode == 0, proc.stderr
+    assert "refused 27" in proc.stdout  # EFBIG
+    assert (tmp_path / "big.bin").stat().st_size <= 8 * 2 ** 20
+
+
+def test_the_course_root_is_never_the_writable_folder(tmp_path):
+    (tmp_path / "grading" / "autograded" / "s").mkdir(parents=True)
+    (tmp_path / "grading" / "gradebook.db").write_bytes(b"")
+    (tmp_path / "nbgrader_config.py").write_text("")
+    for folder in (REPO, tmp_path, tmp_path / "grading", tmp_path / "grading" / "autograded", Path("/")):
+        with pytest.raises(sandbox.SandboxError, match="submission's folder"):
+            sandbox.bwrap_command(["true"], folder)
+
+
+def test_without_bubblewrap_grading_refuses_unless_told(monkeypatch, tmp_path, capsys):
+    from course.__main__ import main
+
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    monkeypatch.chdir(tmp_path)
+    assert main(["autograde", AID]) == 2
+    err = capsys.readouterr().err
+    assert "bubblewrap" in err and "--no-sandbox" in err
+
+
+# --- a crafted submission graded with an honest one -------------------------------------------------------------
+
+ATTACKS = r'''
+# ---- attacks (each wrapped so that the rest of the notebook still runs) ----
+import os as _os, pathlib as _pl, socket as _socket, sqlite3 as _sqlite3, time as _time
+
+_ROOT = _pl.Path.cwd().parents[3]  # grading/autograded/<student>/<assignment>
+
+def _attack(name, action):
+    try:
+        detail = action()
+        print(f"ATTACK {name}: SUCCEEDED {str(detail)[:120]!r}")
+    except BaseException as err:
+        print(f"ATTACK {name}: blocked ({type(err).__name__})")
+
+_attack("read_source_notebook", lambda: (_ROOT / "solutions" / "ps3_iphonex_3dcnn" / "iphonex_3dcnn.ipynb").read_text())
+_attack("read_hidden_tests", lambda: next(p.read_text() for p in (_ROOT / "grading" / "source_with_tests").rglob("*.ipynb")))
+def _search_hidden_tests():
+    marker = "BEGIN HIDDEN" + " TESTS"
+    found = [p for p in _ROOT.rglob("*") if p.is_file() and marker in p.read_text(errors="ignore")]
+    if not found:
+        raise FileNotFoundError("no file with hidden tests in reach")
+    return found
+_attack("search_hidden_tests", _search_hidden_tests)
+_attack("read_gradebook", lambda: (_ROOT / "grading" / "gradebook.db").read_bytes()[:16])
+def _write_gradebook():
+    con = _sqlite3.connect(_ROOT / "grading" / "gradebook.db")
+    con.execute("UPDATE grade SET auto_score = 100")
+    con.commit()
+    return "updated"
+_attack("write_gradebook", _write_gradebook)
+_attack("read_other_submission", lambda: (_ROOT / "grading" / "submitted" / "honest" / "ps3_iphonex_3dcnn" / "iphonex_3dcnn.ipynb").read_text())
+_attack("read_other_autograded", lambda: _os.listdir(_ROOT / "grading" / "autograded" / "honest"))
+_attack("write_next_to_own_folder", lambda: (_pl.Path.cwd().parent / "pwned.txt").write_text("x"))
+_attack("write_course_root", lambda: (_ROOT / "pwned.txt").write_text("x"))
+_attack("write_kit_package", lambda: (_pl.Path(_os.environ["PYTHONPATH"]) / "course" / "pwned.py").write_text("x"))
+_attack("read_grader_home", lambda: _os.listdir("GRADER_HOME"))
+_attack("read_grader_secret", lambda: _pl.Path("GRADER_HOME/secret.txt").read_text())
+_attack("grader_token_in_env", lambda: next(k for k, v in _os.environ.items() if "secret-token" in v))
+_attack("see_grader_process", lambda: _pl.Path("/proc/GRADER_PID/cmdline").read_text() if "pytest" in _pl.Path("/proc/GRADER_PID/cmdline").read_text() else 1 / 0)
+_attack("socket_to_grader", lambda: _socket.create_connection(("127.0.0.1", LISTENER_PORT), timeout=3))
+_attack("socket_to_internet", lambda: _socket.create_connection(("1.1.1.1", 80), timeout=3))
+def _fork_bomb():
+    children = []
+    try:
+        while len(children) < 100000:
+            pid = _os.fork()
+            if pid == 0:
+                _time.sleep(60)
+                _os._exit(0)
+            children.append(pid)
+        return f"forked {len(children)}"
+    finally:
+        for pid in children:
+            _os.kill(pid, 9)
+            _os.waitpid(pid, 0)
+_attack("fork_bomb", _fork_bomb)
+_attack("allocate_30_gb", lambda: len(bytearray(30 * 1024 ** 3)))
+def _big_file():
+    chunk = b"x" * 2 ** 20
+    try:
+        with open("big.bin", "wb") as f:
+            for _ in range(10 * 1024):
+                f.write(chunk)
+                f.flush()
+    finally:
+        _os.remove("big.bin")
+    return "wrote 10 GB"
+_attack("write_10_gb_file", _big_file)
+# ---- end of attacks ----
+'''
+
+
+def _tree_checksums(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """sha256 of every file under ``folder`` (symlinks not followed) whose relative path starts with none of
+    ``skip``."""
+    sums = {}
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            path = Path(dirpath, name)
+            rel = path.relative_to(folder).as_posix()
+            if not path.is_symlink() and not rel.startswith(skip) and "__pycache__" not in rel:
+                sums[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return sums
+
+
+def _cell(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _hand_in(root, student, nb):
+    folder = steps.submission_folder(student, AID, root)
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / NOTEBOOK)
+    (folder / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
+
+
+#: Parts of the kit's own folder that other processes may change meanwhile (or that are not the kit's).
+KIT_SKIP = (".git", ".venv", "grading/", ".nbgrader.log", ".pytest_cache/", "data/", "benchmarks/results/")
+#: What nbgrader itself writes while grading: the gradebook, autograded copies, the batch's own files, its log.
+GRADING_OUTPUTS = ("grading/gradebook.db", "grading/autograded/", "grading/autograde/", ".nbgrader.log")
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    _sandbox_or_skip()
+    from data_loaders import cache
+
+    base = tmp_path_factory.mktemp("attack")
+    root, home = base / "course", base / "grader_home"
+    home.mkdir()
+    (home / "secret.txt").write_text("the grader's secret")
+    shutil.copytree(REPO / "solutions" / AID, root / "solutions" / AID)
+    config = (REPO / "nbgrader_config.py").read_text() + "\nc.Execute.timeout = 20\n"
+    (root / "nbgrader_config.py").write_text(config)
+    listener = _Listener()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IPHONEX_PATH", "synthetic")
+        mp.setenv("EXPRESSION_LAB_CACHE", str(cache.cache_dir()))  # the usual cache, before HOME moves
+        steps.release(AID, root)
+        release, source = root / "assignments" / AID / NOTEBOOK, root / "solutions" / AID / NOTEBOOK
+        _hand_in(root, "honest", fill_answers(release, source))
+        nb = fill_answers(release, source)
+        attacks = (ATTACKS.replace("GRADER_HOME", str(home)).replace("GRADER_PID", str(os.getpid()))
+                   .replace("LISTENER_PORT", str(listener.port)))
+        _cell(nb, "voxelize").source += "\n" + attacks
+        _cell(nb, "subject_split").source += "\nwhile True:  # loop forever\n    pass\n"
+        _hand_in(root, "attacker", nb)
+
+        watched = {"course": (root, GRADING_OUTPUTS), "kit": (REPO, KIT_SKIP),
+                   "home": (home, ()), "cache": (cache.cache_dir(), ())}
+        before = {name: _tree_checksums(folder, skip) for name, (folder, skip) in watched.items()}
+        honest_submitted = _tree_checksums(root / "grading" / "submitted")
+
+        mp.setenv("HOME", str(home))
+        mp.setenv("JUPYTERHUB_API_TOKEN", "secret-token-4711")
+        mp.chdir(root)
+        proc = subprocess.run([sys.executable, "-m", "course", "autograde", AID, "--jobs", "2", "--sandbox"],
+                              cwd=root, capture_output=True, text=True, env=dict(os.environ,
+                              EXPRESSION_LAB_SANDBOX_PROCESSES="256", EXPRESSION_LAB_SANDBOX_FILE_SIZE=str(64 * 2 ** 20)))
+        after = {name: _tree_checksums(folder, skip) for name, (folder, skip) in watched.items()}
+    listener.close()
+    executed = nbformat.read(root / "grading" / "autograded" / "attacker" / AID / NOTEBOOK, as_version=4)
+    output = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    return dict(root=root, proc=proc, before=before, after=after, listener=listener, output=output,
+                submitted=(honest_submitted, _tree_checksums(root / "grading" / "submitted")), executed=executed)
+
+
+ATTACK_NAMES = re.findall(r'_attack\("(\w+)"', ATTACKS)
+
+
+@pytest.mark.slow
+def test_the_batch_grades_both_submissions(attacked):
+    assert attacked["proc"].returncode == 0, attacked["proc"].stdout[-3000:] + attacked["proc"].stderr[-3000:]
+    assert "2 of 2 graded" in attacked["proc"].stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", ATTACK_NAMES)
+def test_each_attack_fails_inside_the_sandbox(attacked, attack):
+    lines = [ln for ln in attacked["output"].splitlines() if ln.startswith(f"ATTACK {attack}:")]
+    assert lines, f"the attack {attack} did not run; notebook output:\n{attacked['output'][-2000:]}"
+    assert all(": blocked (" in ln for ln in lines), lines
+
+
+@pytest.mark.slow
+def test_the_endless_loop_is_interrupted(attacked):
+    cell = _cell(attacked["executed"], "subject_split")
+    assert "CellTimeoutError" in [o.get("ename") for o in cell.outputs if o.output_type == "error"]
+
+
+@pytest.mark.slow
+def test_attacker_and_classmate_are_graded_for_what_they_answered(attacked):
+    root = attacked["root"]
+    for student in ("honest", "attacker"):
+        scores = {s.cell: s.score for s in steps.cell_scores(AID, student, root) if s.kind == "auto"}
+        assert sum(scores.values()) == POINTS_WITHOUT_MODEL, (student, scores)
+        assert scores["test_model_4_saved"] == 0, (student, scores)  # no model_4.keras handed in
+    summary = json.loads((root / "grading" / "autograde" / f"{AID}.json").read_text())
+    assert {r["student"]: r["auto_score"] for r in summary} == {"attacker": POINTS_WITHOUT_MODEL,
+                                                                  "honest": POINTS_WITHOUT_MODEL}
+
+
+@pytest.mark.slow
+def test_nothing_outside_the_attackers_folder_changed(attacked):
+    for name in attacked["before"]:
+        before, after = attacked["before"][name], attacked["after"][name]
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        assert not changed, f"{name}: changed {changed[:10]}"
+    assert attacked["submitted"][0] == attacked["submitted"][1]
+    assert attacked["listener"].accepted == 0
+    autograded = attacked["root"] / "grading" / "autograded"
+    assert sorted(p.name for p in autograded.iterdir()) == ["attacker", "honest"]
+    assert not (autograded / "attacker" / "pwned.txt").exists() and not (autograded / "attacker" / AID / "big.bin").exists()
