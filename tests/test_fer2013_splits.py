@@ -120,8 +120,13 @@ def _run(cells, namespace):
 
 
 @pytest.mark.parametrize("kind", FORMATS)
-def test_ps1_data_cell_and_graded_accuracy_test_work_on_every_format(tmp_path, monkeypatch, grading_mode, kind):
+def test_ps1_locked_cells_and_graded_accuracy_test_work_on_every_format(tmp_path, monkeypatch, grading_mode, capsys,
+                                                                        kind):
+    import shutil
+
     import keras
+
+    from course.run_record import read_run_record
 
     monkeypatch.setenv("FER2013_PATH", str(write_format(kind, tmp_path)))
     ns = _run(_cells("config", "imports", "load_data", "preprocess", "prepare_arrays"),
@@ -129,12 +134,25 @@ def test_ps1_data_cell_and_graded_accuracy_test_work_on_every_format(tmp_path, m
     assert len(ns["x_train"]) and len(ns["x_test"]) and len(ns["x_val"])
     assert ns["TEST_NAME"] == TEST_NAME[kind]
 
-    # a submitted model_2.keras that always answers "Happy": the graded cell must grade it, not crash
+    # trained models stand-ins that always answer "Happy": the cells after training must run on every format
     inputs = keras.Input((48, 48, 1))
     flat = keras.layers.Flatten()(inputs)
     outputs = keras.layers.Dense(7, activation="softmax", kernel_initializer="zeros",
                                  bias_initializer=keras.initializers.Constant([0, 0, 0, 9, 0, 0, 0]))(flat)
-    keras.Model(inputs, outputs).save("model_2.keras")
+    happy = keras.Model(inputs, outputs)
+    happy.save(ns["MODEL_DIR"] / "model_2.keras")
+    ns.update(model_1=happy, model_2=happy, epochs_2=1, seconds_2=1.0, MODEL_2_BATCH_SIZE=128,
+              history_2=type("History", (), {"history": {"loss": [1.9], "val_accuracy": [0.2]}})())
+    _run(_cells("test_once", "student_run", "confusion_matrix"), ns)
+    grading_run = read_run_record(ns["MODEL_DIR"] / "model_2.keras")
+    assert grading_run["test"]["usage"] == TEST_NAME[kind]
+
+    # the student's submission: that model and its record; the graded cell must grade it, not crash
+    shutil.copy(ns["MODEL_DIR"] / "model_2.keras", "model_2.keras")
+    shutil.copy(ns["MODEL_DIR"] / "model_2.run.json", "model_2.run.json")
     ns["accuracy_points"] = None  # defined by the graded cell itself, never taken from the student's namespace
+    capsys.readouterr()
     with pytest.raises(AssertionError, match=r"found .*% on " + GRADED_ON[kind]):
         _run(_cells("test_model_2_accuracy"), ns)  # 1/7 of the faces: below every band, 0 points, and says so
+    printed = capsys.readouterr().out
+    assert "run record check: reproduced within ±2 points" in printed, printed
