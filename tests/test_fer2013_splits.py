@@ -147,6 +147,9 @@ def test_ps1_locked_cells_and_graded_accuracy_test_work_on_every_format(tmp_path
     grading_run = read_run_record(ns["MODEL_DIR"] / "model_2.keras")
     assert grading_run["test"]["usage"] == TEST_NAME[kind]
 
+    with pytest.raises(AssertionError, match="expected model_2.keras handed in beside the notebook, found none"):
+        _run(_cells("test_model_2_accuracy"), ns)  # nothing handed in: 0 points, and it says why
+
     # the student's submission: that model and its record; the graded cell must grade it, not crash
     shutil.copy(ns["MODEL_DIR"] / "model_2.keras", "model_2.keras")
     shutil.copy(ns["MODEL_DIR"] / "model_2.run.json", "model_2.run.json")
