@@ -14,7 +14,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from conftest import REPO
 
 PS1 = REPO / "solutions" / "ps1_fer2013_cnn" / "fer2013_cnn.ipynb"
@@ -144,8 +143,8 @@ def test_every_assert_says_what_was_expected_and_found():
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Assert):
                 message = ast.unparse(node.msg) if node.msg is not None else ""
-                assert re.search("expected", message, re.I), f"{gid}: assert without 'expected': {ast.unparse(node)}"
-                assert re.search("found", message, re.I) or "{" in message, (
+                assert re.search("expected", message, re.IGNORECASE), f"{gid}: assert without 'expected': {ast.unparse(node)}"
+                assert re.search("found", message, re.IGNORECASE) or "{" in message, (
                     f"{gid}: assert message names no finding: {ast.unparse(node)}")
 
 
