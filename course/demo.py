@@ -109,3 +109,42 @@ def _run_one(assignment: str, student: str, quick: bool, root: Path) -> None:
     t = _step("4/4 feedback")
     feedback = steps.generate_feedback(assignment, student, root)
     _done(t, f"feedback HTML in {feedback.relative_to(root)}")
+    print_student_runs(assignment, student, root)
+
+
+def student_runs(assignment: str, student: str, root: Path = REPO_ROOT) -> dict[str, pd.DataFrame | str]:
+    """For each run record (``*.run.json``) handed in, the student's own run beside the grading run.
+
+    Generic over assignments: the student's records are read from the submission folder, the grading run's
+    (written by the notebook in grading mode) from ``autograde_outputs/`` of the autograded folder.
+
+    Returns:
+        ``{record file name: comparison table}``, or the problem as text for a malformed record.
+    """
+    from .run_record import RunRecordError, compare_runs, read_run_record
+
+    submitted = steps.submission_folder(student, assignment, root)
+    graded = root / "grading" / "autograded" / student / assignment / "autograde_outputs"
+    runs: dict[str, pd.DataFrame | str] = {}
+    for path in sorted(submitted.glob("*.run.json")):
+        try:
+            mine = read_run_record(path)
+        except RunRecordError as exc:
+            runs[path.name] = f"malformed, not shown: {exc}"
+            continue
+        try:
+            theirs = read_run_record(graded / path.name)
+        except RunRecordError:
+            theirs = None
+        runs[path.name] = compare_runs(mine, theirs if theirs is not None else {})
+    return runs
+
+
+def print_student_runs(assignment: str, student: str, root: Path = REPO_ROOT) -> None:
+    """Print :func:`student_runs` (what a grader sees beside the autograded notebook)."""
+    runs = student_runs(assignment, student, root)
+    if not runs:
+        print("   no run record (*.run.json) handed in", flush=True)
+    for name, table in runs.items():
+        print(f"\n   the student's own run ({name}) beside the grading run:", flush=True)
+        print(table if isinstance(table, str) else table.to_string(), flush=True)

@@ -7,8 +7,9 @@ Images come back as ``uint8 (N, 48, 48)`` with labels ``int64 (N,)`` in FER2013 
 
 from .dataset import BadRow, ImageDataset, PointCloudDataset
 from .emotions import EMOTIONS, emotion_code
-from .fer2013 import FER2013FormatError, fer2013_path, load_fer2013
+from .fer2013 import FER2013FormatError, fer2013_path, fer2013_splits, grading_test_set, load_fer2013
 from .iphonex import IPhoneXFormatError, iphonex_path, load_iphonex
 
 __all__ = ["BadRow", "EMOTIONS", "FER2013FormatError", "IPhoneXFormatError", "ImageDataset", "PointCloudDataset",
-           "emotion_code", "fer2013_path", "iphonex_path", "load_fer2013", "load_iphonex"]
+           "emotion_code", "fer2013_path", "fer2013_splits", "grading_test_set", "iphonex_path", "load_fer2013",
+           "load_iphonex"]

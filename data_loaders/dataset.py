@@ -88,6 +88,10 @@ class ImageDataset:
         keep = np.isin(self.usage, wanted)
         return replace(self, images=self.images[keep], labels=self.labels[keep], usage=self.usage[keep])
 
+    def select(self, keep: np.ndarray) -> "ImageDataset":
+        """The rows where the boolean mask (or the index array) ``keep`` selects."""
+        return replace(self, images=self.images[keep], labels=self.labels[keep], usage=self.usage[keep])
+
     def sample(self, n: int | None, seed: int = 0) -> "ImageDataset":
         """A random ``n`` rows (all rows, shuffled, when ``n`` is None or ≥ the size), reproducible by ``seed``."""
         order = np.random.default_rng(seed).permutation(len(self))

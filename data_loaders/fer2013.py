@@ -15,6 +15,10 @@ Formats read by :func:`load_fer2013`:
 * image-folder mirrors: ``train/<emotion>/*.png|jpg`` and ``test/<emotion>/*.png|jpg`` (``test`` merges
   PublicTest and PrivateTest, so its rows get ``Usage`` ``"Test"``).
 
+Every format has a test set: :func:`fer2013_splits` gives train / validation / test sets (test: ``PublicTest``,
+else the folders' ``Test``, else a stratified hold-out of ``Training``) and :func:`grading_test_set` the faces a
+submitted model is graded on (``PrivateTest`` first).
+
 FER2013 is Kaggle competition data and cannot be redistributed: the kit never downloads or ships it.
 """
 
@@ -25,7 +29,7 @@ import os
 import tarfile
 import warnings
 import zipfile
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Literal
 
@@ -359,3 +363,109 @@ def _read_image_folders(root: Path, on_bad_rows: str) -> ImageDataset:
                       if "Test" in usage else ""))
     return ImageDataset(np.stack(images).astype(np.uint8), np.array(labels, np.int64), np.array(usage, str),
                         EMOTIONS, str(root), description, tuple(bad))
+
+
+# ------------------------------------------------------------------------------------------------------ splits
+
+#: Share of ``Training`` held out for validation (model selection), stratified by emotion.
+VALIDATION_FRACTION = 0.1
+#: Share of ``Training`` held out as the test set when a copy has neither ``PublicTest`` nor ``Test``.
+HOLDOUT_FRACTION = 0.1
+#: The name of that test set (what a run record's ``test.usage`` says).
+TRAINING_HOLDOUT = "Training hold-out"
+
+
+@dataclass(frozen=True)
+class FER2013Splits:
+    """Train, validation and test sets of one FER2013 copy, whatever its format.
+
+    Attributes:
+        train: labelled ``Training`` rows to fit on (without the validation and any test hold-out rows).
+        validation: a stratified, seeded share of ``Training`` (:data:`VALIDATION_FRACTION`) for model selection.
+        test: ``PublicTest``; else the image folders' ``Test`` (PublicTest and PrivateTest merged); else a
+            stratified, seeded :data:`HOLDOUT_FRACTION` of ``Training`` that is never trained on.
+        test_name: ``"PublicTest"``, ``"Test"`` or :data:`TRAINING_HOLDOUT`.
+        note: one sentence for a notebook's banner saying what each set is, and which fallback was used.
+    """
+
+    train: ImageDataset
+    validation: ImageDataset
+    test: ImageDataset
+    test_name: str
+    note: str
+
+
+def _labelled(dataset: ImageDataset, usage: str) -> np.ndarray:
+    return (dataset.usage == usage) & (dataset.labels >= 0)
+
+
+def _stratified_split(index: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) subsets of ``index``: stratified by label where every class has two rows, else random."""
+    from sklearn.model_selection import train_test_split
+
+    if len(index) < 2:
+        return index, index[:0]
+    try:
+        kept, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
+    except ValueError:  # a class with a single row (tiny or unusual copies) cannot be stratified
+        kept, held = train_test_split(index, test_size=fraction, random_state=seed)
+    return np.sort(kept), np.sort(held)
+
+
+def _training_holdout(dataset: ImageDataset, seed: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    index = np.flatnonzero(_labelled(dataset, "Training"))
+    return _stratified_split(index, dataset.labels[index], fraction, seed)
+
+
+def fer2013_splits(dataset: ImageDataset, *, seed: int = 0, validation_fraction: float = VALIDATION_FRACTION,
+                   holdout_fraction: float = HOLDOUT_FRACTION) -> FER2013Splits:
+    """Split any FER2013 copy into train, validation and test sets (see :class:`FER2013Splits`).
+
+    ``PublicTest`` is the test set when present; a copy without it (image folders: ``Test``; Kaggle's
+    ``train.csv`` alone: a hold-out of ``Training``) gets the documented fallback, and ``note`` says so.
+    ``PrivateTest`` is never used here: it is kept for grading (:func:`grading_test_set`). Same data and seed,
+    same split. Unlabelled rows (Kaggle ``test.csv``) are left out.
+
+    Raises:
+        ValueError: the copy has no labelled ``Training`` rows (nothing to train on); the message lists the
+            ``Usage`` values it has.
+    """
+    if not _labelled(dataset, "Training").any():
+        raise ValueError(f"{dataset.source} has no labelled Training rows to train on (it has: "
+                         f"{', '.join(dataset.usages) or 'no rows'}); Kaggle's test.csv alone is unlabelled")
+    if _labelled(dataset, "PublicTest").any():
+        test_name, test_index = "PublicTest", np.flatnonzero(_labelled(dataset, "PublicTest"))
+        pool = np.flatnonzero(_labelled(dataset, "Training"))
+        how = "test: PublicTest"
+    elif _labelled(dataset, "Test").any():
+        test_name, test_index = "Test", np.flatnonzero(_labelled(dataset, "Test"))
+        pool = np.flatnonzero(_labelled(dataset, "Training"))
+        how = ("this copy has no PublicTest, so the test set is its test/ folder (Usage 'Test': PublicTest and "
+               "PrivateTest merged)")
+    else:
+        test_name = TRAINING_HOLDOUT
+        pool, test_index = _training_holdout(dataset, seed, holdout_fraction)
+        how = (f"this copy has no PublicTest or test/ folder, so the test set is a stratified {holdout_fraction:.0%} "
+               f"hold-out of Training (seed {seed}), never trained on")
+    train_index, val_index = _stratified_split(pool, dataset.labels[pool], validation_fraction, seed)
+    note = (f"Training {len(train_index):,} · validation {len(val_index):,} (a stratified {validation_fraction:.0%} "
+            f"of Training, seed {seed}, for model selection) · {how} ({len(test_index):,} faces)")
+    return FER2013Splits(dataset.select(train_index), dataset.select(val_index), dataset.select(test_index),
+                         test_name, note)
+
+
+def grading_test_set(dataset: ImageDataset, *, seed: int = 0,
+                     holdout_fraction: float = HOLDOUT_FRACTION) -> tuple[ImageDataset, str]:
+    """The faces a submitted model is graded on, and their name.
+
+    ``PrivateTest`` when the copy has it (the full Kaggle file), else the test set of :func:`fer2013_splits`
+    with the same ``seed``: ``PublicTest``, else ``Test``, else the same hold-out of ``Training``, which a
+    model trained by the notebook has never seen.
+
+    Raises:
+        ValueError: as :func:`fer2013_splits`.
+    """
+    if _labelled(dataset, "PrivateTest").any():
+        return dataset.select(np.flatnonzero(_labelled(dataset, "PrivateTest"))), "PrivateTest"
+    splits = fer2013_splits(dataset, seed=seed, holdout_fraction=holdout_fraction)
+    return splits.test, splits.test_name
