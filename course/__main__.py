@@ -1,4 +1,4 @@
-"""Instructor command line: ``python -m course {demo,release,evaluate}``."""
+"""Instructor command line: ``python -m course {demo,release,evaluate,bundle}``."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="average each prediction with that of the mirrored face (test-time augmentation)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a report")
 
+    p = sub.add_parser("bundle", help="write the student bundle: release notebooks, the packages they import, an "
+                                      "install file; no solutions, no instructor tooling")
+    p.add_argument("--out", default="dist/expression-lab-student.zip",
+                   help="a new folder, or a path ending in .zip (default: dist/expression-lab-student.zip)")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
@@ -48,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
             result = evaluate_model(args.model, data, usage, args.input_size, args.scale,
                                     flip_tta=args.flip_tta)
             print(json.dumps(result.to_dict(), indent=2) if args.json else result.report())
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        elif args.command == "bundle":
+            from .bundle import build_bundle
+            print(f"student bundle written: {build_bundle(args.out)}")
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
