@@ -288,3 +288,36 @@ def test_model_answers_follow_the_facs_table():
             answer = "".join(cell["source"]).split("*Rubric")[0]
             for wrong in ("both lower and draw the brows", "Anger (AU9", "Disgust (AU4", "AU4 for Disgust"):
                 assert wrong not in answer
+
+
+@pytest.mark.slow
+def test_opted_in_test_crops_are_handed_in_and_rechecked_in_grading_mode(tmp_path):
+    """A student who sets HAND_IN_TEST_CROPS = True hands in 48×48 crops (never photos) in model_3.run.json; the
+    grading re-run shows them and re-predicts the submitted model_3.keras on them. The re-run's own record,
+    written in grading mode, carries no crop."""
+    import base64
+    import io
+
+    import nbformat
+    from PIL import Image
+
+    from course.notebook_run import execute_notebook
+    from course.run_record import read_run_record
+    from course.sample_submission import fill_answers
+
+    release = REPO / "assignments" / "ps2_personal_transfer" / "personal_transfer.ipynb"
+    nb = fill_answers(release, PS2)
+    flag = next(c for c in nb.cells if c.source.startswith("HAND_IN_TEST_CROPS"))
+    flag.source = "HAND_IN_TEST_CROPS = True\n"
+    path = tmp_path / release.name
+    nbformat.write(nb, path)
+    execute_notebook(path, env={"EXPRESSION_LAB_QUICK": "1"}, progress=False)
+    record = read_run_record(tmp_path / "model_3.keras")
+    crops = [Image.open(io.BytesIO(base64.b64decode(p["crop_png"]))) for p in record["test_photos"]]
+    assert len(crops) == 7 and all(c.size == (48, 48) and c.mode == "L" for c in crops)
+
+    graded = execute_notebook(path, env={"NBGRADER_EXECUTION": "autograde"}, progress=False)
+    shown = next(c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "student_run")
+    text = "".join(o.get("text", "") for o in shown.outputs)
+    assert "reproduced within" in text, text
+    assert "crop_png" not in (tmp_path / "autograde_outputs" / "model_3.run.json").read_text()
