@@ -3,7 +3,8 @@ feedback; then export grades.
 
 The sample submission is the released notebook with every answer filled from the solution, executed as a
 student would (a short "quick" run: ``EXPRESSION_LAB_QUICK=1``), so it hands in real trained models
-(``model_2.keras``, ``model_4.keras``). Autograding then re-executes it in nbgrader's grading mode. Without
+(``model_2.keras``, ``model_4.keras``) with their run records (``*.run.json``). Autograding then re-executes it
+in nbgrader's grading mode, and the demo prints each handed-in run record beside the grading run's. Without
 FER2013 or the iPhone X data the notebooks use the synthetic FACS faces, so the demo runs on a fresh machine.
 """
 

@@ -258,6 +258,10 @@ def _last(history: Any, key: str) -> float | None:
     return values[-1] if values else None
 
 
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _pct(value: Any) -> str:
     return f"{value:.1%}" if _is_number(value) else "–"
 
@@ -269,7 +273,7 @@ def run_summary(record: dict | None) -> dict[str, str]:
     history = record.get("history") if isinstance(record.get("history"), dict) else {}
     seconds = record.get("seconds")
     return {
-        "data": str(record.get("data", "–"))[:80],
+        "data": _short(str(record.get("data", "–")), 48),
         "epochs": str(record.get("epochs", "–")),
         "training time": f"{seconds / 60:.1f} min" if _is_number(seconds) else "–",
         "final training accuracy": _pct(_last(history, "accuracy")),

@@ -399,7 +399,8 @@ def _labelled(dataset: ImageDataset, usage: str) -> np.ndarray:
     return (dataset.usage == usage) & (dataset.labels >= 0)
 
 
-def _stratified_split(index: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_split(index: np.ndarray, labels: np.ndarray, fraction: float,
+                      seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(kept, held out) subsets of ``index``: stratified by label where every class has two rows, else random."""
     from sklearn.model_selection import train_test_split
 

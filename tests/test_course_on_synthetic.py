@@ -61,3 +61,13 @@ def test_the_submitted_models_are_handed_in(synthetic_course):
     assert (submitted / "ps2_personal_transfer" / "model_3.keras").is_file()
     assert (submitted / "ps3_iphonex_3dcnn" / "model_4.keras").is_file()
     assert (root / "grading" / "grades.csv").is_file()
+
+
+def test_ps1_student_run_record_is_shown_beside_the_grading_run(synthetic_course):
+    from course.demo import student_runs
+
+    root, _ = synthetic_course
+    runs = student_runs("ps1_fer2013_cnn", "demo", root)
+    table = runs["model_2.run.json"]
+    assert list(table.columns) == ["student's own run", "grading run"]
+    assert table.loc["epochs"].tolist() == ["8", "1"], "the quick student run (8 epochs) beside the 1-epoch re-run"

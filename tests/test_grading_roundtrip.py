@@ -94,11 +94,24 @@ def test_the_demo_prints_the_score_table(graded_course, capsys):
     assert table["max"].sum() == 30 and (table[table.graded == "manual"].score == "pending").all()
 
 
+def test_the_student_run_record_is_handed_in_and_reproduced(graded_course):
+    from course.run_record import read_run_record
+
+    submitted = steps.submission_folder("perfect", AID, graded_course)
+    record = read_run_record(submitted / "model_2.keras")
+    assert record is not None and record["test"]["usage"] == "PublicTest", "the student's run wrote its record"
+    autograded = graded_course / "grading" / "autograded" / "perfect" / AID
+    assert (autograded / "model_2.run.json").read_bytes() == (submitted / "model_2.run.json").read_bytes()
+    nb = nbformat.read(autograded / NOTEBOOK, as_version=4)
+    text = "".join(o.get("text", "") for o in _cell(nb, "test_model_2_accuracy").outputs)
+    assert "run record check: reproduced within ±2 points" in text, text
+
+
 def test_feedback_is_written_without_hidden_tests(graded_course):
     folder = graded_course / "grading" / "feedback" / "perfect" / AID  # written by the demo
     html = (folder / NOTEBOOK.replace(".ipynb", ".html")).read_text()
     assert "test_model_2_accuracy" in html or "Hidden test" in html
-    for secret in ("_held_out", "BEGIN HIDDEN TESTS", "_full.usages"):
+    for secret in ("_graded_on", "BEGIN HIDDEN TESTS", "grading_test_set(_full"):
         assert secret not in html, f"feedback shows hidden test code ({secret!r})"
 
 
