@@ -1,4 +1,4 @@
-"""Instructor command line: ``python -m course {demo,release,evaluate,autograde,sandbox,report}``."""
+"""Instructor command line: ``python -m course {demo,release,evaluate,autograde,sandbox,report,bundle}``."""
 
 from __future__ import annotations
 
@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
                         "when it holds nbgrader_config.py, else the kit's checkout)")
     p.add_argument("--all-assignments", action="store_true",
                    help="the Canvas CSV gets a column for every assignment in the gradebook (canvas_gradebook.csv)")
+    p = sub.add_parser("bundle", help="write the student bundle: release notebooks, the packages they import, an "
+                                      "install file; no solutions, no instructor tooling")
+    p.add_argument("--out", default="dist/expression-lab-student.zip",
+                   help="a new folder, or a path ending in .zip (default: dist/expression-lab-student.zip)")
 
     args = parser.parse_args(argv)
     try:
@@ -103,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             print(report.summary())
             for kind, path in paths.items():
                 print(f"{kind}: {path}")
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        elif args.command == "bundle":
+            from .bundle import build_bundle
+            print(f"student bundle written: {build_bundle(args.out)}")
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -58,7 +58,8 @@ def test_every_graded_cell_has_points_and_they_add_up_to_the_stated_total():
     for aid, notebook in ASSIGNMENTS.items():
         nb = json.loads((REPO / "solutions" / aid / f"{notebook}.ipynb").read_text())
         graded = [c["metadata"]["nbgrader"] for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
-        assert all(g.get("points", 0) > 0 for g in graded)
+        # an extra-credit answer is worth 0 of the base; graders award nbgrader's extra credit on it
+        assert all(g.get("points", 0) > 0 or g["grade_id"].startswith("q_extra_credit") for g in graded)
         ids = [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"] if "nbgrader" in c["metadata"]]
         assert len(ids) == len(set(ids)), "grade_ids must be unique"
         total = sum(g["points"] for g in graded)
