@@ -206,10 +206,10 @@ def popups(page) -> list[str]:
 
 def synthetic_face_frames(expressions: list[int], width: int = 320, height: int = 240, face_side: int = 160,
                           seed: int = 2) -> list:
-    """One synthetic face (identity ``seed``, front view, each emotion's prototype Action Units at their typical
-    intensity), a 48×48 render per FER2013 code in ``expressions`` upscaled to ``face_side`` pixels and centred
-    on a mid-grey ``uint8 (height, width)`` frame. Identity 2 is one whose seven expressions the Haar cascade
-    finds in such frames."""
+    """One synthetic face (identity, light and background fixed by ``seed``; front view; each emotion's prototype
+    Action Units at their typical intensity): the 48×48 render of each FER2013 code in ``expressions``, upscaled
+    to ``face_side`` pixels and centred on a mid-grey ``uint8 (height, width)`` frame. With seed 2 the Haar
+    cascade finds all seven faces in such frames."""
     import numpy as np
     from PIL import Image
 
@@ -218,11 +218,11 @@ def synthetic_face_frames(expressions: list[int], width: int = 320, height: int 
     from data_loaders.synthetic.sampling import draw_identities
 
     rng = np.random.default_rng(seed)
-    n = len(expressions)
-    identity = np.repeat(draw_identities(1, rng), n, axis=0)
-    front = {"yaw": np.zeros(n, np.float32), "pitch": np.zeros(n, np.float32), "roll": np.zeros(n, np.float32),
-             "scale": np.ones(n, np.float32), "shift": np.zeros((n, 3), np.float32)}
-    faces = render_faces(identity, emotion_au_table()[list(expressions)].astype(np.float32), rng, 48, front)
+    identity = np.repeat(draw_identities(1, rng), 7, axis=0)
+    front = {"yaw": np.zeros(7, np.float32), "pitch": np.zeros(7, np.float32), "roll": np.zeros(7, np.float32),
+             "scale": np.ones(7, np.float32), "shift": np.zeros((7, 3), np.float32)}
+    # all seven rendered in one call, so that a face looks the same whatever the sequence asked for
+    faces = render_faces(identity, emotion_au_table().astype(np.float32), rng, 48, front)[list(expressions)]
     frames = []
     for face in faces:
         frame = np.full((height, width), 128, np.uint8)
