@@ -160,7 +160,7 @@ def test_label_follows_the_faces_in_the_camera(playwright, lab, video, shots):
         widget.screenshot(path=shots / "live_emotion.png")
 
         widget.locator(".xl-live-pause").click()
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(1500)  # the frame in flight lands, and the stats (published each second) catch up
         drawn = json.loads(widget.get_attribute("data-stats"))["frames_drawn"]
         page.wait_for_timeout(2000)
         assert json.loads(widget.get_attribute("data-stats"))["frames_drawn"] == drawn, "paused: no analysis"

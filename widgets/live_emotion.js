@@ -61,6 +61,9 @@ function render({ model, el }) {
   let stream = null, stopped = false, inFlight = null, nextId = 1, lastSent = 0, box = null, boxSize = null;
   const latencies = [], kernelTimes = [], drawTimes = [];
   let drawn = 0, lost = 0;
+  // every frame's timings (the last 10,000), for benchmarks that read the page: [t0, painted, kernel ms]
+  const log = [];
+  el.xlTimings = log;
 
   const setCamera = (state) => { model.set("camera_state", state); model.save_changes(); };
   const showCamera = () => {
@@ -157,6 +160,7 @@ function render({ model, el }) {
       latencies.push(t - t0); if (latencies.length > WINDOW) latencies.shift();
       kernelTimes.push(msg.kernel_ms); if (kernelTimes.length > WINDOW) kernelTimes.shift();
       drawTimes.push(t); drawn += 1;
+      log.push([t0, t, msg.kernel_ms]); if (log.length > 10000) log.shift();
     });
   });
 
