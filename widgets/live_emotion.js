@@ -59,9 +59,10 @@ function render({ model, el }) {
   });
 
   let stream = null, stopped = false, inFlight = null, nextId = 1, lastSent = 0, box = null, boxSize = null;
+  const viewKey = Math.random().toString(36).slice(2, 10);
   const latencies = [], kernelTimes = [], drawTimes = [];
   let drawn = 0, lost = 0;
-  // every frame's timings (the last 10,000), for benchmarks that read the page: [t0, painted, kernel ms]
+  // every frame's timings (the last 10,000), for benchmarks that read the page: [t0, painted, kernel ms, reply]
   const log = [];
   el.xlTimings = log;
 
@@ -86,7 +87,9 @@ function render({ model, el }) {
   model.on("change:paused", showPaused);
   model.on("change:mirror", showMirror);
   model.on("change:message", () => { messageEl.textContent = model.get("message"); });
-  model.on("change:save_folder", () => { if (folder.value !== model.get("save_folder")) folder.value = model.get("save_folder"); });
+  model.on("change:save_folder", () => {
+    if (folder.value !== model.get("save_folder")) folder.value = model.get("save_folder");
+  });
   folder.value = model.get("save_folder");
   messageEl.textContent = model.get("message");
   showCamera(); showMirror();
@@ -151,7 +154,7 @@ function render({ model, el }) {
 
   model.on("msg:custom", (msg) => {
     if (!msg || msg.kind !== "result" || !inFlight || msg.id !== inFlight.id) return;
-    const t0 = inFlight.t0;
+    const t0 = inFlight.t0, tReply = performance.now();
     inFlight = null;
     showResult(msg);
     trySend();
@@ -160,7 +163,7 @@ function render({ model, el }) {
       latencies.push(t - t0); if (latencies.length > WINDOW) latencies.shift();
       kernelTimes.push(msg.kernel_ms); if (kernelTimes.length > WINDOW) kernelTimes.shift();
       drawTimes.push(t); drawn += 1;
-      log.push([t0, t, msg.kernel_ms]); if (log.length > 10000) log.shift();
+      log.push([t0, t, msg.kernel_ms, tReply]); if (log.length > 10000) log.shift();
     });
   });
 
@@ -177,7 +180,7 @@ function render({ model, el }) {
       grey[j] = (rgba[i] * 299 + rgba[i + 1] * 587 + rgba[i + 2] * 114 + 500) / 1000;
     }
     boxSize = [w, h];
-    const id = nextId++;
+    const id = viewKey + "-" + nextId++; // replies reach every view of the widget; each takes its own
     inFlight = { id, t0 };
     lastSent = t0;
     model.send({ kind: "frame", id, width: w, height: h, t: t0 }, undefined, [grey.buffer]);
