@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from lab_browser import (Lab, browser_missing, launch, open_notebook, popups, run_all_cells, synthetic_face_frames,
-                         write_y4m)
+from lab_browser import (Lab, browser_missing, launch, open_notebook, popups, run_all_cells,
+                         synthetic_face_frames, write_y4m)
 
 _missing = browser_missing()
 if _missing and os.environ.get("EXPRESSION_LAB_REQUIRE_BROWSER") == "1":
@@ -137,7 +137,7 @@ def test_steady_runs_merge_and_drop_transitions():
     assert steady_runs(seen) == ["Happy", "Surprise"]
 
 
-def test_label_follows_the_faces_in_the_camera(playwright, lab, video, shots):
+def test_label_follows_the_faces_in_the_camera(playwright, lab, video, shots, tmp_path):
     browser = launch(playwright, ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                                   f"--use-file-for-fake-video-capture={video}"])
     try:
@@ -169,11 +169,12 @@ def test_label_follows_the_faces_in_the_camera(playwright, lab, video, shots):
         widget.locator(".xl-live-pause").click()
         page.wait_for_function(f"{painted[6:]} > {drawn}", timeout=30_000)
 
-        assert not (lab.root / "saved").exists(), "nothing is written before Save"
-        widget.locator(".xl-live-folder").fill(str(lab.root / "saved"))
+        saved = tmp_path / "saved"
+        assert not saved.exists(), "nothing is written before Save"
+        widget.locator(".xl-live-folder").fill(str(saved))
         widget.locator(".xl-live-save").click()
-        page.get_by_text("Saved ").wait_for(timeout=30_000)
-        names = sorted(p.name for p in (lab.root / "saved").iterdir())
+        widget.locator(".xl-live-message").get_by_text("Saved ").wait_for(timeout=30_000)
+        names = sorted(p.name for p in saved.iterdir())
         assert [n.rsplit("_", 1)[1] for n in names] == ["face.png", "frame.png"], names
         assert popups(page) == []
         context.close()

@@ -2,6 +2,8 @@
 // Timing of each frame: copied from the preview (t0) → its bars painted (the animation frame after the update).
 
 const WINDOW = 60; // frames the reported medians cover
+const NO_ANSWER = "The kernel has not answered for 3 s: is it busy computing, or was it restarted? " +
+  "(After a restart, run this cell again.)";
 
 function median(values) {
   if (!values.length) return null;
@@ -115,6 +117,7 @@ function render({ model, el }) {
 
   const showResult = (msg) => {
     if (msg.error) messageEl.textContent = msg.error;
+    else if (messageEl.textContent === NO_ANSWER) messageEl.textContent = "";
     if (msg.face && msg.probabilities) {
       box = msg.box;
       const top = msg.probabilities.indexOf(Math.max(...msg.probabilities));
@@ -191,7 +194,10 @@ function render({ model, el }) {
   let fresh = false;
   const trySend = () => {
     const now = performance.now();
-    if (inFlight && now - inFlight.t0 > 3000) { inFlight = null; lost += 1; } // the kernel was busy or restarted
+    if (inFlight && now - inFlight.t0 > 3000) { // the kernel is busy computing or was restarted
+      inFlight = null; lost += 1;
+      messageEl.textContent = NO_ANSWER;
+    }
     if (stream && fresh && !model.get("paused") && !inFlight && video.readyState >= 2 &&
         now - lastSent >= 1000 / Math.max(model.get("max_fps"), 0.1)) {
       fresh = false;

@@ -180,6 +180,7 @@ class LiveEmotion(anywidget.AnyWidget):
         self.model, self.side, self.tau = model, side, float(tau)
         self.detector = detector or default_detector()
         self.predict = fast_predictor(model)
+        self.predict(np.zeros((1, side, side, 1), np.float32))  # traced now, not on the first camera frame
         self.label, self.probabilities, self.box = "", None, None
         self.frames = self.faces = self.no_face_frames = self.bad_frames = self.errors = 0
         self.last_error = ""
