@@ -73,18 +73,14 @@ def test_a_face_gives_box_and_bars_and_no_face_keeps_the_bars(model):
     assert first["face"] and first["box"] == [8, 4, 40, 40]
     assert len(first["probabilities"]) == 7 and sum(first["probabilities"]) == pytest.approx(1.0, abs=1e-5)
     assert first["label"] == widget.class_names[int(np.argmax(first["probabilities"]))]
-    raw = model.predict_on_batch(widget_input(widget, 1))[0]
+    face = widget._last_crop[None, :, :, None].astype(np.float32)  # what the model was given
+    raw = model.predict_on_batch(face)[0]
     assert np.allclose(first["probabilities"], raw, atol=1e-5), "the compiled call computes what the model does"
     before = widget.probabilities.copy()
     second = widget.handle_frame(*_frame(2, 100.0, value=30))
     assert not second["face"] and second["box"] is None and second["probabilities"] is None
     assert second["label"] == NO_FACE and widget.label == NO_FACE and widget.no_face_frames == 1
     assert np.array_equal(widget.probabilities, before), "no face: the bars are not updated"
-
-
-def widget_input(widget: LiveEmotion, _frame_id: int) -> np.ndarray:
-    """The model input of the widget's last analysed face."""
-    return widget._last_crop[None, :, :, None].astype(np.float32)
 
 
 def test_detector_failures_are_reported_not_lost(model):
@@ -117,3 +113,15 @@ def test_nothing_is_saved_until_save_and_then_frame_and_face(model, tmp_path):
     names = sorted(p.name for p in folder.iterdir())
     assert len(names) == 2 and names[0].endswith("_face.png") and names[1].endswith("_frame.png"), names
     assert widget.message.startswith("Saved ")
+
+
+def test_frames_are_smoothed_by_their_capture_times(model):
+    widget = LiveEmotion(model, detector=lambda grey: (8, 4, 40, 40), tau=0.3)
+    first, second = np.zeros(64 * 48, np.uint8).tobytes(), np.full(64 * 48, 255, np.uint8).tobytes()
+    content = {"kind": "frame", "width": 64, "height": 48}
+    p1 = np.array(widget.handle_frame(dict(content, id=1, t=1000.0), [first])["probabilities"])
+    p2_smoothed = np.array(widget.handle_frame(dict(content, id=2, t=1300.0), [second])["probabilities"])
+    p2 = model.predict_on_batch(widget._last_crop[None, :, :, None].astype(np.float32))[0]
+    assert np.abs(p1 - p2).max() > 1e-3, "the two faces must give different probabilities for this test"
+    expected = p1 + (1 - math.exp(-1)) * (p2 - p1)  # 300 ms apart, tau 0.3 s
+    assert np.allclose(p2_smoothed, expected, atol=1e-5), f"expected {expected}, got {p2_smoothed}"
