@@ -103,9 +103,9 @@ def smooth_probabilities(previous: np.ndarray | None, current: np.ndarray, dt_s:
 def fast_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
     """A callable ``float32 (1, S, S, 1)`` → ``float64 (K,)`` probabilities for one face at a time.
 
-    ``model.predict`` sets up a data pipeline on every call (tens of milliseconds for one face); this instead
-    folds the batch norms of a functional/Sequential model (:func:`course.inference.fold_batch_norms`) and
-    traces the forward pass once with ``tf.function`` for the one input shape, so each frame is one compiled
+    ``model.predict`` sets up a data pipeline on every call (about a hundred times the work of one face); this
+    instead folds the batch norms of a functional/Sequential model (:func:`course.inference.fold_batch_norms`)
+    and traces the forward pass once with ``tf.function`` for the one input shape, so each frame is one compiled
     call (see ``benchmarks/live_webcam.py`` for the measured difference).
     """
     import keras
