@@ -191,18 +191,21 @@ function render({ model, el }) {
 
   // A frame goes out when the camera has shown a new one since the last send and no reply is awaited: on each new
   // video frame, and right after a reply, so a fast kernel gets the freshest frame without waiting a frame period.
-  let fresh = false;
+  let fresh = false, timer = null;
   const trySend = () => {
     const now = performance.now();
     if (inFlight && now - inFlight.t0 > 3000) { // the kernel is busy computing or was restarted
       inFlight = null; lost += 1;
       messageEl.textContent = NO_ANSWER;
     }
-    if (stream && fresh && !model.get("paused") && !inFlight && video.readyState >= 2 &&
-        now - lastSent >= 1000 / Math.max(model.get("max_fps"), 0.1)) {
-      fresh = false;
-      sendFrame();
+    if (!stream || !fresh || model.get("paused") || inFlight || video.readyState < 2) return;
+    const wait = lastSent + 1000 / Math.max(model.get("max_fps"), 0.1) - now;
+    if (wait > 0) { // too soon for max_fps: come back exactly when it is time
+      if (timer === null) timer = setTimeout(() => { timer = null; trySend(); }, wait);
+      return;
     }
+    fresh = false;
+    sendFrame();
   };
   const onVideoFrame = () => {
     if (stopped) return;
@@ -211,7 +214,7 @@ function render({ model, el }) {
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onVideoFrame);
     else setTimeout(onVideoFrame, 15);
   };
-  const poll = setInterval(trySend, 50); // the max_fps wait and the lost-reply timeout end without a new video frame
+  const poll = setInterval(trySend, 250); // the lost-reply timeout ends without a reply or a new video frame
 
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     setCamera("unavailable (this browser or page offers no camera access)");
@@ -231,7 +234,7 @@ function render({ model, el }) {
 
   return () => {
     stopped = true;
-    clearInterval(statsTimer); clearInterval(poll); resize.disconnect();
+    clearInterval(statsTimer); clearInterval(poll); clearTimeout(timer); resize.disconnect();
     if (stream) stream.getTracks().forEach((t) => t.stop());
   };
 }
