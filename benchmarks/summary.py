@@ -28,6 +28,8 @@ SCRIPTS = {
                         "autograde_class.py"),
     "install_size": ("Set-up: a fresh virtual environment, default packages vs the CPU-only builds",
                      "install_size.py"),
+    "live_webcam": ("Live webcam: frame → bars in JupyterLab + Chromium (goal ≥ 15 frames/s, ≤ 100 ms)",
+                    "live_webcam.py"),
 }
 
 

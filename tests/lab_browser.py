@@ -202,3 +202,52 @@ def popups(page) -> list[str]:
     texts = page.locator(".jp-Dialog").all_inner_texts()
     texts += page.locator(".Toastify__toast--error, .Toastify__toast--warning").all_inner_texts()
     return [t.strip() for t in texts if t.strip()]
+
+
+def synthetic_face_frames(expressions: list[int], width: int = 320, height: int = 240, face_side: int = 160,
+                          seed: int = 2) -> list:
+    """One synthetic face (identity, light and background fixed by ``seed``; front view; each emotion's prototype
+    Action Units at their typical intensity): the 48×48 render of each FER2013 code in ``expressions``, upscaled
+    to ``face_side`` pixels and centred on a mid-grey ``uint8 (height, width)`` frame. With seed 2 the Haar
+    cascade finds all seven faces in such frames."""
+    import numpy as np
+    from PIL import Image
+
+    from data_loaders.synthetic.facs import emotion_au_table
+    from data_loaders.synthetic.render import render_faces
+    from data_loaders.synthetic.sampling import draw_identities
+
+    rng = np.random.default_rng(seed)
+    identity = np.repeat(draw_identities(1, rng), 7, axis=0)
+    front = {"yaw": np.zeros(7, np.float32), "pitch": np.zeros(7, np.float32), "roll": np.zeros(7, np.float32),
+             "scale": np.ones(7, np.float32), "shift": np.zeros((7, 3), np.float32)}
+    # all seven rendered in one call, so that a face looks the same whatever the sequence asked for
+    faces = render_faces(identity, emotion_au_table().astype(np.float32), rng, 48, front)[list(expressions)]
+    frames = []
+    for face in faces:
+        frame = np.full((height, width), 128, np.uint8)
+        top, left = (height - face_side) // 2, (width - face_side) // 2
+        frame[top:top + face_side, left:left + face_side] = np.asarray(
+            Image.fromarray(face).resize((face_side, face_side), Image.Resampling.BICUBIC))
+        frames.append(frame)
+    return frames
+
+
+def write_y4m(path: Path, frames, fps: int = 30) -> Path:
+    """Write grey ``uint8 (H, W)`` frames as a YUV4MPEG2 video (4:2:0, grey chroma), the format Chromium's
+    ``--use-file-for-fake-video-capture`` plays as a camera (in a loop). ``H`` and ``W`` must be even."""
+    import numpy as np
+
+    height, width = frames[0].shape
+    if height % 2 or width % 2:
+        raise ValueError(f"y4m 4:2:0 frames need an even size, got {width}×{height}")
+    chroma = np.full((height // 2) * (width // 2) * 2, 128, np.uint8).tobytes()
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            if frame.shape != (height, width):
+                raise ValueError(f"every frame must be {width}×{height}, got {frame.shape[1]}×{frame.shape[0]}")
+            f.write(b"FRAME\n")
+            f.write(np.ascontiguousarray(frame, np.uint8).tobytes())
+            f.write(chroma)
+    return path

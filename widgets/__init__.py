@@ -3,10 +3,11 @@
 from .capture import PhotoCapture
 from .confusion_matrix import plot_confusion_matrix
 from .data_banner import data_banner
+from .live_emotion import LiveEmotion
 from .prediction_bars import PredictionBars, plot_emotion_prediction
 from .sample_grid import plot_sample_grid
 from .training_curves import plot_training_curves
 from .viewer3d import FaceViewer
 
-__all__ = ["FaceViewer", "PhotoCapture", "PredictionBars", "data_banner", "plot_confusion_matrix", "plot_emotion_prediction", "plot_sample_grid",
+__all__ = ["FaceViewer", "LiveEmotion", "PhotoCapture", "PredictionBars", "data_banner", "plot_confusion_matrix", "plot_emotion_prediction", "plot_sample_grid",
            "plot_training_curves"]

@@ -1,0 +1,305 @@
+"""Live emotion recognition from the browser's webcam, inside JupyterLab: face box and smoothed bars on the preview.
+
+The browser's ``getUserMedia`` shows the camera; a few times a second the widget copies the preview into a small
+grayscale frame (``frame_width`` pixels wide, default 320) and sends its raw bytes to the kernel as a binary
+widget message, at most one frame in flight, so a slow kernel lowers the frame rate instead of building a queue.
+The kernel finds the face (``detector``; default: the kit's Haar cascade), crops it like the personal photos of
+assignment 2 (square, 20 % margin, 48×48, [0, 1]), runs the Keras model on that one face through a compiled call,
+smooths the probabilities over time and answers with the face box and the bars, which the browser draws over
+the preview. Frames travel from the browser to the kernel on your machine and nowhere else, and nothing is
+written anywhere unless you press *Save*, which writes the current frame and its face crop to the folder you
+chose.
+
+    live = LiveEmotion(model)            # a kit model: float32 (N, 48, 48, 1) in [0, 1] → 7 probabilities
+    live                                 # allow the camera; Pause / Resume; Save writes to save_folder
+
+Smoothing: an exponential moving average whose weight follows the time between frames,
+``s_t = s_{t-1} + a (p_t - s_{t-1})`` with ``a = 1 - exp(-Δt / tau)`` (Δt seconds between the two frames'
+capture times, ``tau`` the time constant, default 0.3 s): a change of expression shows at 63 % after ``tau``
+and 95 % after ``3 tau`` whatever the frame rate, and after a long gap (no face, a pause) the first new frame
+counts almost fully. ``tau=0`` turns smoothing off.
+
+Timings: the browser measures each frame from the moment it is copied from the preview to the moment its bars
+are painted, and reports the frame rate and those latencies in :attr:`LiveEmotion.stats` (see
+``benchmarks/live_webcam.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Sequence
+
+import anywidget
+import numpy as np
+import traitlets
+
+from data_loaders.emotions import EMOTIONS
+
+Box = tuple[int, int, int, int]
+#: A face detector: ``uint8 (H, W)`` grey frame → the face as ``(x, y, w, h)`` pixels, or None.
+Detector = Callable[[np.ndarray], "Box | None"]
+
+_HERE = Path(__file__).resolve().parent
+NO_FACE = "no face"
+
+
+def default_detector(downscale: int = 2) -> Detector:
+    """The kit's face detector for webcam frames: OpenCV's frontal-face Haar cascade, largest face (``find_face``
+    of assignment 2's photo loader), run on the frame shrunk ``downscale`` times (area averaging) with the box
+    scaled back. The one place the live widget chooses a detector.
+
+    Halving a 320×240 frame makes detection 2-4 times faster (the cascade's cost grows with the pixels and the
+    small scales searched) and still finds faces 60 px and taller, a quarter of the frame's height: someone in
+    front of a laptop camera fills more than that.
+    """
+    import cv2
+
+    from data_loaders.personal import find_face
+
+    if downscale <= 1:
+        return find_face
+
+    def detect(grey: np.ndarray) -> Box | None:
+        small = cv2.resize(grey, (max(1, grey.shape[1] // downscale), max(1, grey.shape[0] // downscale)),
+                           interpolation=cv2.INTER_AREA)
+        box = find_face(small)
+        return None if box is None else tuple(int(v * downscale) for v in box)
+
+    return detect
+
+
+def crop_for_model(grey: np.ndarray, box: Box, size: int = 48) -> np.ndarray:
+    """The face in ``box`` as the model sees it: a square crop with a 20 % margin (as assignment 2's photo
+    loader makes), resized to ``size`` × ``size``: ``float32 (1, size, size, 1)`` in [0, 1]."""
+    from data_loaders.personal import crop_face
+
+    return (crop_face(grey, box, 0.2, size).astype(np.float32) / 255.0)[None, :, :, None]
+
+
+def smooth_probabilities(previous: np.ndarray | None, current: np.ndarray, dt_s: float, tau_s: float) -> np.ndarray:
+    """One step of the exponential moving average: ``previous + a (current - previous)``, ``a = 1 - exp(-dt/tau)``.
+
+    Args:
+        previous: the smoothed probabilities so far ``(K,)``, or None for the first frame (``current`` is taken).
+        current: this frame's probabilities ``(K,)``.
+        dt_s: seconds since the frame behind ``previous`` (negative values count as 0).
+        tau_s: time constant in seconds; 0 takes ``current`` as it is.
+
+    Returns:
+        ``float64 (K,)``; still sums to 1 when both inputs do (a convex combination).
+    """
+    current = np.asarray(current, dtype=np.float64)
+    if previous is None or tau_s <= 0:
+        return current
+    weight = 1.0 - math.exp(-max(dt_s, 0.0) / tau_s)
+    return np.asarray(previous, dtype=np.float64) + weight * (current - previous)
+
+
+def fast_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
+    """A callable ``float32 (1, S, S, 1)`` → ``float64 (K,)`` probabilities for one face at a time.
+
+    ``model.predict`` sets up a data pipeline on every call (about a hundred times the work of one face); this
+    instead folds the batch norms of a functional/Sequential model (:func:`course.inference.fold_batch_norms`)
+    and traces the forward pass once with ``tf.function`` for the one input shape, so each frame is one compiled
+    call (see ``benchmarks/live_webcam.py`` for the measured difference).
+    """
+    import keras
+
+    from course.inference import fold_batch_norms, has_layer_graph
+
+    net = fold_batch_norms(model) if has_layer_graph(model) else model
+    if keras.backend.backend() != "tensorflow":
+        return lambda x: np.asarray(net.predict_on_batch(x), dtype=np.float64)[0]
+    import tensorflow as tf
+
+    shape = (1, *model.input_shape[1:])
+    forward = tf.function(lambda x: net(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32)])
+    return lambda x: np.asarray(forward(tf.constant(x, tf.float32)), dtype=np.float64)[0]
+
+
+def _model_input_side(model) -> int:
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 1 or shape[1] is None:
+        raise ValueError(f"LiveEmotion needs a model taking grey square faces (N, S, S, 1), got input shape {shape}")
+    return int(shape[1])
+
+
+class LiveEmotion(anywidget.AnyWidget):
+    """Webcam preview with the face box and the model's smoothed class probabilities drawn over it.
+
+    Args:
+        model: a Keras model, input ``float32 (N, S, S, 1)`` in [0, 1] (S = 48 for the kit's models), output
+            ``(N, len(class_names))`` probabilities.
+        detector: ``uint8 (H, W)`` → ``(x, y, w, h)`` or None (default :func:`default_detector`).
+        class_names: names in the model's output order (default FER2013's seven).
+        tau: smoothing time constant in seconds (0: none); see the module docstring.
+        save_folder: where *Save* writes (nothing is written until then); can also be typed into the widget.
+        frame_width: width in pixels of the grey frames sent to the kernel (height keeps the camera's aspect).
+        max_fps: the most frames a second sent for analysis.
+
+    Raises:
+        ValueError: the model's input is not ``(N, S, S, 1)`` or its output does not match ``class_names``.
+
+    Attributes read in the kernel (not drawn): ``label`` (smoothed arg-max, or ``"no face"``), ``probabilities``
+    (smoothed, ``float64 (K,)`` or None), ``box``, counters ``frames``, ``faces``, ``no_face_frames``,
+    ``bad_frames`` (frames whose bytes did not match their size; ignored), ``errors`` and ``last_error``, and
+    ``stats`` (from the browser: ``fps``, ``latency_ms`` median and ``latency_p95_ms`` over the last 60 frames,
+    ``kernel_ms`` median, ``frames_drawn``, ``frames_lost``).
+    """
+
+    _esm = _HERE / "live_emotion.js"
+    _css = _HERE / "live_emotion.css"
+
+    camera_state = traitlets.Unicode("starting").tag(sync=True)  #: "live", "starting", or why there is none
+    paused = traitlets.Bool(False).tag(sync=True)
+    class_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    frame_width = traitlets.Int(320).tag(sync=True)
+    max_fps = traitlets.Float(20.0).tag(sync=True)
+    mirror = traitlets.Bool(True).tag(sync=True)  #: show the preview as a mirror (the box follows)
+    save_folder = traitlets.Unicode("").tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)  #: the kernel's last word to the student (saved, errors)
+    stats = traitlets.Dict().tag(sync=True)  #: written by the browser about once a second
+
+    def __init__(self, model, detector: Detector | None = None, class_names: Sequence[str] = EMOTIONS,
+                 tau: float = 0.3, save_folder: str | os.PathLike | None = None, frame_width: int = 320,
+                 max_fps: float = 20.0, **kwargs):
+        side = _model_input_side(model)
+        outputs = tuple(model.output_shape)
+        if outputs[-1] != len(class_names):
+            raise ValueError(f"the model gives {outputs[-1]} outputs (output shape {outputs}) but "
+                             f"{len(class_names)} class names were given")
+        if tau < 0:
+            raise ValueError(f"tau must be ≥ 0 seconds, got {tau}")
+        super().__init__(class_names=list(class_names), frame_width=int(frame_width), max_fps=float(max_fps),
+                         save_folder="" if save_folder is None else str(save_folder), **kwargs)
+        self.model, self.side, self.tau = model, side, float(tau)
+        self.detector = detector or default_detector()
+        self.predict = fast_predictor(model)
+        self.predict(np.zeros((1, side, side, 1), np.float32))  # traced now, not on the first camera frame
+        self.label, self.probabilities, self.box = "", None, None
+        self.frames = self.faces = self.no_face_frames = self.bad_frames = self.errors = 0
+        self.last_error = ""
+        self.kernel_ms: deque[float] = deque(maxlen=100)
+        self._last_time_ms: float | None = None
+        self._last_frame: np.ndarray | None = None  # kept in memory only, for Save
+        self._last_crop: np.ndarray | None = None
+        self.on_msg(self._on_message)
+
+    # ---- messages from the browser
+    def _on_message(self, _widget, content, buffers) -> None:
+        kind = content.get("kind") if isinstance(content, dict) else None
+        if kind == "frame":
+            self.send(self.handle_frame(content, buffers))
+        elif kind == "save":
+            self.save()
+
+    def handle_frame(self, content: dict, buffers: Sequence[bytes]) -> dict:
+        """Analyse one frame from the browser and return the reply it is sent.
+
+        Args:
+            content: ``{"id": n, "width": W, "height": H, "t": capture time in ms}``.
+            buffers: one buffer of ``W * H`` bytes, the grey frame row by row (``uint8``).
+
+        Returns:
+            ``{"kind": "result", "id", "face": bool, "box": [x, y, w, h] or None, "probabilities": list or None,
+            "label", "kernel_ms", "error"}``. A frame whose bytes do not match its size is counted in
+            ``bad_frames`` and answered with an ``error`` naming it; with no face the bars keep their last values
+            and ``label`` is ``"no face"``.
+        """
+        start = time.perf_counter()
+        frame_id = content.get("id")
+        reply = {"kind": "result", "id": frame_id, "face": False, "box": None, "probabilities": None,
+                 "label": self.label, "kernel_ms": 0.0, "error": None}
+        self.frames += 1
+        try:
+            grey = decode_frame(content, buffers)
+        except ValueError as exc:
+            self.bad_frames += 1
+            self.last_error = reply["error"] = f"frame {frame_id}: {exc}; ignored"
+            return reply
+        try:
+            box = self.detector(grey)
+            self._last_frame = grey
+            if box is None:
+                self.no_face_frames += 1
+                self.box, self.label = None, NO_FACE
+                reply["label"] = NO_FACE
+            else:
+                x = crop_for_model(grey, box, self.side)
+                p = self.predict(x)
+                t = float(content.get("t", time.perf_counter() * 1000))
+                dt = 0.0 if self._last_time_ms is None else (t - self._last_time_ms) / 1000
+                self.probabilities = smooth_probabilities(self.probabilities, p, dt, self.tau)
+                self._last_time_ms, self._last_crop = t, x[0, :, :, 0]
+                self.box = tuple(int(v) for v in box)
+                self.label = self.class_names[int(np.argmax(self.probabilities))]
+                self.faces += 1
+                reply.update(face=True, box=list(self.box), probabilities=[float(v) for v in self.probabilities],
+                             label=self.label)
+        except Exception as exc:  # a detector or model failure is shown in the widget, never lost in a log
+            self.errors += 1
+            self.last_error = reply["error"] = f"frame {frame_id}: {type(exc).__name__}: {exc}"
+        reply["kernel_ms"] = (time.perf_counter() - start) * 1000
+        self.kernel_ms.append(reply["kernel_ms"])
+        return reply
+
+    # ---- saving, only on request
+    def save(self, folder: str | os.PathLike | None = None) -> list[Path]:
+        """Write the last analysed frame (``<stamp>_<label>_frame.png``) and its face crop (``…_face.png``, when
+        a face was found) into ``folder`` (default: ``save_folder``); return the paths written.
+
+        Errors (no folder chosen, no frame yet, a folder that cannot be written) go to :attr:`message` and an
+        empty list is returned.
+        """
+        from PIL import Image
+
+        target = folder if folder is not None else self.save_folder.strip()
+        if not target:
+            self.message = "Not saved: type a folder into the box first (or LiveEmotion(model, save_folder=…))."
+            return []
+        if self._last_frame is None:
+            self.message = "Not saved: no frame has been analysed yet."
+            return []
+        root = Path(target).expanduser()
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        label = (self.label or "unknown").replace(" ", "-").lower()
+        images = {"frame": self._last_frame}
+        if self.box is not None and self._last_crop is not None:
+            images["face"] = np.clip(np.rint(self._last_crop * 255), 0, 255).astype(np.uint8)
+        written = []
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for name, image in images.items():
+                path = root / f"{stamp}_{label}_{name}.png"
+                tmp = root / f".{path.name}.{os.getpid()}.tmp"
+                Image.fromarray(image).save(tmp, format="PNG")
+                os.replace(tmp, path)
+                written.append(path)
+        except OSError as exc:
+            self.message = f"Not saved: {exc}"
+            return written
+        self.message = "Saved " + ", ".join(p.name for p in written) + f" in {root}"
+        return written
+
+
+def decode_frame(content: dict, buffers: Sequence[bytes]) -> np.ndarray:
+    """The grey frame of a ``frame`` message: ``uint8 (H, W)``.
+
+    Raises:
+        ValueError: a missing buffer, a size that is not two positive integers, or a byte count other than
+            ``width * height``.
+    """
+    width, height = content.get("width"), content.get("height")
+    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+        raise ValueError(f"expected positive integer width and height, got {width!r} × {height!r}")
+    if not buffers:
+        raise ValueError("no pixel buffer came with the frame")
+    data = np.frombuffer(buffers[0], dtype=np.uint8)
+    if data.size != width * height:
+        raise ValueError(f"expected {width} × {height} = {width * height} grey bytes, got {data.size}")
+    return data.reshape(height, width)
