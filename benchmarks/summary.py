@@ -27,6 +27,10 @@ SCRIPTS = {
                         "autograde_class.py"),
     "install_size": ("Set-up: a fresh virtual environment, default packages vs the CPU-only builds",
                      "install_size.py"),
+    "face_detection": ("Face detection: recall and false positives on lfw_subset, single cascade vs the kit's detector",
+                       "face_detection.py"),
+    "video_analysis": ("Video: rendering the synthetic clip, analyze_video frames/s, the annotated MP4",
+                       "video_analysis.py"),
 }
 
 
