@@ -29,6 +29,7 @@ def synthetic_course(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FER2013_PATH", "synthetic")
         mp.setenv("IPHONEX_PATH", "synthetic")
+        mp.setenv("VIDEO_PATH", "synthetic")
         table = run_demo(None, student="demo", quick=True, root=root)
     return root, table
 
@@ -61,3 +62,12 @@ def test_the_submitted_models_are_handed_in(synthetic_course):
     assert (submitted / "ps2_personal_transfer" / "model_3.keras").is_file()
     assert (submitted / "ps3_iphonex_3dcnn" / "model_4.keras").is_file()
     assert (root / "grading" / "grades.csv").is_file()
+
+
+def test_the_video_assignment_evaluates_smiles_frame_by_frame(synthetic_course):
+    root, _ = synthetic_course
+    nb = json.loads((root / "grading" / "submitted" / "demo" / "ps5_faces_in_motion" / "faces_in_motion.ipynb")
+                    .read_text())
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                   for o in c.get("outputs", []))
+    assert "DATA IN USE: SYNTHETIC clip" in text and "AUC by smoothing window" in text
