@@ -218,6 +218,8 @@ def test_ps5_runs_and_the_video_timeline_follows_its_scrubber(page, lab, shots):
     timeline = output_of(page, 'title=f"model_2 on {clip.name}"')
     timeline.scroll_into_view_if_needed()
     assert timeline.locator(".js-plotly-plot").count() == 3, "the curves, the frame and the bars"
+    curves = timeline.locator(".js-plotly-plot").first.locator(".scatterlayer .trace path.js-line")
+    assert curves.count() >= 7, f"one probability curve per emotion drawn, found {curves.count()}"
     frame_source = "gd => (gd.data[0].source || '').slice(-300)"
     image_before = timeline.locator(".js-plotly-plot").nth(1).evaluate(frame_source)
     assert image_before, "the frame is drawn"

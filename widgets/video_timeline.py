@@ -20,6 +20,12 @@ from .prediction_bars import _bar_style, _title, plot_emotion_prediction
 COLOURS = ("#d1495b", "#66a182", "#8d6a9f", "#edae49", "#00798c", "#f08a4b", "#9aa5b1")
 
 
+def _json_safe(values) -> list:
+    """Plain floats with None for NaN: NaN is not JSON, and one NaN in a widget message stops the whole figure
+    from drawing in the browser; None draws as a gap."""
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, np.float64)]
+
+
 def _png(image: np.ndarray) -> str:
     from PIL import Image
 
@@ -61,18 +67,21 @@ class VideoTimeline(ipw.VBox):
         self.timeline = go.FigureWidget()
         probs = first[list(self.class_names)].to_numpy(np.float64)
         for k, name in enumerate(self.class_names):
-            self.timeline.add_scatter(x=first["time_s"], y=probs[:, k], name=name, mode="lines",
+            self.timeline.add_scatter(x=_json_safe(first["time_s"]), y=_json_safe(probs[:, k]), name=name,
+                                      mode="lines",
                                       line=dict(color=COLOURS[k % len(COLOURS)], width=1.6),
                                       hovertemplate=f"{name} %{{y:.0%}} at %{{x:.2f}} s<extra></extra>")
         for name, values in (extra or {}).items():
             values = np.asarray(values, np.float64)
             if len(values) != len(df):
                 raise ValueError(f"extra curve {name!r} has {len(values)} values for {len(df)} rows")
-            self.timeline.add_scatter(x=df["time_s"], y=values, name=name, mode="lines",
+            self.timeline.add_scatter(x=_json_safe(df["time_s"]), y=_json_safe(values), name=name,
+                                      mode="lines",
                                       line=dict(color="black", width=2.2, dash="dot"))
         no_face = first.loc[~first["face"].astype(bool), "time_s"]
         if len(no_face):
-            self.timeline.add_scatter(x=no_face, y=np.zeros(len(no_face)), name="no face", mode="markers",
+            self.timeline.add_scatter(x=_json_safe(no_face), y=[0.0] * len(no_face), name="no face",
+                                      mode="markers",
                                       marker=dict(color="black", symbol="x", size=5))
         self.timeline.update_layout(height=300, width=900, template="simple_white",
                                     margin=dict(l=50, r=10, t=40, b=40), title=title or "Probabilities over time",
@@ -119,10 +128,10 @@ class VideoTimeline(ipw.VBox):
             bar = self.bars_figure.data[0]
             if face:
                 colours, outline, widths = _bar_style(p, None)
-                bar.y, bar.marker.color = p, colours
+                bar.y, bar.marker.color = _json_safe(p), colours
                 self.bars_figure.layout.title.text = _title(p, None, self.class_names)
             else:
-                bar.y = np.zeros(len(p))
+                bar.y = [0.0] * len(p)
                 self.bars_figure.layout.title.text = "no face in this frame"
         with self.timeline.batch_update():
             self.timeline.layout.shapes[0].x0 = self.timeline.layout.shapes[0].x1 = float(row["time_s"])
