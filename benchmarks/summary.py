@@ -30,6 +30,10 @@ SCRIPTS = {
                      "install_size.py"),
     "live_webcam": ("Live webcam: frame → bars in JupyterLab + Chromium (goal ≥ 15 frames/s, ≤ 100 ms)",
                     "live_webcam.py"),
+    "face_detection": ("Face detection: recall and false positives on lfw_subset, single cascade vs the kit's detector",
+                       "face_detection.py"),
+    "video_analysis": ("Video: rendering the synthetic clip, analyze_video frames/s, the annotated MP4",
+                       "video_analysis.py"),
 }
 
 

@@ -4,8 +4,9 @@ Layout (what the capture widget writes): ``<root>/<train|test>/<emotion>/<n>.jpg
 with the emotion in each file name (``happy.jpg``, ``2_sad.png``, ``test_surprise.jpg``); a ``test`` token in
 the name puts a photo in the test split, otherwise it is a training photo.
 
-Faces are found with OpenCV's frontal-face Haar cascade (Viola & Jones 2001; the cascade file ships with
-``opencv-python-headless`` < 5). The largest face is kept, a margin is added, and a square crop is resized to
+Faces are found with the kit's detector (:mod:`data_loaders.face_detection`: OpenCV's Haar cascades, Viola &
+Jones 2001, which ship with ``opencv-python-headless`` < 5, run on equalised images and merged by vote). The
+largest face is kept, a margin is added, and a square crop is resized to
 48×48 like FER2013's faces. Photos where no face is found are listed in the report with a hint, never dropped
 silently.
 
@@ -18,7 +19,6 @@ import os
 import re
 import shutil
 import warnings
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ import pandas as pd
 
 from .dataset import BadRow, ImageDataset
 from .emotions import EMOTIONS, emotion_code
+from .face_detection import largest_face
 
 SPLITS = ("train", "test")
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -75,33 +76,13 @@ def read_grayscale(path: str | os.PathLike) -> np.ndarray:
         raise PersonalPhotoError(f"{path}: not a readable image ({exc})") from None
 
 
-@lru_cache(maxsize=1)
-def _cascade():
-    """OpenCV's frontal-face cascade, loaded once per process."""
-    import cv2
-
-    cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
-    if cascade.empty():
-        raise RuntimeError("OpenCV's Haar cascade files are missing: install opencv-python-headless<5")
-    return cascade
-
-
 def find_face(grey: np.ndarray) -> tuple[int, int, int, int] | None:
-    """The largest frontal face in a ``uint8 (H, W)`` image as ``(x, y, w, h)`` pixels, or None.
+    """The largest face in a ``uint8 (H, W)`` image as ``(x, y, w, h)`` pixels, or None.
 
-    Uses OpenCV's ``haarcascade_frontalface_default.xml`` (scale factor 1.1, 5 neighbours, faces ≥ 30 px, or
-    ≥ 8 % of the shorter side for big photos).
+    The kit's detector (:func:`data_loaders.face_detection.largest_face`: OpenCV's frontal and profile Haar
+    cascades on equalised images, merged by vote), with faces of at least 30 px or 8 % of the shorter side.
     """
-    import cv2
-
-    cascade = _cascade()
-    smallest = max(30, int(0.08 * min(grey.shape)))
-    faces = cascade.detectMultiScale(cv2.equalizeHist(grey), scaleFactor=1.1, minNeighbors=5,
-                                     minSize=(smallest, smallest))
-    if len(faces) == 0:
-        return None
-    x, y, w, h = max(faces, key=lambda f: int(f[2]) * int(f[3]))
-    return int(x), int(y), int(w), int(h)
+    return largest_face(grey, min_size=max(30, int(0.08 * min(grey.shape))))
 
 
 def crop_face(grey: np.ndarray, box: tuple[int, int, int, int] | None, margin: float = 0.2,
@@ -152,7 +133,7 @@ def load_personal(path: str | os.PathLike | None = None, detect: bool = True, ma
 
     Args:
         path: the folder (default: ``$PERSONAL_PHOTOS_PATH``, then ``<repo>/data/personal``).
-        detect: find the face with the Haar cascade; False takes each image as an existing face crop.
+        detect: find the face with the kit's detector; False takes each image as an existing face crop.
         margin: extra border around a detected face, as a fraction of its size.
         size: output side in pixels (48 for FER2013 models).
 

@@ -211,3 +211,24 @@ def test_capture_without_camera_permission_offers_upload(playwright, lab, shots,
         page.locator(".jp-OutputArea").first.screenshot(path=shots / "capture_upload_fallback.png")
     finally:
         refusing.close()
+
+
+def test_ps5_runs_and_the_video_timeline_follows_its_scrubber(page, lab, shots):
+    _run(page, lab, "ps5_faces_in_motion/faces_in_motion.ipynb")
+    timeline = output_of(page, 'title=f"model_2 on {clip.name}"')
+    timeline.scroll_into_view_if_needed()
+    assert timeline.locator(".js-plotly-plot").count() == 3, "the curves, the frame and the bars"
+    curves = timeline.locator(".js-plotly-plot").first.locator(".scatterlayer .trace path.js-line")
+    assert curves.count() >= 7, f"one probability curve per emotion drawn, found {curves.count()}"
+    frame_source = "gd => (gd.data[0].source || '').slice(-300)"
+    image_before = timeline.locator(".js-plotly-plot").nth(1).evaluate(frame_source)
+    assert image_before, "the frame is drawn"
+    bars_before = plot_signature(timeline, 2)
+    timeline.locator(".noUi-handle").first.focus()
+    for _ in range(12):
+        page.keyboard.press("ArrowRight")
+    # the kernel decoded another frame and redrew its bars
+    wait_for_change(lambda: timeline.locator(".js-plotly-plot").nth(1).evaluate(frame_source), image_before)
+    wait_for_change(lambda: plot_signature(timeline, 2), bars_before)
+    assert popups(page) == []
+    timeline.screenshot(path=shots / "ps5_video_timeline.png")

@@ -29,6 +29,7 @@ def synthetic_course(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FER2013_PATH", "synthetic")
         mp.setenv("IPHONEX_PATH", "synthetic")
+        mp.setenv("VIDEO_PATH", "synthetic")
         table = run_demo(None, student="demo", quick=True, root=root)
     return root, table
 
@@ -71,3 +72,12 @@ def test_ps1_student_run_record_is_shown_beside_the_grading_run(synthetic_course
     table = runs["model_2.run.json"]
     assert list(table.columns) == ["student's own run", "grading run"]
     assert table.loc["epochs"].tolist() == ["8", "1"], "the quick student run (8 epochs) beside the 1-epoch re-run"
+
+
+def test_the_video_assignment_evaluates_smiles_frame_by_frame(synthetic_course):
+    root, _ = synthetic_course
+    nb = json.loads((root / "grading" / "submitted" / "demo" / "ps5_faces_in_motion" / "faces_in_motion.ipynb")
+                    .read_text())
+    text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                   for o in c.get("outputs", []))
+    assert "DATA IN USE: SYNTHETIC clip" in text and "AUC by smoothing window" in text

@@ -7,7 +7,8 @@ from .live_emotion import LiveEmotion
 from .prediction_bars import PredictionBars, plot_emotion_prediction
 from .sample_grid import plot_sample_grid
 from .training_curves import plot_training_curves
+from .video_timeline import VideoTimeline
 from .viewer3d import FaceViewer
 
-__all__ = ["FaceViewer", "LiveEmotion", "PhotoCapture", "PredictionBars", "data_banner", "plot_confusion_matrix", "plot_emotion_prediction", "plot_sample_grid",
-           "plot_training_curves"]
+__all__ = ["FaceViewer", "LiveEmotion", "PhotoCapture", "PredictionBars", "VideoTimeline", "data_banner",
+           "plot_confusion_matrix", "plot_emotion_prediction", "plot_sample_grid", "plot_training_curves"]

@@ -1,0 +1,252 @@
+"""Per-frame expression analysis of a video: one pandas row per analysed frame and face; an annotated MP4.
+
+:func:`analyze_video` decodes a clip with OpenCV (:mod:`data_loaders.video`), finds faces with the kit's detector
+(:mod:`data_loaders.face_detection`), crops each face like the kit's photos (square, 20 % margin, 48×48 grey,
+:func:`data_loaders.personal.crop_face`), and runs a kit model on the crops in batches. The result is a
+DataFrame, never a path or a widget: the timeline widget (:class:`widgets.VideoTimeline`) and the students'
+evaluation take that frame.
+
+The model contract is the kit's: input ``float32 (N, 48, 48, 1)`` in [0, 1] (another square input size is read
+from ``model.input_shape``), output 7 softmax probabilities in FER2013 order.
+
+**Smile score.** ``smile`` is the model's probability of *Happy*, P(Happy) ∈ [0, 1]: in FACS a smile is AU12
+(lip corner puller, often with AU6), the Action Units of the Happy prototype, and FER2013 has no separate smile
+class. It is a score, not a decision: choose a threshold (or an ROC curve) against per-frame labels.
+
+Speed: after a frame with exactly one face, the next analysed frame is first searched near that face only
+(the box grown by half, sizes 0.7-1.5×, shrunk so that face is about 80 pixels wide), which is faster than a
+full search; when that finds nothing the whole frame is searched again.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data_loaders.emotions import EMOTIONS
+from data_loaders.face_detection import detect_faces
+from data_loaders.personal import crop_face
+from data_loaders.video import VideoError, iter_frames, video_info
+
+BOX_COLUMNS = ("x", "y", "w", "h")
+#: Columns of :func:`analyze_video`'s DataFrame, in order.
+COLUMNS = ("frame", "time_s", "face", "face_index", *BOX_COLUMNS, *EMOTIONS, "smile", "label")
+
+
+def smile_score(probabilities: np.ndarray) -> np.ndarray:
+    """The kit's smile score from 7-class probabilities ``(N, 7)`` (FER2013 order): P(Happy), ``float64 (N,)``."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != len(EMOTIONS):
+        raise ValueError(f"expected probabilities of shape (N, {len(EMOTIONS)}), got {p.shape}")
+    return p[:, EMOTIONS.index("Happy")]
+
+
+def _input_size(model) -> int:
+    shape = getattr(model, "input_shape", None)
+    if shape is None or len(shape) != 4 or shape[1] != shape[2] or shape[3] != 1:
+        raise ValueError(f"the model must take grey square images (N, S, S, 1), its input shape is {shape}")
+    return int(shape[1])
+
+
+def _track(grey: np.ndarray, previous: tuple[int, int, int, int]) -> np.ndarray:
+    """Faces near ``previous`` (box grown by half on each side, sizes 0.7-1.5× its width), in frame pixels.
+
+    The region is shrunk so that the previous face is about 80 pixels wide (plenty for 24-pixel cascades)."""
+    import cv2
+
+    x, y, w, h = previous
+    x0, y0 = max(0, int(x - w / 2)), max(0, int(y - h / 2))
+    x1, y1 = min(grey.shape[1], int(x + 1.5 * w)), min(grey.shape[0], int(y + 1.5 * h))
+    region = grey[y0:y1, x0:x1]
+    scale = min(1.0, 80 / max(w, 1))
+    if scale < 1.0:
+        region = cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    boxes = detect_faces(region, min_size=max(20, int(0.7 * w * scale)), max_size=int(1.5 * w * scale) + 1,
+                         profile=False, border=False)
+    if len(boxes) == 0:
+        return boxes
+    return np.rint(boxes / scale).astype(np.int64) + np.array([x0, y0, 0, 0])
+
+
+def analyze_video(path: str | os.PathLike, model, every: int = 1, batch_size: int = 64, margin: float = 0.2,
+                  min_face: float = 0.1, profile: bool = False, progress: bool = True) -> pd.DataFrame:
+    """Find and classify the faces of every ``every``-th frame of a clip.
+
+    Args:
+        path: a clip OpenCV can decode (``.mp4``, ``.avi``, ``.mov`` …).
+        model: a Keras model (or anything with ``predict`` and ``input_shape``) taking ``float32 (N, S, S, 1)``
+            in [0, 1] and giving 7 probabilities in FER2013 order.
+        every: analyse every ``every``-th frame (1 = all).
+        batch_size: face crops per ``model.predict`` call (memory stays bounded: frames are not kept).
+        margin: border around a detected face, as a fraction of its size, before the square crop.
+        min_face: smallest face side, as a fraction of the frame's shorter side.
+        profile: also look for faces in profile (slower; see :func:`~data_loaders.face_detection.detect_faces`).
+        progress: show a tqdm progress bar over frames.
+
+    Returns:
+        A DataFrame with columns :data:`COLUMNS`: ``frame`` (int), ``time_s`` (seconds, frame / fps), ``face``
+        (bool), ``face_index`` (0 for the largest face of a frame), ``x, y, w, h`` (face box in pixels, nullable
+        ``Int64``), one probability column per emotion (``Angry`` … ``Neutral``), ``smile`` (P(Happy)) and
+        ``label`` (the most probable emotion). One row per analysed frame and face; a frame with no face has one
+        row with ``face`` False, no box, NaN probabilities and an empty label: nothing is dropped. ``df.attrs``
+        holds the clip's ``path, fps, frame_count, width, height`` and ``every``.
+
+    Raises:
+        ValueError: ``every`` or ``batch_size`` < 1, or a model with the wrong input or output shape.
+        VideoError: the clip is missing, not a video, in a codec OpenCV cannot decode, or corrupt (the message
+            names the file and the frame).
+
+    Warns:
+        UserWarning: no face was found in any analysed frame.
+    """
+    from tqdm.auto import tqdm
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    if every < 1:
+        raise ValueError(f"every must be ≥ 1, got {every}")
+    path = Path(path)
+    size = _input_size(model)
+    info = video_info(path)
+    smallest = max(20, int(min_face * min(info.width, info.height)))
+    rows: list[dict] = []
+    crops: list[np.ndarray] = []
+    owners: list[int] = []   # the row of each pending crop
+    probabilities: dict[int, np.ndarray] = {}
+
+    def flush():
+        if not crops:
+            return
+        x = np.stack(crops)[..., None].astype("float32") / 255.0
+        p = np.asarray(model.predict(x, verbose=0, batch_size=len(x)), dtype=np.float64)
+        if p.shape != (len(x), len(EMOTIONS)):
+            raise ValueError(f"the model returned shape {p.shape} for {len(x)} faces, expected "
+                             f"({len(x)}, {len(EMOTIONS)}) probabilities")
+        probabilities.update(zip(owners, p))
+        crops.clear()
+        owners.clear()
+
+    total = (info.frame_count + every - 1) // every if info.frame_count > 0 else None
+    bar = tqdm(total=total, desc=f"analysing {path.name}", unit="frame", disable=not progress)
+    previous = None
+    try:
+        for index, time_s, grey in iter_frames(path, every=every, grey=True):
+            boxes = _track(grey, previous) if previous is not None else np.zeros((0, 4), np.int64)
+            if len(boxes) == 0:
+                boxes = detect_faces(grey, min_size=smallest, profile=profile)
+            previous = tuple(int(v) for v in boxes[0]) if len(boxes) == 1 else None
+            if len(boxes) == 0:
+                rows.append({"frame": index, "time_s": time_s, "face": False, "face_index": 0})
+            for k, box in enumerate(boxes):
+                owners.append(len(rows))
+                crops.append(crop_face(grey, tuple(int(v) for v in box), margin, size))
+                rows.append({"frame": index, "time_s": time_s, "face": True, "face_index": k,
+                             **dict(zip(BOX_COLUMNS, (int(v) for v in box)))})
+            if len(crops) >= batch_size:
+                flush()
+            bar.update(1)
+        flush()
+    except VideoError:
+        raise
+    finally:
+        bar.close()
+    df = pd.DataFrame(rows, columns=["frame", "time_s", "face", "face_index", *BOX_COLUMNS])
+    p = np.full((len(df), len(EMOTIONS)), np.nan)
+    for row, probs in probabilities.items():
+        p[row] = probs
+    for k, name in enumerate(EMOTIONS):
+        df[name] = p[:, k]
+    df["smile"] = smile_score(p)
+    df["label"] = [EMOTIONS[int(np.argmax(r))] if np.isfinite(r).all() else "" for r in p]
+    df = df.astype({"frame": "int64", "time_s": "float64", "face": "bool", "face_index": "int64",
+                    **{c: "Int64" for c in BOX_COLUMNS}})
+    df.attrs.update(path=str(path), fps=info.fps, frame_count=info.frame_count, width=info.width,
+                    height=info.height, every=every)
+    if not df["face"].any():
+        warnings.warn(f"{path}: no face found in any of the {len(df)} analysed frames (every {every}); the rows "
+                      "are marked face=False. Is the face frontal, lit and at least "
+                      f"{smallest} px tall?", stacklevel=2)
+    return df
+
+
+def _bars_panel(height: int, probs: np.ndarray | None, width: int = 170) -> np.ndarray:
+    """An RGB panel of 7 horizontal probability bars, ``uint8 (height, width, 3)``."""
+    import cv2
+
+    panel = np.full((height, width, 3), 250, np.uint8)
+    step = max(14, min(28, (height - 10) // len(EMOTIONS)))
+    top = max(5, (height - step * len(EMOTIONS)) // 2)
+    best = -1 if probs is None else int(np.nanargmax(probs))
+    for k, name in enumerate(EMOTIONS):
+        y = top + k * step
+        cv2.putText(panel, name[:8], (4, y + step - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (40, 40, 40), 1,
+                    cv2.LINE_AA)
+        length = 0 if probs is None else int(round(float(probs[k]) * (width - 74)))
+        colour = (209, 73, 91) if k == best else (154, 165, 177)
+        cv2.rectangle(panel, (68, y + 3), (68 + max(length, 1), y + step - 4), colour, -1)
+    if probs is None:
+        cv2.putText(panel, "no face", (60, top - 0 + 4 * step), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (120, 0, 0), 1,
+                    cv2.LINE_AA)
+    return panel
+
+
+def write_annotated_video(df: pd.DataFrame, path_in: str | os.PathLike, path_out: str | os.PathLike,
+                          progress: bool = True) -> Path:
+    """Write a copy of a clip with each face's box, its top label and probability bars drawn on every frame.
+
+    Args:
+        df: the result of :func:`analyze_video` for ``path_in``. Frames it skipped (``every`` > 1) show the
+            last analysed frame's annotations.
+        path_in: the clip that was analysed. path_out: the ``.mp4`` to write (MPEG-4 Part 2, ``mp4v``).
+
+    Returns:
+        ``path_out``. The output is the input's size plus a 170-pixel panel of bars on the right.
+
+    Raises:
+        ValueError: ``df`` lacks the columns of :func:`analyze_video`, or ``path_out`` is not ``.mp4``.
+        VideoError: the input cannot be decoded. OSError: OpenCV cannot write the output.
+    """
+    import cv2
+    from tqdm.auto import tqdm
+
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"df lacks the columns {missing}: pass the DataFrame analyze_video returned")
+    path_out = Path(path_out)
+    if path_out.suffix.lower() != ".mp4":
+        raise ValueError(f"{path_out}: the annotated video is written as .mp4")
+    info = video_info(path_in)
+    by_frame = {frame: rows for frame, rows in df.groupby("frame")}
+    path_out.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path_out), cv2.VideoWriter_fourcc(*"mp4v"), info.fps or 30.0,
+                             (info.width + 170, info.height), True)
+    if not writer.isOpened():
+        raise OSError(f"{path_out}: OpenCV cannot write MPEG-4 (mp4v) video here")
+    current = None
+    try:
+        for index, _, rgb in tqdm(iter_frames(path_in), total=info.frame_count or None, disable=not progress,
+                                  desc=f"writing {path_out.name}", unit="frame"):
+            current = by_frame.get(index, current)
+            image = rgb.copy()
+            probs = None
+            if current is not None:
+                for _, row in current[current["face"]].iterrows():
+                    x, y, w, h = (int(row[c]) for c in BOX_COLUMNS)
+                    p = row[list(EMOTIONS)].to_numpy(np.float64)
+                    probs = p if probs is None else probs
+                    cv2.rectangle(image, (x, y), (x + w, y + h), (209, 73, 91), 2)
+                    text = f"{row['label']} {np.nanmax(p):.0%}"
+                    cv2.putText(image, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (209, 73, 91), 1,
+                                cv2.LINE_AA)
+            frame = np.concatenate([image, _bars_panel(info.height, probs)], axis=1)
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path_out
+
+
+__all__ = ["BOX_COLUMNS", "COLUMNS", "analyze_video", "smile_score", "write_annotated_video"]

@@ -1,0 +1,175 @@
+"""Video: synthetic clips and their ground truth, clip resolution, decoding errors, per-frame analysis, the
+annotated MP4 and the timeline widget."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from course.video_analysis import COLUMNS, analyze_video, smile_score, write_annotated_video
+from data_loaders.emotions import EMOTIONS
+from data_loaders.synthetic.clips import GROUND_TRUTH_COLUMNS, SMILE_AU12, render_clip, write_clip
+from data_loaders.video import (VideoError, iter_frames, load_ground_truth, read_frame, video_info, video_path)
+from widgets import VideoTimeline
+
+
+class BrightnessModel:
+    """A stand-in for a Keras model: 'Happy' rises with the crop's mean grey level (no TensorFlow needed)."""
+
+    input_shape = (None, 48, 48, 1)
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, x, verbose=0, batch_size=None):
+        self.calls.append(len(x))
+        level = x.reshape(len(x), -1).mean(axis=1)
+        p = np.full((len(x), 7), 0.1)
+        p[:, 3] = level
+        return p / p.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """A 10 s clip at 6 fps, 200×160: smiles, other expressions, and a stretch with no face."""
+    return write_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", seconds=10, fps=6, size=(200, 160), seed=3)
+
+
+def test_a_clip_has_onset_apex_offset_smiles_and_frames_without_a_face(clip):
+    frames, truth = render_clip(seconds=10, fps=6, size=(200, 160), seed=3)
+    assert frames.shape == (60, 160, 200) and frames.dtype == np.uint8
+    assert tuple(truth.columns) == GROUND_TRUTH_COLUMNS and list(truth.frame) == list(range(60))
+    assert (truth.face_present == 0).any() and (truth.face_present == 1).any()
+    assert (truth.smile == (truth.AU12 >= SMILE_AU12).astype(int)).all()
+    assert truth.smile.sum() > 3
+    happy = truth.AU12.to_numpy()
+    peak = int(np.argmax(happy))
+    assert happy[peak] > 0.3 and happy[:peak].min() == 0 and happy[peak:].min() == 0, "AU12 rises and falls"
+    assert (truth.emotion[truth.face_present == 0] == "").all()
+    assert (truth.face_w[truth.face_present == 0] == -1).all() and (truth.face_w[truth.face_present == 1] > 60).all()
+    again = render_clip(seconds=10, fps=6, size=(200, 160), seed=3)
+    assert np.array_equal(again[0], frames) and again[1].equals(truth), "same seed, same clip"
+    video, csv = clip
+    assert csv.read_bytes() == pd.read_csv(csv, keep_default_na=False).to_csv(index=False).encode()
+    info = video_info(video)
+    assert (info.width, info.height, info.frame_count) == (200, 160, 60) and info.fps == pytest.approx(6)
+    decoded = read_frame(video, 30, grey=True)
+    assert np.abs(decoded.astype(int) - frames[30]).mean() < 8, "the MP4 holds the rendered frames"
+
+
+def test_ground_truth_is_read_beside_the_clip(clip, tmp_path):
+    video, _ = clip
+    truth = load_ground_truth(video)
+    assert truth.emotion.isin([*EMOTIONS, ""]).all() and truth.frame.dtype == np.int64
+    assert load_ground_truth(tmp_path / "other.mp4") is None
+    (tmp_path / "bad.csv").write_text("time_s\n0.0\n")
+    with pytest.raises(VideoError, match="bad.csv.*'frame' column"):
+        load_ground_truth(tmp_path / "bad.mp4")
+
+
+def test_clip_resolution_order(clip, tmp_path, monkeypatch):
+    video, _ = clip
+    assert video_path(video) == video
+    assert video_path(video.parent) == video                      # a folder: its first clip
+    monkeypatch.setenv("VIDEO_PATH", str(video))
+    assert video_path() == video
+    monkeypatch.setenv("VIDEO_PATH", str(tmp_path / "missing.mp4"))
+    with pytest.raises(FileNotFoundError, match="missing.mp4.*VIDEO_PATH"):
+        video_path()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no clip"):
+        video_path(tmp_path / "empty")
+
+
+def test_unreadable_files_get_an_error_naming_them(clip, tmp_path):
+    (tmp_path / "notes.mp4").write_text("this is not a video")
+    with pytest.raises(VideoError, match="notes.mp4"):
+        list(iter_frames(tmp_path / "notes.mp4"))
+    (tmp_path / "empty.avi").write_bytes(b"")
+    with pytest.raises(VideoError, match="empty.avi: empty file"):
+        video_info(tmp_path / "empty.avi")
+    with pytest.raises(VideoError, match="nothing.mov: no such file"):
+        analyze_video(tmp_path / "nothing.mov", BrightnessModel())
+    video, _ = clip
+    cut = tmp_path / "cut.mp4"
+    data = video.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # the index (moov) of OpenCV's MP4 is at the end: unreadable
+    with pytest.raises(VideoError, match="cut.mp4"):
+        list(iter_frames(cut))
+
+
+def test_analyze_video_gives_one_row_per_frame_and_marks_frames_without_a_face(clip):
+    video, _ = clip
+    truth = load_ground_truth(video)
+    model = BrightnessModel()
+    df = analyze_video(video, model, batch_size=16, progress=False)
+    assert tuple(df.columns) == COLUMNS
+    assert list(df.frame) == list(range(60)), "one row per frame (one face each here), none dropped"
+    assert df.time_s.iloc[6] == pytest.approx(1.0)
+    merged = df.merge(truth, on="frame")
+    assert (merged.face == (merged.face_present == 1)).mean() >= 0.95, "faces found where the clip has one"
+    no_face = df[~df.face]
+    assert len(no_face) and no_face[list(EMOTIONS)].isna().all().all() and (no_face.label == "").all()
+    assert no_face.x.isna().all() and df[df.face].x.notna().all()
+    faces = df[df.face]
+    assert np.allclose(faces[list(EMOTIONS)].sum(axis=1), 1) and np.allclose(faces.smile, faces.Happy)
+    assert max(model.calls) <= 16, "predictions are batched by batch_size"
+    assert df.attrs["fps"] == pytest.approx(6) and df.attrs["every"] == 1
+    every = analyze_video(video, model, every=4, progress=False)
+    assert list(every.frame) == list(range(0, 60, 4))
+    assert np.allclose(smile_score(faces[list(EMOTIONS)].to_numpy()), faces.Happy)
+
+
+def test_a_clip_without_a_face_warns_and_keeps_every_frame(tmp_path):
+    path = tmp_path / "wall.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120), True)
+    for i in range(12):
+        writer.write(np.full((120, 160, 3), 100 + i, np.uint8))
+    writer.release()
+    with pytest.warns(UserWarning, match="no face found in any of the 12 analysed frames"):
+        df = analyze_video(path, BrightnessModel(), progress=False)
+    assert len(df) == 12 and not df.face.any()
+
+
+def test_a_model_with_the_wrong_shape_is_refused(clip):
+    class Colour(BrightnessModel):
+        input_shape = (None, 48, 48, 3)
+
+    with pytest.raises(ValueError, match="grey square images"):
+        analyze_video(clip[0], Colour(), progress=False)
+
+
+def test_the_annotated_video_has_boxes_and_bars(clip, tmp_path):
+    video, _ = clip
+    df = analyze_video(video, BrightnessModel(), every=2, progress=False)
+    out = write_annotated_video(df, video, tmp_path / "annotated.mp4", progress=False)
+    info = video_info(out)
+    assert (info.width, info.height, info.frame_count) == (200 + 170, 160, 60)
+    row = df[df.face].iloc[0]
+    frame = read_frame(out, int(row.frame))
+    x, y = int(row.x), int(row.y)
+    edge = frame[y + 5:y + int(row.h) - 5, x]
+    assert (edge[:, 0] > 150).mean() > 0.8 and (edge[:, 1] < 120).mean() > 0.8, "a red box edge"
+    with pytest.raises(ValueError, match="lacks the columns"):
+        write_annotated_video(df[["frame"]], video, tmp_path / "x.mp4")
+
+
+def test_the_timeline_scrubber_shows_the_frame_its_box_and_bars(clip):
+    video, _ = clip
+    df = analyze_video(video, BrightnessModel(), progress=False)
+    timeline = VideoTimeline(df, lambda i: read_frame(video, i), extra={"smoothed": df.smile.rolling(3).mean()})
+    assert len(timeline.timeline.data) >= 7
+    first_source = timeline.frame_figure.data[0].source
+    face_row = int(np.flatnonzero(df.face)[-1])
+    timeline.slider.value = face_row
+    assert timeline.frame_figure.data[0].source != first_source
+    assert len(timeline.frame_figure.layout.shapes) == 1
+    assert np.allclose(timeline.bars_figure.data[0].y, df.loc[face_row, list(EMOTIONS)].to_numpy(float))
+    assert timeline.timeline.layout.shapes[0].x0 == pytest.approx(df.time_s[face_row])
+    no_face_row = int(np.flatnonzero(~df.face)[0])
+    timeline.slider.value = no_face_row
+    assert len(timeline.frame_figure.layout.shapes) == 0 and "no face" in timeline.bars_figure.layout.title.text
+    with pytest.raises(ValueError, match="missing columns"):
+        VideoTimeline(df[["frame", "time_s"]], lambda i: None)
