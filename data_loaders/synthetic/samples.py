@@ -120,6 +120,17 @@ def sample_images(n_images: int = 10_000, seed: int = 0, size: int = 48) -> tupl
     Raises:
         ValueError: ``n_images`` < 3 (one row per ``Usage`` is the least that makes a split).
     """
+    labels, usage, identity, aus, poses = _image_draws(n_images, seed)
+    images = np.empty((n_images, size, size), np.uint8)
+    for chunk, start in enumerate(range(0, n_images, _RENDER_CHUNK)):
+        part = slice(start, start + _RENDER_CHUNK)
+        images[part] = render_faces(identity[part], aus[part], np.random.default_rng([seed, 1, chunk]), size,
+                                    {k: v[part] for k, v in poses.items()})
+    return images, labels, usage
+
+
+def _image_draws(n_images: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Everything :func:`sample_images` draws before rendering: labels, usage, identities, AUs, poses."""
     if n_images < 3:
         raise ValueError(f"n_images must be at least 3, got {n_images}")
     rng = np.random.default_rng([seed, 2])
@@ -129,12 +140,25 @@ def sample_images(n_images: int = 10_000, seed: int = 0, size: int = 48) -> tupl
     identity = draw_identities(n_images, rng)
     aus = draw_expressions(labels, rng)
     poses = draw_poses(n_images, rng)
-    images = np.empty((n_images, size, size), np.uint8)
-    for chunk, start in enumerate(range(0, n_images, _RENDER_CHUNK)):
-        part = slice(start, start + _RENDER_CHUNK)
-        images[part] = render_faces(identity[part], aus[part], np.random.default_rng([seed, 1, chunk]), size,
-                                    {k: v[part] for k, v in poses.items()})
-    return images, labels, usage
+    return labels, usage, identity, aus, poses
 
 
-__all__ = ["AUS", "IPHONEX_EMOTIONS", "SyntheticFaces", "make_face", "sample_faces", "sample_images"]
+def sample_image_aus(n_images: int = 10_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ground truth behind :func:`sample_images` with the same arguments, without rendering (fast).
+
+    Row i describes image i of ``sample_images(n_images, seed)``: the random draws are the same, only the
+    rendering is skipped.
+
+    Returns:
+        ``labels int64 (n,)`` FER2013 codes, ``usage str (n,)``, ``aus float32 (n, len(AUS))`` the Action Unit
+        intensities in [0, 1] (the kit's scale: FACS A-E = 0.2-1.0, see :mod:`.facs`) the face was rendered with.
+
+    Raises:
+        ValueError: ``n_images`` < 3.
+    """
+    labels, usage, _, aus, _ = _image_draws(n_images, seed)
+    return labels, usage, aus
+
+
+__all__ = ["AUS", "IPHONEX_EMOTIONS", "SyntheticFaces", "make_face", "sample_faces", "sample_image_aus",
+           "sample_images"]
