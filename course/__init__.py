@@ -13,4 +13,5 @@ ASSIGNMENTS: dict[str, str] = {
     "ps1_fer2013_cnn": "fer2013_cnn",
     "ps2_personal_transfer": "personal_transfer",
     "ps3_iphonex_3dcnn": "iphonex_3dcnn",
+    "ps4_action_units": "action_units",
 }

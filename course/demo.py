@@ -49,6 +49,11 @@ def _data_check(assignment: str) -> str:
 
         # grading always uses the fallback model_2: train it now (once, about a minute), not inside autograding
         return f"stand-in photos in {standin_photos()}; fallback model_2 at {fallback_model_2()}"
+    if assignment == "ps4_action_units":  # grading uses the fallback model_2 too: train it now, not while grading
+        from data_loaders import load_action_units
+        from .fallback_model import fallback_model_2
+
+        return f"{load_action_units().description}; fallback model_2 at {fallback_model_2()}"
     loader = {"ps1_fer2013_cnn": load_fer2013, "ps3_iphonex_3dcnn": load_iphonex}.get(assignment)
     return loader().description if loader else "no data set to check"
 

@@ -1,5 +1,6 @@
 """Expression Lab widgets and plots. They take arrays and Keras models, never load data themselves."""
 
+from .au_explorer import AUExplorer
 from .capture import PhotoCapture
 from .confusion_matrix import plot_confusion_matrix
 from .data_banner import data_banner
@@ -8,5 +9,5 @@ from .sample_grid import plot_sample_grid
 from .training_curves import plot_training_curves
 from .viewer3d import FaceViewer
 
-__all__ = ["FaceViewer", "PhotoCapture", "PredictionBars", "data_banner", "plot_confusion_matrix", "plot_emotion_prediction", "plot_sample_grid",
+__all__ = ["AUExplorer", "FaceViewer", "PhotoCapture", "PredictionBars", "data_banner", "plot_confusion_matrix", "plot_emotion_prediction", "plot_sample_grid",
            "plot_training_curves"]

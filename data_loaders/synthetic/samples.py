@@ -160,5 +160,28 @@ def sample_image_aus(n_images: int = 10_000, seed: int = 0) -> tuple[np.ndarray,
     return labels, usage, aus
 
 
-__all__ = ["AUS", "IPHONEX_EMOTIONS", "SyntheticFaces", "make_face", "sample_faces", "sample_image_aus",
+__all__ = ["AUS", "IPHONEX_EMOTIONS", "SyntheticFaces", "make_face", "render_face", "sample_faces", "sample_image_aus",
            "sample_images"]
+
+
+def render_face(aus: np.ndarray | dict[str, float | str] | None = None, identity: np.ndarray | None = None,
+                size: int = 48, seed: int = 0) -> np.ndarray:
+    """One face rendered frontally with a fixed light (the same for a seed): ``uint8 (size, size)``.
+
+    For showing how Action Units change the 48×48 image (the AU explorer): no head rotation, scale 1, and
+    the light, framing, background and noise drawn from ``seed``, so only the AUs change between calls.
+
+    Args:
+        aus: ``(len(AUS),)`` intensities 0-1 or ``{"AU12": "C", …}`` (default: none). identity: as in
+            :func:`make_face` (default: the average face).
+
+    Raises:
+        KeyError / ValueError: an unknown Action Unit or an intensity outside [0, 1].
+    """
+    vector = np.asarray(aus, np.float32) if isinstance(aus, np.ndarray) else au_vector(aus)
+    if vector.shape != (len(AUS),) or np.any(vector < 0) or np.any(vector > 1):
+        raise ValueError(f"aus must be {len(AUS)} intensities in [0, 1], got shape {vector.shape}")
+    identity = np.zeros(len(IDENTITY_NAMES), np.float32) if identity is None else np.asarray(identity, np.float32)
+    poses = {"yaw": np.zeros(1, np.float32), "pitch": np.zeros(1, np.float32), "roll": np.zeros(1, np.float32),
+             "scale": np.ones(1, np.float32), "shift": np.zeros((1, 3), np.float32)}
+    return render_faces(identity[None], vector[None], np.random.default_rng([seed, 7]), size, poses)[0]
