@@ -27,6 +27,8 @@ SCRIPTS = {
                         "autograde_class.py"),
     "install_size": ("Set-up: a fresh virtual environment, default packages vs the CPU-only builds",
                      "install_size.py"),
+    "action_units": ("AU assignment: per-AU F1 and valence/arousal CCC of the reference solution (synthetic "
+                     "PublicTest), training time", "action_units.py"),
 }
 
 
