@@ -4,6 +4,8 @@ A hand-made parametric 3D face (:mod:`.face_model`) shows Action Units (:mod:`.f
 FER2013 emotions; :mod:`.samples` samples subjects and expressions as ARKit-like point clouds and renders
 FER2013-like 48×48 images (:mod:`.render`); :mod:`.writers` writes them as the course's ``faces.py``, an
 ``.npz`` and a FER2013-schema ``fer2013.csv``, so the same loaders read synthetic and real data.
+:func:`sample_image_aus` returns the AU intensities each image was rendered with (no rendering needed) and
+:mod:`.affect` their valence/arousal; :mod:`data_loaders.action_units` serves them as AU labels.
 
 These faces are not people and not a statistical face model: they exist so that every notebook, the demo and
 the tests run on a machine without FER2013 or the iPhone X data, and to make visible how AUs build expressions.
