@@ -79,7 +79,7 @@ def test_without_models_it_still_draws_and_bad_shapes_are_refused(face):
 
 
 def test_html_export_is_self_contained(face, tmp_path):
-    neutral, basis, presets = face
+    neutral, basis, _ = face
     page = _explorer(face).export_html(tmp_path / "au.html")
     text = page.read_text()
     assert "Plotly" in text and "AU26" in text and "<script src" not in text, "plotly.js inline, nothing fetched"

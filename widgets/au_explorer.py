@@ -74,7 +74,7 @@ class AUExplorer(ipw.VBox):
                                       layout=ipw.Layout(width="260px"), style={"description_width": "48px"})
                         for name in self.au_names]
         self.preset = ipw.ToggleButtons(options=["Neutral", *[p for p in self.presets if p != "Neutral"]],
-                                        value=None, description="preset", style={"button_width": "72px"})
+                                        value=None, description="preset", style={"button_width": "84px"})
         self.status = ipw.HTML()
         self.face = go.FigureWidget(go.Scatter3d(x=self.neutral[:, 0], y=self.neutral[:, 1], z=self.neutral[:, 2],
                                                  mode="markers", hoverinfo="skip"))
@@ -84,14 +84,15 @@ class AUExplorer(ipw.VBox):
                                            yaxis_visible=False, zaxis_visible=False))
         self.image = go.FigureWidget(go.Heatmap(z=np.zeros((48, 48)), colorscale="gray", zmin=0, zmax=255,
                                                 showscale=False))
-        self.image.update_layout(height=250, width=240, margin=dict(l=0, r=0, t=30, b=0), title="48×48 image",
+        self.image.update_layout(height=250, width=200, margin=dict(l=0, r=0, t=30, b=0), title="48×48 image",
                                  yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),
                                  xaxis=dict(visible=False))
         self.emotion_bars = go.FigureWidget(go.Bar(x=list(self.class_names), y=[0.0] * len(self.class_names)))
-        self.emotion_bars.update_layout(height=250, width=380, margin=dict(l=30, r=0, t=30, b=0), yaxis_range=[0, 1],
+        self.emotion_bars.update_layout(height=250, width=300, margin=dict(l=30, r=0, t=30, b=0), yaxis_range=[0, 1],
                                         title="emotion_model" if emotion_model is not None else "no emotion model")
         self.au_bars = go.FigureWidget(go.Bar(x=list(self.au_names), y=[0.0] * k))
-        self.au_bars.update_layout(height=250, width=560, margin=dict(l=30, r=0, t=30, b=0), yaxis_range=[0, 1],
+        self.au_bars.update_layout(height=250, width=400, margin=dict(l=30, r=0, t=30, b=0), yaxis_range=[0, 1],
+                                   showlegend=False,
                                    title="au_model (solid: past its threshold)" if au_model is not None
                                    else "no AU model")
         self.au_bars.add_scatter(x=list(self.au_names), y=list(self.thresholds), mode="markers", name="threshold",
@@ -104,7 +105,7 @@ class AUExplorer(ipw.VBox):
                             names="value")
         columns = [ipw.VBox(self.sliders[i::2]) for i in range(2)]
         super().__init__([self.preset, ipw.HBox([ipw.HBox(columns), self.face]),
-                          ipw.HBox([self.image, self.emotion_bars]), self.au_bars, self.status])
+                          ipw.HBox([self.image, self.emotion_bars, self.au_bars]), self.status])
         self.redraw()
 
     # ------------------------------------------------------------------------------------------------ state
