@@ -11,5 +11,6 @@ from .emotions import EMOTIONS, emotion_code
 from .fer2013 import FER2013FormatError, fer2013_path, load_fer2013
 from .iphonex import IPhoneXFormatError, iphonex_path, load_iphonex
 
-__all__ = ["ActionUnitDataset", "ActionUnitFormatError", "load_action_units", "BadRow", "EMOTIONS", "FER2013FormatError", "IPhoneXFormatError", "ImageDataset", "PointCloudDataset",
-           "emotion_code", "fer2013_path", "iphonex_path", "load_fer2013", "load_iphonex"]
+__all__ = ["BadRow", "EMOTIONS", "FER2013FormatError", "IPhoneXFormatError", "ImageDataset", "PointCloudDataset",
+           "emotion_code", "fer2013_path", "iphonex_path", "load_fer2013", "load_iphonex",
+           "ActionUnitDataset", "ActionUnitFormatError", "load_action_units"]

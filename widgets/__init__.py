@@ -9,5 +9,5 @@ from .sample_grid import plot_sample_grid
 from .training_curves import plot_training_curves
 from .viewer3d import FaceViewer
 
-__all__ = ["AUExplorer", "FaceViewer", "PhotoCapture", "PredictionBars", "data_banner", "plot_confusion_matrix", "plot_emotion_prediction", "plot_sample_grid",
-           "plot_training_curves"]
+__all__ = ["FaceViewer", "PhotoCapture", "PredictionBars", "data_banner", "plot_confusion_matrix", "plot_emotion_prediction", "plot_sample_grid",
+           "plot_training_curves", "AUExplorer"]
