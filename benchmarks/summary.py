@@ -34,6 +34,8 @@ SCRIPTS = {
                        "face_detection.py"),
     "video_analysis": ("Video: rendering the synthetic clip, analyze_video frames/s, the annotated MP4",
                        "video_analysis.py"),
+    "action_units": ("AU assignment: per-AU F1 and valence/arousal CCC of the reference solution (synthetic "
+                     "PublicTest), training time", "action_units.py"),
 }
 
 

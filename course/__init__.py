@@ -13,5 +13,6 @@ ASSIGNMENTS: dict[str, str] = {
     "ps1_fer2013_cnn": "fer2013_cnn",
     "ps2_personal_transfer": "personal_transfer",
     "ps3_iphonex_3dcnn": "iphonex_3dcnn",
+    "ps4_action_units": "action_units",
     "ps5_faces_in_motion": "faces_in_motion",
 }

@@ -50,6 +50,11 @@ def _data_check(assignment: str) -> str:
 
         # grading always uses the fallback model_2: train it now (once, about a minute), not inside autograding
         return f"stand-in photos in {standin_photos()}; fallback model_2 at {fallback_model_2()}"
+    if assignment == "ps4_action_units":  # grading uses the fallback model_2 too: train it now, not while grading
+        from data_loaders import load_action_units
+        from .fallback_model import fallback_model_2
+
+        return f"{load_action_units().description}; fallback model_2 at {fallback_model_2()}"
     if assignment == "ps5_faces_in_motion":  # the synthetic clip and, for grading, the fallback model_2
         from data_loaders.video import video_path
         from .fallback_model import fallback_model_2

@@ -5,6 +5,7 @@ Images come back as ``uint8 (N, 48, 48)`` with labels ``int64 (N,)`` in FER2013 
 :class:`~data_loaders.dataset.PointCloudDataset`. Loaders never normalise for a model: that is the student's job.
 """
 
+from .action_units import ActionUnitDataset, ActionUnitFormatError, load_action_units
 from .dataset import BadRow, ImageDataset, PointCloudDataset
 from .emotions import EMOTIONS, emotion_code
 from .fer2013 import FER2013FormatError, fer2013_path, fer2013_splits, grading_test_set, load_fer2013
@@ -12,4 +13,4 @@ from .iphonex import IPhoneXFormatError, iphonex_path, load_iphonex
 
 __all__ = ["BadRow", "EMOTIONS", "FER2013FormatError", "IPhoneXFormatError", "ImageDataset", "PointCloudDataset",
            "emotion_code", "fer2013_path", "fer2013_splits", "grading_test_set", "iphonex_path", "load_fer2013",
-           "load_iphonex"]
+           "load_iphonex", "ActionUnitDataset", "ActionUnitFormatError", "load_action_units"]

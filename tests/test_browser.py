@@ -58,7 +58,7 @@ def lab(tmp_path_factory):
     capture.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(capture, root / "capture.ipynb")
     env = dict(os.environ, NBGRADER_EXECUTION="autograde", FER2013_PATH="synthetic", IPHONEX_PATH="synthetic",
-               PERSONAL_PHOTOS_PATH=str(root / "photos"), PYTHONPATH=str(REPO), JUPYTER_PLATFORM_DIRS="1")
+               AU_DATA_PATH="synthetic", PERSONAL_PHOTOS_PATH=str(root / "photos"), PYTHONPATH=str(REPO), JUPYTER_PLATFORM_DIRS="1")
     env.pop("MODEL_2_PATH", None)
     server = Lab(root, env, root.parent / "jupyterlab.log")
     yield server
@@ -166,6 +166,27 @@ def test_ps3_runs_and_the_3d_viewer_follows_its_controls(page, lab, shots):
     wait_for_change(lambda: plot_signature(voxels), before)  # the student's voxelize, run by the kernel
     _assert_webgl(voxels)
     voxels.screenshot(path=shots / "ps3_voxel_view.png")
+    assert popups(page) == []
+
+
+def test_ps4_runs_and_the_au_explorer_follows_its_sliders(page, lab, shots):
+    _run(page, lab, "ps4_action_units/action_units.ipynb")
+    explorer = output_of(page, "explorer = AUExplorer(")
+    explorer.scroll_into_view_if_needed()
+    _assert_webgl(explorer)
+    plots = explorer.locator(".js-plotly-plot")
+    assert plots.count() == 4, "the face, its 48×48 image, emotion bars and AU bars"
+    before = [plot_signature(explorer, i) for i in range(4)]
+    explorer.locator(".widget-slider", has_text="AU26").locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")  # one step more jaw drop: the kernel deforms, renders and predicts again
+    for i in range(4):
+        wait_for_change(lambda: plot_signature(explorer, i), before[i])
+    before = plot_signature(explorer, 0)
+    explorer.locator(".widget-toggle-button", has_text="Surprise").first.click()
+    wait_for_change(lambda: plot_signature(explorer, 0), before)
+    page.wait_for_timeout(1000)
+    explorer.screenshot(path=shots / "ps4_au_explorer.png")
+    output_of(page, "px.bar(_f1").screenshot(path=shots / "ps4_per_au_f1.png")
     assert popups(page) == []
 
 

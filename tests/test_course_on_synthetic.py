@@ -1,9 +1,9 @@
 """The demo course run on a machine with no dataset: every assignment runs on the synthetic FACS faces.
 
 This is what `make demo` does on a fresh machine: release, a sample student's quick run (it trains and hands in
-model_2.keras, model_3.keras and model_4.keras; ps2 uses stand-in photos and, without ps1's model_2.keras beside
-it, the kit's fallback model), autograde, feedback, grades. FER2013_PATH and IPHONEX_PATH are set to
-``synthetic`` so that real data on the machine is not used.
+model_2.keras, model_3.keras, model_4.keras and model_5.keras; ps2 uses stand-in photos and, without ps1's
+model_2.keras beside it, the kit's fallback model), autograde, feedback, grades. FER2013_PATH, IPHONEX_PATH and AU_DATA_PATH are set
+to ``synthetic`` so that real data on the machine is not used.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def synthetic_course(tmp_path_factory):
         mp.setenv("FER2013_PATH", "synthetic")
         mp.setenv("IPHONEX_PATH", "synthetic")
         mp.setenv("VIDEO_PATH", "synthetic")
+        mp.setenv("AU_DATA_PATH", "synthetic")
         table = run_demo(None, student="demo", quick=True, root=root)
     return root, table
 
@@ -61,6 +62,7 @@ def test_the_submitted_models_are_handed_in(synthetic_course):
     assert (submitted / "ps1_fer2013_cnn" / "model_2.keras").is_file()
     assert (submitted / "ps2_personal_transfer" / "model_3.keras").is_file()
     assert (submitted / "ps3_iphonex_3dcnn" / "model_4.keras").is_file()
+    assert (submitted / "ps4_action_units" / "model_5.keras").is_file()
     assert (root / "grading" / "grades.csv").is_file()
 
 

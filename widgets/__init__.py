@@ -1,5 +1,6 @@
 """Expression Lab widgets and plots. They take arrays and Keras models, never load data themselves."""
 
+from .au_explorer import AUExplorer
 from .capture import PhotoCapture
 from .confusion_matrix import plot_confusion_matrix
 from .data_banner import data_banner
@@ -10,5 +11,5 @@ from .training_curves import plot_training_curves
 from .video_timeline import VideoTimeline
 from .viewer3d import FaceViewer
 
-__all__ = ["FaceViewer", "LiveEmotion", "PhotoCapture", "PredictionBars", "VideoTimeline", "data_banner",
+__all__ = ["AUExplorer", "FaceViewer", "LiveEmotion", "PhotoCapture", "PredictionBars", "VideoTimeline", "data_banner",
            "plot_confusion_matrix", "plot_emotion_prediction", "plot_sample_grid", "plot_training_curves"]

@@ -4,6 +4,8 @@ A hand-made parametric 3D face (:mod:`.face_model`) shows Action Units (:mod:`.f
 FER2013 emotions; :mod:`.samples` samples subjects and expressions as ARKit-like point clouds and renders
 FER2013-like 48×48 images (:mod:`.render`); :mod:`.writers` writes them as the course's ``faces.py``, an
 ``.npz`` and a FER2013-schema ``fer2013.csv``, so the same loaders read synthetic and real data.
+:func:`sample_image_aus` returns the AU intensities each image was rendered with (no rendering needed) and
+:mod:`.affect` their valence/arousal; :mod:`data_loaders.action_units` serves them as AU labels.
 
 These faces are not people and not a statistical face model: they exist so that every notebook, the demo and
 the tests run on a machine without FER2013 or the iPhone X data, and to make visible how AUs build expressions.
@@ -20,9 +22,10 @@ from pathlib import Path
 
 from .. import cache
 from .face_model import ARKIT_POINTS, IDENTITY_NAMES, FaceModel
-from .samples import IPHONEX_EMOTIONS, SyntheticFaces, make_face, sample_faces, sample_images
+from .samples import IPHONEX_EMOTIONS, SyntheticFaces, make_face, sample_faces, sample_image_aus, sample_images
 from .facs import AU_NAMES, AUS, EMOTION_AUS, FACS_INTENSITY, au_vector
-from .writers import MARKER, write_faces_npz, write_faces_py, write_fer2013_csv, write_marker
+from .writers import MARKER, openface_csv_text, write_faces_npz, write_faces_py, write_fer2013_csv, write_marker
+from .affect import EMOTION_ANGLES, valence_arousal
 
 #: Bump whenever the generator's output changes, so cached default data is generated again.
 GENERATOR_VERSION = 1
@@ -100,4 +103,4 @@ def default_data(kind: str = "fer2013") -> Path:
 __all__ = ["ARKIT_POINTS", "AUS", "AU_NAMES", "DEFAULT_IMAGES", "DEFAULT_SEED", "DEFAULT_SUBJECTS",
            "EMOTION_AUS", "FACS_INTENSITY", "FaceModel", "GENERATOR_VERSION", "IDENTITY_NAMES", "IPHONEX_EMOTIONS",
            "SyntheticFaces", "au_vector", "default_data", "generate", "is_synthetic", "make_face", "sample_faces",
-           "sample_images"]
+           "sample_images", "EMOTION_ANGLES", "openface_csv_text", "sample_image_aus", "valence_arousal"]

@@ -120,6 +120,17 @@ def sample_images(n_images: int = 10_000, seed: int = 0, size: int = 48) -> tupl
     Raises:
         ValueError: ``n_images`` < 3 (one row per ``Usage`` is the least that makes a split).
     """
+    labels, usage, identity, aus, poses = _image_draws(n_images, seed)
+    images = np.empty((n_images, size, size), np.uint8)
+    for chunk, start in enumerate(range(0, n_images, _RENDER_CHUNK)):
+        part = slice(start, start + _RENDER_CHUNK)
+        images[part] = render_faces(identity[part], aus[part], np.random.default_rng([seed, 1, chunk]), size,
+                                    {k: v[part] for k, v in poses.items()})
+    return images, labels, usage
+
+
+def _image_draws(n_images: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Everything :func:`sample_images` draws before rendering: labels, usage, identities, AUs, poses."""
     if n_images < 3:
         raise ValueError(f"n_images must be at least 3, got {n_images}")
     rng = np.random.default_rng([seed, 2])
@@ -129,12 +140,48 @@ def sample_images(n_images: int = 10_000, seed: int = 0, size: int = 48) -> tupl
     identity = draw_identities(n_images, rng)
     aus = draw_expressions(labels, rng)
     poses = draw_poses(n_images, rng)
-    images = np.empty((n_images, size, size), np.uint8)
-    for chunk, start in enumerate(range(0, n_images, _RENDER_CHUNK)):
-        part = slice(start, start + _RENDER_CHUNK)
-        images[part] = render_faces(identity[part], aus[part], np.random.default_rng([seed, 1, chunk]), size,
-                                    {k: v[part] for k, v in poses.items()})
-    return images, labels, usage
+    return labels, usage, identity, aus, poses
 
 
-__all__ = ["AUS", "IPHONEX_EMOTIONS", "SyntheticFaces", "make_face", "sample_faces", "sample_images"]
+def sample_image_aus(n_images: int = 10_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ground truth behind :func:`sample_images` with the same arguments, without rendering (fast).
+
+    Row i describes image i of ``sample_images(n_images, seed)``: the random draws are the same, only the
+    rendering is skipped.
+
+    Returns:
+        ``labels int64 (n,)`` FER2013 codes, ``usage str (n,)``, ``aus float32 (n, len(AUS))`` the Action Unit
+        intensities in [0, 1] (the kit's scale: FACS A-E = 0.2-1.0, see :mod:`.facs`) the face was rendered with.
+
+    Raises:
+        ValueError: ``n_images`` < 3.
+    """
+    labels, usage, _, aus, _ = _image_draws(n_images, seed)
+    return labels, usage, aus
+
+
+__all__ = ["AUS", "IPHONEX_EMOTIONS", "SyntheticFaces", "make_face", "render_face", "sample_faces", "sample_image_aus",
+           "sample_images"]
+
+
+def render_face(aus: np.ndarray | dict[str, float | str] | None = None, identity: np.ndarray | None = None,
+                size: int = 48, seed: int = 0) -> np.ndarray:
+    """One face rendered frontally with a fixed light (the same for a seed): ``uint8 (size, size)``.
+
+    For showing how Action Units change the 48×48 image (the AU explorer): no head rotation, scale 1, and
+    the light, framing, background and noise drawn from ``seed``, so only the AUs change between calls.
+
+    Args:
+        aus: ``(len(AUS),)`` intensities 0-1 or ``{"AU12": "C", …}`` (default: none). identity: as in
+            :func:`make_face` (default: the average face).
+
+    Raises:
+        KeyError / ValueError: an unknown Action Unit or an intensity outside [0, 1].
+    """
+    vector = np.asarray(aus, np.float32) if isinstance(aus, np.ndarray) else au_vector(aus)
+    if vector.shape != (len(AUS),) or np.any(vector < 0) or np.any(vector > 1):
+        raise ValueError(f"aus must be {len(AUS)} intensities in [0, 1], got shape {vector.shape}")
+    identity = np.zeros(len(IDENTITY_NAMES), np.float32) if identity is None else np.asarray(identity, np.float32)
+    poses = {"yaw": np.zeros(1, np.float32), "pitch": np.zeros(1, np.float32), "roll": np.zeros(1, np.float32),
+             "scale": np.ones(1, np.float32), "shift": np.zeros((1, 3), np.float32)}
+    return render_faces(identity[None], vector[None], np.random.default_rng([seed, 7]), size, poses)[0]

@@ -79,3 +79,25 @@ def write_marker(folder: Path, **facts) -> Path:
     text = json.dumps({"generator": "data_loaders.synthetic", "classes": list(EMOTIONS), **facts}, indent=2,
                       sort_keys=True)
     return _atomic_write(Path(folder) / MARKER, lambda f: f.write(text.encode() + b"\n"))
+
+
+def openface_csv_text(intensity: np.ndarray, au_names: tuple[str, ...] | list[str], **columns) -> str:
+    """AU labels in OpenFace 2.0's csv layout: ``frame, face_id, timestamp, confidence, success``, then
+    ``AU01_r`` … (intensity 0-5) and ``AU01_c`` … (presence, intensity ≥ 0.5), then any extra ``columns``
+    (e.g. ``valence``, ``arousal``, ``emotion``, ``Usage``; arrays of length N). Frames are numbered from 1 at
+    30 frames per second, as OpenFace numbers a video's frames.
+
+    Args:
+        intensity: ``(N, K)`` intensities 0-5. au_names: ``("AU1", …)``, K names.
+    """
+    n = len(intensity)
+    tags = [f"AU{int(name.upper().removeprefix('AU')):02d}" for name in au_names]
+    frame = pd.DataFrame({"frame": np.arange(1, n + 1), "face_id": 0, "timestamp": np.round(np.arange(n) / 30, 3),
+                          "confidence": 0.98, "success": 1})
+    for j, tag in enumerate(tags):
+        frame[f"{tag}_r"] = np.round(intensity[:, j], 2)
+    for j, tag in enumerate(tags):
+        frame[f"{tag}_c"] = (intensity[:, j] >= 0.5).astype(int)
+    for name, values in columns.items():
+        frame[name] = values
+    return frame.to_csv(index=False, lineterminator="\n")
