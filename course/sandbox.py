@@ -27,6 +27,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, fields
@@ -308,6 +309,9 @@ def launch_kernel(connection_file: str, extra: list[str]) -> None:
     args = bwrap_command(command, workdir, writable=(socket_dir,), uid=uid, limits=limits)
     set_limits(limits, uid)
     os.umask(0o022)
+    # nbgrader interrupts a cell past its timeout with SIGINT to the kernel's process group: bwrap must not die
+    # of it (that would kill the kernel); ipykernel installs its own SIGINT handler while a cell runs.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.execv(args[0], args)
 
 

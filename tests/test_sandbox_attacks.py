@@ -358,9 +358,14 @@ def attacked(tmp_path_factory):
         mp.chdir(root)
         proc = subprocess.run([sys.executable, "-m", "course", "autograde", AID, "--jobs", "2", "--sandbox"],
                               cwd=root, capture_output=True, text=True, env=dict(os.environ,
-                              EXPRESSION_LAB_SANDBOX_PROCESSES="256", EXPRESSION_LAB_SANDBOX_FILE_SIZE=str(64 * 2 ** 20)))
+                              EXPRESSION_LAB_SANDBOX_PROCESSES="160", EXPRESSION_LAB_SANDBOX_FILE_SIZE=str(64 * 2 ** 20)))
         after = {name: _tree_checksums(folder, skip) for name, (folder, skip) in watched.items()}
     listener.close()
+    graded = root / "grading" / "autograded" / "attacker" / AID / NOTEBOOK
+    if not graded.is_file():
+        log = root / "grading" / "autograde" / "workers" / "attacker.log"
+        pytest.fail(f"the attacker's notebook was not graded:\n{proc.stdout[-2000:]}\n"
+                    f"{log.read_text()[-3000:] if log.is_file() else proc.stderr[-3000:]}")
     executed = nbformat.read(root / "grading" / "autograded" / "attacker" / AID / NOTEBOOK, as_version=4)
     output = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     return dict(root=root, proc=proc, before=before, after=after, listener=listener, output=output,
