@@ -9,7 +9,7 @@ nbgrader runs every submission with the grader's rights (nbgrader issue #483). T
   (``FER2013_PATH``, ``IPHONEX_PATH``, ``PERSONAL_PHOTOS_PATH``, ``MODEL_2_PATH``, ``<course>/data``) and the
   parsed-data cache are read-only;
 - the submission's own folder (nbgrader's working directory for the notebook) is the only writable course
-  folder; ``/tmp`` and ``$HOME`` are private, size-limited memory file systems;
+  folder; the notebook files in it cannot be read (nbgrader's copy holds the hidden tests); ``/tmp`` and ``$HOME`` are private, size-limited memory file systems;
 - nothing else exists inside: not ``solutions/`` (hidden tests), not ``grading/`` (gradebook, other students),
   not the home folder;
 - new network, PID, IPC and UTS namespaces: no network at all (nbgrader talks to the kernel over Unix sockets
@@ -213,6 +213,10 @@ def bwrap_command(command: list[str], workdir: Path, *, writable: tuple[Path, ..
             mount("--ro-bind", str(path), str(path))
     for path in (workdir, *writable):
         mount("--bind", str(path), str(path))
+    # nbgrader writes the notebook it executes, hidden tests restored, into this folder before running it; the
+    # kernel gets its code over the socket and must not read the file: /dev/null (unreadable here) covers it.
+    for notebook in sorted(workdir.rglob("*.ipynb")):
+        mount("--ro-bind", "/dev/null", str(notebook))
     args += ["--clearenv"]
     inner_env = {k: env[k] for k in PASSED_VARIABLES if env.get(k)}
     inner_env.update(HOME=SANDBOX_HOME, USER="student", LOGNAME="student", TMPDIR="/tmp",

@@ -117,6 +117,18 @@ print(json.dumps(report))
     assert not (REPO / "course" / "pwned.py").exists() and not Path("/tmp/ok.txt").exists()
 
 
+def test_the_notebook_being_graded_cannot_be_read(sandbox_ready, tmp_path):
+    """nbgrader's copy of the notebook it executes holds the hidden tests; the kernel gets its code over the
+    socket and never needs the file."""
+    (tmp_path / "iphonex_3dcnn.ipynb").write_text("### BEGIN HIDDEN TESTS\nassert secret\n")
+    code = ("try:\n    print(repr(open('iphonex_3dcnn.ipynb').read()))\n"
+            "except OSError as err:\n    print(type(err).__name__)")
+    proc = _python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() in ("''", "PermissionError"), proc.stdout
+    assert "HIDDEN" in (tmp_path / "iphonex_3dcnn.ipynb").read_text()  # the grader's file is untouched
+
+
 def test_no_network_not_even_the_graders_loopback(sandbox_ready, tmp_path):
     listener = _Listener()
     try:
