@@ -98,10 +98,6 @@ class Limits:
                     raise ValueError(f"{name}={env[name]!r}: expected a positive integer")
         return cls(**values)
 
-    def to_env(self) -> dict[str, str]:
-        """These limits as the variables :meth:`from_env` reads."""
-        return {f"EXPRESSION_LAB_SANDBOX_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
-
 
 def _venv_python() -> Path:
     """This environment's interpreter by a path that works inside the sandbox (symlinks resolved up to the

@@ -330,6 +330,8 @@ def _hand_in(root, student, nb):
 
 #: Parts of the kit's own folder that other processes may change meanwhile (or that are not the kit's).
 KIT_SKIP = (".git", ".venv", "grading/", ".nbgrader.log", ".pytest_cache/", "data/", "benchmarks/results/")
+#: What Jupyter itself keeps in the grader's home folder (written by nbgrader, outside the sandbox).
+JUPYTER_STATE = (".jupyter/", ".local/", ".ipython/", ".cache/")
 #: What nbgrader itself writes while grading: the gradebook, autograded copies, the batch's own files, its log.
 GRADING_OUTPUTS = ("grading/gradebook.db", "grading/autograded/", "grading/autograde/", ".nbgrader.log")
 
@@ -361,7 +363,7 @@ def attacked(tmp_path_factory):
         _hand_in(root, "attacker", nb)
 
         watched = {"course": (root, GRADING_OUTPUTS), "kit": (REPO, KIT_SKIP),
-                   "home": (home, ()), "cache": (cache.cache_dir(), ())}
+                   "home": (home, JUPYTER_STATE), "cache": (cache.cache_dir(), ())}
         before = {name: _tree_checksums(folder, skip) for name, (folder, skip) in watched.items()}
         honest_submitted = _tree_checksums(root / "grading" / "submitted")
 
