@@ -129,6 +129,18 @@ def test_the_notebook_being_graded_cannot_be_read(sandbox_ready, tmp_path):
     assert "HIDDEN" in (tmp_path / "iphonex_3dcnn.ipynb").read_text()  # the grader's file is untouched
 
 
+def test_the_cache_is_read_only_and_a_cache_write_fails_soft(sandbox_ready, tmp_path):
+    code = ("import warnings, numpy as np\nfrom data_loaders import cache\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    print(cache.save_arrays('sandbox-probe', a=np.zeros(2)), [str(w.message) for w in caught])")
+    proc = _python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("None [") and "not writable" in proc.stdout, proc.stdout
+    from data_loaders import cache
+    assert not (cache.cache_dir() / "sandbox-probe.npz").exists()
+
+
 def test_no_network_not_even_the_graders_loopback(sandbox_ready, tmp_path):
     listener = _Listener()
     try:
