@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", default="1,2", help="comma-separated worker counts to compare (default 1,2)")
     parser.add_argument("--assignment", default="ps3_iphonex_3dcnn", choices=list(ASSIGNMENTS))
     parser.add_argument("--keep", action="store_true", help="keep the course folder (its path is printed)")
+    parser.add_argument("--note", default="", help="a remark stored with the results (e.g. what else ran)")
     args = parser.parse_args(argv)
     jobs_list = [int(j) for j in args.jobs.split(",")]
 
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['step']:<60}{r['seconds']:>9.2f}{r.get('per_second', ''):>11}{r.get('peak_mb', ''):>9}")
     note = (f"{args.assignment}, {args.students} submissions (every fifth unanswered), the same scores in every "
-            "configuration" if not differing else f"SCORES DIFFER in {differing}")
+            "configuration" if not differing else f"SCORES DIFFER in {differing}") + (f"; {args.note}" if args.note else "")
     write_results("parallel_autograde", results=rows, note=note)
     return 1 if differing else 0
 
