@@ -33,6 +33,9 @@ c.Execute.extra_arguments = ["--IPKernelApp.capture_fd_output=False"]
 # Grading mode shrinks the work; one cell still must load data and build models.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+# A cell's last outputs may arrive after its reply; nbclient waits 4 s for them by default and then fails the
+# whole submission. Parallel grading on a busy machine can delay them longer.
+c.Execute.iopub_timeout = 30
 
 # Feedback goes to students: strip the hidden tests from it (nbgrader keeps them by default).
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402

@@ -26,6 +26,8 @@ SCRIPTS = {
                         "inference_speed.py"),
     "autograde_class": ("Autograding: one submission of each assignment (goal ≤ 120 s) and a class of 30",
                         "autograde_class.py"),
+    "parallel_autograde": ("Parallel autograding: a class of 60 with --jobs 1 vs 2, sandbox off vs on",
+                           "parallel_autograde.py"),
     "install_size": ("Set-up: a fresh virtual environment, default packages vs the CPU-only builds",
                      "install_size.py"),
     "live_webcam": ("Live webcam: frame → bars in JupyterLab + Chromium (goal ≥ 15 frames/s, ≤ 100 ms)",

@@ -10,7 +10,7 @@ recorded with its reason and not merged; the batch goes on. The scores are nbgra
 same command on the same gradebook content.
 
 The batch summary (one row per submission: status, automatic score, seconds, reason) is written to
-``grading/autograde/<assignment>.csv`` and ``.json``.
+``grading/autograde/<assignment>.csv`` and ``.json`` (a later batch of some students updates their rows).
 """
 
 from __future__ import annotations
@@ -315,10 +315,16 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
 
 
 def write_summary(assignment: str, results: list[SubmissionResult], root: Path = REPO_ROOT) -> Path:
-    """Write the batch's rows to ``grading/autograde/<assignment>.csv`` and ``.json``; return the csv path."""
+    """Write the batch's rows to ``grading/autograde/<assignment>.csv`` and ``.json``; return the csv path.
+
+    Rows of students not in this batch (an earlier run of the whole class) are kept; this batch's replace theirs.
+    """
     folder = root / "grading" / "autograde"
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [asdict(r) for r in results]
+    earlier = folder / f"{assignment}.json"
+    rows = {r["student"]: r for r in (json.loads(earlier.read_text()) if earlier.is_file() else [])}
+    rows.update({r.student: asdict(r) for r in results})
+    rows = [rows[s] for s in sorted(rows)]
     (folder / f"{assignment}.json").write_text(json.dumps(rows, indent=1) + "\n")
     path = folder / f"{assignment}.csv"
     with open(path, "w", newline="") as f:

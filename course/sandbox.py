@@ -9,7 +9,7 @@ nbgrader runs every submission with the grader's rights (nbgrader issue #483). T
   (``FER2013_PATH``, ``IPHONEX_PATH``, ``PERSONAL_PHOTOS_PATH``, ``MODEL_2_PATH``, ``<course>/data``) and the
   parsed-data cache are read-only;
 - the submission's own folder (nbgrader's working directory for the notebook) is the only writable course
-  folder; ``/tmp`` and ``$HOME`` are private, size-limited memory file systems;
+  folder; the notebook files in it cannot be read (nbgrader's copy holds the hidden tests); ``/tmp`` and ``$HOME`` are private, size-limited memory file systems;
 - nothing else exists inside: not ``solutions/`` (hidden tests), not ``grading/`` (gradebook, other students),
   not the home folder;
 - new network, PID, IPC and UTS namespaces: no network at all (nbgrader talks to the kernel over Unix sockets
@@ -27,6 +27,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, fields
@@ -96,10 +97,6 @@ class Limits:
                 if values[f.name] <= 0:
                     raise ValueError(f"{name}={env[name]!r}: expected a positive integer")
         return cls(**values)
-
-    def to_env(self) -> dict[str, str]:
-        """These limits as the variables :meth:`from_env` reads."""
-        return {f"EXPRESSION_LAB_SANDBOX_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
 
 
 def _venv_python() -> Path:
@@ -212,6 +209,10 @@ def bwrap_command(command: list[str], workdir: Path, *, writable: tuple[Path, ..
             mount("--ro-bind", str(path), str(path))
     for path in (workdir, *writable):
         mount("--bind", str(path), str(path))
+    # nbgrader writes the notebook it executes, hidden tests restored, into this folder before running it; the
+    # kernel gets its code over the socket and must not read the file: /dev/null (unreadable here) covers it.
+    for notebook in sorted(workdir.rglob("*.ipynb")):
+        mount("--ro-bind", "/dev/null", str(notebook))
     args += ["--clearenv"]
     inner_env = {k: env[k] for k in PASSED_VARIABLES if env.get(k)}
     inner_env.update(HOME=SANDBOX_HOME, USER="student", LOGNAME="student", TMPDIR="/tmp",
@@ -308,6 +309,9 @@ def launch_kernel(connection_file: str, extra: list[str]) -> None:
     args = bwrap_command(command, workdir, writable=(socket_dir,), uid=uid, limits=limits)
     set_limits(limits, uid)
     os.umask(0o022)
+    # nbgrader interrupts a cell past its timeout with SIGINT to the kernel's process group: bwrap must not die
+    # of it (that would kill the kernel); ipykernel installs its own SIGINT handler while a cell runs.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.execv(args[0], args)
 
 

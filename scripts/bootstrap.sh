@@ -20,6 +20,17 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
   fi
 fi
 
+# System package: bubblewrap runs student code in the grading sandbox (python -m course autograde).
+if ! command -v bwrap >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing the system package bubblewrap (the grading sandbox)…"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
+  else
+    say "NOTE: bubblewrap is missing, so autograding cannot sandbox student code. Install it once with:"
+    say "    sudo apt-get install bubblewrap      (Debian/Ubuntu; Linux only)"
+  fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is needed"' || {
     say "Python 3.10 or newer is needed (found: $("$PYTHON" --version 2>&1)). Set PYTHON=/path/to/python3.11."; exit 1; }

@@ -117,6 +117,30 @@ print(json.dumps(report))
     assert not (REPO / "course" / "pwned.py").exists() and not Path("/tmp/ok.txt").exists()
 
 
+def test_the_notebook_being_graded_cannot_be_read(sandbox_ready, tmp_path):
+    """nbgrader's copy of the notebook it executes holds the hidden tests; the kernel gets its code over the
+    socket and never needs the file."""
+    (tmp_path / "iphonex_3dcnn.ipynb").write_text("### BEGIN HIDDEN TESTS\nassert secret\n")
+    code = ("try:\n    print(repr(open('iphonex_3dcnn.ipynb').read()))\n"
+            "except OSError as err:\n    print(type(err).__name__)")
+    proc = _python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() in ("''", "PermissionError"), proc.stdout
+    assert "HIDDEN" in (tmp_path / "iphonex_3dcnn.ipynb").read_text()  # the grader's file is untouched
+
+
+def test_the_cache_is_read_only_and_a_cache_write_fails_soft(sandbox_ready, tmp_path):
+    code = ("import warnings, numpy as np\nfrom data_loaders import cache\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    print(cache.save_arrays('sandbox-probe', a=np.zeros(2)), [str(w.message) for w in caught])")
+    proc = _python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("None [") and "not writable" in proc.stdout, proc.stdout
+    from data_loaders import cache
+    assert not (cache.cache_dir() / "sandbox-probe.npz").exists()
+
+
 def test_no_network_not_even_the_graders_loopback(sandbox_ready, tmp_path):
     listener = _Listener()
     try:
@@ -318,6 +342,8 @@ def _hand_in(root, student, nb):
 
 #: Parts of the kit's own folder that other processes may change meanwhile (or that are not the kit's).
 KIT_SKIP = (".git", ".venv", "grading/", ".nbgrader.log", ".pytest_cache/", "data/", "benchmarks/results/")
+#: What Jupyter itself keeps in the grader's home folder (written by nbgrader, outside the sandbox).
+JUPYTER_STATE = (".jupyter/", ".local/", ".ipython/", ".cache/")
 #: What nbgrader itself writes while grading: the gradebook, autograded copies, the batch's own files, its log.
 GRADING_OUTPUTS = ("grading/gradebook.db", "grading/autograded/", "grading/autograde/", ".nbgrader.log")
 
@@ -349,7 +375,7 @@ def attacked(tmp_path_factory):
         _hand_in(root, "attacker", nb)
 
         watched = {"course": (root, GRADING_OUTPUTS), "kit": (REPO, KIT_SKIP),
-                   "home": (home, ()), "cache": (cache.cache_dir(), ())}
+                   "home": (home, JUPYTER_STATE), "cache": (cache.cache_dir(), ())}
         before = {name: _tree_checksums(folder, skip) for name, (folder, skip) in watched.items()}
         honest_submitted = _tree_checksums(root / "grading" / "submitted")
 
@@ -358,9 +384,14 @@ def attacked(tmp_path_factory):
         mp.chdir(root)
         proc = subprocess.run([sys.executable, "-m", "course", "autograde", AID, "--jobs", "2", "--sandbox"],
                               cwd=root, capture_output=True, text=True, env=dict(os.environ,
-                              EXPRESSION_LAB_SANDBOX_PROCESSES="256", EXPRESSION_LAB_SANDBOX_FILE_SIZE=str(64 * 2 ** 20)))
+                              EXPRESSION_LAB_SANDBOX_PROCESSES="160", EXPRESSION_LAB_SANDBOX_FILE_SIZE=str(64 * 2 ** 20)))
         after = {name: _tree_checksums(folder, skip) for name, (folder, skip) in watched.items()}
     listener.close()
+    graded = root / "grading" / "autograded" / "attacker" / AID / NOTEBOOK
+    if not graded.is_file():
+        log = root / "grading" / "autograde" / "workers" / "attacker.log"
+        pytest.fail(f"the attacker's notebook was not graded:\n{proc.stdout[-2000:]}\n"
+                    f"{log.read_text()[-3000:] if log.is_file() else proc.stderr[-3000:]}")
     executed = nbformat.read(root / "grading" / "autograded" / "attacker" / AID / NOTEBOOK, as_version=4)
     output = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     return dict(root=root, proc=proc, before=before, after=after, listener=listener, output=output,

@@ -1,0 +1,105 @@
+"""``python -m course autograde``: parallel, sandboxed grading gives plain nbgrader's scores, and a submission
+that fails or runs too long is recorded while the rest of the batch is graded.
+
+One ps3 course: three submissions (a wrong ``voxelize``, an unanswered notebook, a damaged file) graded first by
+plain ``nbgrader autograde`` one after another, then again by ``python -m course autograde --jobs 2 --sandbox``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import REPO
+from course import autograde
+from course import nbgrader_steps as steps
+from course.sample_submission import fill_answers
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
+
+AID, NOTEBOOK = "ps3_iphonex_3dcnn", "iphonex_3dcnn.ipynb"
+
+
+def _scores(root, student):
+    return {s.cell: s.score for s in steps.cell_scores(AID, student, root)}
+
+
+def _hand_in(root, student, nb=None, raw=None):
+    folder = steps.submission_folder(student, AID, root)
+    folder.mkdir(parents=True)
+    if raw is not None:
+        (folder / NOTEBOOK).write_text(raw)
+    else:
+        nbformat.write(nb, folder / NOTEBOOK)
+    (folder / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    from test_sandbox_attacks import _sandbox_or_skip
+
+    _sandbox_or_skip()
+    root = tmp_path_factory.mktemp("parallel")
+    shutil.copytree(REPO / "solutions" / AID, root / "solutions" / AID)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IPHONEX_PATH", "synthetic")
+        steps.release(AID, root)
+        release, source = root / "assignments" / AID / NOTEBOOK, root / "solutions" / AID / NOTEBOOK
+        partial = fill_answers(release, source)
+        cell = next(c for c in partial.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "voxelize")
+        cell.source = "def voxelize(points, grid=24, box=None):\n    return np.zeros((grid,) * 3, np.int32)\n"
+        _hand_in(root, "partial", partial)
+        _hand_in(root, "unanswered", nbformat.read(release, as_version=4))
+        _hand_in(root, "damaged", raw='{"cells": [')
+
+        plain = {}
+        for student in ("partial", "unanswered"):
+            steps.autograde(AID, student, root)
+            plain[student] = _scores(root, student)
+        proc = subprocess.run([sys.executable, "-m", "course", "autograde", AID, "--jobs", "2", "--sandbox"],
+                              cwd=root, capture_output=True, text=True)
+        parallel = {s: _scores(root, s) for s in ("partial", "unanswered")}
+        summary = json.loads((root / "grading" / "autograde" / f"{AID}.json").read_text())
+        late = autograde.autograde_class(AID, ["partial"], sandbox=False, root=root, timeout=3, progress=False)
+        after_timeout = _scores(root, "partial")
+    return dict(root=root, plain=plain, parallel=parallel, proc=proc, summary=summary, late=late,
+                after_timeout=after_timeout)
+
+
+def test_parallel_sandboxed_scores_equal_plain_nbgrader(course):
+    assert course["parallel"] == course["plain"]
+    assert sum(v for v in course["plain"]["partial"].values() if v) > 0  # a discriminating case: partly right
+    assert sum(v for v in course["plain"]["unanswered"].values() if v) == 0
+
+
+def test_a_damaged_submission_is_recorded_and_the_rest_graded(course):
+    rows = {r["student"]: r for r in course["summary"]}
+    assert rows["damaged"]["status"] == "failed" and rows["damaged"]["reason"], rows["damaged"]
+    assert rows["partial"]["status"] == rows["unanswered"]["status"] == "graded"
+    assert course["proc"].returncode == 1  # not every submission was graded
+    assert "2 of 3 graded" in course["proc"].stdout
+
+
+
+def test_a_submission_past_the_timeout_is_recorded_and_keeps_its_last_grades(course):
+    (result,) = course["late"]
+    assert result.status == "timeout" and "3 s" in result.reason
+    assert course["after_timeout"] == course["parallel"]["partial"]
+    csv = (course["root"] / "grading" / "autograde" / f"{AID}.csv").read_text().splitlines()
+    assert csv[0].startswith("student,status,auto_score") and len(csv) == 4  # the earlier rows are kept
+    assert [line.split(",")[:2] for line in csv[1:]] == [["damaged", "failed"], ["partial", "timeout"],
+                                                         ["unanswered", "graded"]]
+
+
+def test_the_course_gradebook_holds_one_submission_per_student(course):
+    con = sqlite3.connect(course["root"] / "grading" / "gradebook.db")
+    rows = con.execute("SELECT student_id, COUNT(*) FROM submitted_assignment GROUP BY student_id").fetchall()
+    con.close()
+    assert dict(rows) == {"partial": 1, "unanswered": 1}
