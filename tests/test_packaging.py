@@ -51,7 +51,7 @@ def test_the_wheel_holds_every_package_and_subpackage(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     tracked = subprocess.run(["git", "ls-files", *PACKAGES], cwd=REPO, capture_output=True, text=True,
                              check=True).stdout.split()
-    missing = [f for f in tracked if f.endswith((".py", ".js", ".css")) and f not in names]
+    missing = [f for f in tracked if f.endswith((".py", ".js", ".css", ".html")) and f not in names]
     assert not missing, f"expected every tracked module and front-end file in {wheel.name}; missing: {missing}"
 
 
