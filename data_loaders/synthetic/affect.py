@@ -4,9 +4,10 @@ Source of the positions: Russell, J. A. (1980). A circumplex model of affect. *J
 Psychology*, 39(6), 1161-1178. Russell places affect words on a circle whose horizontal axis is pleasure
 (valence, 0°) and vertical axis is arousal (90°): pleasure 0°, excitement 45°, arousal 90°, distress 135°,
 displeasure 180°, depression 225°, sleepiness 270°, relaxation 315° (the paper's abstract). The angles below
-are the **approximate** positions of the words *happy*, *astonished*, *angry*, *afraid* and *sad* read from
-the paper's plots of its 28 affect words, rounded to whole degrees; they are not exact table values, and
-the kit uses them only to give synthetic faces plausible labels. Disgust is not among Russell's 28 words: the kit places it at 140°, beside *distressed* and
+are the positions the paper's direct circular scaling (Ross's technique, 28 affect words) gives the words
+*happy* (7.8°), *astonished* (69.8°), *angry* (99.1°), *afraid* (116.9°) and *sad* (207.5°), as the paper's
+table is widely reproduced, rounded to whole degrees; the kit uses them only to give synthetic faces plausible
+labels. Disgust is not among Russell's 28 words: the kit places it at 140°, beside *distressed* and
 *frustrated* (unpleasant, moderately aroused) — the kit's choice, not data. Neutral sits at the centre.
 
 A face's point is its emotion's direction scaled by its expression strength (0 = no movement, 1 = the
