@@ -20,7 +20,7 @@ from . import ASSIGNMENTS, REPO_ROOT
 #: Packages copied whole: the notebooks import them.
 PACKAGES = ("data_loaders", "widgets")
 #: The only ``course`` modules a notebook imports. Everything else in ``course/`` is instructor-only.
-COURSE_MODULES = ("run_record.py", "fallback_model.py")
+COURSE_MODULES = ("run_record.py", "fallback_model.py", "video_analysis.py")
 #: Requirements of the kit that only instructors need (grading, notebook execution from scripts).
 INSTRUCTOR_REQUIREMENTS = ("nbgrader", "nbclient", "nbconvert", "nbformat")
 #: Text that must never reach students.
@@ -28,8 +28,9 @@ MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN T
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.keras", "*.run.json",
                                "autograde_outputs")
 
-_INIT = '''"""Student-facing modules of Expression Lab: the run record (``run_record``) and the fallback ``model_2``
-file (``fallback_model``). The course's instructor tooling is not part of the student bundle."""
+_INIT = '''"""Student-facing modules of Expression Lab: the run record (``run_record``), the fallback ``model_2``
+file (``fallback_model``) and per-frame video analysis (``video_analysis``). The course's instructor tooling is
+not part of the student bundle."""
 '''
 
 README = """# Expression Lab: student bundle
@@ -41,6 +42,8 @@ Graded notebooks on facial expression recognition (after MIT 6.835 MiniProject 4
 | `assignments/ps1_fer2013_cnn/fer2013_cnn.ipynb` | a Keras CNN on FER2013 (48×48 faces, 7 expressions) |
 | `assignments/ps2_personal_transfer/personal_transfer.ipynb` | fine-tune your `model_2` on photos of your own face |
 | `assignments/ps3_iphonex_3dcnn/iphonex_3dcnn.ipynb` | iPhone X face point clouds, voxels and a 3D CNN |
+| `assignments/ps4_action_units/action_units.ipynb` | Action Units (one sigmoid per AU), valence and arousal (CCC) |
+| `assignments/ps5_faces_in_motion/faces_in_motion.ipynb` | smiles frame by frame in a video, temporal smoothing, ROC; live webcam |
 
 ## Install (once)
 
@@ -62,7 +65,8 @@ instead of `tensorflow`.
 Without data the notebooks run on **synthetic FACS faces** the kit generates once (about 10 s): fine to learn
 the workflow, but they are not people. For the real data, put FER2013 (`fer2013.csv`, from Kaggle's *Challenges
 in Representation Learning* page) in `data/fer2013/` or set `FER2013_PATH`, and the course's `faces.py` in
-`data/iphonex/` or set `IPHONEX_PATH`. A banner in each notebook says which data is in use. Your photos
+`data/iphonex/` or set `IPHONEX_PATH`; Action Unit labels (OpenFace csv or DISFA-style folders) go in
+`data/action_units/` or `AU_DATA_PATH`, and your own video clips in `data/video/` or `VIDEO_PATH`. A banner in each notebook says which data is in use. Your photos
 (assignment 2) are saved in `data/personal/` on this machine only.
 
 ## Working and handing in
@@ -70,7 +74,7 @@ in Representation Learning* page) in `data/fer2013/` or set `FER2013_PATH`, and 
 Cells saying *YOUR CODE HERE* / *YOUR ANSWER HERE* are yours; the test cell after each checks your work
 (silence means it passed; the grader adds hidden tests of the same behaviour). Locked cells are restored by the
 grader. Each notebook ends with a *Before you submit* checklist. Hand in the notebook, the model it saves
-(`model_2.keras`, `model_3.keras`, `model_4.keras`) and the run record written beside it (`model_2.run.json` …):
+(`model_2.keras`, `model_3.keras`, `model_4.keras`, `model_5.keras`) and the run record written beside it (`model_2.run.json` …):
 the grader re-runs your notebook on a small subset and reads your own results from that record.
 """
 

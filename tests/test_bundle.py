@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,17 @@ def test_no_solution_hidden_test_or_instructor_module_is_in_the_bundle(bundle):
     text = "\n".join(p.read_text(errors="ignore") for p in bundle.rglob("*") if p.is_file())
     for marker in ("### BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "_check_model_4(\"model_4.keras\")"):
         assert marker not in text, f"{marker!r} reached the bundle"
+
+
+def test_every_course_module_a_release_notebook_imports_is_bundled():
+    imported = set()
+    for aid, name in ASSIGNMENTS.items():
+        nb = nbformat.read(REPO / "assignments" / aid / f"{name}.ipynb", as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                imported |= set(re.findall(r"\bcourse\.(\w+)", cell.source))
+    missing = sorted(f"{m}.py" for m in imported if f"{m}.py" not in COURSE_MODULES)
+    assert not missing, f"expected every course module the notebooks import in COURSE_MODULES; missing {missing}"
 
 
 def test_the_leak_check_catches_a_solution_notebook_and_an_instructor_module(bundle, tmp_path):

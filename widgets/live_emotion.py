@@ -104,15 +104,13 @@ def fast_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
     """A callable ``float32 (1, S, S, 1)`` → ``float64 (K,)`` probabilities for one face at a time.
 
     ``model.predict`` sets up a data pipeline on every call (about a hundred times the work of one face); this
-    instead folds the batch norms of a functional/Sequential model (:func:`course.inference.fold_batch_norms`)
-    and traces the forward pass once with ``tf.function`` for the one input shape, so each frame is one compiled
-    call (see ``benchmarks/live_webcam.py`` for the measured difference).
+    traces the forward pass once with ``tf.function`` for the one input shape, so each frame is one compiled
+    call (see ``benchmarks/live_webcam.py`` for the measured difference: folding the batch norms as
+    ``course evaluate`` does saves a further ~0.2 ms a face, not worth a dependency of a widget on course/).
     """
     import keras
 
-    from course.inference import fold_batch_norms, has_layer_graph
-
-    net = fold_batch_norms(model) if has_layer_graph(model) else model
+    net = model
     if keras.backend.backend() != "tensorflow":
         return lambda x: np.asarray(net.predict_on_batch(x), dtype=np.float64)[0]
     import tensorflow as tf
