@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lab release bootstrap clean
+.PHONY: demo test lint lab release bootstrap clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -13,6 +13,9 @@ demo: bootstrap  ## the demo course run: release, a sample submission, autograde
 
 test: bootstrap  ## the test suite (real-data tests run when FER2013_PATH is set)
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: bootstrap  ## ruff, configured in pyproject.toml (CI runs it before the tests)
+	@$(VENV)/bin/ruff check .
 
 lab: bootstrap  ## JupyterLab on the course folder
 	@$(VENV)/bin/jupyter lab --notebook-dir=.

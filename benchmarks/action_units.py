@@ -6,7 +6,8 @@ Usage: ``.venv/bin/python benchmarks/action_units.py [--epochs N] [--va-epochs N
 ``build_au_transfer``, ``pick_thresholds``, ``per_au_f1``, ``ccc``, ``build_va_model``, ``fit_au_to_emotion``)
 on the synthetic default: all ``Training`` faces (a fifth for validation, stratified by emotion, as in the
 notebook), tested on ``PublicTest``. The transfer detector starts from the kit's fallback ``model_2`` (what
-the grader uses); the valence/arousal head sits on the better detector, as in the notebook. Prints a table and writes ``benchmarks/results/action_units.json``.
+the grader uses); the valence/arousal head sits on the better detector, as in the notebook. Prints a table and
+writes ``benchmarks/results/action_units.json``.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rows, per_au, detectors, val_f1 = [], {}, {}, {}
     for name, build in (("CNN from scratch", lambda: ns["build_au_cnn"](len(data.au_names))),
-                        ("fallback model_2 base, frozen", lambda: ns["build_au_transfer"](model_2, len(data.au_names)))):
+                        ("fallback model_2 base, frozen",
+                         lambda: ns["build_au_transfer"](model_2, len(data.au_names)))):
         keras.utils.set_random_seed(6835)
         model = build()
         start = time.perf_counter()

@@ -18,7 +18,6 @@ import sys
 import time
 
 import numpy as np
-
 from results_file import write_results
 
 
@@ -59,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from skimage import data
 
     from data_loaders.face_detection import detect_faces, largest_face, single_cascade_face
-    from data_loaders.personal import read_grayscale, astronaut_photo
+    from data_loaders.personal import astronaut_photo, read_grayscale
 
     crops = np.clip(np.rint(data.lfw_subset() * 255), 0, 255).astype(np.uint8)
     faces, others = crops[:100], crops[100:]

@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_file import write_results  # noqa: E402
-from inference_speed import faces_per_second, latency_ms  # noqa: E402
-from solution_code import solution_namespace  # noqa: E402
 from host_speed import host_speed  # noqa: E402
+from inference_speed import faces_per_second, latency_ms  # noqa: E402
+from results_file import write_results  # noqa: E402
+from solution_code import solution_namespace  # noqa: E402
 
 NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "mini_xception" / "fer2013_mini_xception.hdf5"
@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = time.perf_counter() - start - paused[0]
             done = (elapsed - train_start) / (budget - train_start)
             warm = 0.05
-            factor = done / warm if done < warm else 0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * (done - warm) / (1 - warm)))
+            cosine = 0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * (done - warm) / (1 - warm)))
+            factor = done / warm if done < warm else cosine
             self.model.optimizer.learning_rate = peak * float(np.clip(factor, 0.01, 1.0))
 
         def on_train_batch_end(self, batch, logs=None):
@@ -189,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         minutes = "–" if r["train_minutes"] is None else f"{r['train_minutes']:.1f}"
         print(f"{r['model']:<32}{r['accuracy']:>9.2%}{r['macro_f1']:>9.3f}{r['parameters']:>11,}{r['size_mb']:>7.1f}"
               f"{minutes:>10}{r['faces_per_second']:>9,}{r['latency_ms']:>8.1f}")
-    print("\ncheckpoints: " + ", ".join(f"{c['minutes']:g} min {c['accuracy']:.2%} (flip TTA {c['accuracy_flip_tta']:.2%})"
+    print("\ncheckpoints: " + ", ".join(f"{c['minutes']:g} min {c['accuracy']:.2%} "
+                                     f"(flip TTA {c['accuracy_flip_tta']:.2%})"
                                      for c in checkpoints))
     # The data is named by what it holds, never by where it lies on this machine.
     described = (data.description.split(" (")[0] if data.description.startswith("SYNTHETIC")

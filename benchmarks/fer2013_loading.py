@@ -16,7 +16,6 @@ from pathlib import Path
 from results_file import write_results
 
 
-
 def main() -> int:
     path = os.environ.get("FER2013_PATH")
     if not path:

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                 (f"{name}, batch norms folded + flip TTA", with_flip_tta(folded))]
     batches = [int(b) for b in args.batch_sizes.split(",")]
     passes = {(label, batch): [] for label, _ in variants for batch in batches}
-    for label, m in variants:
+    for _label, m in variants:
         for batch in batches:
             warm_up(m, x, batch)
     for _ in range(args.rounds):

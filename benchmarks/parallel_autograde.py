@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['step']:<60}{r['seconds']:>9.2f}{r.get('per_second', ''):>11}{r.get('peak_mb', ''):>9}")
     note = (f"{args.assignment}, {args.students} submissions (every fifth unanswered), the same scores in every "
-            "configuration" if not differing else f"SCORES DIFFER in {differing}") + (f"; {args.note}" if args.note else "")
+            "configuration" if not differing else f"SCORES DIFFER in {differing}")
+    note += f"; {args.note}" if args.note else ""
     write_results("parallel_autograde", results=rows, note=note)
     return 1 if differing else 0
 

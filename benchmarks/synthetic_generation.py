@@ -17,7 +17,6 @@ from pathlib import Path
 from results_file import write_results
 
 
-
 def _timed(label, fn, count, unit):
     start = time.perf_counter()
     fn()

@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         analyze_video(video, model, every=8, progress=False)  # warm-up: TensorFlow's first call, the cascades
         for every in (1, 2):
-            df, row = _timed(f"analyze_video, every {every}", lambda: analyze_video(video, model, every=every,
-                                                                                 progress=False),
+            df, row = _timed(f"analyze_video, every {every}",
+                             lambda every=every: analyze_video(video, model, every=every, progress=False),
                              (n + every - 1) // every, "frames")
             row["note"] = f"face in {df.face.mean():.0%} of analysed frames"
             rows.append(row)

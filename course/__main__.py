@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"released {path}")
         elif args.command == "evaluate":
             from data_loaders import load_fer2013
+
             from .evaluate import evaluate_model
             data = load_fer2013(args.data)
             usage = args.usage or ("PrivateTest" if "PrivateTest" in data.usages else "PublicTest")

@@ -43,7 +43,7 @@ Graded notebooks on facial expression recognition (after MIT 6.835 MiniProject 4
 | `assignments/ps2_personal_transfer/personal_transfer.ipynb` | fine-tune your `model_2` on photos of your own face |
 | `assignments/ps3_iphonex_3dcnn/iphonex_3dcnn.ipynb` | iPhone X face point clouds, voxels and a 3D CNN |
 | `assignments/ps4_action_units/action_units.ipynb` | Action Units (one sigmoid per AU), valence and arousal (CCC) |
-| `assignments/ps5_faces_in_motion/faces_in_motion.ipynb` | smiles frame by frame in a video, temporal smoothing, ROC; live webcam |
+| `assignments/ps5_faces_in_motion/faces_in_motion.ipynb` | smiles frame by frame in a video, smoothing, ROC |
 
 ## Install (once)
 
@@ -66,7 +66,8 @@ Without data the notebooks run on **synthetic FACS faces** the kit generates onc
 the workflow, but they are not people. For the real data, put FER2013 (`fer2013.csv`, from Kaggle's *Challenges
 in Representation Learning* page) in `data/fer2013/` or set `FER2013_PATH`, and the course's `faces.py` in
 `data/iphonex/` or set `IPHONEX_PATH`; Action Unit labels (OpenFace csv or DISFA-style folders) go in
-`data/action_units/` or `AU_DATA_PATH`, and your own video clips in `data/video/` or `VIDEO_PATH`. A banner in each notebook says which data is in use. Your photos
+`data/action_units/` or `AU_DATA_PATH`, and your own video clips in `data/video/` or `VIDEO_PATH`. A banner in
+each notebook says which data is in use. Your photos
 (assignment 2) are saved in `data/personal/` on this machine only.
 
 ## Working and handing in
@@ -74,7 +75,7 @@ in Representation Learning* page) in `data/fer2013/` or set `FER2013_PATH`, and 
 Cells saying *YOUR CODE HERE* / *YOUR ANSWER HERE* are yours; the test cell after each checks your work
 (silence means it passed; the grader adds hidden tests of the same behaviour). Locked cells are restored by the
 grader. Each notebook ends with a *Before you submit* checklist. Hand in the notebook, the model it saves
-(`model_2.keras`, `model_3.keras`, `model_4.keras`, `model_5.keras`) and the run record written beside it (`model_2.run.json` …):
+(`model_2.keras` … `model_5.keras`) and the run record written beside it (`model_2.run.json` …):
 the grader re-runs your notebook on a small subset and reads your own results from that record.
 """
 

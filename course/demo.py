@@ -52,11 +52,13 @@ def _data_check(assignment: str) -> str:
         return f"stand-in photos in {standin_photos()}; fallback model_2 at {fallback_model_2()}"
     if assignment == "ps4_action_units":  # grading uses the fallback model_2 too: train it now, not while grading
         from data_loaders import load_action_units
+
         from .fallback_model import fallback_model_2
 
         return f"{load_action_units().description}; fallback model_2 at {fallback_model_2()}"
     if assignment == "ps5_faces_in_motion":  # the synthetic clip and, for grading, the fallback model_2
         from data_loaders.video import video_path
+
         from .fallback_model import fallback_model_2
 
         return f"clip {video_path('synthetic')}; fallback model_2 at {fallback_model_2()}"

@@ -23,7 +23,8 @@ def model_inputs(images: np.ndarray, input_size: int = 48, scale: Scale = "unit"
     """``uint8 (N, 48, 48)`` faces -> ``float32 (N, input_size, input_size, 1)`` scaled as the model expects.
 
     ``scale``: ``"unit"`` ([0, 1]: pixels/255, the kit's contract), ``"symmetric"`` ([-1, 1]: (pixels/255 - 0.5)
-    * 2, the mini-Xception convention) or ``"raw"`` (0-255). Resizing uses bilinear interpolation (TensorFlow ``resize``).
+    * 2, the mini-Xception convention) or ``"raw"`` (0-255). Resizing uses bilinear interpolation (TensorFlow
+    ``resize``).
     """
     x = images.astype(np.float32)[..., None]
     if input_size != images.shape[1]:

@@ -9,7 +9,8 @@ nbgrader runs every submission with the grader's rights (nbgrader issue #483). T
   (``FER2013_PATH``, ``IPHONEX_PATH``, ``PERSONAL_PHOTOS_PATH``, ``MODEL_2_PATH``, ``<course>/data``) and the
   parsed-data cache are read-only;
 - the submission's own folder (nbgrader's working directory for the notebook) is the only writable course
-  folder; the notebook files in it cannot be read (nbgrader's copy holds the hidden tests); ``/tmp`` and ``$HOME`` are private, size-limited memory file systems;
+  folder; the notebook files in it cannot be read (nbgrader's copy holds the hidden tests); ``/tmp`` and
+  ``$HOME`` are private, size-limited memory file systems;
 - nothing else exists inside: not ``solutions/`` (hidden tests), not ``grading/`` (gradebook, other students),
   not the home folder;
 - new network, PID, IPC and UTS namespaces: no network at all (nbgrader talks to the kernel over Unix sockets
@@ -79,7 +80,7 @@ class Limits:
     tmp_size: int = 1 * GIB
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "Limits":
+    def from_env(cls, env: dict | None = None) -> Limits:
         """Defaults, overridden by ``EXPRESSION_LAB_SANDBOX_<FIELD>`` (e.g. ``…_MEMORY=4294967296``).
 
         Raises:

@@ -36,9 +36,10 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -154,11 +155,11 @@ class ActionUnitDataset:
         order = {"Training": 0, "PublicTest": 1, "PrivateTest": 2}
         return tuple(sorted(set(self.usage.tolist()), key=lambda u: order.get(u, 9)))
 
-    def select(self, keep: np.ndarray) -> "ActionUnitDataset":
+    def select(self, keep: np.ndarray) -> ActionUnitDataset:
         """The rows a boolean mask or an index array selects."""
         return replace(self, **{name: getattr(self, name)[keep] for name in self._ROW_ARRAYS})
 
-    def subset(self, usage: str | Iterable[str]) -> "ActionUnitDataset":
+    def subset(self, usage: str | Iterable[str]) -> ActionUnitDataset:
         """Rows whose ``Usage`` is ``usage`` (a name or several).
 
         Raises:
@@ -170,7 +171,7 @@ class ActionUnitDataset:
             raise ValueError(f"{self.source} has no {'/'.join(missing)} rows; it has: {', '.join(self.usages)}")
         return self.select(np.isin(self.usage, wanted))
 
-    def sample(self, n: int | None, seed: int = 0) -> "ActionUnitDataset":
+    def sample(self, n: int | None, seed: int = 0) -> ActionUnitDataset:
         """A random ``n`` rows (all, shuffled, when ``n`` is None or ≥ the size), reproducible by ``seed``."""
         order = np.random.default_rng(seed).permutation(len(self))
         return self.select(order if n is None else order[: max(0, int(n))])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -73,7 +73,7 @@ class ImageDataset:
         order = {"Training": 0, "PublicTest": 1, "PrivateTest": 2, "Test": 3}
         return tuple(sorted(set(self.usage.tolist()), key=lambda u: order.get(u, 9)))
 
-    def subset(self, usage: str | Iterable[str]) -> "ImageDataset":
+    def subset(self, usage: str | Iterable[str]) -> ImageDataset:
         """Rows whose ``Usage`` is ``usage`` (a name or several).
 
         Raises:
@@ -88,11 +88,11 @@ class ImageDataset:
         keep = np.isin(self.usage, wanted)
         return replace(self, images=self.images[keep], labels=self.labels[keep], usage=self.usage[keep])
 
-    def select(self, keep: np.ndarray) -> "ImageDataset":
+    def select(self, keep: np.ndarray) -> ImageDataset:
         """The rows where the boolean mask (or the index array) ``keep`` selects."""
         return replace(self, images=self.images[keep], labels=self.labels[keep], usage=self.usage[keep])
 
-    def sample(self, n: int | None, seed: int = 0) -> "ImageDataset":
+    def sample(self, n: int | None, seed: int = 0) -> ImageDataset:
         """A random ``n`` rows (all rows, shuffled, when ``n`` is None or ≥ the size), reproducible by ``seed``."""
         order = np.random.default_rng(seed).permutation(len(self))
         keep = order if n is None else order[: max(0, int(n))]
@@ -154,7 +154,7 @@ class PointCloudDataset:
         """Distinct subjects in source order."""
         return tuple(dict.fromkeys(self.subjects.tolist()))
 
-    def select(self, keep: np.ndarray) -> "PointCloudDataset":
+    def select(self, keep: np.ndarray) -> PointCloudDataset:
         """The rows where the boolean mask (or the index array) ``keep`` selects."""
         return replace(self, points=self.points[keep], labels=self.labels[keep], subjects=self.subjects[keep],
                        emotions=self.emotions[keep])

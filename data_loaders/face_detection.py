@@ -22,7 +22,7 @@ cascade on scikit-image's ``lfw_subset`` and ``astronaut``.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class FaceDetectorError(RuntimeError):
     """OpenCV's cascade files are missing (an OpenCV build without ``cv2.data``)."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def cascade(name: str):
     """The OpenCV cascade ``<name>.xml`` from ``cv2.data.haarcascades``, loaded once per process.
 

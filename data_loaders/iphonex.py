@@ -109,7 +109,8 @@ def load_iphonex(path: str | os.PathLike | None = None, *, on_bad_samples: Liter
     from .synthetic import is_synthetic
 
     if is_synthetic(source):
-        dataset = replace(dataset, description=f"SYNTHETIC FACS faces, not iPhone X recordings ({dataset.description}). "
+        dataset = replace(dataset, description="SYNTHETIC FACS faces, not iPhone X recordings "
+                                               f"({dataset.description}). "
                                                    "To use real data, put faces.py in data/iphonex/ or set "
                                                    "IPHONEX_PATH.")
     if dataset.bad_rows:
@@ -130,7 +131,7 @@ def _check_clouds(clouds: list[tuple[str, str, object]], label: str, on_bad: str
     """Validate ``(sample_id, emotion, array or problem)`` triples and stack the good ones."""
     problems: dict[int, str] = {}
     arrays: dict[int, np.ndarray] = {}
-    for i, (sid, emotion, cloud) in enumerate(clouds):
+    for i, (_sid, emotion, cloud) in enumerate(clouds):
         try:
             emotion_code(emotion)
         except KeyError as exc:
@@ -163,7 +164,8 @@ def _check_clouds(clouds: list[tuple[str, str, object]], label: str, on_bad: str
         raise IPhoneXFormatError(f"{label}: no usable point clouds")
     points = np.stack([arrays[i] for i in keep]).astype(np.float32)
     description = (f"iPhone X point clouds from {label}: {len(keep)} clouds × {points.shape[1]} points, "
-                   f"{len({clouds[i][0] for i in keep})} subjects" + (f", {len(bad)} bad clouds skipped" if bad else ""))
+                   f"{len({clouds[i][0] for i in keep})} subjects"
+                   + (f", {len(bad)} bad clouds skipped" if bad else ""))
     return _dataset(points, [clouds[i][0] for i in keep], [clouds[i][1] for i in keep], label, description, bad)
 
 
@@ -227,7 +229,8 @@ def _read_faces_py(path: Path) -> list[tuple[str, str, object]]:
     clouds = []
     for sid, emotions in samples.items():
         if not isinstance(emotions, dict):
-            clouds.append((str(sid), "?", f"expected {{emotion: {{'x': [...], ...}}}}, found {type(emotions).__name__}"))
+            found = type(emotions).__name__
+            clouds.append((str(sid), "?", f"expected {{emotion: {{'x': [...], ...}}}}, found {found}"))
             continue
         for emotion, xyz in emotions.items():
             clouds.append((str(sid), str(emotion), _xyz_cloud(xyz, numbers)))

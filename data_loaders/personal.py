@@ -227,10 +227,11 @@ def standin_photos(folder: str | os.PathLike | None = None, size: int = 48, seed
     Returns:
         The folder.
     """
+    from PIL import Image
+
     from . import cache
     from .synthetic.render import render_faces
     from .synthetic.sampling import draw_expressions, draw_identities, draw_poses
-    from PIL import Image
 
     root = Path(folder) if folder is not None else cache.cache_dir() / f"standin-photos-seed{seed}-{size}px"
     if all((root / s / e.lower() / "1.png").is_file() for s in SPLITS for e in EMOTIONS):
@@ -251,9 +252,10 @@ def standin_photos(folder: str | os.PathLike | None = None, size: int = 48, seed
 def astronaut_photo(folder: str | os.PathLike | None = None) -> Path:
     """A real face photo to exercise the face detector: scikit-image's ``astronaut`` (Eileen Collins, NASA,
     public domain), written as ``<folder>/astronaut.png`` (default: the cache folder) and returned."""
-    from . import cache
     from PIL import Image
     from skimage import data
+
+    from . import cache
 
     root = Path(folder) if folder is not None else cache.cache_dir()
     root.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,9 @@ face_present`` and the true face box. Decoding errors name the file and the fram
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd

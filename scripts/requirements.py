@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_ONLY = {"tensorflow": "tensorflow-cpu", "open3d": "open3d-cpu"}

@@ -9,7 +9,7 @@ from PIL import Image
 from data_loaders import EMOTIONS, load_fer2013
 from data_loaders import action_units as au_module
 from data_loaders.action_units import ActionUnitFormatError, load_action_units
-from data_loaders.synthetic import (AUS, openface_csv_text, sample_image_aus, sample_images, valence_arousal)
+from data_loaders.synthetic import AUS, openface_csv_text, sample_image_aus, sample_images, valence_arousal
 from data_loaders.synthetic.affect import EMOTION_ANGLES, expression_strength
 
 

@@ -24,8 +24,20 @@ from PIL import Image
 from conftest import REPO
 from course import ASSIGNMENTS
 from course.sample_submission import fill_answers
-from lab_browser import (FAKE_CAMERA_ARGS, Lab, browser_missing, error_outputs, launch, open_notebook,
-                         output_of, plot_signature, popups, run_all_cells, save_notebook, wait_for_change)
+from lab_browser import (
+    FAKE_CAMERA_ARGS,
+    Lab,
+    browser_missing,
+    error_outputs,
+    launch,
+    open_notebook,
+    output_of,
+    plot_signature,
+    popups,
+    run_all_cells,
+    save_notebook,
+    wait_for_change,
+)
 
 _missing = browser_missing()
 if _missing and os.environ.get("EXPRESSION_LAB_REQUIRE_BROWSER") == "1":
@@ -58,7 +70,8 @@ def lab(tmp_path_factory):
     capture.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(capture, root / "capture.ipynb")
     env = dict(os.environ, NBGRADER_EXECUTION="autograde", FER2013_PATH="synthetic", IPHONEX_PATH="synthetic",
-               AU_DATA_PATH="synthetic", PERSONAL_PHOTOS_PATH=str(root / "photos"), PYTHONPATH=str(REPO), JUPYTER_PLATFORM_DIRS="1")
+               AU_DATA_PATH="synthetic", PERSONAL_PHOTOS_PATH=str(root / "photos"), PYTHONPATH=str(REPO),
+               JUPYTER_PLATFORM_DIRS="1")
     env.pop("MODEL_2_PATH", None)
     server = Lab(root, env, root.parent / "jupyterlab.log")
     yield server
@@ -180,7 +193,7 @@ def test_ps4_runs_and_the_au_explorer_follows_its_sliders(page, lab, shots):
     explorer.locator(".widget-slider", has_text="AU26").locator(".noUi-handle").first.focus()
     page.keyboard.press("ArrowRight")  # one step more jaw drop: the kernel deforms, renders and predicts again
     for i in range(4):
-        wait_for_change(lambda: plot_signature(explorer, i), before[i])
+        wait_for_change(lambda i=i: plot_signature(explorer, i), before[i])
     before = plot_signature(explorer, 0)
     explorer.locator(".widget-toggle-button", has_text="Surprise").first.click()
     wait_for_change(lambda: plot_signature(explorer, 0), before)

@@ -76,7 +76,7 @@ def test_icml_face_data_headers_with_leading_spaces(tmp_path, tiny_faces):
 def test_kaggle_train_csv_is_training(tmp_path, tiny_faces):
     images, labels = tiny_faces
     path = tmp_path / "train.csv"
-    path.write_text("emotion,pixels\n" + "\n".join(f"{l},{pixels_string(i)}" for i, l in zip(images, labels)))
+    path.write_text("emotion,pixels\n" + "\n".join(f"{lab},{pixels_string(img)}" for img, lab in zip(images, labels)))
     data = load_fer2013(path)
     assert set(data.usage) == {"Training"} and np.array_equal(data.labels, labels)
 
@@ -143,7 +143,7 @@ GOOD = " ".join(["7"] * 2304)
     (f"9,{GOOD},Training", "emotion '9' is not a FER2013 label code 0-6"),
     (f"happy,{GOOD},Training", "emotion 'happy' is not a FER2013 label code 0-6"),
     (f"3,{GOOD},Validation", "Usage 'Validation' is not one of Training, PublicTest, PrivateTest"),
-    (f"3,,Training", "has 0 pixel values, expected 2304"),
+    ("3,,Training", "has 0 pixel values, expected 2304"),
 ])
 def test_bad_rows_name_the_file_and_line(fer_csv, bad_line, expected):
     _corrupt(fer_csv, 5, bad_line)

@@ -12,9 +12,9 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import REPO, pixels_string, write_fer_csv
 from PIL import Image
 
+from conftest import REPO, pixels_string, write_fer_csv
 from data_loaders import EMOTIONS, fer2013_splits, grading_test_set, load_fer2013
 from data_loaders.fer2013 import TRAINING_HOLDOUT
 
@@ -39,7 +39,7 @@ def write_format(kind: str, folder):
     if kind == "train.csv":
         images, labels = _faces(PER_CLASS["Training"], 0)
         path = folder / "train.csv"
-        path.write_text("emotion,pixels\n" + "\n".join(f"{l},{pixels_string(i)}" for i, l in zip(images, labels)))
+        path.write_text("emotion,pixels\n" + "\n".join(f"{lab},{pixels_string(img)}" for img, lab in zip(images, labels)))
         return path
     if kind == "image folders":
         for split, n in (("train", PER_CLASS["Training"]), ("test", 4)):
@@ -64,7 +64,8 @@ def test_every_format_has_disjoint_stratified_sets(tmp_path, kind):
     assert splits.test_name == TEST_NAME[kind]
     assert len(splits.train) and len(splits.validation) and len(splits.test)
     assert set(splits.train.usage) == set(splits.validation.usage) == {"Training"}
-    rows = lambda d: {img.tobytes() for img in d.images}
+    def rows(d):
+        return {img.tobytes() for img in d.images}
     assert not rows(splits.train) & rows(splits.validation), "validation rows must not be trained on"
     assert not rows(splits.test) & (rows(splits.train) | rows(splits.validation)), "test rows must be unseen"
     assert len(rows(splits.train) | rows(splits.validation) | rows(splits.test)) >= len(data.subset("Training"))

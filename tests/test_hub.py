@@ -35,8 +35,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 
+from conftest import REPO
 from course.sample_submission import fill_answers
 
 AID, NOTEBOOK = "ps3_iphonex_3dcnn", "iphonex_3dcnn.ipynb"

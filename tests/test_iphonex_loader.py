@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from data_loaders import IPhoneXFormatError, load_iphonex
+from data_loaders import IPhoneXFormatError, load_iphonex, synthetic
 from data_loaders import fer2013 as fer_module
-from data_loaders import synthetic
 from data_loaders.synthetic.writers import faces_py_text
 
 
@@ -47,8 +46,8 @@ def test_faces_py_loads_as_float32_metres_in_file_order(faces_py, small_faces):
 def test_code_in_faces_py_is_refused_without_running_it(tmp_path):
     marker = tmp_path / "PWNED"
     evil = tmp_path / "faces.py"
-    evil.write_text('face_samples = {"s": {"happy": {"x": __import__("os").system("touch %s"), "y": [1], "z": [1]}}}\n'
-                    % marker)
+    evil.write_text('face_samples = {"s": {"happy": {"x": __import__("os").system("touch '
+                    f'{marker}"), "y": [1], "z": [1]}}}}}}\n')
     with pytest.raises(IPhoneXFormatError, match=r"faces\.py:1: only literal values.*Call.*never executed"):
         load_iphonex(evil)
     evil.write_text(f'import os\nos.system("touch {marker}")\nface_samples = {{}}\n')

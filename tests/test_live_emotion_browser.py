@@ -24,8 +24,16 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from lab_browser import (Lab, browser_missing, launch, open_notebook, popups, run_all_cells,
-                         synthetic_face_frames, write_y4m)
+from lab_browser import (
+    Lab,
+    browser_missing,
+    launch,
+    open_notebook,
+    popups,
+    run_all_cells,
+    synthetic_face_frames,
+    write_y4m,
+)
 
 _missing = browser_missing()
 if _missing and os.environ.get("EXPRESSION_LAB_REQUIRE_BROWSER") == "1":

@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_loaders.personal import (PersonalPhotoError, astronaut_photo, delete_photos, find_face, load_personal,
-                                   read_grayscale, standin_photos)
+from data_loaders.personal import (
+    PersonalPhotoError,
+    astronaut_photo,
+    delete_photos,
+    find_face,
+    load_personal,
+    read_grayscale,
+    standin_photos,
+)
 from widgets.capture import PhotoCapture, save_photo
 
 
@@ -36,7 +43,7 @@ def _put(root, split, emotion, name, image: Image.Image):
 def test_any_image_mode_reads_as_uint8_grey(tmp_path, astronaut, mode):
     rgb = Image.fromarray(astronaut)
     if mode == "I;16":
-        image = Image.fromarray((np.asarray(rgb.convert("L"), np.uint16) * 257))
+        image = Image.fromarray(np.asarray(rgb.convert("L"), np.uint16) * 257)
     else:
         image = rgb.convert(mode)
     path = tmp_path / "photo.png"

@@ -9,9 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from data_loaders import EMOTIONS, load_fer2013
+from data_loaders import EMOTIONS, load_fer2013, synthetic
 from data_loaders import fer2013 as fer_module
-from data_loaders import synthetic
 from data_loaders.__main__ import main as cli
 from data_loaders.synthetic import AUS, EMOTION_AUS, make_face, sample_faces, sample_images
 from data_loaders.synthetic.face_model import sunflower_disc

@@ -11,7 +11,7 @@ import pytest
 from course.video_analysis import COLUMNS, analyze_video, smile_score, write_annotated_video
 from data_loaders.emotions import EMOTIONS
 from data_loaders.synthetic.clips import GROUND_TRUTH_COLUMNS, SMILE_AU12, render_clip, write_clip
-from data_loaders.video import (VideoError, iter_frames, load_ground_truth, read_frame, video_info, video_path)
+from data_loaders.video import VideoError, iter_frames, load_ground_truth, read_frame, video_info, video_path
 from widgets import VideoTimeline
 
 

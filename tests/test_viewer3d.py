@@ -12,8 +12,7 @@ import pytest
 
 from data_loaders import synthetic
 from data_loaders.emotions import EMOTIONS
-from widgets.viewer3d import (CAMERAS, FaceViewer, displacement_mm, export_html, face_colours, main,
-                              voxel_trace)
+from widgets.viewer3d import CAMERAS, FaceViewer, displacement_mm, export_html, face_colours, main, voxel_trace
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +31,8 @@ def test_viewer_shows_the_chosen_subject_and_expressions(faces):
     viewer.subject.value = faces.sample_ids[2]
     viewer.expression.value = "Happy"
     viewer.compare.value = "Surprise"
-    row = lambda code: np.flatnonzero((faces.subjects == 2) & (faces.labels == code))[0]
+    def row(code):
+        return np.flatnonzero((faces.subjects == 2) & (faces.labels == code))[0]
     assert np.allclose(viewer.figure.data[0].x, faces.points[row(3), :, 0])
     assert np.allclose(viewer.figure.data[1].z, faces.points[row(5), :, 2])
     assert "Happy (left)" in viewer.figure.layout.title.text and faces.sample_ids[2] in viewer.figure.layout.title.text

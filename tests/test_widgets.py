@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from data_loaders import EMOTIONS
-from widgets import (PredictionBars, plot_confusion_matrix, plot_emotion_prediction, plot_sample_grid,
-                     plot_training_curves)
+from widgets import (
+    PredictionBars,
+    plot_confusion_matrix,
+    plot_emotion_prediction,
+    plot_sample_grid,
+    plot_training_curves,
+)
 
 
 def test_prediction_bars_highlight_the_predicted_class():

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import ipywidgets as ipw
 import numpy as np
@@ -28,7 +28,7 @@ import plotly.graph_objects as go
 
 from data_loaders.emotions import EMOTIONS
 
-from .viewer3d import CAMERAS, _MOVE_SCALE
+from .viewer3d import _MOVE_SCALE, CAMERAS
 
 MAX_INTENSITY = 5
 _JS = Path(__file__).with_name("au_explorer.js")

@@ -30,9 +30,9 @@ import math
 import os
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Sequence
 
 import anywidget
 import numpy as np

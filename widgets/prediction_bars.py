@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 import ipywidgets as ipw
 import numpy as np
@@ -60,7 +60,8 @@ def plot_emotion_prediction(pred, true_label: int | None = None,
     fig = go.Figure(go.Bar(x=list(class_names), y=p, marker=dict(color=colours, line=dict(color=outline,
                                                                                          width=widths)),
                            hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
-    fig.update_layout(title=title or _title(p, true_label, class_names), yaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
+    fig.update_layout(title=title or _title(p, true_label, class_names),
+                      yaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
                       height=300, width=460, margin=dict(l=50, r=10, t=40, b=40), template="simple_white")
     return fig
 

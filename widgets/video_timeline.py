@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import ipywidgets as ipw
 import numpy as np

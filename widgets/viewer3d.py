@@ -18,8 +18,8 @@ import base64
 import html
 import json
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import ipywidgets as ipw
 import numpy as np

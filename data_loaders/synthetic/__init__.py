@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 from .. import cache
-from .face_model import ARKIT_POINTS, IDENTITY_NAMES, FaceModel
-from .samples import IPHONEX_EMOTIONS, SyntheticFaces, make_face, sample_faces, sample_image_aus, sample_images
-from .facs import AU_NAMES, AUS, EMOTION_AUS, FACS_INTENSITY, au_vector
-from .writers import MARKER, openface_csv_text, write_faces_npz, write_faces_py, write_fer2013_csv, write_marker
 from .affect import EMOTION_ANGLES, valence_arousal
+from .face_model import ARKIT_POINTS, IDENTITY_NAMES, FaceModel
+from .facs import AU_NAMES, AUS, EMOTION_AUS, FACS_INTENSITY, au_vector
+from .samples import IPHONEX_EMOTIONS, SyntheticFaces, make_face, sample_faces, sample_image_aus, sample_images
+from .writers import MARKER, openface_csv_text, write_faces_npz, write_faces_py, write_fer2013_csv, write_marker
 
 #: Bump whenever the generator's output changes, so cached default data is generated again.
 GENERATOR_VERSION = 1

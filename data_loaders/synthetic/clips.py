@@ -28,8 +28,8 @@ import pandas as pd
 from scipy import ndimage
 
 from ..emotions import EMOTIONS
-from .facs import AUS, emotion_au_table
 from .face_model import rotation_matrices
+from .facs import AUS, emotion_au_table
 from .render import _SPAN, _albedo, _grid
 from .sampling import draw_identities
 

@@ -13,8 +13,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
-from .facs import AUS
 from .face_model import _MOUTH_V, FaceModel, _bump, _pair, rotation_matrices
+from .facs import AUS
 
 _GRID = 80           # canonical grid points per side (≈ 4 samples per face pixel at 48×48)
 _SPAN = 0.19         # metres of face shown across a 48-pixel crop at zoom 1

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..emotions import EMOTIONS
-from .face_model import FaceModel, rotation_matrices
+from .face_model import IDENTITY_NAMES, FaceModel, rotation_matrices
 from .facs import AUS, au_vector
-from .face_model import IDENTITY_NAMES
 from .render import render_faces
 from .sampling import draw_expressions, draw_identities, draw_labels, draw_poses, usage_counts
 

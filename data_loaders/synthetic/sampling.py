@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .facs import AUS, emotion_au_table
 from .face_model import IDENTITY_NAMES
+from .facs import AUS, emotion_au_table
 
 #: FER2013 ``Training`` images per class (Angry … Neutral; dataset counts), used for FER2013-like class shares.
 FER2013_TRAINING_COUNTS = np.array([3995, 436, 4097, 7215, 4830, 3171, 4965])
