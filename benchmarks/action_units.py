@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"AU assignment · {os.cpu_count()} CPU cores · {data.description[:80]}\n")
     for r in rows:
         print(f"{r['step']}\n    {r['seconds']:.1f} s · {r['note']}")
-    write_results("action_units", keras=keras.__version__, data=re.sub(r", from [^)]*", "", data.description), per_au_f1=per_au,
+    described = re.sub(r", from [^)]*", "", data.description)  # the data by what it holds, not where it lies
+    write_results("action_units", keras=keras.__version__, data=described, per_au_f1=per_au,
                   ccc={"valence": round(ccc_v, 3), "arousal": round(ccc_a, 3)}, results=rows,
                   note="measured while other jobs shared the 2 cores (see the load average in the report); "
                        "training times on an idle machine are shorter")
