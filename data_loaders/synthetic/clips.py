@@ -30,7 +30,7 @@ from scipy import ndimage
 from ..emotions import EMOTIONS
 from .face_model import rotation_matrices
 from .facs import AUS, emotion_au_table
-from .render import _SPAN, _albedo, _grid
+from .render import _SPAN, _albedo, _grid, splat
 from .sampling import draw_identities
 
 #: AU12 intensity from which a frame counts as a smile (FACS "B", slight evidence, on the kit's 0.2-1 scale).
@@ -113,16 +113,7 @@ def _render_patches(identity: np.ndarray, aus: np.ndarray, yaw, pitch, roll, sca
     value = _albedo(g, aus, np.full(b, tone, np.float32)) * shade
     px = points[..., 0] * (size / _SPAN) + size / 2
     py = size / 2 - points[..., 1] * (size / _SPAN)
-    ix, iy = np.floor(px).astype(np.int64), np.floor(py).astype(np.int64)
-    keep = (ix >= 0) & (ix < size) & (iy >= 0) & (iy < size) & (normal[..., 2] > 0.05)
-    index = (np.arange(b)[:, None] * size * size + iy * size + ix)[keep]
-    total = np.bincount(index, value[keep], minlength=b * size * size).reshape(b, size, size)
-    count = np.bincount(index, minlength=b * size * size).reshape(b, size, size).astype(np.float64)
-    total3 = ndimage.uniform_filter(total, size=(1, 3, 3), mode="constant")
-    count3 = ndimage.uniform_filter(count, size=(1, 3, 3), mode="constant")
-    face = np.where(count > 0, total / np.maximum(count, 1e-9), total3 / np.maximum(count3, 1e-9))
-    alpha = np.clip(count3 / 0.8, 0, 1) * (count3 > 0)
-    return face, alpha
+    return splat(px, py, value, normal[..., 2] > 0.05, size)
 
 
 def _room(width: int, height: int, rng: np.random.Generator) -> np.ndarray:

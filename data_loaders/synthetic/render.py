@@ -57,6 +57,33 @@ def _grid(grid: int) -> _Grid:
     return _Grid(grid)
 
 
+
+def splat(px: np.ndarray, py: np.ndarray, value: np.ndarray, facing: np.ndarray, size: int):
+    """Average the shaded surface points of ``b`` faces into ``size``×``size`` pixels.
+
+    Args:
+        px, py: ``(b, P)`` pixel coordinates of each surface point (x right, y down).
+        value: ``(b, P)`` grey value of each point.
+        facing: ``(b, P)`` bool, the points that face the camera (the others are hidden).
+        size: the image side in pixels.
+
+    Returns:
+        ``(face, alpha)``, each ``float64 (b, size, size)``: the mean value per pixel, and how much of the pixel
+        the face covers (0 outside it), for compositing on a background.
+    """
+    b = len(px)
+    ix, iy = np.floor(px).astype(np.int64), np.floor(py).astype(np.int64)
+    keep = (ix >= 0) & (ix < size) & (iy >= 0) & (iy < size) & facing
+    index = (np.arange(b)[:, None] * size * size + iy * size + ix)[keep]
+    total = np.bincount(index, value[keep], minlength=b * size * size).reshape(b, size, size)
+    count = np.bincount(index, minlength=b * size * size).reshape(b, size, size).astype(np.float64)
+    # normalised convolution fills the odd empty pixel inside the face and softens its outline
+    total3 = ndimage.uniform_filter(total, size=(1, 3, 3), mode="constant")
+    count3 = ndimage.uniform_filter(count, size=(1, 3, 3), mode="constant")
+    face = np.where(count > 0, total / np.maximum(count, 1e-9), total3 / np.maximum(count3, 1e-9))
+    alpha = np.clip(count3 / 0.8, 0, 1) * (count3 > 0)
+    return face, alpha
+
 def _albedo(g: _Grid, aus: np.ndarray, tone: np.ndarray) -> np.ndarray:
     """Reflectance 0-1 per face point of the grid: ``float32 (B, len(g.inside))``."""
     scaled = aus[:, g.au_index].copy()
@@ -116,16 +143,7 @@ def render_faces(identity: np.ndarray, aus: np.ndarray, rng: np.random.Generator
     scale = size * zoom / _SPAN
     px = points[..., 0] * scale[:, None] + size / 2 + offset[:, :1]
     py = size / 2 - points[..., 1] * scale[:, None] + offset[:, 1:]
-    ix, iy = np.floor(px).astype(np.int64), np.floor(py).astype(np.int64)
-    keep = (ix >= 0) & (ix < size) & (iy >= 0) & (iy < size) & (normal[..., 2] > 0.05)
-    index = (np.arange(b)[:, None] * size * size + iy * size + ix)[keep]
-    total = np.bincount(index, value[keep], minlength=b * size * size).reshape(b, size, size)
-    count = np.bincount(index, minlength=b * size * size).reshape(b, size, size).astype(np.float64)
-    # normalised convolution fills the odd empty pixel inside the face and softens its outline
-    total3 = ndimage.uniform_filter(total, size=(1, 3, 3), mode="constant")
-    count3 = ndimage.uniform_filter(count, size=(1, 3, 3), mode="constant")
-    face = np.where(count > 0, total / np.maximum(count, 1e-9), total3 / np.maximum(count3, 1e-9))
-    alpha = np.clip(count3 / 0.8, 0, 1) * (count3 > 0)
+    face, alpha = splat(px, py, value, normal[..., 2] > 0.05, size)
 
     ramp = np.linspace(-0.5, 0.5, size)
     back = (background[:, None, None] + gradient[:, 0, None, None] * ramp[None, None, :]
