@@ -54,3 +54,12 @@ def real_fer2013() -> Path | None:
 
 requires_real_data = pytest.mark.skipif(real_fer2013() is None,
                                         reason="FER2013_PATH is not set (real FER2013 not available here)")
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    """playwright's sync API for the browser tests of one module (they launch Debian's Chromium with it)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p

@@ -79,14 +79,6 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def playwright():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
 def browser(playwright):
     """Chromium with a fake camera (a test pattern) whose permission prompt is answered "Allow"."""
     b = launch(playwright, FAKE_CAMERA_ARGS)

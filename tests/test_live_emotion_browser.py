@@ -101,14 +101,6 @@ def lab(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def playwright():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
-
-
 def _open_live(browser, lab: Lab):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
