@@ -36,6 +36,20 @@ def browser_missing() -> str | None:
     return None
 
 
+def browser_test_marks() -> list:
+    """The marks of a browser test module: slow, browser, and a skip where Chromium or playwright is missing.
+
+    Raises:
+        RuntimeError: they are missing although ``EXPRESSION_LAB_REQUIRE_BROWSER=1`` (CI) asks for the tests.
+    """
+    import pytest
+
+    missing = browser_missing()
+    if missing and os.environ.get("EXPRESSION_LAB_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"browser tests required (EXPRESSION_LAB_REQUIRE_BROWSER=1) but {missing}")
+    return [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(bool(missing), reason=str(missing))]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -27,7 +27,7 @@ from course.sample_submission import fill_answers
 from lab_browser import (
     FAKE_CAMERA_ARGS,
     Lab,
-    browser_missing,
+    browser_test_marks,
     error_outputs,
     launch,
     open_notebook,
@@ -39,10 +39,7 @@ from lab_browser import (
     wait_for_change,
 )
 
-_missing = browser_missing()
-if _missing and os.environ.get("EXPRESSION_LAB_REQUIRE_BROWSER") == "1":
-    raise RuntimeError(f"browser tests required (EXPRESSION_LAB_REQUIRE_BROWSER=1) but {_missing}")
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(bool(_missing), reason=str(_missing))]
+pytestmark = browser_test_marks()
 
 CAPTURE_NB = """from widgets import PhotoCapture
 capture = PhotoCapture(countdown=1)  # saves under PERSONAL_PHOTOS_PATH

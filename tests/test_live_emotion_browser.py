@@ -24,9 +24,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from data_loaders.emotions import EMOTIONS
 from lab_browser import (
     Lab,
-    browser_missing,
+    browser_test_marks,
     launch,
     open_notebook,
     popups,
@@ -35,12 +36,8 @@ from lab_browser import (
     write_y4m,
 )
 
-_missing = browser_missing()
-if _missing and os.environ.get("EXPRESSION_LAB_REQUIRE_BROWSER") == "1":
-    raise RuntimeError(f"browser tests required (EXPRESSION_LAB_REQUIRE_BROWSER=1) but {_missing}")
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.skipif(bool(_missing), reason=str(_missing))]
+pytestmark = browser_test_marks()
 
-EMOTIONS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 SEQUENCE = [3, 5, 6, 4]  # Happy, Surprise, Neutral, Sad
 HOLD_S, FPS = 2.0, 30
 SHARPNESS = 40.0  # softmax temperature of the template model: confident, yet the other bars still show
