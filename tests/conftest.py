@@ -63,3 +63,12 @@ def playwright():
 
     with sync_playwright() as p:
         yield p
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where browser tests write screenshots: ``$EXPRESSION_LAB_SCREENSHOTS`` (``docs/screenshots`` for the
+    README), else a temporary folder."""
+    folder = Path(os.environ.get("EXPRESSION_LAB_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -15,7 +15,6 @@ Skipped where Chromium or playwright is missing, unless ``EXPRESSION_LAB_REQUIRE
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -44,13 +43,6 @@ pytestmark = browser_test_marks()
 CAPTURE_NB = """from widgets import PhotoCapture
 capture = PhotoCapture(countdown=1)  # saves under PERSONAL_PHOTOS_PATH
 capture"""
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("EXPRESSION_LAB_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture(scope="module")

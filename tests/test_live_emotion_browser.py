@@ -71,13 +71,6 @@ def template_model(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("EXPRESSION_LAB_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def video(tmp_path_factory) -> Path:
     frames = []
     for face in synthetic_face_frames(SEQUENCE):

@@ -110,13 +110,12 @@ def fast_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
     """
     import keras
 
-    net = model
     if keras.backend.backend() != "tensorflow":
-        return lambda x: np.asarray(net.predict_on_batch(x), dtype=np.float64)[0]
+        return lambda x: np.asarray(model.predict_on_batch(x), dtype=np.float64)[0]
     import tensorflow as tf
 
     shape = (1, *model.input_shape[1:])
-    forward = tf.function(lambda x: net(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32)])
+    forward = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec(shape, tf.float32)])
     return lambda x: np.asarray(forward(tf.constant(x, tf.float32)), dtype=np.float64)[0]
 
 
