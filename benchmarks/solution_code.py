@@ -6,8 +6,9 @@ functions in a namespace. Solution markers are comments, so the cells run as the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from course.notebook_cells import sources_by_grade_id
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -18,8 +19,7 @@ def solution_namespace(notebook: str, grade_ids: list[str], namespace: dict | No
     Raises:
         KeyError: a ``grade_id`` the notebook does not have.
     """
-    cells = json.loads((REPO / "solutions" / notebook).read_text())["cells"]
-    by_id = {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"]) for c in cells}
+    by_id = sources_by_grade_id(REPO / "solutions" / notebook)
     ns = {} if namespace is None else namespace
     for gid in grade_ids:
         if gid not in by_id:

@@ -108,15 +108,14 @@ class CellScore:
 
 def cell_scores(assignment: str, student: str, root: Path = REPO_ROOT) -> list[CellScore]:
     """Every graded cell's score for one autograded submission, from the gradebook, in notebook order."""
-    import nbformat
     from nbgrader.api import Gradebook
+
+    from .notebook_cells import cells_by_grade_id
 
     order = {}
     for path in sorted((root / "solutions" / assignment).glob("*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if gid:
-                order[(path.stem, gid)] = len(order)
+        for gid in cells_by_grade_id(path):
+            order[(path.stem, gid)] = len(order)
     rows = []
     with Gradebook(f"sqlite:///{root / 'grading' / 'gradebook.db'}") as gb:
         submission = gb.find_submission(assignment, student)

@@ -25,6 +25,7 @@ import nbformat
 import pandas as pd
 
 from . import REPO_ROOT
+from .notebook_cells import grade_id, sources_by_grade_id
 
 #: Canvas's fixed leading columns, in its order (see the module docstring).
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -75,9 +76,8 @@ def _hidden_test_cells(source_folder: Path) -> set[tuple[str, str]]:
     """(notebook name, grade_id) of every source cell holding hidden tests."""
     cells = set()
     for path in source_folder.glob("*.ipynb"):
-        for cell in nbformat.read(path, as_version=4).cells:
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if gid and HIDDEN_TESTS_MARKER in cell.source:
+        for gid, source in sources_by_grade_id(path).items():
+            if HIDDEN_TESTS_MARKER in source:
                 cells.add((path.stem, gid))
     return cells
 
@@ -91,7 +91,7 @@ def _error_lines(autograded: Path, assignment: str) -> dict[tuple[str, str, str]
     for path in autograded.glob(f"*/{assignment}/*.ipynb"):
         student = path.parts[-3]
         for cell in nbformat.read(path, as_version=4).cells:
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            gid = grade_id(cell)
             for out in cell.get("outputs", []) if gid else []:
                 if out.get("output_type") == "error":
                     value = (out.get("evalue") or "").strip().splitlines()

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import nbformat
 
+from .notebook_cells import cells_by_grade_id
+
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
-
-
-def _grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
 def fill_answers(release_nb: Path, source_nb: Path) -> nbformat.NotebookNode:
@@ -25,7 +23,7 @@ def fill_answers(release_nb: Path, source_nb: Path) -> nbformat.NotebookNode:
         KeyError: an answer cell of the release has no counterpart (same ``grade_id``) in the source.
     """
     release = nbformat.read(release_nb, as_version=4)
-    source = {_grade_id(c): c for c in nbformat.read(source_nb, as_version=4).cells if _grade_id(c)}
+    source = cells_by_grade_id(nbformat.read(source_nb, as_version=4))
     for cell in release.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if meta.get("solution"):

@@ -17,6 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from course.notebook_cells import grade_id
+
 CHROMIUM = os.environ.get("EXPRESSION_LAB_CHROMIUM", "/usr/bin/chromium")
 #: headless Chromium as the kit's CI runs it; WebGL comes from SwiftShader (software), as on a machine without a GPU
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -181,7 +183,7 @@ def error_outputs(nb: dict) -> list[str]:
     for n, cell in enumerate(nb["cells"]):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
-                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+                gid = grade_id(cell) or ""
                 found.append(f"cell {n} ({gid}): {out.get('ename')}: {out.get('evalue')}")
     return found
 

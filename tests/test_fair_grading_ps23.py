@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from course.notebook_cells import cell_by_grade_id, sources_by_grade_id
 
 PS2 = REPO / "solutions" / "ps2_personal_transfer" / "personal_transfer.ipynb"
 PS3 = REPO / "solutions" / "ps3_iphonex_3dcnn" / "iphonex_3dcnn.ipynb"
 
 
 def _cells(path):
-    return {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
-            for c in json.loads(path.read_text())["cells"]}
+    return sources_by_grade_id(path)
 
 
 def _run(path, grade_ids, ns):
@@ -317,7 +317,7 @@ def test_opted_in_test_crops_are_handed_in_and_rechecked_in_grading_mode(tmp_pat
     assert len(crops) == 7 and all(c.size == (48, 48) and c.mode == "L" for c in crops)
 
     graded = execute_notebook(path, env={"NBGRADER_EXECUTION": "autograde"}, progress=False)
-    shown = next(c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "student_run")
+    shown = cell_by_grade_id(graded, "student_run")
     text = "".join(o.get("text", "") for o in shown.outputs)
     assert "reproduced within" in text, text
     assert "crop_png" not in (tmp_path / "autograde_outputs" / "model_3.run.json").read_text()

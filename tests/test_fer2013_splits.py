@@ -6,7 +6,6 @@ image folders (``train/``, ``test/`` → Usage ``Test``) and on Kaggle's ``train
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 
@@ -15,6 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, pixels_string, write_fer_csv
+from course.notebook_cells import sources_by_grade_id
 from data_loaders import EMOTIONS, fer2013_splits, grading_test_set, load_fer2013
 from data_loaders.fer2013 import TRAINING_HOLDOUT
 
@@ -99,8 +99,7 @@ def test_unlabelled_test_csv_alone_is_a_clear_error(tmp_path):
 
 
 def _cells(*grade_ids):
-    cells = {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
-             for c in json.loads(PS1.read_text())["cells"]}
+    cells = sources_by_grade_id(PS1)
     return [(gid, cells[gid]) for gid in grade_ids]
 
 

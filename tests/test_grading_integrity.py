@@ -14,16 +14,13 @@ import pytest
 
 from conftest import REPO
 from course import nbgrader_steps as steps
+from course.notebook_cells import cell_by_grade_id
 from course.sample_submission import fill_answers
 
 pytestmark = pytest.mark.slow
 
 AID, NOTEBOOK = "ps3_iphonex_3dcnn", "iphonex_3dcnn.ipynb"
 FULL = 14  # automatic points of ps3
-
-
-def _cell(nb, grade_id):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
 def _hand_in(root, student, nb, model_from=None):
@@ -63,32 +60,32 @@ def graded(tmp_path_factory):
         cases["honest"] = fill_answers(release, source)
 
         nb = fill_answers(release, source)  # wrong voxelize, and its public test cell edited to pass
-        _cell(nb, "voxelize").source = "def voxelize(points, grid=24, box=None):\n    return np.zeros((grid,) * 3, np.int32)\n"
-        _cell(nb, "test_voxelize").source = "pass\n"
+        cell_by_grade_id(nb, "voxelize").source = "def voxelize(points, grid=24, box=None):\n    return np.zeros((grid,) * 3, np.int32)\n"
+        cell_by_grade_id(nb, "test_voxelize").source = "pass\n"
         cases["edited_test"] = nb
 
         nb = fill_answers(release, source)  # wrong subject_split, and its test cell deleted
-        _cell(nb, "subject_split").source = (
+        cell_by_grade_id(nb, "subject_split").source = (
             "def subject_split(subjects, test_fraction=0.2, seed=0):\n"
             "    n = len(subjects)\n    test = np.arange(n) % 5 == 0\n    return ~test, test\n")
-        nb.cells.remove(_cell(nb, "test_subject_split"))
+        nb.cells.remove(cell_by_grade_id(nb, "test_subject_split"))
         cases["deleted_test"] = nb
 
         nb = fill_answers(release, source)  # test cell metadata changed: more points, not graded, unlocked
-        meta = _cell(nb, "test_model_4").metadata.nbgrader
+        meta = cell_by_grade_id(nb, "test_model_4").metadata.nbgrader
         meta.update(points=100, grade=False, locked=False)
         cases["metadata"] = nb
 
         nb = fill_answers(release, source)  # an endless loop in an answer cell
-        _cell(nb, "subject_split").source += "\nimport time\nwhile True:\n    time.sleep(1)\n"
+        cell_by_grade_id(nb, "subject_split").source += "\nimport time\nwhile True:\n    time.sleep(1)\n"
         cases["endless"] = nb
 
         nb = fill_answers(release, source)  # megabytes of output
-        _cell(nb, "voxelize").source += "\nfor _i in range(60000):\n    print('x' * 100)\n"
+        cell_by_grade_id(nb, "voxelize").source += "\nfor _i in range(60000):\n    print('x' * 100)\n"
         cases["flood"] = nb
 
         nb = fill_answers(release, source)  # logs and warnings raised while a test cell runs the answer
-        _cell(nb, "voxelize").source = _cell(nb, "voxelize").source.replace(
+        cell_by_grade_id(nb, "voxelize").source = cell_by_grade_id(nb, "voxelize").source.replace(
             "def voxelize(points, grid=24, box=None):\n",
             "def voxelize(points, grid=24, box=None):\n"
             "    import logging, warnings\n"
@@ -144,7 +141,7 @@ def test_changed_cell_metadata_is_refused_and_named(graded):
 def test_an_endless_loop_times_out_and_the_rest_is_graded(graded):
     root, _, _ = graded
     nb = json.loads((root / "grading" / "autograded" / "endless" / AID / NOTEBOOK).read_text())
-    errors = [o.get("ename") for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "subject_split"
+    errors = [o.get("ename") for c in [cell_by_grade_id(nb, "subject_split")]
               for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert "CellTimeoutError" in errors  # the looping cell was interrupted after the 20 s timeout …
     scores = _scores(root, "endless")

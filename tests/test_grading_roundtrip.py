@@ -15,15 +15,12 @@ import pytest
 from conftest import REPO, requires_real_data
 from course import nbgrader_steps as steps
 from course.demo import run_demo
+from course.notebook_cells import cell_by_grade_id
 from course.sample_submission import fill_answers
 
 pytestmark = [pytest.mark.slow, requires_real_data]
 
 AID, NOTEBOOK = "ps1_fer2013_cnn", "fer2013_cnn.ipynb"
-
-
-def _cell(nb, grade_id):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
 @pytest.fixture(scope="session")
@@ -39,11 +36,11 @@ def graded_course(tmp_path_factory):
     # A flawed student: unscaled inputs, a wrong model_1 with its locked test cell edited to `pass`,
     # and no model_2.keras handed in.
     flawed = fill_answers(release_nb, source_nb)
-    _cell(flawed, "preprocess").source = (
+    cell_by_grade_id(flawed, "preprocess").source = (
         "def preprocess(images):\n    return np.asarray(images, dtype=np.float32)[..., None]\n")
-    _cell(flawed, "build_model_1").source = _cell(flawed, "build_model_1").source.replace(
+    cell_by_grade_id(flawed, "build_model_1").source = cell_by_grade_id(flawed, "build_model_1").source.replace(
         "layers.Conv2D(64, (5, 5)", "layers.Conv2D(32, (5, 5)")
-    _cell(flawed, "test_model_1").source = "pass\n"
+    cell_by_grade_id(flawed, "test_model_1").source = "pass\n"
     folder = steps.submission_folder("flawed", AID, root)
     folder.mkdir(parents=True)
     nbformat.write(flawed, folder / NOTEBOOK)
@@ -103,7 +100,7 @@ def test_the_student_run_record_is_handed_in_and_reproduced(graded_course):
     autograded = graded_course / "grading" / "autograded" / "perfect" / AID
     assert (autograded / "model_2.run.json").read_bytes() == (submitted / "model_2.run.json").read_bytes()
     nb = nbformat.read(autograded / NOTEBOOK, as_version=4)
-    text = "".join(o.get("text", "") for o in _cell(nb, "test_model_2_accuracy").outputs)
+    text = "".join(o.get("text", "") for o in cell_by_grade_id(nb, "test_model_2_accuracy").outputs)
     assert "run record check: reproduced within ±2 points" in text, text
 
 

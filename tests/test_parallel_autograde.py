@@ -19,6 +19,7 @@ import pytest
 from conftest import REPO
 from course import autograde
 from course import nbgrader_steps as steps
+from course.notebook_cells import cell_by_grade_id
 from course.sample_submission import fill_answers
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
@@ -53,7 +54,7 @@ def course(tmp_path_factory):
         steps.release(AID, root)
         release, source = root / "assignments" / AID / NOTEBOOK, root / "solutions" / AID / NOTEBOOK
         partial = fill_answers(release, source)
-        cell = next(c for c in partial.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "voxelize")
+        cell = cell_by_grade_id(partial, "voxelize")
         cell.source = "def voxelize(points, grid=24, box=None):\n    return np.zeros((grid,) * 3, np.int32)\n"
         _hand_in(root, "partial", partial)
         _hand_in(root, "unanswered", nbformat.read(release, as_version=4))

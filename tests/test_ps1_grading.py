@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from course.notebook_cells import cells_by_grade_id
 
 PS1 = REPO / "solutions" / "ps1_fer2013_cnn" / "fer2013_cnn.ipynb"
-CELLS = {c["metadata"].get("nbgrader", {}).get("grade_id"): c for c in json.loads(PS1.read_text())["cells"]}
+CELLS = cells_by_grade_id(PS1)
 
 
 def _source(gid):

@@ -29,6 +29,7 @@ import pytest
 from conftest import REPO
 from course import nbgrader_steps as steps
 from course import sandbox
+from course.notebook_cells import cell_by_grade_id
 from course.sample_submission import fill_answers
 
 pytestmark = pytest.mark.sandbox
@@ -329,10 +330,6 @@ def _tree_checksums(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
     return sums
 
 
-def _cell(nb, grade_id):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-
-
 def _hand_in(root, student, nb):
     folder = steps.submission_folder(student, AID, root)
     folder.mkdir(parents=True)
@@ -370,8 +367,8 @@ def attacked(tmp_path_factory):
         nb = fill_answers(release, source)
         attacks = (ATTACKS.replace("GRADER_HOME", str(home)).replace("GRADER_PID", str(os.getpid()))
                    .replace("LISTENER_PORT", str(listener.port)))
-        _cell(nb, "voxelize").source += "\n" + attacks
-        _cell(nb, "subject_split").source += "\nwhile True:  # loop forever\n    pass\n"
+        cell_by_grade_id(nb, "voxelize").source += "\n" + attacks
+        cell_by_grade_id(nb, "subject_split").source += "\nwhile True:  # loop forever\n    pass\n"
         _hand_in(root, "attacker", nb)
 
         watched = {"course": (root, GRADING_OUTPUTS), "kit": (REPO, KIT_SKIP),
@@ -417,7 +414,7 @@ def test_each_attack_fails_inside_the_sandbox(attacked, attack):
 
 @pytest.mark.slow
 def test_the_endless_loop_is_interrupted(attacked):
-    cell = _cell(attacked["executed"], "subject_split")
+    cell = cell_by_grade_id(attacked["executed"], "subject_split")
     assert "CellTimeoutError" in [o.get("ename") for o in cell.outputs if o.output_type == "error"]
 
 

@@ -1,0 +1,63 @@
+"""Cells of an nbgrader notebook by ``grade_id``: the one place the kit looks them up.
+
+nbgrader names every graded, locked or answer cell with ``metadata.nbgrader.grade_id`` (unique within a
+notebook; nbgrader's ``generate_assignment`` refuses duplicates). These helpers take a notebook as nbformat reads
+it (``NotebookNode``) or as plain JSON (``dict`` with ``"cells"``; a cell's ``source`` a string or a list of
+lines), or a path to an ``.ipynb`` file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+Notebook = Mapping[str, Any] | str | os.PathLike
+
+
+def grade_id(cell: Mapping[str, Any]) -> str | None:
+    """The cell's ``metadata.nbgrader.grade_id``, or None for a cell nbgrader does not track."""
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or None
+
+
+def cell_source(cell: Mapping[str, Any]) -> str:
+    """The cell's text as one string (JSON notebooks store it as a list of lines)."""
+    source = cell.get("source", "")
+    return source if isinstance(source, str) else "".join(source)
+
+
+def _load(notebook: Notebook) -> tuple[Mapping[str, Any], str]:
+    if isinstance(notebook, (str, os.PathLike)):
+        path = Path(notebook)
+        return json.loads(path.read_text(encoding="utf-8")), str(path)
+    return notebook, "the notebook"
+
+
+def cells_by_grade_id(notebook: Notebook) -> dict[str, Any]:
+    """``{grade_id: cell}`` for every cell that has a ``grade_id``, in notebook order.
+
+    The cells are the notebook's own objects: editing one edits the notebook.
+    """
+    nb, _ = _load(notebook)
+    return {gid: cell for cell in nb["cells"] if (gid := grade_id(cell))}
+
+
+def sources_by_grade_id(notebook: Notebook) -> dict[str, str]:
+    """``{grade_id: cell text}`` for every cell that has a ``grade_id``, in notebook order."""
+    return {gid: cell_source(cell) for gid, cell in cells_by_grade_id(notebook).items()}
+
+
+def cell_by_grade_id(notebook: Notebook, gid: str) -> Any:
+    """The cell whose ``grade_id`` is ``gid`` (the notebook's own object).
+
+    Raises:
+        KeyError: no cell has that ``grade_id``; the message names the notebook (its path when given one) and
+            lists the ``grade_id`` s it has.
+    """
+    nb, where = _load(notebook)
+    cells = cells_by_grade_id(nb)
+    if gid not in cells:
+        raise KeyError(f"{where} has no cell with grade_id {gid!r} (it has: {', '.join(cells) or 'none'})")
+    return cells[gid]
