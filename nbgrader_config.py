@@ -38,10 +38,17 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.iopub_timeout = 30
 
 # Feedback goes to students: strip the hidden tests from it (nbgrader keeps them by default).
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+# ClearHiddenTests plus the outputs of those cells, which a submission could make repeat the tests
+import sys  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+if root not in sys.path:  # the kit's course package, also where it is not pip-installed
+    sys.path.insert(0, root)
+from course.feedback import ClearHiddenTestOutputs  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTestOutputs, CSSHTMLHeaderPreprocessor]
 
 # The sandboxed grading kernel (course/sandbox.py, kernel "expression-lab-sandbox") has no network: nbgrader
 # talks to every kernel it starts over Unix sockets in a folder private to this nbgrader process.
