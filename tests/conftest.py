@@ -72,3 +72,93 @@ def shots(tmp_path_factory) -> Path:
     folder = Path(os.environ.get("EXPRESSION_LAB_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def synthetic_course(tmp_path_factory):
+    """The demo course run once per test session on the synthetic data (what `make demo` does on a fresh machine).
+
+    Every assignment is released, a sample student ("demo") runs each notebook in quick mode and hands it in with
+    its models, then autograde, feedback and export. Returns ``(course root, score table)``. Tests that add
+    students to this course must leave "demo" as it is.
+    """
+    import shutil
+
+    from course.demo import run_demo
+
+    root = tmp_path_factory.mktemp("course-synthetic")
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    shutil.copytree(REPO / "solutions", root / "solutions")
+    with pytest.MonkeyPatch.context() as mp:
+        for variable in ("FER2013_PATH", "IPHONEX_PATH", "VIDEO_PATH", "AU_DATA_PATH"):
+            mp.setenv(variable, "synthetic")
+        table = run_demo(None, student="demo", quick=True, root=root)
+    return root, table
+
+
+# ----------------------------------------------------------------------------- a tiny nbgrader assignment
+TINY_ID, TINY_NOTEBOOK = "tiny", "tiny.ipynb"
+#: A string only the tiny assignment's hidden test contains.
+TINY_SECRET = "hidden_secret_4711"
+
+
+def _nbgrader_meta(grade_id, *, grade=False, solution=False, locked=False, points=0):
+    meta = {"grade_id": grade_id, "grade": grade, "solution": solution, "locked": locked, "schema_version": 3}
+    if grade:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def tiny_source_notebook():
+    """An nbgrader source notebook without TensorFlow: two answers (``double``, ``triple``), three test cells.
+
+    ``test_double`` (2 points) has a public check and a hidden test naming :data:`TINY_SECRET`; ``test_triple``
+    (2 points) and ``test_public`` (1 point) are public. 5 automatic points in all.
+    """
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    return new_notebook(cells=[
+        new_markdown_cell("Write `double(x)` and `triple(x)`.", metadata=_nbgrader_meta("intro", locked=True)),
+        new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+                      metadata=_nbgrader_meta("double", solution=True)),
+        new_code_cell("print('public check: double(2) =', double(2))\n"
+                      "assert double(2) == 4, f'expected double(2) == 4, found {double(2)}'\n"
+                      f"### BEGIN HIDDEN TESTS\n{TINY_SECRET} = double(21)\n"
+                      f"assert {TINY_SECRET} == 42, f'expected 42, found {{{TINY_SECRET}}}'\n### END HIDDEN TESTS",
+                      metadata=_nbgrader_meta("test_double", grade=True, locked=True, points=2)),
+        new_code_cell("def triple(x):\n    ### BEGIN SOLUTION\n    return 3 * x\n    ### END SOLUTION",
+                      metadata=_nbgrader_meta("triple", solution=True)),
+        new_code_cell("assert triple(2) == 6, f'expected triple(2) == 6, found {triple(2)}'",
+                      metadata=_nbgrader_meta("test_triple", grade=True, locked=True, points=2)),
+        new_code_cell("print('a public test cell keeps its output')\n"
+                      "assert double(0) == 0, f'expected double(0) == 0, found {double(0)}'",
+                      metadata=_nbgrader_meta("test_public", grade=True, locked=True, points=1)),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+def make_tiny_course(root: Path, timeout: int = 120) -> tuple[Path, Path]:
+    """Release the tiny assignment in a course folder ``root`` (the kit's nbgrader_config.py, cell timeout
+    ``timeout`` s); return (release notebook, source notebook)."""
+    import nbformat
+
+    from course import nbgrader_steps as steps
+
+    (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text()
+                                             + f"\nc.Execute.timeout = {timeout}\n")
+    (root / "solutions" / TINY_ID).mkdir(parents=True)
+    nbformat.write(tiny_source_notebook(), root / "solutions" / TINY_ID / TINY_NOTEBOOK)
+    steps.release(TINY_ID, root)
+    return root / "assignments" / TINY_ID / TINY_NOTEBOOK, root / "solutions" / TINY_ID / TINY_NOTEBOOK
+
+
+def hand_in(root: Path, student: str, assignment: str, nb, name: str) -> Path:
+    """Write ``nb`` as ``student``'s submission of ``assignment`` (with nbgrader's timestamp); return its folder."""
+    import nbformat
+
+    from course import nbgrader_steps as steps
+
+    folder = steps.submission_folder(student, assignment, root)
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / name)
+    (folder / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
+    return folder

@@ -3,36 +3,20 @@
 This is what `make demo` does on a fresh machine: release, a sample student's quick run (it trains and hands in
 model_2.keras, model_3.keras, model_4.keras and model_5.keras; ps2 uses stand-in photos and, without ps1's
 model_2.keras beside it, the kit's fallback model), autograde, feedback, grades. FER2013_PATH, IPHONEX_PATH and AU_DATA_PATH are set
-to ``synthetic`` so that real data on the machine is not used.
+to ``synthetic`` so that real data on the machine is not used. The course is built once per test session
+(``synthetic_course`` in conftest.py) and shared with other tests that need a graded course.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
-from conftest import REPO
 from course import ASSIGNMENTS
 from course import nbgrader_steps as steps
-from course.demo import run_demo
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def synthetic_course(tmp_path_factory):
-    root = tmp_path_factory.mktemp("course-synthetic")
-    shutil.copy(REPO / "nbgrader_config.py", root)
-    shutil.copytree(REPO / "solutions", root / "solutions")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FER2013_PATH", "synthetic")
-        mp.setenv("IPHONEX_PATH", "synthetic")
-        mp.setenv("VIDEO_PATH", "synthetic")
-        mp.setenv("AU_DATA_PATH", "synthetic")
-        table = run_demo(None, student="demo", quick=True, root=root)
-    return root, table
 
 
 def test_every_assignment_scores_every_automatic_point_on_synthetic_data(synthetic_course):

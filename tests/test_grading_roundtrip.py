@@ -1,8 +1,11 @@
-"""nbgrader round trip on real FER2013: the demo course run, then a flawed submission.
+"""nbgrader round trip on real FER2013 with a stored model: a perfect and a flawed submission.
 
-The demo (``make demo``) releases ps1 and hands in a perfect submission (the released notebook with the
-solution's answers, run by the student in quick mode so that it hands in a trained model_2.keras); it must
-score every automatic point. A flawed submission scores less, and editing a locked test cell gains nothing.
+The perfect submission is the released notebook with the solution's answers and a stored trained model_2.keras:
+the mini-Xception peer from ``../shared/peers`` behind ps1's input contract (float32 48×48×1 in [0, 1]), with
+the run record a student's run writes beside it. No model is trained on real data here (the synthetic course in
+tests/test_course_on_synthetic.py runs every notebook the way a student does); what this file checks on real
+FER2013 is the grading: autograde in grading mode, the submitted model evaluated on the real test set, the run
+record reproduced, feedback, export. A flawed submission scores less, and editing a locked test cell gains nothing.
 """
 
 from __future__ import annotations
@@ -10,28 +13,58 @@ from __future__ import annotations
 import shutil
 
 import nbformat
+import numpy as np
 import pytest
 
-from conftest import REPO, requires_real_data
+from conftest import REPO, real_fer2013, requires_real_data
 from course import nbgrader_steps as steps
-from course.demo import run_demo
 from course.notebook_cells import cell_by_grade_id
-from course.sample_submission import fill_answers
+from course.sample_submission import fill_answers, write_submission
 
-pytestmark = [pytest.mark.slow, requires_real_data]
+#: The mini-Xception peer (64×64 inputs in [-1, 1]), beside the repository as CI lays it out.
+PEER = REPO.parent / "shared" / "peers" / "mini_xception" / "fer2013_mini_xception.hdf5"
+requires_peer = pytest.mark.skipif(not PEER.is_file(), reason=f"no stored peer model at {PEER}")
+
+pytestmark = [pytest.mark.slow, requires_real_data, requires_peer]
 
 AID, NOTEBOOK = "ps1_fer2013_cnn", "fer2013_cnn.ipynb"
+SEED = 6835  # the notebook's locked config cell
 
 
-@pytest.fixture(scope="session")
+def _hand_in_stored_model_2(folder) -> float:
+    """Save the peer as ``folder/model_2.keras`` taking ps1's inputs, with its run record; return its accuracy."""
+    import keras
+
+    from course.run_record import write_run_record
+    from data_loaders import fer2013_splits, load_fer2013
+
+    peer = keras.models.load_model(PEER, compile=False)
+    inputs = keras.Input((48, 48, 1), dtype="float32")
+    scaled = keras.layers.Rescaling(2.0, offset=-1.0)(inputs)  # [0, 1] -> [-1, 1]
+    model = keras.Model(inputs, peer(keras.layers.Resizing(64, 64)(scaled)), name="stored_model_2")
+    model.save(folder / "model_2.keras")
+    test = fer2013_splits(load_fer2013(real_fer2013()), seed=SEED).test
+    probs = model.predict(test.images[..., None].astype("float32") / 255.0, batch_size=512, verbose=0)
+    accuracy = float(np.mean(np.argmax(probs, axis=1) == test.labels))
+    write_run_record(folder / "model_2.keras", {"assignment": AID, "data": "FER2013", "epochs": 0,
+                                                "test": {"usage": "PublicTest", "accuracy": accuracy,
+                                                         "faces": len(test)}})
+    return accuracy
+
+
+@pytest.fixture(scope="module")
 def graded_course(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
     shutil.copy(REPO / "nbgrader_config.py", root)
     shutil.copytree(REPO / "solutions", root / "solutions")
-    # The demo: release, the perfect student works through the notebook (quick run) and hands in the
-    # notebook + model_2.keras, autograde, feedback, grades.
-    run_demo(AID, student="perfect", quick=True, root=root)
+    steps.release(AID, root)
     release_nb, source_nb = root / "assignments" / AID / NOTEBOOK, root / "solutions" / AID / NOTEBOOK
+
+    # The perfect student: every answer, and a trained model_2.keras with its run record.
+    folder = steps.submission_folder("perfect", AID, root)
+    write_submission(release_nb, source_nb, folder)
+    accuracy = _hand_in_stored_model_2(folder)
+    assert accuracy >= 0.56, f"expected the stored model to reach the top band (56 %), found {accuracy:.1%}"
 
     # A flawed student: unscaled inputs, a wrong model_1 with its locked test cell edited to `pass`,
     # and no model_2.keras handed in.
@@ -46,7 +79,10 @@ def graded_course(tmp_path_factory):
     nbformat.write(flawed, folder / NOTEBOOK)
     (folder / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
 
-    steps.autograde(AID, "flawed", root)
+    for student in ("perfect", "flawed"):
+        steps.autograde(AID, student, root)
+    steps.generate_feedback(AID, "perfect", root)
+    steps.export_grades(root)
     return root
 
 
@@ -105,7 +141,7 @@ def test_the_student_run_record_is_handed_in_and_reproduced(graded_course):
 
 
 def test_feedback_is_written_without_hidden_tests(graded_course):
-    folder = graded_course / "grading" / "feedback" / "perfect" / AID  # written by the demo
+    folder = graded_course / "grading" / "feedback" / "perfect" / AID  # written by the fixture
     html = (folder / NOTEBOOK.replace(".ipynb", ".html")).read_text()
     assert "test_model_2_accuracy" in html or "Hidden test" in html
     for secret in ("_graded_on", "BEGIN HIDDEN TESTS", "grading_test_set(_full"):
