@@ -6,10 +6,12 @@ Usage: ``.venv/bin/python benchmarks/live_webcam.py [--seconds 30] [--max-fps 20
 End to end: JupyterLab and headless Chromium (as in ``tests/test_live_emotion_browser.py``) on this machine,
 Chromium's fake camera playing a 30 frames/s y4m video of synthetic faces (320×240, expressions held 2 s), a
 notebook showing ``LiveEmotion`` with the reference ``model_2`` (the solution notebook's ``build_model_2``,
-untrained: speed does not depend on the weights), twice: with JupyterLab as installed, and with the kernel
-websocket's TCP_NODELAY set (:data:`NODELAY_CONFIG`; tornado leaves Nagle's algorithm on, and on Linux a small
-message can then wait for a 40 ms delayed ACK). After a 10 s warm-up the page's per-frame timings are read
-for ``--seconds``: frames/s is frames painted over that time, latency the median and 95th percentile.
+untrained: speed does not depend on the weights), twice: with jupyter_server's default kernel websocket
+(tornado leaves Nagle's algorithm on, and on Linux a small message can then wait for a 40 ms delayed ACK), and
+with the kit's, which sets TCP_NODELAY (``widgets/kernel_websocket.py``, installed by ``make bootstrap``); each
+run names its class in a server config of its own (:func:`server_config`). After a 10 s warm-up the page's
+per-frame timings are read for ``--seconds``: frames/s is frames painted over that time, latency the median
+and 95th percentile.
 The latency is split into the round trip (frame sent → reply received in the page: server, kernel, back) and
 the paint (reply → the animation frame that shows it). The kernel steps (decode, Haar face detection at two
 sizes, crop, one-face prediction three ways) are timed in this process on the same frames: 5 interleaved rounds,
@@ -41,18 +43,14 @@ NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 SEQUENCE = [3, 5, 6, 4]  # Happy, Surprise, Neutral, Sad
 #: A server config that turns off Nagle's algorithm on JupyterLab's kernel websockets (tornado leaves it on): small
 #: messages then leave at once instead of waiting up to a delayed-ACK timeout (40 ms on Linux) for the last reply.
-NODELAY_CONFIG = """from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
+def server_config(nodelay: bool) -> dict:
+    """The Jupyter server config of one run: the kit's kernel websocket class, or jupyter_server's default."""
+    from widgets.kernel_websocket import CLASS_NAME
 
-_open = KernelWebsocketHandler.open
-
-
-async def _open_nodelay(self, *args, **kwargs):
-    self.set_nodelay(True)
-    return await _open(self, *args, **kwargs)
+    default = "jupyter_server.services.kernels.connection.channels.ZMQChannelsWebsocketConnection"
+    return {"ServerApp": {"kernel_websocket_connection_class": CLASS_NAME if nodelay else default}}
 
 
-KernelWebsocketHandler.open = _open_nodelay
-"""
 CELL = """import keras
 from widgets import LiveEmotion
 live = LiveEmotion(keras.models.load_model("model_2.keras"), max_fps={max_fps}, frame_width={frame_width})
@@ -109,7 +107,7 @@ def kernel_steps(model, frames: list[np.ndarray]) -> list[dict]:
 def end_to_end(model_path: Path, frames: list[np.ndarray], seconds: float, max_fps: float,
                frame_width: int, nodelay: bool = False) -> tuple[dict, dict]:
     """(the row for the table, raw numbers) from the widget in JupyterLab + Chromium with a fake camera;
-    ``nodelay``: the server runs with :data:`NODELAY_CONFIG`."""
+    ``nodelay``: the server uses the kit's kernel websocket (TCP_NODELAY), else jupyter_server's default."""
     import nbformat
     from playwright.sync_api import sync_playwright
 
@@ -126,10 +124,9 @@ def end_to_end(model_path: Path, frames: list[np.ndarray], seconds: float, max_f
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "live.ipynb")
     env = dict(os.environ, PYTHONPATH=str(HERE.parent), JUPYTER_PLATFORM_DIRS="1", TF_CPP_MIN_LOG_LEVEL="2")
-    if nodelay:
-        (root / "config").mkdir()
-        (root / "config" / "jupyter_server_config.py").write_text(NODELAY_CONFIG)
-        env["JUPYTER_CONFIG_DIR"] = str(root / "config")
+    (root / "config").mkdir()  # the user config folder outranks the environment's own server config
+    (root / "config" / "jupyter_server_config.json").write_text(json.dumps(server_config(nodelay)))
+    env["JUPYTER_CONFIG_DIR"] = str(root / "config")
     lab = Lab(root, env, root / "jupyterlab.log")
     try:
         with sync_playwright() as p:
@@ -163,7 +160,8 @@ def end_to_end(model_path: Path, frames: list[np.ndarray], seconds: float, max_f
            "round_trip_median_ms": round(float(np.median(timed[:, 3] - timed[:, 0])), 1),
            "paint_median_ms": round(float(np.median(timed[:, 1] - timed[:, 3])), 1), "frames": int(len(timed)),
            "load_average_1min": round(load, 2)}
-    server = "kernel websocket with TCP_NODELAY" if nodelay else "JupyterLab as installed"
+    server = ("the kit's kernel websocket, TCP_NODELAY (as installed)" if nodelay
+              else "jupyter_server's default kernel websocket (Nagle on)")
     row = {"step": f"end to end, {server}: camera frame → bars painted ({frame_width} px grey frames, max_fps "
                    f"{max_fps:g})", "per_second": raw["fps"],
            "unit": "frames/s",

@@ -52,6 +52,7 @@ Python 3.10 or newer. In this folder:
 ```bash
 python3 -m venv .venv
 .venv/bin/python -m pip install -e .          # the packages the notebooks import, and their requirements
+.venv/bin/python -m widgets.kernel_websocket   # faster live webcam: TCP_NODELAY on kernel websockets
 .venv/bin/jupyter lab
 ```
 

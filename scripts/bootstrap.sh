@@ -53,6 +53,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# TCP_NODELAY on kernel websockets (the live webcam widget; an editable install cannot place this file)
+"$VENV/bin/python" -m widgets.kernel_websocket >/dev/null
 # open3d pulls in dash, whose old lab extension makes JupyterLab ask for a rebuild: nothing needs building.
 mkdir -p "$VENV/etc/jupyter/labconfig"
 echo '{"buildCheck": false, "buildAvailable": false}' > "$VENV/etc/jupyter/labconfig/page_config.json"
