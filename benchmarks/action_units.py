@@ -1,7 +1,7 @@
 """Benchmark the AU assignment's reference solution: per-AU F1 and valence/arousal CCC on the synthetic test split,
 and the training time of each model.
 
-Usage: ``.venv/bin/python benchmarks/action_units.py [--epochs N] [--va-epochs N]`` (default: the notebook's
+Usage: ``.venv/bin/python -m benchmarks.action_units [--epochs N] [--va-epochs N]`` (default: the notebook's
 ``AU_EPOCHS`` and ``VA_EPOCHS``). Runs the solution notebook's own functions (``build_au_cnn``,
 ``build_au_transfer``, ``pick_thresholds``, ``per_au_f1``, ``ccc``, ``build_va_model``, ``fit_au_to_emotion``)
 on the synthetic default: all ``Training`` faces (a fifth for validation, stratified by emotion, as in the
@@ -17,13 +17,11 @@ import os
 import re
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_file import write_results  # noqa: E402
-from solution_code import solution_namespace  # noqa: E402
+from benchmarks.results_file import write_results
+from benchmarks.solution_code import solution_namespace
 
 NOTEBOOK = "ps4_action_units/action_units.ipynb"
 CELLS = ["imports", "build_au_cnn", "per_au_f1", "pick_thresholds", "build_au_transfer", "ccc", "build_va_model",

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/autograde_class.py [--students 30] [--class-assignment ps3_iphonex_3dcnn] \
+    .venv/bin/python -m benchmarks.autograde_class [--students 30] [--class-assignment ps3_iphonex_3dcnn] \
         [--assignments ps1_fer2013_cnn,ps2_personal_transfer,ps3_iphonex_3dcnn]
 
 ``--students 0`` times the single submissions only and keeps the last class result in the JSON.
@@ -32,14 +32,11 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from results_file import RESULTS, write_results  # noqa: E402
-
-from course import ASSIGNMENTS, REPO_ROOT  # noqa: E402
-from course import nbgrader_steps as steps  # noqa: E402
-from course.notebook_run import execute_notebook  # noqa: E402
-from course.sample_submission import write_submission  # noqa: E402
+from benchmarks.results_file import RESULTS, write_results
+from course import ASSIGNMENTS, REPO_ROOT
+from course import nbgrader_steps as steps
+from course.notebook_run import execute_notebook
+from course.sample_submission import write_submission
 
 
 class PeakMemory:

@@ -1,6 +1,6 @@
 """Benchmark: face detection recall and false positives, the single Haar cascade vs the kit's detector.
 
-Usage: ``.venv/bin/python benchmarks/face_detection.py``
+Usage: ``.venv/bin/python -m benchmarks.face_detection``
 Prints a table and writes ``benchmarks/results/face_detection.json``.
 
 Images that can be shipped: scikit-image's ``lfw_subset`` (100 face crops from Labeled Faces in the Wild and 100
@@ -18,7 +18,8 @@ import sys
 import time
 
 import numpy as np
-from results_file import write_results
+
+from benchmarks.results_file import write_results
 
 
 def _conditions() -> dict[str, callable]:

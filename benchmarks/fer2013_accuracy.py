@@ -3,7 +3,7 @@
 
 Usage::
 
-    FER2013_PATH=/path/to/fer2013.csv .venv/bin/python benchmarks/fer2013_accuracy.py \
+    FER2013_PATH=/path/to/fer2013.csv .venv/bin/python -m benchmarks.fer2013_accuracy \
         [--minutes 30] [--checkpoints 5,10,15,20,30] [--baseline-epochs 5] [--peer ../shared/peers/...hdf5]
 
 Trains on ``Training`` only, within a wall-clock budget that includes data loading: the notebook's network,
@@ -31,11 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from host_speed import host_speed  # noqa: E402
-from inference_speed import faces_per_second, latency_ms  # noqa: E402
-from results_file import write_results  # noqa: E402
-from solution_code import solution_namespace  # noqa: E402
+from benchmarks.host_speed import host_speed
+from benchmarks.inference_speed import faces_per_second, latency_ms
+from benchmarks.results_file import write_results
+from benchmarks.solution_code import solution_namespace
 
 NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "mini_xception" / "fer2013_mini_xception.hdf5"

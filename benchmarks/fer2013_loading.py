@@ -1,6 +1,6 @@
 """Benchmark: FER2013 first parse vs cached load (goal: cached ≤ 3 s).
 
-Usage: ``FER2013_PATH=/path/to/fer2013.csv[.gz] .venv/bin/python benchmarks/fer2013_loading.py``
+Usage: ``FER2013_PATH=/path/to/fer2013.csv[.gz] .venv/bin/python -m benchmarks.fer2013_loading``
 Prints a table and writes ``benchmarks/results/fer2013_loading.json``. Uses a fresh cache folder so the first
 load really parses.
 """
@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from results_file import write_results
+from benchmarks.results_file import write_results
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """A fixed micro-benchmark of the host's arithmetic speed, so that timings from different machines compare.
 
-Usage: ``.venv/bin/python benchmarks/host_speed.py``. Two numbers, each the best of 7 repeats after a warm-up:
+Usage: ``.venv/bin/python -m benchmarks.host_speed``. Two numbers, each the best of 7 repeats after a warm-up:
 a float32 1024×1024 matrix product in NumPy (GFLOP/s) and one Keras ``Conv2D`` (3×3, 64 → 64 channels) over a
 batch of 64 feature maps of 24×24, the size model_2's middle layers work at (GFLOP/s, counting a multiply-add as
 2 FLOP). Accuracy benchmarks store them beside their results: an epoch count per wall-clock minute follows

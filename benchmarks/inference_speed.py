@@ -1,7 +1,7 @@
 """Benchmark: inference speed of the reference ``model_2`` (the solution notebook's ``build_model_2``) at 48×48:
 faces/s in batches (goal ≥ 2,000 on 2 cores) and single-face latency, as built and with batch norms folded.
 
-Usage: ``.venv/bin/python benchmarks/inference_speed.py [--batch-sizes 32,128,512] [--faces 3589] [--rounds 5]``
+Usage: ``.venv/bin/python -m benchmarks.inference_speed [--batch-sizes 32,128,512] [--faces 3589] [--rounds 5]``
 
 Speed does not depend on the weights, so the network is built untrained (no data needed); ``--model`` measures a
 saved ``.keras`` file instead. Each rate is the best of ``--rounds`` ``model.predict`` passes over ``--faces``
@@ -21,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from results_file import write_results  # noqa: E402
-from solution_code import solution_namespace  # noqa: E402
+from benchmarks.results_file import write_results
+from benchmarks.solution_code import solution_namespace
 
 NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 

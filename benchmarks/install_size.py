@@ -3,7 +3,7 @@ packages (``tensorflow``, ``open3d``) and the lighter CPU-only builds (``tensorf
 
 Usage::
 
-    .venv/bin/python benchmarks/install_size.py [--variants default,cpu] [--no-cache]
+    .venv/bin/python -m benchmarks.install_size [--variants default,cpu] [--no-cache]
 
 Each variant: ``python -m venv`` in a temporary folder, then ``pip install`` of the kit's dependencies from
 ``pyproject.toml`` (with the test extra), then the kit itself (``--no-deps -e .``); measured: wall time of the
@@ -25,12 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_file import write_results  # noqa: E402
+from benchmarks.results_file import write_results
+from scripts.requirements import requirements
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-from requirements import requirements  # noqa: E402
 
 
 def folder_bytes(path: Path) -> int:

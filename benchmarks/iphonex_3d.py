@@ -1,7 +1,7 @@
 """Benchmark the 3D assignment: voxelization throughput (the solution's vectorized ``voxelize`` beside open3d's
 VoxelGrid), viewer payload bytes per cloud, and the solution's 3D CNN (``build_model_4``) time per epoch.
 
-Usage: ``.venv/bin/python benchmarks/iphonex_3d.py [--clouds 20000]``. Uses synthetic 1220-point clouds.
+Usage: ``.venv/bin/python -m benchmarks.iphonex_3d [--clouds 20000]``. Uses synthetic 1220-point clouds.
 Prints a table and writes ``benchmarks/results/iphonex_3d.json``. Goal: ≥ 20,000 clouds/s voxelized on 2 cores.
 """
 
@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_file import write_results  # noqa: E402
-from solution_code import solution_namespace  # noqa: E402
+from benchmarks.results_file import write_results
+from benchmarks.solution_code import solution_namespace
 
 NOTEBOOK = "ps3_iphonex_3dcnn/iphonex_3dcnn.ipynb"
 

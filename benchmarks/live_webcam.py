@@ -1,7 +1,7 @@
 """Benchmark: the live webcam widget end to end in a real browser (goal ≥ 15 frames/s and ≤ 100 ms from a frame
 copied from the preview to its bars painted), and the kernel's share of each frame step by step.
 
-Usage: ``.venv/bin/python benchmarks/live_webcam.py [--seconds 30] [--max-fps 20] [--frame-width 320]``
+Usage: ``.venv/bin/python -m benchmarks.live_webcam [--seconds 30] [--max-fps 20] [--frame-width 320]``
 
 End to end: JupyterLab and headless Chromium (as in ``tests/test_live_emotion_browser.py``) on this machine,
 Chromium's fake camera playing a 30 frames/s y4m video of synthetic faces (320×240, expressions held 2 s), a
@@ -32,12 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.results_file import write_results
+from benchmarks.solution_code import solution_namespace
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "tests"))
-from results_file import write_results  # noqa: E402
-from solution_code import solution_namespace  # noqa: E402
 
 NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 SEQUENCE = [3, 5, 6, 4]  # Happy, Surprise, Neutral, Sad
@@ -111,7 +109,7 @@ def end_to_end(model_path: Path, frames: list[np.ndarray], seconds: float, max_f
     import nbformat
     from playwright.sync_api import sync_playwright
 
-    from lab_browser import Lab, launch, open_notebook, run_all_cells, write_y4m
+    from tests.lab_browser import Lab, launch, open_notebook, run_all_cells, write_y4m
 
     root = Path(tempfile.mkdtemp(prefix="live-webcam-"))
     video = []
@@ -183,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import keras
 
-    from lab_browser import browser_missing, synthetic_face_frames
+    from tests.lab_browser import browser_missing, synthetic_face_frames
 
     ns = solution_namespace(NOTEBOOK, ["config", "imports", "preprocess", "make_augmentation", "build_model_2"],
                             {"__name__": "benchmark"})

@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/parallel_autograde.py [--students 60] [--jobs 1,2] [--assignment ps3_iphonex_3dcnn]
+    .venv/bin/python -m benchmarks.parallel_autograde [--students 60] [--jobs 1,2] [--assignment ps3_iphonex_3dcnn]
 
 Works in a throw-away course folder (a copy of ``nbgrader_config.py`` and the assignment's ``solutions/``). The
 sample submission (the released notebook filled with the reference answers, plus the ``model_4.keras`` that one
@@ -25,16 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from autograde_class import PeakMemory  # noqa: E402
-from results_file import write_results  # noqa: E402
-
-from course import ASSIGNMENTS, REPO_ROOT  # noqa: E402
-from course import nbgrader_steps as steps  # noqa: E402
-from course.autograde import autograde_class  # noqa: E402
-from course.notebook_run import execute_notebook  # noqa: E402
-from course.sample_submission import write_submission  # noqa: E402
+from benchmarks.autograde_class import PeakMemory
+from benchmarks.results_file import write_results
+from course import ASSIGNMENTS, REPO_ROOT
+from course import nbgrader_steps as steps
+from course.autograde import autograde_class
+from course.notebook_run import execute_notebook
+from course.sample_submission import write_submission
 
 
 def _make_class(assignment: str, students: int, root: Path) -> list[str]:

@@ -1,6 +1,6 @@
 """Collect every benchmark's JSON (``benchmarks/results/*.json``) into one table: ``benchmarks/README.md``.
 
-Usage: ``.venv/bin/python benchmarks/summary.py`` after running the benchmarks you want in the table
+Usage: ``.venv/bin/python -m benchmarks.summary`` after running the benchmarks you want in the table
 (``fer2013_loading.py``, ``synthetic_generation.py``, ``iphonex_3d.py``). Result files are committed; a benchmark
 whose result file is absent keeps the section it has on the page.
 """
@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from results_file import RESULTS
+from benchmarks.results_file import RESULTS
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = {
@@ -39,6 +39,11 @@ SCRIPTS = {
     "action_units": ("AU assignment: per-AU F1 and valence/arousal CCC of the reference solution (synthetic "
                      "PublicTest), training time", "action_units.py"),
 }
+
+
+def _command(script: str) -> str:
+    """The command line that runs a benchmark script, as the page shows it."""
+    return f"`.venv/bin/python -m benchmarks.{script.removesuffix('.py')}`"
 
 
 def _rate(row: dict) -> str:
@@ -117,9 +122,9 @@ def render(page: Path | None = None) -> str:
             if any(line.strip() and line.strip() != NOT_RUN for line in body[3:]):
                 lines += [f"## {title}", *body]
             else:
-                lines += [f"## {title}", "", f"`.venv/bin/python benchmarks/{script}`", "", NOT_RUN, ""]
+                lines += [f"## {title}", "", _command(script), "", NOT_RUN, ""]
             continue
-        lines += [f"## {title}", "", f"`.venv/bin/python benchmarks/{script}`", ""]
+        lines += [f"## {title}", "", _command(script), ""]
         data = json.loads(path.read_text())
         if name == "fer2013_accuracy":
             lines += _accuracy_table(data)

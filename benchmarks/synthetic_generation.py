@@ -1,6 +1,6 @@
 """Benchmark: synthetic FACS faces, 1,000 subjects × 7 expressions in 3D and 30,000 images in 2D (goal ≤ 60 s).
 
-Usage: ``.venv/bin/python benchmarks/synthetic_generation.py [--subjects 1000 --images 30000]``
+Usage: ``.venv/bin/python -m benchmarks.synthetic_generation [--subjects 1000 --images 30000]``
 Prints a table and writes ``benchmarks/results/synthetic_generation.json``. Generation is timed in memory; the
 default data set's files (50 subjects, 10,000 images) are timed separately, as a first notebook run makes them.
 """
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from results_file import write_results
+from benchmarks.results_file import write_results
 
 
 def _timed(label, fn, count, unit):

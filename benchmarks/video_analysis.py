@@ -1,6 +1,6 @@
 """Benchmark: the synthetic clip (render + MP4), ``analyze_video`` in frames per second, the annotated MP4.
 
-Usage: ``.venv/bin/python benchmarks/video_analysis.py``
+Usage: ``.venv/bin/python -m benchmarks.video_analysis``
 Prints a table and writes ``benchmarks/results/video_analysis.json``. The model is the kit's fallback
 ``model_2`` (trained once and cached, about a minute); the clip is the default synthetic one (16 s, 15 fps,
 320×240), written to a temporary folder.
@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from results_file import write_results
+from benchmarks.results_file import write_results
 
 
 def _timed(label, fn, count, unit):

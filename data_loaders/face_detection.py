@@ -15,7 +15,7 @@ and keeps false positives low by asking several detectors to agree:
   face is kept when at least :data:`MIN_VOTES` passes found it, or one pass found it with many neighbouring
   windows (``detectMultiScale2``'s count, at least :data:`STRONG_NEIGHBOURS`).
 
-``python benchmarks/face_detection.py`` measures recall and false positives of this detector and of the single
+``python -m benchmarks.face_detection`` measures recall and false positives of this detector and of the single
 cascade on scikit-image's ``lfw_subset`` and ``astronaut``.
 """
 
