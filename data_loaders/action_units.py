@@ -47,6 +47,7 @@ import pandas as pd
 from . import cache
 from .dataset import BadRow, bad_rows_from_arrays, bad_rows_to_arrays
 from .emotions import EMOTIONS, emotion_code
+from .files import IMAGE_SUFFIXES
 from .resolve import SYNTHETIC, configured_path
 
 ENV_VAR = "AU_DATA_PATH"
@@ -84,7 +85,6 @@ HOW_TO_GET = (
     "'frame,intensity' and <subject>/frames/<frame>.png). Put it at data/action_units/ in the kit or set "
     f"{ENV_VAR}=/path/to/it; set {ENV_VAR}=synthetic for the synthetic FACS faces."
 )
-_IMAGE_SUFFIXES = (".bmp", ".png", ".jpg", ".jpeg")
 _OPENFACE_R = re.compile(r"^AU(\d+)_r$")
 _DISFA_FILE = re.compile(r"^(?P<subject>.+)_au(?P<au>\d+)\.txt$", re.IGNORECASE)
 
@@ -437,7 +437,7 @@ def _read_disfa(root: Path, label_files: list[Path], on_bad: str) -> dict:
                                         f"labelled frames as {subject}/frames/<frame>.png|jpg|bmp")
         images = {}
         for p in folder.iterdir():
-            if p.suffix.lower() in _IMAGE_SUFFIXES and p.stem.isdigit():
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.stem.isdigit():
                 images[int(p.stem)] = p
         keep = []
         for f in frames:
@@ -488,7 +488,7 @@ def _disfa_file(path: Path, bad: list[BadRow]) -> dict[int, int]:
 
 
 def _find_image(folder: Path, stem: str) -> Path | None:
-    for suffix in _IMAGE_SUFFIXES:
+    for suffix in IMAGE_SUFFIXES:
         if (folder / f"{stem}{suffix}").is_file():
             return folder / f"{stem}{suffix}"
     return None

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_write
 
 #: Bump when the layout of cached arrays changes, so old entries are ignored.
 CACHE_VERSION = 1
@@ -57,21 +58,12 @@ def save_arrays(name: str, **arrays: np.ndarray) -> Path | None:
     cached, a warning says so, and None is returned.
     """
     folder = cache_dir()
+    final = folder / f"{name}.npz"
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with atomic_write(final) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
     except OSError as err:
         warnings.warn(f"the cache folder {folder} is not writable ({err.strerror}): {name} is not cached",
                       stacklevel=2)
         return None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(fd, 0o666 & ~umask)  # as readable as any file the user writes (mkstemp makes it owner-only)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        final = folder / f"{name}.npz"
-        os.replace(tmp, final)
-        return final
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return final

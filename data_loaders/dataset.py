@@ -20,6 +20,13 @@ class BadRow:
         return f"{self.where}: {self.reason}"
 
 
+def bad_rows_listing(bad: tuple[BadRow, ...] | list[BadRow], first: int = 10) -> str:
+    """The first ``first`` bad items, one per indented line, then "… and N more": the body of a loader's error."""
+    listed = "\n  ".join(str(b) for b in bad[:first])
+    more = f"\n  … and {len(bad) - first} more" if len(bad) > first else ""
+    return f"  {listed}{more}"
+
+
 def bad_rows_to_arrays(bad: tuple[BadRow, ...]) -> dict[str, np.ndarray]:
     """``bad_where`` and ``bad_reason`` string arrays, for storing skipped items beside cached arrays."""
     return {"bad_where": np.array([b.where for b in bad], dtype=str),

@@ -38,8 +38,9 @@ import numpy as np
 import pandas as pd
 
 from . import cache
-from .dataset import BadRow, ImageDataset, bad_rows_from_arrays, bad_rows_to_arrays
+from .dataset import BadRow, ImageDataset, bad_rows_from_arrays, bad_rows_listing, bad_rows_to_arrays
 from .emotions import EMOTIONS, emotion_code
+from .files import IMAGE_SUFFIXES
 from .resolve import SYNTHETIC, configured_path
 
 USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
@@ -48,7 +49,6 @@ N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 #: Kaggle ``test.csv`` holds PublicTest then PrivateTest, 3,589 rows each (dataset description).
 _TEST_HALF = 3589
 
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 _CSV_NAMES = ("fer2013.csv", "fer2013.csv.gz", "fer2013.zip", "fer2013.tar.gz", "icml_face_data.csv",
               "icml_face_data.csv.gz")
 
@@ -295,10 +295,8 @@ def _frame_to_dataset(frame: pd.DataFrame, label: str, source: str, on_bad_rows:
     bad_index = np.array(sorted(reasons), dtype=np.int64)
     bad = tuple(BadRow(f"{label}:{line[i]}", reasons[i]) for i in bad_index)
     if bad and on_bad_rows == "raise":
-        listed = "\n  ".join(str(b) for b in bad[:10])
-        more = f"\n  … and {len(bad) - 10} more" if len(bad) > 10 else ""
         raise FER2013FormatError(
-            f"{label}: {len(bad)} bad row(s) out of {n}:\n  {listed}{more}\n"
+            f"{label}: {len(bad)} bad row(s) out of {n}:\n{bad_rows_listing(bad)}\n"
             "Fix the file, or pass on_bad_rows='skip' to leave them out (they are then listed in dataset.bad_rows)."
         )
     keep = np.ones(n, bool)
@@ -339,8 +337,8 @@ def _read_image_folders(root: Path, on_bad_rows: str) -> ImageDataset:
                 raise FER2013FormatError(f"{folder}: folder name is not an emotion ({exc.args[0]})") from None
             for file in sorted(f for f in folder.iterdir() if f.is_file()):
                 try:
-                    if file.suffix.lower() not in _IMAGE_SUFFIXES:
-                        raise ValueError(f"not an image file (expected {', '.join(sorted(_IMAGE_SUFFIXES))})")
+                    if file.suffix.lower() not in IMAGE_SUFFIXES:
+                        raise ValueError(f"not an image file (expected {', '.join(sorted(IMAGE_SUFFIXES))})")
                     with Image.open(file) as im:
                         grey = np.asarray(im.convert("L"))
                     if grey.shape != (IMAGE_SIZE, IMAGE_SIZE):

@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 
 from . import cache
-from .dataset import BadRow, PointCloudDataset, bad_rows_from_arrays, bad_rows_to_arrays
+from .dataset import BadRow, PointCloudDataset, bad_rows_from_arrays, bad_rows_listing, bad_rows_to_arrays
 from .emotions import EMOTIONS, emotion_code
 from .resolve import SYNTHETIC, configured_path
 
@@ -155,9 +155,7 @@ def _check_clouds(clouds: list[tuple[str, str, object]], label: str, on_bad: str
     bad = tuple(BadRow(f"{label}: sample {clouds[i][0]!r} emotion {clouds[i][1]!r}", problems[i])
                 for i in sorted(problems))
     if bad and on_bad == "raise":
-        listed = "\n  ".join(str(b) for b in bad[:10])
-        more = f"\n  … and {len(bad) - 10} more" if len(bad) > 10 else ""
-        raise IPhoneXFormatError(f"{label}: {len(bad)} bad cloud(s) out of {len(clouds)}:\n  {listed}{more}\n"
+        raise IPhoneXFormatError(f"{label}: {len(bad)} bad cloud(s) out of {len(clouds)}:\n{bad_rows_listing(bad)}\n"
                                  "Fix the data, or pass on_bad_samples='skip' to leave them out.")
     keep = [i for i in range(len(clouds)) if i not in problems]
     if not keep:

@@ -27,9 +27,9 @@ import pandas as pd
 from .dataset import BadRow, ImageDataset
 from .emotions import EMOTIONS, emotion_code
 from .face_detection import largest_face
+from .files import IMAGE_SUFFIXES, atomic_write
 
 SPLITS = ("train", "test")
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 _MAX_SIDE = 1024  # photos are shrunk to this before detection: faster, and the cascade needs no more
 NO_FACE_HINT = ("no face found: face the camera in even, frontal light, fill about a third of the frame, "
                 "and keep hair and hands off the face")
@@ -157,8 +157,8 @@ def load_personal(path: str | os.PathLike | None = None, detect: bool = True, ma
         row = {"file": str(file.relative_to(root)), "split": None, "emotion": None, "face_found": False,
                "box": None, "width": None, "height": None, "used": False, "problem": ""}
         try:
-            if file.suffix.lower() not in _IMAGE_SUFFIXES:
-                raise PersonalPhotoError(f"{file}: not an image file (expected {', '.join(sorted(_IMAGE_SUFFIXES))})")
+            if file.suffix.lower() not in IMAGE_SUFFIXES:
+                raise PersonalPhotoError(f"{file}: not an image file (expected {', '.join(sorted(IMAGE_SUFFIXES))})")
             split, emotion = _label_of(file, root)
             code = emotion_code(emotion)
             row.update(split=split, emotion=EMOTIONS[code])
@@ -242,10 +242,8 @@ def standin_photos(folder: str | os.PathLike | None = None, size: int = 48, seed
     images = render_faces(identity, draw_expressions(labels, rng), rng, size, draw_poses(14, rng))
     for i, (code, image) in enumerate(zip(labels, images)):
         target = root / SPLITS[i // 7] / EMOTIONS[code].lower() / "1.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".1.png.{os.getpid()}.tmp")
-        Image.fromarray(image).save(tmp, format="PNG")
-        os.replace(tmp, target)
+        with atomic_write(target) as tmp:
+            Image.fromarray(image).save(tmp, format="PNG")
     return root
 
 

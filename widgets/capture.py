@@ -22,6 +22,7 @@ import ipywidgets as ipw
 import traitlets
 
 from data_loaders.emotions import EMOTIONS
+from data_loaders.files import atomic_write
 
 SPLITS = ("train", "test")
 _SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
@@ -62,9 +63,8 @@ def save_photo(folder: str | os.PathLike, split: str, emotion: str, data: bytes)
     taken = {int(p.stem) for p in target_dir.iterdir() if p.stem.isdigit()}
     n = next(i for i in range(1, len(taken) + 2) if i not in taken)
     target = target_dir / f"{n}{suffix}"
-    tmp = target_dir / f".{n}{suffix}.{os.getpid()}.tmp"
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    with atomic_write(target) as tmp:
+        tmp.write_bytes(data)
     return target
 
 

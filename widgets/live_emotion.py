@@ -39,6 +39,7 @@ import numpy as np
 import traitlets
 
 from data_loaders.emotions import EMOTIONS
+from data_loaders.files import atomic_write
 
 Box = tuple[int, int, int, int]
 #: A face detector: ``uint8 (H, W)`` grey frame → the face as ``(x, y, w, h)`` pixels, or None.
@@ -273,9 +274,8 @@ class LiveEmotion(anywidget.AnyWidget):
             root.mkdir(parents=True, exist_ok=True)
             for name, image in images.items():
                 path = root / f"{stamp}_{label}_{name}.png"
-                tmp = root / f".{path.name}.{os.getpid()}.tmp"
-                Image.fromarray(image).save(tmp, format="PNG")
-                os.replace(tmp, path)
+                with atomic_write(path) as tmp:
+                    Image.fromarray(image).save(tmp, format="PNG")
                 written.append(path)
         except OSError as exc:
             self.message = f"Not saved: {exc}"

@@ -28,6 +28,7 @@ import pandas as pd
 from scipy import ndimage
 
 from ..emotions import EMOTIONS
+from ..files import atomic_write
 from .face_model import rotation_matrices
 from .facs import AUS, emotion_au_table
 from .render import _SPAN, _albedo, _grid, splat
@@ -217,21 +218,18 @@ def write_clip(out: str | os.PathLike, seconds: float = DEFAULT_SECONDS, fps: fl
         raise ValueError(f"{out}: a synthetic clip is written as .mp4")
     frames, truth = render_clip(seconds, fps, size, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_video = out.with_name(f".{out.stem}.{os.getpid()}.tmp.mp4")
-    writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
-                             (frames.shape[2], frames.shape[1]), True)
-    if not writer.isOpened():
-        raise OSError(f"{out}: OpenCV cannot write MPEG-4 (mp4v) video on this machine")
-    try:
-        for frame in frames:
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
-    finally:
-        writer.release()
     csv = out.with_suffix(".csv")
-    tmp_csv = csv.with_name(f".{csv.name}.{os.getpid()}.tmp")
-    truth.to_csv(tmp_csv, index=False)
-    os.replace(tmp_video, out)
-    os.replace(tmp_csv, csv)
+    with atomic_write(csv) as tmp_csv, atomic_write(out, suffix=".mp4") as tmp_video:  # the video lands first
+        writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                                 (frames.shape[2], frames.shape[1]), True)
+        if not writer.isOpened():
+            raise OSError(f"{out}: OpenCV cannot write MPEG-4 (mp4v) video on this machine")
+        try:
+            for frame in frames:
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+        finally:
+            writer.release()
+        truth.to_csv(tmp_csv, index=False)
     return out, csv
 
 

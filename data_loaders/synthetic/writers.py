@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..emotions import EMOTIONS
+from ..files import atomic_write
 from .facs import AUS
 from .samples import IPHONEX_EMOTIONS, SyntheticFaces
 
@@ -20,16 +20,9 @@ _PIXEL_TEXT = np.array([str(i) for i in range(256)], dtype=object)
 
 def _atomic_write(path: Path, write) -> Path:
     """Write through a temporary file in the same folder, then rename (no half-written file is ever seen)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-        return path
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:
+        write(f)
+    return path
 
 
 def faces_py_text(faces: SyntheticFaces) -> str:
