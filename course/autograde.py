@@ -76,7 +76,7 @@ def prepare_data(assignment: str, root: Path = REPO_ROOT) -> list[str]:
         load_iphonex()
         steps.append("load_iphonex")
     if "standin_photos" in text:
-        from data_loaders.personal import standin_photos
+        from data_loaders.synthetic import standin_photos
         standin_photos()
         steps.append("standin_photos")
     if "fallback_model_2" in text:

@@ -43,7 +43,7 @@ def score_table(assignment: str, student: str, root: Path = REPO_ROOT) -> pd.Dat
 def _data_check(assignment: str) -> str:
     """Load the assignment's data once (warms the cache, generates the synthetic default if needed)."""
     from data_loaders import load_fer2013, load_iphonex
-    from data_loaders.personal import standin_photos
+    from data_loaders.synthetic import standin_photos
 
     if assignment == "ps2_personal_transfer":  # nobody sits at a camera during the demo: stand-in photos
         from .fallback_model import fallback_model_2

@@ -41,7 +41,8 @@ KERNEL_NAME = "expression-lab-sandbox"
 #: The kit's packages a notebook imports; only these folders of the course root are visible inside.
 RUNTIME_PACKAGES = ("data_loaders", "widgets", "course")
 #: Environment variables naming data a notebook reads (bound read-only when they name a path).
-DATA_VARIABLES = ("FER2013_PATH", "IPHONEX_PATH", "PERSONAL_PHOTOS_PATH", "MODEL_2_PATH")
+DATA_VARIABLES = ("FER2013_PATH", "IPHONEX_PATH", "AU_DATA_PATH", "VIDEO_PATH", "PERSONAL_PHOTOS_PATH", "MODEL_2_PATH",
+                  "EXPRESSION_LAB_DATA")
 #: Environment variables passed into the sandbox unchanged (everything else is dropped: tokens, HOME, …).
 PASSED_VARIABLES = DATA_VARIABLES + (
     "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "EXPRESSION_LAB_QUICK", "LANG", "LC_ALL", "LC_CTYPE", "TZ",

@@ -48,7 +48,7 @@ from . import cache
 from .dataset import BadRow, bad_rows_from_arrays, bad_rows_to_arrays
 from .emotions import EMOTIONS, emotion_code
 from .files import IMAGE_SUFFIXES
-from .resolve import SYNTHETIC, configured_path
+from .resolve import SYNTHETIC, configured_path, repo_data_dir
 
 ENV_VAR = "AU_DATA_PATH"
 IMAGE_SIZE = 48
@@ -195,11 +195,6 @@ class ActionUnitDataset:
 
 
 # --------------------------------------------------------------------------------------------------- resolution
-
-
-def repo_data_dir() -> Path:
-    """The kit's git-ignored ``data/`` folder (``<repo>/data``)."""
-    return Path(__file__).resolve().parent.parent / "data"
 
 
 def action_units_path(path: str | os.PathLike | None = None, *, synthetic_fallback: bool = True) -> Path:

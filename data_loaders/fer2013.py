@@ -41,7 +41,7 @@ from . import cache
 from .dataset import BadRow, ImageDataset, bad_rows_from_arrays, bad_rows_listing, bad_rows_to_arrays
 from .emotions import EMOTIONS, emotion_code
 from .files import IMAGE_SUFFIXES
-from .resolve import SYNTHETIC, configured_path
+from .resolve import SYNTHETIC, configured_path, repo_data_dir
 
 USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SIZE = 48
@@ -62,11 +62,6 @@ HOW_TO_GET = (
 
 class FER2013FormatError(ValueError):
     """A FER2013 file, row or image that does not match the expected format; the message names it."""
-
-
-def repo_data_dir() -> Path:
-    """The kit's git-ignored ``data/`` folder (``<repo>/data``)."""
-    return Path(__file__).resolve().parent.parent / "data"
 
 
 def fer2013_path(path: str | os.PathLike | None = None, *, synthetic_fallback: bool = True) -> Path:

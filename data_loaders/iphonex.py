@@ -53,7 +53,7 @@ def iphonex_path(path: str | os.PathLike | None = None, *, synthetic_fallback: b
     Raises:
         FileNotFoundError: a given path does not exist, or nothing is found and ``synthetic_fallback`` is False.
     """
-    from .fer2013 import repo_data_dir
+    from .resolve import repo_data_dir
     from .synthetic import default_data
 
     chosen = configured_path(path, "IPHONEX_PATH", "iPhone X data", HOW_TO_GET)

@@ -27,7 +27,8 @@ import pandas as pd
 from .dataset import BadRow, ImageDataset
 from .emotions import EMOTIONS, emotion_code
 from .face_detection import largest_face
-from .files import IMAGE_SUFFIXES, atomic_write
+from .files import IMAGE_SUFFIXES
+from .resolve import SYNTHETIC, configured_path, repo_data_dir
 
 SPLITS = ("train", "test")
 _MAX_SIDE = 1024  # photos are shrunk to this before detection: faster, and the cascade needs no more
@@ -40,11 +41,18 @@ class PersonalPhotoError(ValueError):
 
 
 def personal_path(path: str | os.PathLike | None = None) -> Path:
-    """``path`` → ``$PERSONAL_PHOTOS_PATH`` → ``<repo>/data/personal``."""
-    from .fer2013 import repo_data_dir
+    """The photo folder: ``path`` → ``$PERSONAL_PHOTOS_PATH`` → ``<data>/personal`` (:func:`resolve.repo_data_dir`).
 
-    chosen = path if path is not None else (os.environ.get("PERSONAL_PHOTOS_PATH") or repo_data_dir() / "personal")
-    return Path(chosen).expanduser()
+    The folder need not exist yet (the capture widget creates it). ``synthetic`` as path or variable means the
+    stand-in photos (:func:`data_loaders.synthetic.standin_photos`).
+    """
+    chosen = configured_path(path, "PERSONAL_PHOTOS_PATH", "the personal photo folder",
+                             "Set PERSONAL_PHOTOS_PATH to your photo folder, or to 'synthetic'.", must_exist=False)
+    if chosen == SYNTHETIC:
+        from .synthetic.photos import standin_photos
+
+        return standin_photos()
+    return chosen if chosen is not None else repo_data_dir() / "personal"
 
 
 def read_grayscale(path: str | os.PathLike) -> np.ndarray:
@@ -214,37 +222,6 @@ def delete_photos(path: str | os.PathLike | None = None) -> int:
     count = sum(1 for p in root.rglob("*") if p.is_file())
     shutil.rmtree(root)
     return count
-
-
-def standin_photos(folder: str | os.PathLike | None = None, size: int = 48, seed: int = 2) -> Path:
-    """Write 14 stand-in "personal" photos: one synthetic face of a held-out identity (not in the default data)
-    showing each emotion once for ``train`` and once for ``test``, as ``<folder>/<split>/<emotion>/1.png``.
-
-    They are already face crops, rendered like the synthetic FER2013-format images (read them with
-    ``detect=False``): tests, the demo and autograding have no person in front of a camera. Default folder:
-    ``<cache>/standin-photos-seed<seed>-<size>px``. Deterministic.
-
-    Returns:
-        The folder.
-    """
-    from PIL import Image
-
-    from . import cache
-    from .synthetic.render import render_faces
-    from .synthetic.sampling import draw_expressions, draw_identities, draw_poses
-
-    root = Path(folder) if folder is not None else cache.cache_dir() / f"standin-photos-seed{seed}-{size}px"
-    if all((root / s / e.lower() / "1.png").is_file() for s in SPLITS for e in EMOTIONS):
-        return root
-    rng = np.random.default_rng([seed, 77])
-    labels = np.tile(np.arange(7), 2)
-    identity = np.repeat(draw_identities(1, rng), 14, axis=0)
-    images = render_faces(identity, draw_expressions(labels, rng), rng, size, draw_poses(14, rng))
-    for i, (code, image) in enumerate(zip(labels, images)):
-        target = root / SPLITS[i // 7] / EMOTIONS[code].lower() / "1.png"
-        with atomic_write(target) as tmp:
-            Image.fromarray(image).save(tmp, format="PNG")
-    return root
 
 
 def astronaut_photo(folder: str | os.PathLike | None = None) -> Path:

@@ -53,7 +53,7 @@ def video_path(path: str | os.PathLike | None = None) -> Path:
     Raises:
         FileNotFoundError: a configured path does not exist, or a configured folder holds no clip.
     """
-    from .fer2013 import repo_data_dir
+    from .resolve import repo_data_dir
     from .synthetic.clips import default_clip
 
     how = "Set VIDEO_PATH to an .mp4/.avi/.mov file or a folder of clips, or to 'synthetic'."

@@ -7,7 +7,6 @@ import pytest
 from PIL import Image
 
 from data_loaders import EMOTIONS, load_fer2013
-from data_loaders import action_units as au_module
 from data_loaders.action_units import ActionUnitFormatError, load_action_units
 from data_loaders.synthetic import AUS, openface_csv_text, sample_image_aus, sample_images, valence_arousal
 from data_loaders.synthetic.affect import EMOTION_ANGLES, expression_strength
@@ -174,7 +173,7 @@ def test_disfa_subjects_need_the_same_aus_and_their_frames(tmp_path):
 
 
 def test_resolution_order_and_missing_data(tmp_path, monkeypatch):
-    monkeypatch.setattr(au_module, "repo_data_dir", lambda: tmp_path / "data")
+    monkeypatch.setenv("EXPRESSION_LAB_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("AU_DATA_PATH", str(tmp_path / "nowhere"))
     with pytest.raises(FileNotFoundError, match="AU_DATA_PATH"):
         load_action_units()

@@ -208,7 +208,7 @@ def test_path_resolution_order(fer_csv, tmp_path, monkeypatch):
 
 def test_missing_data_error_says_where_to_get_it_and_where_to_put_it(tmp_path, monkeypatch):
     monkeypatch.delenv("FER2013_PATH", raising=False)
-    monkeypatch.setattr(fer_module, "repo_data_dir", lambda: tmp_path / "data")
+    monkeypatch.setenv("EXPRESSION_LAB_DATA", str(tmp_path / "data"))
     with pytest.raises(FileNotFoundError) as err:
         fer_module.fer2013_path(synthetic_fallback=False)  # by default the synthetic faces stand in
     message = str(err.value)
@@ -219,7 +219,7 @@ def test_default_folder_is_data_fer2013(fer_csv, tmp_path, monkeypatch):
     monkeypatch.delenv("FER2013_PATH", raising=False)
     (tmp_path / "data" / "fer2013").mkdir(parents=True)
     fer_csv.rename(tmp_path / "data" / "fer2013" / "fer2013.csv")
-    monkeypatch.setattr(fer_module, "repo_data_dir", lambda: tmp_path / "data")
+    monkeypatch.setenv("EXPRESSION_LAB_DATA", str(tmp_path / "data"))
     assert len(load_fer2013()) == 14
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from data_loaders import IPhoneXFormatError, load_iphonex, synthetic
-from data_loaders import fer2013 as fer_module
 from data_loaders.synthetic.writers import faces_py_text
 
 
@@ -145,7 +144,7 @@ def test_resolution_env_default_folder_and_synthetic(tmp_path, faces_py, monkeyp
     with pytest.raises(FileNotFoundError, match=r"nowhere\.py \(IPHONEX_PATH\).*data/iphonex/faces\.py"):
         load_iphonex()
     monkeypatch.delenv("IPHONEX_PATH")
-    monkeypatch.setattr(fer_module, "repo_data_dir", lambda: tmp_path / "data")
+    monkeypatch.setenv("EXPRESSION_LAB_DATA", str(tmp_path / "data"))
     monkeypatch.setattr(synthetic, "DEFAULT_IMAGES", 30)
     monkeypatch.setattr(synthetic, "DEFAULT_SUBJECTS", 2)
     data = load_iphonex()

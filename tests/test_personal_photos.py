@@ -16,8 +16,8 @@ from data_loaders.personal import (
     find_face,
     load_personal,
     read_grayscale,
-    standin_photos,
 )
+from data_loaders.synthetic import standin_photos
 from widgets.capture import PhotoCapture, save_photo
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from data_loaders import EMOTIONS, load_fer2013, synthetic
-from data_loaders import fer2013 as fer_module
 from data_loaders.__main__ import main as cli
 from data_loaders.synthetic import AUS, EMOTION_AUS, make_face, sample_faces, sample_images
 from data_loaders.synthetic.face_model import sunflower_disc
@@ -132,7 +131,7 @@ def test_files_use_the_real_schemas(tmp_path):
 
 def test_default_resolution_falls_back_to_synthetic(tmp_path, monkeypatch):
     monkeypatch.delenv("FER2013_PATH", raising=False)
-    monkeypatch.setattr(fer_module, "repo_data_dir", lambda: tmp_path / "data")
+    monkeypatch.setenv("EXPRESSION_LAB_DATA", str(tmp_path / "data"))
     monkeypatch.setattr(synthetic, "DEFAULT_IMAGES", 50)
     monkeypatch.setattr(synthetic, "DEFAULT_SUBJECTS", 2)
     data = load_fer2013()

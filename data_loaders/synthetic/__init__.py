@@ -24,6 +24,7 @@ from .. import cache
 from .affect import EMOTION_ANGLES, valence_arousal
 from .face_model import ARKIT_POINTS, IDENTITY_NAMES, FaceModel
 from .facs import AU_NAMES, AUS, EMOTION_AUS, FACS_INTENSITY, au_vector
+from .photos import standin_photos
 from .samples import IPHONEX_EMOTIONS, SyntheticFaces, make_face, sample_faces, sample_image_aus, sample_images
 from .writers import MARKER, openface_csv_text, write_faces_npz, write_faces_py, write_fer2013_csv, write_marker
 
@@ -103,4 +104,5 @@ def default_data(kind: str = "fer2013") -> Path:
 __all__ = ["ARKIT_POINTS", "AUS", "AU_NAMES", "DEFAULT_IMAGES", "DEFAULT_SEED", "DEFAULT_SUBJECTS",
            "EMOTION_AUS", "FACS_INTENSITY", "FaceModel", "GENERATOR_VERSION", "IDENTITY_NAMES", "IPHONEX_EMOTIONS",
            "SyntheticFaces", "au_vector", "default_data", "generate", "is_synthetic", "make_face", "sample_faces",
-           "sample_images", "EMOTION_ANGLES", "openface_csv_text", "sample_image_aus", "valence_arousal"]
+           "sample_images", "EMOTION_ANGLES", "openface_csv_text", "sample_image_aus", "standin_photos",
+           "valence_arousal"]
