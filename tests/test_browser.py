@@ -41,7 +41,8 @@ from lab_browser import (
 pytestmark = browser_test_marks()
 
 CAPTURE_NB = """from widgets import PhotoCapture
-capture = PhotoCapture(countdown=1)  # saves under PERSONAL_PHOTOS_PATH
+from data_loaders.personal import personal_path
+capture = PhotoCapture(personal_path(), countdown=1)  # saves under PERSONAL_PHOTOS_PATH
 capture"""
 
 
@@ -125,7 +126,7 @@ def test_ps1_runs_and_prediction_bars_follow_the_slider(page, lab, shots):
 
 def test_ps2_runs_with_the_camera_widget(page, lab, shots):
     _run(page, lab, "ps2_personal_transfer/personal_transfer.ipynb")
-    capture = output_of(page, "capture = PhotoCapture()")
+    capture = output_of(page, "capture = PhotoCapture(personal_path())")
     capture.locator(".xl-capture video").wait_for()
     page.wait_for_function("() => document.querySelector('.xl-capture video').readyState >= 2", timeout=30_000)
     assert "Camera on" in capture.locator(".xl-state").inner_text()

@@ -1,13 +1,15 @@
 """Take the 14 photos of assignment 2 without leaving JupyterLab: webcam preview, countdown, capture, upload.
 
 The camera part is an anywidget: the browser's ``getUserMedia`` shows a live preview, and a capture sends one
-JPEG to the kernel, which saves it atomically as ``<folder>/<train|test>/<emotion>/<n>.jpg`` (default folder
-``data/personal``, git-ignored). Thumbnails of the saved photos have a delete button, and a progress line
-counts the expressions done ("train: 5/7 expressions, test: 0/7"). When there is no camera, or permission is
-refused, the widget says so and the upload box (ipywidgets ``FileUpload``) saves into the same layout.
+JPEG to the kernel, which saves it atomically as ``<folder>/<train|test>/<emotion>/<n>.jpg`` (the notebook
+passes ``personal_path()``: ``data/personal``, git-ignored, unless configured). Thumbnails of the saved photos
+have a delete button, and a progress line counts the expressions done ("train: 5/7 expressions, test: 0/7").
+When there is no camera, or permission is refused, the widget says so and the upload box (ipywidgets
+``FileUpload``) saves into the same layout.
 
 Privacy: photos go from the browser to the kernel on your machine and nowhere else; ``Delete all photos``
-(or :func:`data_loaders.personal.delete_photos`) removes them.
+(or :func:`data_loaders.personal.delete_photos`) removes them. Like every widget, it takes what it shows or
+writes (here a folder) and resolves no data location itself.
 """
 
 from __future__ import annotations
@@ -80,17 +82,16 @@ def _thumbnail(path: Path, side: int = 72) -> str:
 
 
 class PhotoCapture(ipw.VBox):
-    """Webcam capture plus upload fallback, saving into ``folder`` (default ``data/personal``).
+    """Webcam capture plus upload fallback, saving into ``folder``.
 
     Args:
-        folder: where photos go (``<folder>/<train|test>/<emotion>/<n>.jpg``).
+        folder: where photos go (``<folder>/<train|test>/<emotion>/<n>.jpg``; created on the first photo), e.g.
+            ``data_loaders.personal.personal_path()``.
         countdown: seconds between clicking *Capture* and the photo.
     """
 
-    def __init__(self, folder: str | os.PathLike | None = None, countdown: int = 3):
-        from data_loaders.personal import personal_path
-
-        self.folder = personal_path(folder)
+    def __init__(self, folder: str | os.PathLike, countdown: int = 3):
+        self.folder = Path(folder).expanduser()
         self.camera = Camera(countdown=countdown)
         self.emotion = ipw.Dropdown(options=[e.lower() for e in EMOTIONS], value="happy", description="expression")
         self.split = ipw.ToggleButtons(options=list(SPLITS), value="train", description="for")
@@ -146,10 +147,15 @@ class PhotoCapture(ipw.VBox):
         self.refresh()
 
     def remove_all(self) -> int:
-        """Delete every photo in the folder; return how many were removed."""
-        from data_loaders.personal import delete_photos
-
-        n = delete_photos(self.folder)
+        """Delete every photo the widget lists (and the folders left empty); return how many were removed."""
+        photos = self.photos()
+        for photo in photos:
+            photo.unlink(missing_ok=True)
+        for folder in sorted({p.parent for p in photos} | {p.parent.parent for p in photos} | {self.folder},
+                             key=lambda f: len(f.parts), reverse=True):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        n = len(photos)
         self.message.value = f"Deleted {n} photos from {self.folder}."
         self.refresh()
         return n
