@@ -1,4 +1,12 @@
-"""The dataset object every image loader returns: arrays, class names and provenance."""
+"""The dataset objects loaders return: arrays, class names and provenance.
+
+One vocabulary for every dataset (``ImageDataset`` here, ``PointCloudDataset`` here, ``ActionUnitDataset`` in
+action_units.py): ``len(ds)``; ``ds.select(mask)`` keeps the items where a boolean ``(N,)`` mask is True;
+``ds.subset(usage)`` keeps the rows of one ``Usage`` (``"Training"``, ``"PublicTest"`` … or ``"train"``/``"test"``
+for personal photos) and exists only where the data has a ``Usage`` column (point clouds are split by subject
+instead: ``select`` with a mask of subjects); ``ds.bad_rows`` lists what the loader skipped with
+``on_bad_rows="skip"`` (every loader takes ``on_bad_rows="raise" | "skip"``).
+"""
 
 from __future__ import annotations
 
@@ -52,6 +60,9 @@ class ImageDataset:
         source: the file or folder the data came from.
         description: where the data came from and how it was read (shown in notebooks).
         bad_rows: items skipped with ``on_bad_rows="skip"``, each naming the file/line and the reason.
+        report: for photos read from a folder (:func:`data_loaders.load_personal`), a pandas DataFrame with one
+            row per file (``file, split, emotion, face_found, box, width, height, used, problem``); else None.
+            It describes the whole folder, also in a :meth:`subset` or :meth:`select` of the dataset.
     """
 
     images: np.ndarray
@@ -61,6 +72,7 @@ class ImageDataset:
     source: str
     description: str
     bad_rows: tuple[BadRow, ...] = field(default=())
+    report: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -131,7 +143,7 @@ class PointCloudDataset:
         emotions: ``str (N,)`` the emotion names as spelled in the source (``"happy"``).
         class_names: names indexed by label code.
         source, description: where the data came from and how it was read.
-        bad_rows: clouds skipped with ``on_bad_samples="skip"``, each naming the sample id, emotion and reason.
+        bad_rows: clouds skipped with ``on_bad_rows="skip"``, each naming the sample id, emotion and reason.
 
     The order of the rows is the order of the source (file order, then emotion order inside a sample).
     """

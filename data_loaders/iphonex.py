@@ -72,13 +72,13 @@ def iphonex_path(path: str | os.PathLike | None = None, *, synthetic_fallback: b
     raise FileNotFoundError(f"iPhone X data not found: IPHONEX_PATH is not set and {folder} is empty. {HOW_TO_GET}")
 
 
-def load_iphonex(path: str | os.PathLike | None = None, *, on_bad_samples: Literal["raise", "skip"] = "raise",
+def load_iphonex(path: str | os.PathLike | None = None, *, on_bad_rows: Literal["raise", "skip"] = "raise",
                  use_cache: bool = True) -> PointCloudDataset:
     """Load face point clouds from ``faces.py``, an ``.npz`` or a folder of PLY/OBJ/XYZ files.
 
     Args:
         path: the file or folder, or ``"synthetic"``; default: see :func:`iphonex_path`.
-        on_bad_samples: ``"raise"`` (default) stops with an error naming every bad sample id and emotion;
+        on_bad_rows: ``"raise"`` (default) stops with an error naming every bad sample id and emotion;
             ``"skip"`` leaves them out, lists them in ``dataset.bad_rows`` and warns.
         use_cache: reuse arrays cached for this exact file (same path, size and mtime).
 
@@ -91,21 +91,21 @@ def load_iphonex(path: str | os.PathLike | None = None, *, on_bad_samples: Liter
         IPhoneXFormatError: unreadable files, code in ``faces.py``, or bad samples (NaN/inf, unequal x/y/z
             lengths, a point count unlike the others, an unknown emotion, an empty cloud) with "raise".
     """
-    if on_bad_samples not in ("raise", "skip"):
-        raise ValueError(f"on_bad_samples must be 'raise' or 'skip', got {on_bad_samples!r}")
+    if on_bad_rows not in ("raise", "skip"):
+        raise ValueError(f"on_bad_rows must be 'raise' or 'skip', got {on_bad_rows!r}")
     source = iphonex_path(path)
     if use_cache and source.is_file():
-        key = f"iphonex-{cache.file_key(source, extra=f'iphonex|{on_bad_samples}')}"
+        key = f"iphonex-{cache.file_key(source, extra=f'iphonex|{on_bad_rows}')}"
         arrays = cache.load_arrays(key)
         if arrays is None:
-            dataset = _load(source, on_bad_samples)
+            dataset = _load(source, on_bad_rows)
             cache.save_arrays(key, points=dataset.points, subjects=dataset.subjects, emotions=dataset.emotions,
                               description=np.array(dataset.description), **bad_rows_to_arrays(dataset.bad_rows))
         else:
             dataset = _dataset(arrays["points"], arrays["subjects"], arrays["emotions"], source,
                                str(arrays["description"]) + " (read from the cache)", bad_rows_from_arrays(arrays))
     else:
-        dataset = _load(source, on_bad_samples)
+        dataset = _load(source, on_bad_rows)
     from .synthetic import is_synthetic
 
     if is_synthetic(source):
@@ -156,7 +156,7 @@ def _check_clouds(clouds: list[tuple[str, str, object]], label: str, on_bad: str
                 for i in sorted(problems))
     if bad and on_bad == "raise":
         raise IPhoneXFormatError(f"{label}: {len(bad)} bad cloud(s) out of {len(clouds)}:\n{bad_rows_listing(bad)}\n"
-                                 "Fix the data, or pass on_bad_samples='skip' to leave them out.")
+                                 "Fix the data, or pass on_bad_rows='skip' to leave them out.")
     keep = [i for i in range(len(clouds)) if i not in problems]
     if not keep:
         raise IPhoneXFormatError(f"{label}: no usable point clouds")

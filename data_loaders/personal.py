@@ -136,7 +136,7 @@ def _is_emotion(token: str) -> bool:
 
 
 def load_personal(path: str | os.PathLike | None = None, detect: bool = True, margin: float = 0.2,
-                  size: int = 48) -> tuple[ImageDataset, pd.DataFrame]:
+                  size: int = 48) -> ImageDataset:
     """Read a folder of face photos, crop each face to ``size`` × ``size`` grayscale.
 
     Args:
@@ -146,11 +146,12 @@ def load_personal(path: str | os.PathLike | None = None, detect: bool = True, ma
         size: output side in pixels (48 for FER2013 models).
 
     Returns:
-        ``(dataset, report)``: an :class:`~data_loaders.dataset.ImageDataset` of the usable photos
-        (``images uint8 (N, size, size)``, ``labels`` FER2013 codes, ``usage`` ``"train"``/``"test"``), and a
-        pandas report with one row per file: ``file, split, emotion, face_found, box (x, y, w, h), width,
-        height, used, problem``. Photos with no face or unreadable files are in the report (``used`` False,
-        ``problem`` says why and what to try) and in ``dataset.bad_rows``, and a warning names them.
+        An :class:`~data_loaders.dataset.ImageDataset` of the usable photos (``images uint8 (N, size, size)``,
+        ``labels`` FER2013 codes, ``usage`` ``"train"``/``"test"``, so ``subset("train")`` works) with its
+        ``report`` attached: a pandas DataFrame with one row per file, ``file, split, emotion, face_found,
+        box (x, y, w, h), width, height, used, problem``. Photos with no face or unreadable files are in the
+        report (``used`` False, ``problem`` says why and what to try) and in ``dataset.bad_rows``, and a warning
+        names them.
 
     Raises:
         PersonalPhotoError: the folder is missing or holds no usable photo.
@@ -201,8 +202,8 @@ def load_personal(path: str | os.PathLike | None = None, detect: bool = True, ma
     dataset = ImageDataset(np.stack(images), np.array(labels, np.int64), np.array(usage, str), EMOTIONS,
                            str(root), f"personal photos in {root}: {len(images)} faces "
                            f"({usage.count('train')} train, {usage.count('test')} test)"
-                           + (f", {len(bad)} photos not used" if bad else ""), tuple(bad))
-    return dataset, report
+                           + (f", {len(bad)} photos not used" if bad else ""), tuple(bad), report)
+    return dataset
 
 
 def _shrink(grey: np.ndarray, scale: float) -> np.ndarray:

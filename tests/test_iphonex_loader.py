@@ -100,7 +100,7 @@ def test_bad_clouds_are_named_by_sample_and_emotion(tmp_path, cloud, problem):
     message = str(err.value)
     assert "'2018-03-12 09:00:00 +0000'" in message and "'fear'" in message and problem.split(",")[0] in message
     with pytest.warns(UserWarning, match="skipped 1 bad clouds"):
-        kept = load_iphonex(path, on_bad_samples="skip")
+        kept = load_iphonex(path, on_bad_rows="skip")
     assert len(kept) == 3 and len(kept.bad_rows) == 1 and "fear" in kept.bad_rows[0].where
 
 

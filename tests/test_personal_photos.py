@@ -80,7 +80,8 @@ def test_the_largest_face_is_cropped_and_no_face_photos_are_reported(tmp_path, a
     _put(root, "test", "happy", "1.jpg", Image.fromarray(astronaut))
     _put(root, "test", "sad", "1.png", Image.fromarray(np.full((300, 300), 90, np.uint8)))  # no face
     with pytest.warns(UserWarning, match=r"1 of 3 photos not used: 1\.png \(no face found"):
-        data, report = load_personal(root)
+        data = load_personal(root)
+    report = data.report
     assert len(data) == 2 and data.images.shape == (2, 48, 48) and data.images.dtype == np.uint8
     assert list(report.columns) == ["file", "split", "emotion", "face_found", "box", "width", "height", "used",
                                     "problem"]
@@ -100,7 +101,8 @@ def test_flat_folders_bad_files_and_detect_false(tmp_path):
     (root / "notes_happy.jpg").write_text("not an image")
     (root / "portrait.png").write_bytes(_jpeg(np.zeros((10, 10), np.uint8)))  # no emotion in the name
     with pytest.warns(UserWarning, match="3 of 5 photos not used"):
-        data, report = load_personal(root, detect=False)
+        data = load_personal(root, detect=False)
+    report = data.report
     assert sorted(zip(data.usage, data.labels)) == [("test", 4), ("train", 3)]
     problems = dict(zip(report.file, report.problem))
     assert "empty file" in problems["empty_happy.jpg"] and "not a readable image" in problems["notes_happy.jpg"]
@@ -111,7 +113,8 @@ def test_flat_folders_bad_files_and_detect_false(tmp_path):
 
 def test_standin_photos_cover_both_splits_and_every_emotion(tmp_path):
     root = standin_photos(tmp_path / "standin")
-    data, report = load_personal(root, detect=False)
+    data = load_personal(root, detect=False)
+    report = data.report
     assert len(data) == 14 and report.used.all()
     for split in ("train", "test"):
         assert sorted(data.labels[data.usage == split]) == list(range(7))
