@@ -8,8 +8,9 @@ Chromium's fake camera playing a 30 frames/s y4m video of synthetic faces (320×
 notebook showing ``LiveEmotion`` with the reference ``model_2`` (the solution notebook's ``build_model_2``,
 untrained: speed does not depend on the weights), twice: with jupyter_server's default kernel websocket
 (tornado leaves Nagle's algorithm on, and on Linux a small message can then wait for a 40 ms delayed ACK), and
-with the kit's, which sets TCP_NODELAY (``widgets/kernel_websocket.py``, installed by ``make bootstrap``); each
-run names its class in a server config of its own (:func:`server_config`). After a 10 s warm-up the page's
+with the kit's as installed, which sets TCP_NODELAY (``widgets/kernel_websocket.py``; ``make bootstrap`` names it
+in the environment's server config, and the benchmark stops if it is not installed); the stock run names
+jupyter_server's default class in a user config of its own (:func:`server_config`). After a 10 s warm-up the page's
 per-frame timings are read for ``--seconds``: frames/s is frames painted over that time, latency the median
 and 95th percentile.
 The latency is split into the round trip (frame sent → reply received in the page: server, kernel, back) and
@@ -39,14 +40,33 @@ HERE = Path(__file__).resolve().parent
 
 NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 SEQUENCE = [3, 5, 6, 4]  # Happy, Surprise, Neutral, Sad
-#: A server config that turns off Nagle's algorithm on JupyterLab's kernel websockets (tornado leaves it on): small
-#: messages then leave at once instead of waiting up to a delayed-ACK timeout (40 ms on Linux) for the last reply.
-def server_config(nodelay: bool) -> dict:
-    """The Jupyter server config of one run: the kit's kernel websocket class, or jupyter_server's default."""
-    from widgets.kernel_websocket import CLASS_NAME
+#: jupyter_server's own class, named in the stock run's config (the kit's install names its own class instead).
+DEFAULT_CLASS = "jupyter_server.services.kernels.connection.channels.ZMQChannelsWebsocketConnection"
 
-    default = "jupyter_server.services.kernels.connection.channels.ZMQChannelsWebsocketConnection"
-    return {"ServerApp": {"kernel_websocket_connection_class": CLASS_NAME if nodelay else default}}
+
+def installed_class() -> str:
+    """The kernel websocket class that the environment's Jupyter server config names (the last found wins, as in
+    jupyter_server: config folders from ``jupyter --paths``, this user's own folder left out), or
+    :data:`DEFAULT_CLASS` when none names one. Raises ``ValueError`` naming a file that is not valid JSON."""
+    from jupyter_core.paths import jupyter_config_dir, jupyter_config_path
+
+    found = DEFAULT_CLASS
+    folders = [f for f in jupyter_config_path() if Path(f) != Path(jupyter_config_dir())]
+    for folder in reversed(folders):  # lowest priority first
+        path = Path(folder) / "jupyter_server_config.json"
+        if path.is_file():
+            try:
+                config = json.loads(path.read_text() or "{}")
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: not valid JSON ({err})") from None
+            found = config.get("ServerApp", {}).get("kernel_websocket_connection_class", found)
+    return found
+
+
+def server_config(nodelay: bool) -> dict:
+    """The user-level Jupyter server config of one run: empty for the kit as installed (the environment's config
+    names its class), jupyter_server's default class for the stock run."""
+    return {} if nodelay else {"ServerApp": {"kernel_websocket_connection_class": DEFAULT_CLASS}}
 
 
 CELL = """import keras
@@ -177,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame-width", type=int, default=320, help="the widget's frame_width (default 320)")
     parser.add_argument("--note", default="", help="a sentence about the machine's state for the results file")
     args = parser.parse_args(argv)
+    from widgets.kernel_websocket import CLASS_NAME
+
+    if installed_class() != CLASS_NAME:
+        parser.error(f"this environment's Jupyter server does not use {CLASS_NAME} (found {installed_class()}); "
+                     f"install it with: {sys.executable} -m widgets.kernel_websocket")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     import keras

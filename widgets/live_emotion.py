@@ -21,7 +21,8 @@ counts almost fully. ``tau=0`` turns smoothing off.
 
 Timings: the browser measures each frame from the moment it is copied from the preview to the moment its bars
 are painted, and reports the frame rate and those latencies in :attr:`LiveEmotion.stats` (see
-``benchmarks/live_webcam.py``).
+``benchmarks/live_webcam.py``). The Jupyter server should send the kernel's small replies at once (TCP_NODELAY):
+the kit's install names ``widgets.kernel_websocket.NoDelayWebsocketConnection`` in the server config for that.
 """
 
 from __future__ import annotations
