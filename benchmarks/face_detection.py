@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from benchmarks.results_file import write_results
+from benchmarks.results_file import parse_no_options, write_results
 
 
 def _conditions() -> dict[str, callable]:
@@ -56,6 +56,7 @@ def _evaluate(detect, images: list[np.ndarray]) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    parse_no_options(__doc__, argv)
     from skimage import data
 
     from data_loaders.face_detection import detect_faces, largest_face, single_cascade_face

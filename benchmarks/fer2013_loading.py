@@ -13,10 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.results_file import write_results
+from benchmarks.results_file import parse_no_options, write_results
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parse_no_options(__doc__, argv)
     path = os.environ.get("FER2013_PATH")
     if not path:
         print("set FER2013_PATH to a FER2013 file to run this benchmark", file=sys.stderr)

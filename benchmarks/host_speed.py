@@ -45,6 +45,9 @@ def host_speed() -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    from benchmarks.results_file import parse_no_options
+
+    parse_no_options(__doc__)
     speed = host_speed()
     print(f"{os.cpu_count()} CPU cores · NumPy matmul {speed['matmul_gflops']:,} GFLOP/s · "
           f"Keras Conv2D {speed['conv2d_gflops']:,} GFLOP/s")

@@ -18,3 +18,12 @@ def write_results(benchmark: str, **fields) -> Path:
                                "python": platform.python_version(), **fields}, indent=2))
     print(f"\nwrote {out}")
     return out
+
+
+def parse_no_options(doc: str | None, argv: list[str] | None = None) -> None:
+    """For a benchmark without options: ``--help`` prints the first paragraph of ``doc`` (its module docstring)
+    and exits, and an unknown argument is an error, instead of starting a run."""
+    import argparse
+
+    description = (doc or "").strip().split("\n\n")[0]
+    argparse.ArgumentParser(description=description).parse_args(argv)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks.results_file import RESULTS
+from benchmarks.results_file import RESULTS, parse_no_options
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = {
@@ -135,7 +135,8 @@ def render(page: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parse_no_options(__doc__, argv)
     out = HERE / "README.md"
     out.write_text(render())
     print(f"wrote {out}")

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.results_file import write_results
+from benchmarks.results_file import parse_no_options, write_results
 
 
 def _timed(label, fn, count, unit):
@@ -26,6 +26,7 @@ def _timed(label, fn, count, unit):
 
 
 def main(argv: list[str] | None = None) -> int:
+    parse_no_options(__doc__, argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
