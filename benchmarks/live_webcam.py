@@ -142,9 +142,11 @@ def end_to_end(model_path: Path, frames: list[np.ndarray], seconds: float, max_f
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "live.ipynb")
     env = dict(os.environ, PYTHONPATH=str(HERE.parent), JUPYTER_PLATFORM_DIRS="1", TF_CPP_MIN_LOG_LEVEL="2")
-    (root / "config").mkdir()  # the user config folder outranks the environment's own server config
+    (root / "config").mkdir()
     (root / "config" / "jupyter_server_config.json").write_text(json.dumps(server_config(nodelay)))
-    env["JUPYTER_CONFIG_DIR"] = str(root / "config")
+    # This run's user config must outrank the environment's (in a venv jupyter_core ranks the environment's
+    # config first unless JUPYTER_PREFER_ENV_PATH=0), or the stock run would get the kit's class too.
+    env.update(JUPYTER_CONFIG_DIR=str(root / "config"), JUPYTER_PREFER_ENV_PATH="0")
     lab = Lab(root, env, root / "jupyterlab.log")
     try:
         with sync_playwright() as p:
