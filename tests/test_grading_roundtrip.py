@@ -16,7 +16,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from conftest import REPO, real_fer2013, requires_real_data
+from conftest import REPO, hand_in, real_fer2013, requires_real_data
 from course import nbgrader_steps as steps
 from course.notebook_cells import cell_by_grade_id
 from course.sample_submission import fill_answers, write_submission
@@ -74,10 +74,7 @@ def graded_course(tmp_path_factory):
     cell_by_grade_id(flawed, "build_model_1").source = cell_by_grade_id(flawed, "build_model_1").source.replace(
         "layers.Conv2D(64, (5, 5)", "layers.Conv2D(32, (5, 5)")
     cell_by_grade_id(flawed, "test_model_1").source = "pass\n"
-    folder = steps.submission_folder("flawed", AID, root)
-    folder.mkdir(parents=True)
-    nbformat.write(flawed, folder / NOTEBOOK)
-    (folder / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
+    hand_in(root, "flawed", AID, flawed, NOTEBOOK)
 
     for student in ("perfect", "flawed"):
         steps.autograde(AID, student, root)
