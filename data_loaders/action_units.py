@@ -483,7 +483,7 @@ def _disfa_file(path: Path, bad: list[BadRow]) -> dict[int, int]:
 
 
 def _find_image(folder: Path, stem: str) -> Path | None:
-    for suffix in IMAGE_SUFFIXES:
+    for suffix in sorted(IMAGE_SUFFIXES):  # a fixed order: a frozenset's order changes between runs
         if (folder / f"{stem}{suffix}").is_file():
             return folder / f"{stem}{suffix}"
     return None
