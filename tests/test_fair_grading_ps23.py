@@ -16,7 +16,7 @@ import types
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, SHARED_CACHE
 from course.notebook_cells import cell_by_grade_id, sources_by_grade_id
 
 PS2 = REPO / "solutions" / "ps2_personal_transfer" / "personal_transfer.ipynb"
@@ -294,7 +294,8 @@ def test_model_answers_follow_the_facs_table():
 def test_opted_in_test_crops_are_handed_in_and_rechecked_in_grading_mode(tmp_path):
     """A student who sets HAND_IN_TEST_CROPS = True hands in 48×48 crops (never photos) in model_3.run.json; the
     grading re-run shows them and re-predicts the submitted model_3.keras on them. The re-run's own record,
-    written in grading mode, carries no crop."""
+    written in grading mode, carries no crop. Both runs use the synthetic data and the shared cache, so the
+    fallback model_2 the graded course trained is reused."""
     import base64
     import io
 
@@ -311,12 +312,13 @@ def test_opted_in_test_crops_are_handed_in_and_rechecked_in_grading_mode(tmp_pat
     flag.source = "HAND_IN_TEST_CROPS = True\n"
     path = tmp_path / release.name
     nbformat.write(nb, path)
-    execute_notebook(path, env={"EXPRESSION_LAB_QUICK": "1"}, progress=False)
+    data = {"FER2013_PATH": "synthetic", "EXPRESSION_LAB_CACHE": str(SHARED_CACHE)}
+    execute_notebook(path, env={"EXPRESSION_LAB_QUICK": "1", **data}, progress=False)
     record = read_run_record(tmp_path / "model_3.keras")
     crops = [Image.open(io.BytesIO(base64.b64decode(p["crop_png"]))) for p in record["test_photos"]]
     assert len(crops) == 7 and all(c.size == (48, 48) and c.mode == "L" for c in crops)
 
-    graded = execute_notebook(path, env={"NBGRADER_EXECUTION": "autograde"}, progress=False)
+    graded = execute_notebook(path, env={"NBGRADER_EXECUTION": "autograde", **data}, progress=False)
     shown = cell_by_grade_id(graded, "student_run")
     text = "".join(o.get("text", "") for o in shown.outputs)
     assert "reproduced within" in text, text

@@ -1,14 +1,16 @@
 """``python -m course autograde``: parallel, sandboxed grading gives plain nbgrader's scores, and a submission
 that fails or runs too long is recorded while the rest of the batch is graded.
 
-One ps3 course: three submissions (a wrong ``voxelize``, an unanswered notebook, a damaged file) graded first by
-plain ``nbgrader autograde`` one after another, then again by ``python -m course autograde --jobs 2 --sandbox``.
+The tiny TensorFlow-free assignment of ``conftest.py`` (the behaviour is nbgrader's and the batch's, not one
+notebook's; ps3 in the sandbox is graded by ``test_sandbox_attacks.py`` and ``test_hub.py``): three submissions
+(a wrong ``double``, an unanswered notebook, a damaged file) graded first by plain ``nbgrader autograde`` one
+after another, then again by ``python -m course autograde --jobs 2 --sandbox``; then the partly right one is
+handed in again with an answer that sleeps, and a batch with a 3 s limit stops it.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +18,9 @@ import sys
 import nbformat
 import pytest
 
-from conftest import REPO
+from conftest import TINY_ID as AID
+from conftest import TINY_NOTEBOOK as NOTEBOOK
+from conftest import hand_in, make_tiny_course
 from course import autograde
 from course import nbgrader_steps as steps
 from course.notebook_cells import cell_by_grade_id
@@ -24,21 +28,9 @@ from course.sample_submission import fill_answers
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
-AID, NOTEBOOK = "ps3_iphonex_3dcnn", "iphonex_3dcnn.ipynb"
-
 
 def _scores(root, student):
     return {s.cell: s.score for s in steps.cell_scores(AID, student, root)}
-
-
-def _hand_in(root, student, nb=None, raw=None):
-    folder = steps.submission_folder(student, AID, root)
-    folder.mkdir(parents=True)
-    if raw is not None:
-        (folder / NOTEBOOK).write_text(raw)
-    else:
-        nbformat.write(nb, folder / NOTEBOOK)
-    (folder / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
 
 
 @pytest.fixture(scope="module")
@@ -47,29 +39,32 @@ def course(tmp_path_factory):
 
     _sandbox_or_skip()
     root = tmp_path_factory.mktemp("parallel")
-    shutil.copytree(REPO / "solutions" / AID, root / "solutions" / AID)
-    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("IPHONEX_PATH", "synthetic")
-        steps.release(AID, root)
-        release, source = root / "assignments" / AID / NOTEBOOK, root / "solutions" / AID / NOTEBOOK
-        partial = fill_answers(release, source)
-        cell = cell_by_grade_id(partial, "voxelize")
-        cell.source = "def voxelize(points, grid=24, box=None):\n    return np.zeros((grid,) * 3, np.int32)\n"
-        _hand_in(root, "partial", partial)
-        _hand_in(root, "unanswered", nbformat.read(release, as_version=4))
-        _hand_in(root, "damaged", raw='{"cells": [')
+    release, source = make_tiny_course(root)
+    partial = fill_answers(release, source)
+    cell_by_grade_id(partial, "double").source = "def double(x):\n    return x\n"  # wrong; triple is right
+    hand_in(root, "partial", AID, partial, NOTEBOOK)
+    hand_in(root, "unanswered", AID, nbformat.read(release, as_version=4), NOTEBOOK)
+    damaged = steps.submission_folder("damaged", AID, root)
+    damaged.mkdir(parents=True)
+    (damaged / NOTEBOOK).write_text('{"cells": [')
+    (damaged / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
 
-        plain = {}
-        for student in ("partial", "unanswered"):
-            steps.autograde(AID, student, root)
-            plain[student] = _scores(root, student)
-        proc = subprocess.run([sys.executable, "-m", "course", "autograde", AID, "--jobs", "2", "--sandbox"],
-                              cwd=root, capture_output=True, text=True)
-        parallel = {s: _scores(root, s) for s in ("partial", "unanswered")}
-        summary = json.loads((root / "grading" / "autograde" / f"{AID}.json").read_text())
-        late = autograde.autograde_class(AID, ["partial"], sandbox=False, root=root, timeout=3, progress=False)
-        after_timeout = _scores(root, "partial")
+    plain = {}
+    for student in ("partial", "unanswered"):
+        steps.autograde(AID, student, root)
+        plain[student] = _scores(root, student)
+    proc = subprocess.run([sys.executable, "-m", "course", "autograde", AID, "--jobs", "2", "--sandbox"],
+                          cwd=root, capture_output=True, text=True)
+    parallel = {s: _scores(root, s) for s in ("partial", "unanswered")}
+    summary = json.loads((root / "grading" / "autograde" / f"{AID}.json").read_text())
+
+    # the partly right student hands in again, with an answer that runs far past the batch's limit
+    resubmitted = steps.submission_folder("partial", AID, root) / NOTEBOOK
+    slow = nbformat.read(resubmitted, as_version=4)
+    cell_by_grade_id(slow, "triple").source = "import time\ntime.sleep(120)\n" + cell_by_grade_id(slow, "triple").source
+    nbformat.write(slow, resubmitted)
+    late = autograde.autograde_class(AID, ["partial"], sandbox=False, root=root, timeout=3, progress=False)
+    after_timeout = _scores(root, "partial")
     return dict(root=root, plain=plain, parallel=parallel, proc=proc, summary=summary, late=late,
                 after_timeout=after_timeout)
 
