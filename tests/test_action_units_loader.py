@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import SHARED_CACHE
 from data_loaders import EMOTIONS, load_fer2013
 from data_loaders.action_units import ActionUnitFormatError, load_action_units
 from data_loaders.synthetic import AUS, openface_csv_text, sample_image_aus, sample_images, valence_arousal
@@ -13,6 +14,7 @@ from data_loaders.synthetic.affect import EMOTION_ANGLES, expression_strength
 
 
 def test_synthetic_default_has_exact_labels_for_the_fer2013_faces(monkeypatch):
+    monkeypatch.setenv("EXPRESSION_LAB_CACHE", str(SHARED_CACHE))  # the synthetic default, generated once
     monkeypatch.setenv("AU_DATA_PATH", "synthetic")
     data = load_action_units()
     fer = load_fer2013("synthetic")
