@@ -8,20 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from data_loaders import cache
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _environment_cache() -> Path:
-    from data_loaders import cache
-
-    return cache.cache_dir()
 
 
 #: The environment's own cache (CI: the clone's ``grading/cache``), read before any test isolates its cache.
 #: Session and module fixtures run before a test's ``isolated_cache``, so the graded synthetic course and the
 #: browser's JupyterLab use this one; a test that runs a notebook needing the fallback ``model_2`` passes it on
 #: (with the synthetic data) to reuse the model they trained instead of training another (about a minute).
-SHARED_CACHE = _environment_cache()
+SHARED_CACHE = cache.cache_dir()
 
 
 @pytest.fixture(autouse=True)
@@ -165,13 +161,17 @@ def make_tiny_course(root: Path, timeout: int = 120) -> tuple[Path, Path]:
 
 
 def hand_in(root: Path, student: str, assignment: str, nb, name: str) -> Path:
-    """Write ``nb`` as ``student``'s submission of ``assignment`` (with nbgrader's timestamp); return its folder."""
+    """Write ``nb`` as ``student``'s submission of ``assignment`` (with nbgrader's timestamp); return its folder.
+    ``nb`` is a notebook, or a ``str`` written as the file's text as it is (a damaged file)."""
     import nbformat
 
     from course import nbgrader_steps as steps
 
     folder = steps.submission_folder(student, assignment, root)
     folder.mkdir(parents=True)
-    nbformat.write(nb, folder / name)
+    if isinstance(nb, str):
+        (folder / name).write_text(nb)
+    else:
+        nbformat.write(nb, folder / name)
     (folder / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
     return folder

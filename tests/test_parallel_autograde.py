@@ -44,10 +44,7 @@ def course(tmp_path_factory):
     cell_by_grade_id(partial, "double").source = "def double(x):\n    return x\n"  # wrong; triple is right
     hand_in(root, "partial", AID, partial, NOTEBOOK)
     hand_in(root, "unanswered", AID, nbformat.read(release, as_version=4), NOTEBOOK)
-    damaged = steps.submission_folder("damaged", AID, root)
-    damaged.mkdir(parents=True)
-    (damaged / NOTEBOOK).write_text('{"cells": [')
-    (damaged / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
+    hand_in(root, "damaged", AID, '{"cells": [', NOTEBOOK)
 
     plain = {}
     for student in ("partial", "unanswered"):

@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import REPO
+from conftest import REPO, hand_in
 from course import nbgrader_steps as steps
 from course import sandbox
 from course.notebook_cells import cell_by_grade_id
@@ -330,13 +330,6 @@ def _tree_checksums(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
     return sums
 
 
-def _hand_in(root, student, nb):
-    folder = steps.submission_folder(student, AID, root)
-    folder.mkdir(parents=True)
-    nbformat.write(nb, folder / NOTEBOOK)
-    (folder / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
-
-
 #: Parts of the kit's own folder that other processes may change meanwhile (or that are not the kit's).
 KIT_SKIP = (".git", ".venv", "grading/", ".nbgrader.log", ".pytest_cache/", "data/", "benchmarks/results/")
 #: What Jupyter itself keeps in the grader's home folder (written by nbgrader, outside the sandbox).
@@ -363,13 +356,13 @@ def attacked(tmp_path_factory):
         mp.setenv("EXPRESSION_LAB_CACHE", str(cache.cache_dir()))  # the usual cache, before HOME moves
         steps.release(AID, root)
         release, source = root / "assignments" / AID / NOTEBOOK, root / "solutions" / AID / NOTEBOOK
-        _hand_in(root, "honest", fill_answers(release, source))
+        hand_in(root, "honest", AID, fill_answers(release, source), NOTEBOOK)
         nb = fill_answers(release, source)
         attacks = (ATTACKS.replace("GRADER_HOME", str(home)).replace("GRADER_PID", str(os.getpid()))
                    .replace("LISTENER_PORT", str(listener.port)))
         cell_by_grade_id(nb, "voxelize").source += "\n" + attacks
         cell_by_grade_id(nb, "subject_split").source += "\nwhile True:  # loop forever\n    pass\n"
-        _hand_in(root, "attacker", nb)
+        hand_in(root, "attacker", AID, nb, NOTEBOOK)
 
         watched = {"course": (root, GRADING_OUTPUTS), "kit": (REPO, KIT_SKIP),
                    "home": (home, JUPYTER_STATE), "cache": (cache.cache_dir(), ())}
