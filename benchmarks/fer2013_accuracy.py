@@ -10,7 +10,9 @@ Trains on ``Training`` only, within a wall-clock budget that includes data loadi
 optimizer and loss, with its warm-up + cosine learning-rate schedule laid over the budget's minutes instead of
 an epoch count, so that the schedule ends when the budget does however fast the epochs run. At each checkpoint
 (and at the end) it saves the model and evaluates it on ``PublicTest``, plain and with flip test-time
-augmentation (evaluation time is not counted against the budget); checkpoints before the end are mid-schedule.
+augmentation (evaluation time is not counted against the budget); checkpoints before the end are mid-schedule
+and, when the optimizer keeps a moving average of the weights (``use_ema``), score that average, as ``fit`` would
+leave it.
 It also evaluates on ``PublicTest`` after every epoch, so that runs on hosts of different speeds compare per
 epoch as well as per minute, and it measures the host's speed first (``host_speed.py``: a fixed matmul and
 Conv2D), which goes into the table.
@@ -23,6 +25,7 @@ passes, batch norms folded as ``course evaluate`` runs models) and single-face l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -48,6 +51,24 @@ def _peak_learning_rate(optimizer) -> float:
         if value:
             return float(value)
     return float(optimizer.learning_rate)
+
+
+@contextlib.contextmanager
+def _averaged_weights(model):
+    """Within the block, the model holds its optimizer's moving average of the weights (``use_ema=True``),
+    which is what ``fit`` leaves in the model when it ends; without EMA the model is left as it is."""
+    optimizer = model.optimizer
+    if not getattr(optimizer, "use_ema", False) or not getattr(optimizer, "built", False):
+        yield
+        return
+    variables = optimizer._trainable_variables
+    current = [v.numpy() for v in variables]
+    optimizer._overwrite_model_variables_with_average_value(variables)
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, current):
+            variable.assign(value)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def checkpoint(model, epoch: float, elapsed: float, minutes: float) -> None:
         path = tmp / f"model_2_{minutes:.1f}min.keras"
-        model.save(path)
+        with _averaged_weights(model):  # what fit() would leave if training ended here
+            model.save(path)
         result = evaluate_model(path, data, "PublicTest")
         tta = evaluate_model(path, data, "PublicTest", flip_tta=True)
         checkpoints.append({"minutes": round(minutes, 2), "epochs": round(epoch, 2),
@@ -120,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         def on_epoch_end(self, epoch, logs=None):
             t0 = time.perf_counter()
             elapsed = t0 - start - paused[0]
-            predicted = self.model.predict(x_test, batch_size=512, verbose=0).argmax(axis=1)
+            with _averaged_weights(self.model):
+                predicted = self.model.predict(x_test, batch_size=512, verbose=0).argmax(axis=1)
             per_epoch.append({"epoch": epoch + 1, "minutes": round(elapsed / 60, 2),
                               "accuracy": round(float((predicted == test.labels).mean()), 4)})
             print(f"  epoch {epoch + 1}: {per_epoch[-1]['accuracy']:.2%} PublicTest after "
