@@ -5,18 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 
+def _tiny_classifier(use_ema: bool):
+    """A softmax layer on 6 features, compiled with AdamW (with or without EMA), and 64 random
+    samples (x float32 (64, 6), one-hot y (64, 7)) to fit it on."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(7, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.AdamW(0.1, use_ema=use_ema, ema_momentum=0.9),
+                  loss="categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    return model, rng.random((64, 6), dtype=np.float32), keras.utils.to_categorical(rng.integers(0, 7, 64), 7)
+
+
 def test_checkpoints_use_the_moving_average_and_restore_the_raw_weights():
     import keras
 
     from benchmarks.fer2013_accuracy import _averaged_weights
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(7, activation="softmax")])
-    model.compile(optimizer=keras.optimizers.AdamW(0.1, use_ema=True, ema_momentum=0.9),
-                  loss="categorical_crossentropy")
-    rng = np.random.default_rng(0)
-    x = rng.random((64, 6), dtype=np.float32)
-    y = keras.utils.to_categorical(rng.integers(0, 7, 64), 7)
+    model, x, y = _tiny_classifier(use_ema=True)
     seen = {}
 
     class Probe(keras.callbacks.Callback):
@@ -37,16 +44,10 @@ def test_checkpoints_use_the_moving_average_and_restore_the_raw_weights():
 
 
 def test_without_a_moving_average_the_weights_are_left_alone():
-    import keras
-
     from benchmarks.fer2013_accuracy import _averaged_weights
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(7, activation="softmax")])
-    model.compile(optimizer=keras.optimizers.AdamW(0.1), loss="categorical_crossentropy")
-    rng = np.random.default_rng(0)
-    model.fit(rng.random((32, 6), dtype=np.float32), keras.utils.to_categorical(rng.integers(0, 7, 32), 7),
-              batch_size=16, epochs=1, verbose=0)
+    model, x, y = _tiny_classifier(use_ema=False)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     before = model.layers[-1].kernel.numpy().copy()
     with _averaged_weights(model):
         inside = model.layers[-1].kernel.numpy().copy()
