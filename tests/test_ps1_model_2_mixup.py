@@ -1,0 +1,93 @@
+"""The reference build_model_2 (solution notebook): mixup in long runs only, off at the end of the schedule, and
+a saved model that is the plain network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
+
+
+@pytest.fixture(scope="module")
+def build_model_2():
+    from benchmarks.solution_code import solution_namespace
+
+    ns = solution_namespace(NOTEBOOK, ["config", "imports", "preprocess", "make_augmentation", "build_model_2"],
+                            {"__name__": "t"})
+    return ns["build_model_2"]
+
+
+def _faces_seen_in_training(model, iteration: int) -> np.ndarray:
+    """Run one eager training step at optimizer step ``iteration`` on 8 faces, face i filled with the value
+    (i + 1) / 10, and return the faces the underlying Keras training step received, (8, 48, 48, 1)."""
+    import keras
+
+    faces = np.repeat(np.arange(1, 9, dtype=np.float32) / 10, 48 * 48).reshape(8, 48, 48, 1)
+    labels = keras.utils.to_categorical(np.arange(8) % 7, 7).astype(np.float32)
+    seen = []
+    original = keras.Model.train_step
+
+    def spy(self, data):
+        seen.append(np.asarray(data[0]))
+        return original(self, data)
+
+    model.run_eagerly = True
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(iteration)
+    keras.Model.train_step = spy
+    try:
+        model.train_step((keras.ops.convert_to_tensor(faces), keras.ops.convert_to_tensor(labels)))
+    finally:
+        keras.Model.train_step = original
+    assert seen, "expected the model's training step to call keras.Model.train_step, found no call"
+    return seen[0]
+
+
+def _is_unblended(faces: np.ndarray) -> bool:
+    return bool(np.allclose(faces[:, 0, 0, 0], np.arange(1, 9) / 10, atol=1e-6))
+
+
+def test_long_runs_train_on_blended_faces_until_the_learning_rate_is_low(build_model_2):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    steps, epochs = 10, 30
+    model = build_model_2(steps_per_epoch=steps, epochs=epochs)
+    mid = _faces_seen_in_training(model, steps * epochs // 2)
+    assert not _is_unblended(mid), f"expected blended faces mid-run (mixup), found the originals {mid[:, 0, 0, 0]}"
+    # each blend is lam * a + (1 - lam) * b with lam in [0.5, 1]: it lies between a and b, nearer to a
+    original = np.arange(1, 9) / 10
+    partner = original[::-1]
+    values = mid[:, 0, 0, 0]
+    assert np.all(np.abs(values - original) <= np.abs(values - partner) + 1e-6), (
+        f"expected each blend nearer its own face {original} than its partner {partner}, found {values}")
+    end = _faces_seen_in_training(model, steps * epochs - 1)
+    assert _is_unblended(end), f"expected real faces at the end of the schedule, found {end[:, 0, 0, 0]}"
+
+
+def test_short_runs_train_on_real_faces(build_model_2):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build_model_2(steps_per_epoch=10, epochs=18)
+    faces = _faces_seen_in_training(model, 90)
+    assert _is_unblended(faces), f"expected the real faces in an 18-epoch run, found {faces[:, 0, 0, 0]}"
+
+
+def test_a_mixup_model_saves_as_the_plain_network(build_model_2, tmp_path):
+    import keras
+
+    from course.inference import has_layer_graph
+
+    keras.utils.set_random_seed(0)
+    model = build_model_2(steps_per_epoch=4, epochs=30)
+    rng = np.random.default_rng(1)
+    x = rng.random((128, 48, 48, 1), dtype=np.float32)
+    model.fit(x, keras.utils.to_categorical(rng.integers(0, 7, 128), 7), batch_size=32, epochs=1, verbose=0)
+    model.save(tmp_path / "model_2.keras")
+    reloaded = keras.models.load_model(tmp_path / "model_2.keras", compile=False)
+    assert type(reloaded).__name__ == "Functional" and has_layer_graph(reloaded), (
+        f"expected a plain functional model, found {type(reloaded).__name__}")
+    difference = np.abs(reloaded.predict(x[:16], verbose=0) - model.predict(x[:16], verbose=0)).max()
+    assert difference < 1e-5, f"expected the reloaded model to predict the same, found a difference of {difference:.2g}"
