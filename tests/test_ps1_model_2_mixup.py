@@ -1,5 +1,5 @@
 """The reference build_model_2 (solution notebook): mixup in long runs only, off at the end of the schedule, and
-a saved model that is the plain network."""
+a saved model that is the plain network; batch-norm statistics averaged over the last steps."""
 
 from __future__ import annotations
 
@@ -91,3 +91,35 @@ def test_a_mixup_model_saves_as_the_plain_network(build_model_2, tmp_path):
         f"expected a plain functional model, found {type(reloaded).__name__}")
     difference = np.abs(reloaded.predict(x[:16], verbose=0) - model.predict(x[:16], verbose=0)).max()
     assert difference < 1e-5, f"expected the reloaded model to predict the same, found a difference of {difference:.2g}"
+
+
+def test_the_last_steps_average_the_batch_norm_statistics(build_model_2):
+    """Past the peak and below 1.5 % of it, each batch norm's running statistics are the plain average of the
+    batches' statistics: checked on the frozen stem's batch norm, whose input the faces alone decide."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    steps, epochs = 10, 30
+    model = build_model_2(steps_per_epoch=steps, epochs=epochs)
+    _faces_seen_in_training(model, steps * epochs // 2)  # mid-run, at a high learning rate: mixup
+    stem = model.get_layer("cosine_stem")
+    norm = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    # Faces of one grey level each are unchanged by the mirror and the shifts (nearest fill) and by blending
+    # within the batch, so the batch statistics are those of the stem's output on the faces themselves.
+    labels = keras.utils.to_categorical(np.arange(8) % 7, 7).astype(np.float32)
+    expected_means, expected_variances = [], []
+    for iteration, grey in zip(range(steps * epochs - 3, steps * epochs), (0.2, 0.9, 0.5)):
+        faces = np.full((8, 48, 48, 1), grey, dtype=np.float32)
+        features = np.asarray(stem(faces))
+        expected_means.append(features.mean(axis=(0, 1, 2)))
+        expected_variances.append(features.var(axis=(0, 1, 2)))
+        model.optimizer.iterations.assign(iteration)
+        model.train_step((keras.ops.convert_to_tensor(faces), keras.ops.convert_to_tensor(labels)))
+    found_mean, found_variance = np.asarray(norm.moving_mean), np.asarray(norm.moving_variance)
+    expected_mean, expected_variance = np.mean(expected_means, axis=0), np.mean(expected_variances, axis=0)
+    assert np.allclose(found_mean, expected_mean, atol=1e-4), (
+        f"expected the running mean to be the average of the last three batches' means {expected_mean[:4]}..., "
+        f"found {found_mean[:4]}...")
+    assert np.allclose(found_variance, expected_variance, atol=1e-4), (
+        f"expected the running variance to be the average of the last three batches' variances "
+        f"{expected_variance[:4]}..., found {found_variance[:4]}...")
