@@ -7,11 +7,11 @@ Usage::
         [--minutes 30] [--checkpoints 5,10,15,20,30] [--baseline-epochs 5] [--peer ../shared/peers/...hdf5]
 
 Trains on ``Training`` only, within a wall-clock budget that includes data loading. Like a student, it first
-times the network on a few batches and builds it (``build_model_2(steps_per_epoch, epochs)``) for the number of
-epochs that fit; then it trains the notebook's network, optimizer and loss, with its warm-up + cosine
-learning-rate schedule laid over the budget's minutes instead of an epoch count, so that the schedule ends when
-the budget does however fast the epochs run. At each checkpoint
-(and at the end) it saves the model and evaluates it on ``PublicTest``, plain and with flip test-time
+times the network on a few batches (their median, so that a passing stall does not skew the plan) and builds it
+(``build_model_2(steps_per_epoch, epochs)``) for the number of epochs that fit; then it trains the notebook's
+network, optimizer and loss, with its warm-up + cosine learning-rate schedule laid over the budget's minutes
+instead of an epoch count, so that the schedule ends when the budget does however fast the epochs run. At each
+checkpoint (and at the end) it saves the model and evaluates it on ``PublicTest``, plain and with flip test-time
 augmentation (evaluation time is not counted against the budget); checkpoints before the end are mid-schedule
 and, when the optimizer keeps a moving average of the weights (``use_ema``), score that average, as ``fit`` would
 leave it.
@@ -120,9 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     # the length of the run). The probe's time counts against the budget.
     probe = ns["build_model_2"](steps_per_epoch=steps, epochs=1)
     probe.fit(dataset(batch).take(2), epochs=1, verbose=0, shuffle=False)  # builds the training step: not timed
-    t0 = time.perf_counter()
-    probe.fit(dataset(batch).take(PROBE_BATCHES), epochs=1, verbose=0, shuffle=False)
-    seconds_per_epoch = (time.perf_counter() - t0) / PROBE_BATCHES * steps
+    ends = [time.perf_counter()]
+    timer = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: ends.append(time.perf_counter()))
+    probe.fit(dataset(batch).take(PROBE_BATCHES), epochs=1, verbose=0, shuffle=False, callbacks=[timer])
+    # The median batch, not the mean: a stall of a few seconds in the probe (a busy host, a cold cache) once
+    # planned 19 epochs where 28 ran, and the plan decides build_model_2's regularisation.
+    seconds_per_epoch = float(np.median(np.diff(ends))) * steps
     del probe
     planned_epochs = max(1, int((budget - (time.perf_counter() - start)) // seconds_per_epoch))
     keras.utils.set_random_seed(0)
