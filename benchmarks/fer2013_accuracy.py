@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     ends = [time.perf_counter()]
     timer = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: ends.append(time.perf_counter()))
     probe.fit(dataset(batch).take(PROBE_BATCHES), epochs=1, verbose=0, shuffle=False, callbacks=[timer])
-    # The median batch, not the mean: a stall of a few seconds in the probe (a busy host, a cold cache) once
-    # planned 19 epochs where 28 ran, and the plan decides build_model_2's regularisation.
+    # The median batch, not the mean: with the mean, a stall of a few seconds in the probe (a busy host, a cold
+    # cache) can plan 19 epochs where about 27 fit, and the plan decides build_model_2's regularisation.
     seconds_per_epoch = float(np.median(np.diff(ends))) * steps
     del probe
     planned_epochs = max(1, int((budget - (time.perf_counter() - start)) // seconds_per_epoch))
