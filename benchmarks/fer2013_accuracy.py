@@ -20,7 +20,8 @@ epoch as well as per minute, and it measures the host's speed first (``host_spee
 Conv2D), which goes into the table.
 Then it evaluates the final model, the peer and (optionally) model_1 on the same split and prints one table:
 accuracy, macro-F1, parameters, model size, training wall time, inference faces/s (batch 512, best of three
-passes, batch norms folded as ``course evaluate`` runs models) and single-face latency (median of 50). Writes
+passes, batch norms folded as ``course evaluate`` runs models, and in bfloat16 where the CPU computes it natively:
+``course.inference.in_bfloat16``) and single-face latency (median of 50). Writes
 ``benchmarks/results/fer2013_accuracy.json``. Run it alone: other work on the CPU skews it.
 """
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from course.evaluate import evaluate_model, model_inputs, with_flip_tta
-    from course.inference import fold_batch_norms
+    from course.inference import cpu_has_bfloat16, fold_batch_norms, in_bfloat16
     from data_loaders import load_fer2013
 
     data = load_fer2013()
@@ -194,10 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     model_2.save(final)
 
     rows = []
+    bfloat16 = cpu_has_bfloat16()
 
     def row(name, path, minutes, **kw):
         result = evaluate_model(path, data, "PublicTest", **kw)
         model = fold_batch_norms(keras.models.load_model(path, compile=False))  # as evaluate_model runs it
+        if bfloat16:  # deployed on this CPU, it would compute in bfloat16 (accuracy above: float32, as saved)
+            model = in_bfloat16(model)
         if kw.get("flip_tta"):
             model = with_flip_tta(model)
         x = model_inputs(test.images, kw.get("input_size", 48), kw.get("scale", "unit"))
@@ -229,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         minutes = "–" if r["train_minutes"] is None else f"{r['train_minutes']:.1f}"
         print(f"{r['model']:<32}{r['accuracy']:>9.2%}{r['macro_f1']:>9.3f}{r['parameters']:>11,}{r['size_mb']:>7.1f}"
               f"{minutes:>10}{r['faces_per_second']:>9,}{r['latency_ms']:>8.1f}")
+    print(f"\nfaces/s: batch norms folded, {'bfloat16' if bfloat16 else 'float32'} arithmetic")
     print("\ncheckpoints: " + ", ".join(f"{c['minutes']:g} min {c['accuracy']:.2%} "
                                      f"(flip TTA {c['accuracy_flip_tta']:.2%})"
                                      for c in checkpoints))
@@ -237,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                  else f"FER2013, {len(train):,} Training and {len(test):,} PublicTest faces")
     write_results("fer2013_accuracy", keras=keras.__version__, data=described, budget_minutes=args.minutes,
                   batch_size=batch, planned_epochs=planned_epochs, epochs=epochs, host_speed=speed,
-                  checkpoints=checkpoints, per_epoch=per_epoch, models=rows)
+                  checkpoints=checkpoints, per_epoch=per_epoch, models=rows,
+                  inference_dtype="bfloat16" if bfloat16 else "float32")
     return 0
 
 

@@ -1,5 +1,6 @@
 """Benchmark: inference speed of the reference ``model_2`` (the solution notebook's ``build_model_2``) at 48×48:
-faces/s in batches (goal ≥ 2,000 on 2 cores) and single-face latency, as built and with batch norms folded.
+faces/s in batches (goal ≥ 2,000 on 2 cores) and single-face latency, as built and with batch norms folded, and
+on a CPU that computes bfloat16 natively also folded and in bfloat16 (``course.inference.in_bfloat16``).
 
 Usage: ``.venv/bin/python -m benchmarks.inference_speed [--batch-sizes 32,128,512] [--faces 3589] [--rounds 5]``
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from course.evaluate import with_flip_tta
-    from course.inference import fold_batch_norms
+    from course.inference import cpu_has_bfloat16, fold_batch_norms, in_bfloat16
 
     if args.model:
         model, name = keras.models.load_model(args.model, compile=False), Path(args.model).name
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     x = np.random.default_rng(0).random((args.faces, 48, 48, 1), dtype=np.float32)
     variants = [(name, model), (f"{name}, batch norms folded", folded),
                 (f"{name}, batch norms folded + flip TTA", with_flip_tta(folded))]
+    if cpu_has_bfloat16():
+        variants.insert(2, (f"{name}, batch norms folded, bfloat16", in_bfloat16(folded)))
     batches = [int(b) for b in args.batch_sizes.split(",")]
     passes = {(label, batch): [] for label, _ in variants for batch in batches}
     for _label, m in variants:

@@ -85,3 +85,50 @@ def test_subclassed_models_are_refused():
 
     with pytest.raises(ValueError, match="functional or Sequential"):
         fold_batch_norms(Net())
+
+
+def test_cpu_has_bfloat16_reads_the_cpus_flags(tmp_path, monkeypatch):
+    from course.inference import cpu_has_bfloat16
+
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    cpuinfo = tmp_path / "cpuinfo"
+    for flags, expected in (("fpu sse2 avx2 avx512f avx512_bf16", True), ("fpu sse2 avx2 amx_bf16 amx_tile", True),
+                            ("fpu sse2 avx2 avx512f avx512_vnni", False)):
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+        assert cpu_has_bfloat16(cpuinfo) is expected, f"expected {expected} for the flags {flags!r}"
+    assert cpu_has_bfloat16(tmp_path / "missing") is False, "expected False where the CPU's flags cannot be read"
+    cpuinfo.write_text("flags\t\t: avx512_bf16\n")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert cpu_has_bfloat16(cpuinfo) is False, "expected False with TensorFlow's oneDNN kernels switched off"
+
+
+def test_bfloat16_copy_predicts_nearly_the_same_in_float32():
+    from course.inference import cpu_has_bfloat16, fold_batch_norms, in_bfloat16
+
+    if not cpu_has_bfloat16():
+        pytest.skip("this CPU has no native bfloat16 (AVX-512 BF16 or AMX-BF16): in_bfloat16 is not for it")
+    for sequential in (False, True):
+        model, x = _trained_bn_net(sequential)
+        folded = fold_batch_norms(model)
+        copy = in_bfloat16(folded)
+        expected, found = folded.predict(x, verbose=0), copy.predict(x, verbose=0)
+        assert found.dtype == np.float32, f"expected float32 probabilities, found {found.dtype}"
+        difference = np.abs(found - expected).max()
+        assert difference < 2e-2, f"expected probabilities within 2e-2 of float32's, found a difference of {difference:.2g}"
+        policies = {layer.name: layer.dtype_policy.name for layer in copy.layers if layer.weights}
+        output = copy.layers[-1].name
+        assert policies.pop(output) == "float32", f"expected the output layer {output} in float32, found {policies}"
+        assert set(policies.values()) == {"mixed_bfloat16"}, f"expected the other layers in bfloat16, found {policies}"
+
+
+def test_in_bfloat16_refuses_subclassed_models():
+    import keras
+
+    from course.inference import in_bfloat16
+
+    class Net(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="functional or Sequential"):
+        in_bfloat16(Net())
