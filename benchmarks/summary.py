@@ -65,7 +65,9 @@ def _accuracy_table(data: dict) -> list[str]:
     host = (f"; host speed: matmul {speed['matmul_gflops']:,} GFLOP/s, Conv2D {speed['conv2d_gflops']:,} GFLOP/s"
             if speed else "")
     lines = [f"{data['cpu_count']} CPU cores, Keras {data['keras']}, budget {data['budget_minutes']:g} min "
-             f"({data['epochs']} epochs{batch}); data: {data['data'][:100]}{host}", "",
+             f"({data['epochs']} epochs{batch}); data: {data['data'][:100]}{host}"
+             + (f"; faces/s folded, in {data['inference_dtype']}" if "inference_dtype" in data else ""),
+             "",
              "| model | PublicTest accuracy | macro-F1 | parameters | MB | training min | faces/s | ms/face |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for m in data["models"]:
