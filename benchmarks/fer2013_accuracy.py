@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import keras
 
+    from course.cpu import cpu_has_bfloat16
     from course.evaluate import evaluate_model, model_inputs, with_flip_tta
-    from course.inference import cpu_has_bfloat16, fold_batch_norms, in_bfloat16
+    from course.inference import fold_batch_norms, in_bfloat16
     from data_loaders import load_fer2013
 
     data = load_fer2013()

@@ -69,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import keras
 
+    from course.cpu import cpu_has_bfloat16
     from course.evaluate import with_flip_tta
-    from course.inference import cpu_has_bfloat16, fold_batch_norms, in_bfloat16
+    from course.inference import fold_batch_norms, in_bfloat16
 
     if args.model:
         model, name = keras.models.load_model(args.model, compile=False), Path(args.model).name

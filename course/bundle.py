@@ -20,7 +20,7 @@ from . import ASSIGNMENTS, REPO_ROOT
 #: Packages copied whole: the notebooks import them.
 PACKAGES = ("data_loaders", "widgets")
 #: The only ``course`` modules a notebook imports. Everything else in ``course/`` is instructor-only.
-COURSE_MODULES = ("run_record.py", "fallback_model.py", "video_analysis.py")
+COURSE_MODULES = ("run_record.py", "fallback_model.py", "video_analysis.py", "cpu.py")
 #: Requirements of the kit that only instructors need (grading, notebook execution from scripts).
 INSTRUCTOR_REQUIREMENTS = ("nbgrader", "nbclient", "nbconvert", "nbformat")
 #: Text that must never reach students.
@@ -29,8 +29,8 @@ _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.
                                "autograde_outputs")
 
 _INIT = '''"""Student-facing modules of Expression Lab: the run record (``run_record``), the fallback ``model_2``
-file (``fallback_model``) and per-frame video analysis (``video_analysis``). The course's instructor tooling is
-not part of the student bundle."""
+file (``fallback_model``), per-frame video analysis (``video_analysis``) and whether the CPU computes bfloat16
+natively (``cpu``). The course's instructor tooling is not part of the student bundle."""
 '''
 
 README = """# Expression Lab: student bundle

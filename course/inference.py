@@ -12,35 +12,10 @@ pass over each activation map fewer per folded layer, which on a CPU is a large 
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 
 #: Layers whose kernel's last axis is the output channel axis (Keras Conv1D/2D/3D and Dense).
 _FOLDABLE = ("Conv1D", "Conv2D", "Conv3D", "Dense")
-
-#: The x86 CPU flags (as Linux lists them in /proc/cpuinfo) of native bfloat16 arithmetic: AVX-512 BF16 (Intel
-#: Cooper Lake and later, AMD Zen 4 and later) and AMX-BF16 (Intel Sapphire Rapids and later).
-BFLOAT16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-
-
-def cpu_has_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
-    """Whether this CPU computes bfloat16 natively, so that TensorFlow's oneDNN kernels run bfloat16 convolutions
-    and matrix products faster than float32 (measured on an AMD EPYC with AVX-512 BF16, 2 cores: a training batch
-    of the reference model_2 took 77 ms against 103-109 ms in float32; folded inference ran 1.8 times faster).
-
-    True when ``cpuinfo`` (Linux's list of the CPU's instruction-set extensions) has one of
-    :data:`BFLOAT16_CPU_FLAGS` and TensorFlow's oneDNN kernels are not switched off (``TF_ENABLE_ONEDNN_OPTS=0``).
-    False where the file cannot be read (macOS, Windows): there bfloat16 is emulated, slower than float32, and on
-    some CPUs oneDNN has no bfloat16 convolution at all, so a model computing in bfloat16 fails to predict.
-    """
-    try:
-        flags = set(Path(cpuinfo).read_text().split())
-    except OSError:
-        return False
-    return bool(flags & BFLOAT16_CPU_FLAGS) and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "0"
-
 
 def _producer(layer):
     """The layer whose output ``layer`` reads, or ``None`` when it reads several tensors or is reused."""
@@ -124,7 +99,8 @@ def fold_batch_norms(model):
 def in_bfloat16(model):
     """A copy of the functional or Sequential Keras ``model`` whose layers compute in bfloat16 (Keras's
     ``"mixed_bfloat16"`` policy: bfloat16 arithmetic, the same float32 weights), its output layer in float32, for
-    fast inference on a CPU for which :func:`cpu_has_bfloat16` is true. Use it on such a CPU only: elsewhere
+    fast inference on a CPU for which :func:`course.cpu.cpu_has_bfloat16` is true. Use it on such a CPU only:
+    elsewhere
     bfloat16 is emulated (slower than float32) or, where oneDNN has no bfloat16 convolution, prediction fails.
 
     The copy takes and returns what ``model`` does (the same shapes; float32 output). bfloat16 keeps float32's

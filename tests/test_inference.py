@@ -87,23 +87,9 @@ def test_subclassed_models_are_refused():
         fold_batch_norms(Net())
 
 
-def test_cpu_has_bfloat16_reads_the_cpus_flags(tmp_path, monkeypatch):
-    from course.inference import cpu_has_bfloat16
-
-    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
-    cpuinfo = tmp_path / "cpuinfo"
-    for flags, expected in (("fpu sse2 avx2 avx512f avx512_bf16", True), ("fpu sse2 avx2 amx_bf16 amx_tile", True),
-                            ("fpu sse2 avx2 avx512f avx512_vnni", False)):
-        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
-        assert cpu_has_bfloat16(cpuinfo) is expected, f"expected {expected} for the flags {flags!r}"
-    assert cpu_has_bfloat16(tmp_path / "missing") is False, "expected False where the CPU's flags cannot be read"
-    cpuinfo.write_text("flags\t\t: avx512_bf16\n")
-    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
-    assert cpu_has_bfloat16(cpuinfo) is False, "expected False with TensorFlow's oneDNN kernels switched off"
-
-
 def test_bfloat16_copy_predicts_nearly_the_same_in_float32():
-    from course.inference import cpu_has_bfloat16, fold_batch_norms, in_bfloat16
+    from course.cpu import cpu_has_bfloat16
+    from course.inference import fold_batch_norms, in_bfloat16
 
     if not cpu_has_bfloat16():
         pytest.skip("this CPU has no native bfloat16 (AVX-512 BF16 or AMX-BF16): in_bfloat16 is not for it")

@@ -50,7 +50,7 @@ def _train_and_spy(build_model_2, epochs: int, tmp_path):
 def test_on_a_bfloat16_cpu_training_is_bfloat16_and_the_model_float32(build_model_2, epochs, tmp_path):
     import keras
 
-    from course.inference import cpu_has_bfloat16
+    from course.cpu import cpu_has_bfloat16
 
     if not cpu_has_bfloat16():
         pytest.skip("this CPU has no native bfloat16 (AVX-512 BF16 or AMX-BF16): the reference trains in float32")
@@ -68,10 +68,10 @@ def test_on_a_bfloat16_cpu_training_is_bfloat16_and_the_model_float32(build_mode
 
 
 def test_without_bfloat16_training_is_float32_and_narrower(build_model_2, tmp_path, monkeypatch):
-    monkeypatch.setattr("course.inference.cpu_has_bfloat16", lambda *args, **kwargs: False)
+    monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: False)
     narrow, seen, _ = _train_and_spy(build_model_2, 18, tmp_path)
     assert all(dtypes == {"float32"} for dtypes in seen), f"expected float32 convolutions in training, found {seen}"
-    monkeypatch.setattr("course.inference.cpu_has_bfloat16", lambda *args, **kwargs: True)
+    monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: True)
     wide = build_model_2(steps_per_epoch=4, epochs=18)  # built only: no bfloat16 arithmetic runs here
     assert narrow.count_params() < wide.count_params() <= 1.2e6, (
         f"expected the bfloat16 network wider than float32's and at most 1.2 M parameters, found "

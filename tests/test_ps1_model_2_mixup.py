@@ -13,7 +13,7 @@ NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 def _float32(monkeypatch):
     """These tests follow the float32 arithmetic exactly; on a CPU with bfloat16 the reference would train in
     bfloat16 (tests/test_ps1_model_2_bfloat16.py), so they ask for float32 whatever the CPU."""
-    monkeypatch.setattr("course.inference.cpu_has_bfloat16", lambda *args, **kwargs: False)
+    monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: False)
 
 
 @pytest.fixture(scope="module")

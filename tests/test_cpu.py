@@ -1,0 +1,18 @@
+"""course.cpu: whether the CPU computes bfloat16 natively, read from the flags Linux lists."""
+
+from __future__ import annotations
+
+
+def test_cpu_has_bfloat16_reads_the_cpus_flags(tmp_path, monkeypatch):
+    from course.cpu import cpu_has_bfloat16
+
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    cpuinfo = tmp_path / "cpuinfo"
+    for flags, expected in (("fpu sse2 avx2 avx512f avx512_bf16", True), ("fpu sse2 avx2 amx_bf16 amx_tile", True),
+                            ("fpu sse2 avx2 avx512f avx512_vnni", False)):
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+        assert cpu_has_bfloat16(cpuinfo) is expected, f"expected {expected} for the flags {flags!r}"
+    assert cpu_has_bfloat16(tmp_path / "missing") is False, "expected False where the CPU's flags cannot be read"
+    cpuinfo.write_text("flags\t\t: avx512_bf16\n")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert cpu_has_bfloat16(cpuinfo) is False, "expected False with TensorFlow's oneDNN kernels switched off"
