@@ -74,17 +74,18 @@ def test_folding_the_kit_model_2_keeps_its_predictions():
     assert not any(type(layer).__name__ == "BatchNormalization" for layer in folded.layers)
 
 
-def test_subclassed_models_are_refused():
+@pytest.mark.parametrize("copier", ["fold_batch_norms", "in_bfloat16"])
+def test_subclassed_models_are_refused(copier):
     import keras
 
-    from course.inference import fold_batch_norms
+    import course.inference
 
     class Net(keras.Model):
         def call(self, x):
             return x
 
     with pytest.raises(ValueError, match="functional or Sequential"):
-        fold_batch_norms(Net())
+        getattr(course.inference, copier)(Net())
 
 
 def test_bfloat16_copy_predicts_nearly_the_same_in_float32():
@@ -105,16 +106,3 @@ def test_bfloat16_copy_predicts_nearly_the_same_in_float32():
         output = copy.layers[-1].name
         assert policies.pop(output) == "float32", f"expected the output layer {output} in float32, found {policies}"
         assert set(policies.values()) == {"mixed_bfloat16"}, f"expected the other layers in bfloat16, found {policies}"
-
-
-def test_in_bfloat16_refuses_subclassed_models():
-    import keras
-
-    from course.inference import in_bfloat16
-
-    class Net(keras.Model):
-        def call(self, x):
-            return x
-
-    with pytest.raises(ValueError, match="functional or Sequential"):
-        in_bfloat16(Net())
