@@ -17,6 +17,7 @@ import numpy as np
 #: Layers whose kernel's last axis is the output channel axis (Keras Conv1D/2D/3D and Dense).
 _FOLDABLE = ("Conv1D", "Conv2D", "Conv3D", "Dense")
 
+
 def _producer(layer):
     """The layer whose output ``layer`` reads, or ``None`` when it reads several tensors or is reused."""
     nodes = layer._inbound_nodes
@@ -100,8 +101,8 @@ def in_bfloat16(model):
     """A copy of the functional or Sequential Keras ``model`` whose layers compute in bfloat16 (Keras's
     ``"mixed_bfloat16"`` policy: bfloat16 arithmetic, the same float32 weights), its output layer in float32, for
     fast inference on a CPU for which :func:`course.cpu.cpu_has_bfloat16` is true. Use it on such a CPU only:
-    elsewhere
-    bfloat16 is emulated (slower than float32) or, where oneDNN has no bfloat16 convolution, prediction fails.
+    elsewhere bfloat16 is emulated (slower than float32) or, where oneDNN has no bfloat16 convolution, prediction
+    fails.
 
     The copy takes and returns what ``model`` does (the same shapes; float32 output). bfloat16 keeps float32's
     exponent and 8 of its 24 significand bits (Kalamkar et al. 2019, "A Study of BFLOAT16 for Deep Learning
