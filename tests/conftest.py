@@ -175,3 +175,13 @@ def hand_in(root: Path, student: str, assignment: str, nb, name: str) -> Path:
         nbformat.write(nb, folder / name)
     (folder / "timestamp.txt").write_text("2026-11-21 10:00:00.000000 UTC")
     return folder
+
+
+@pytest.fixture(scope="module")
+def build_model_2():
+    """The solution notebook's ``build_model_2(steps_per_epoch, epochs)``, with the cells it needs run."""
+    from benchmarks.solution_code import solution_namespace
+
+    ns = solution_namespace("ps1_fer2013_cnn/fer2013_cnn.ipynb",
+                            ["config", "imports", "preprocess", "make_augmentation", "build_model_2"], {"__name__": "t"})
+    return ns["build_model_2"]

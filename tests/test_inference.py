@@ -55,17 +55,14 @@ def test_folded_copy_predicts_the_same_with_the_foldable_batch_norms_gone(sequen
     assert np.array_equal(model.predict(x, verbose=0), expected)  # the original is untouched
 
 
-def test_folding_the_kit_model_2_keeps_its_predictions():
+def test_folding_the_kit_model_2_keeps_its_predictions(build_model_2):
     """The solution notebook's model_2, as the accuracy benchmark measures it."""
     import keras
 
-    from benchmarks.solution_code import solution_namespace
     from course.inference import fold_batch_norms
 
-    ns = solution_namespace("ps1_fer2013_cnn/fer2013_cnn.ipynb",
-                            ["config", "imports", "preprocess", "make_augmentation", "build_model_2"], {"__name__": "t"})
     keras.utils.set_random_seed(0)
-    model = ns["build_model_2"](steps_per_epoch=4, epochs=2)
+    model = build_model_2(steps_per_epoch=4, epochs=2)
     rng = np.random.default_rng(1)
     x = rng.random((128, 48, 48, 1), dtype=np.float32)
     model.fit(x, keras.utils.to_categorical(rng.integers(0, 7, 128), 7), batch_size=32, epochs=2, verbose=0)

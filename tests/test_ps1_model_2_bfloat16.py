@@ -9,17 +9,6 @@ import zipfile
 import numpy as np
 import pytest
 
-NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
-
-
-@pytest.fixture(scope="module")
-def build_model_2():
-    from benchmarks.solution_code import solution_namespace
-
-    ns = solution_namespace(NOTEBOOK, ["config", "imports", "preprocess", "make_augmentation", "build_model_2"],
-                            {"__name__": "t"})
-    return ns["build_model_2"]
-
 
 def _train_and_spy(build_model_2, epochs: int):
     """Build for ``epochs``, fit one epoch of 128 random faces; return the model, the compute dtypes of its

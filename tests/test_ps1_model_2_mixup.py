@@ -6,23 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
-
 
 @pytest.fixture(autouse=True)
 def _float32(monkeypatch):
     """These tests follow the float32 arithmetic exactly; on a CPU with bfloat16 the reference would train in
     bfloat16 (tests/test_ps1_model_2_bfloat16.py), so they ask for float32 whatever the CPU."""
     monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: False)
-
-
-@pytest.fixture(scope="module")
-def build_model_2():
-    from benchmarks.solution_code import solution_namespace
-
-    ns = solution_namespace(NOTEBOOK, ["config", "imports", "preprocess", "make_augmentation", "build_model_2"],
-                            {"__name__": "t"})
-    return ns["build_model_2"]
 
 
 def _faces_seen_in_training(model, iteration: int) -> np.ndarray:
