@@ -23,6 +23,11 @@ accuracy, macro-F1, parameters, model size, training wall time, inference faces/
 passes, batch norms folded as ``course evaluate`` runs models, and in bfloat16 where the CPU computes it natively:
 ``course.inference.in_bfloat16``) and single-face latency (median of 50). Writes
 ``benchmarks/results/fer2013_accuracy.json``. Run it alone: other work on the CPU skews it.
+
+On a CPU with bfloat16 instructions, ``ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI`` (oneDNN's instruction-set limit) measures
+the reference as a CPU without them runs it: ``course.cpu.cpu_has_bfloat16`` then answers False, so the notebook
+builds its float32 network, and TensorFlow's kernels compute float32 with the same AVX-512 instructions as before.
+The JSON records the arithmetic of training and inference and that limit.
 """
 
 from __future__ import annotations
@@ -244,7 +249,13 @@ def main(argv: list[str] | None = None) -> int:
     write_results("fer2013_accuracy", keras=keras.__version__, data=described, budget_minutes=args.minutes,
                   batch_size=batch, planned_epochs=planned_epochs, epochs=epochs, host_speed=speed,
                   checkpoints=checkpoints, per_epoch=per_epoch, models=rows,
-                  inference_dtype="bfloat16" if bfloat16 else "float32")
+                  inference_dtype="bfloat16" if bfloat16 else "float32",
+                  # what the notebook's build_model_2 chose by course.cpu.cpu_has_bfloat16 ...
+                  training_dtype="bfloat16" if bfloat16 else "float32",
+                  # ... and a oneDNN limit that made it choose float32 on a CPU with bfloat16 (a CPU without it,
+                  # as far as TensorFlow's kernels go)
+                  **({"onednn_max_cpu_isa": os.environ["ONEDNN_MAX_CPU_ISA"]}
+                     if os.environ.get("ONEDNN_MAX_CPU_ISA") else {}))
     return 0
 
 

@@ -66,6 +66,8 @@ def _accuracy_table(data: dict) -> list[str]:
             if speed else "")
     lines = [f"{data['cpu_count']} CPU cores, Keras {data['keras']}, budget {data['budget_minutes']:g} min "
              f"({data['epochs']} epochs{batch}); data: {data['data'][:100]}{host}"
+             + (f"; trained in {data['training_dtype']}" if "training_dtype" in data else "")
+             + (f" (oneDNN limited to {data['onednn_max_cpu_isa']})" if "onednn_max_cpu_isa" in data else "")
              + (f"; faces/s folded, in {data['inference_dtype']}" if "inference_dtype" in data else ""),
              "",
              "| model | PublicTest accuracy | macro-F1 | parameters | MB | training min | faces/s | ms/face |",

@@ -6,7 +6,8 @@ from __future__ import annotations
 def test_cpu_has_bfloat16_reads_the_cpus_flags(tmp_path, monkeypatch):
     from course.cpu import cpu_has_bfloat16
 
-    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    for variable in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(variable, raising=False)
     cpuinfo = tmp_path / "cpuinfo"
     for flags, expected in (("fpu sse2 avx2 avx512f avx512_bf16", True), ("fpu sse2 avx2 amx_bf16 amx_tile", True),
                             ("fpu sse2 avx2 avx512f avx512_vnni", False)):
@@ -16,3 +17,19 @@ def test_cpu_has_bfloat16_reads_the_cpus_flags(tmp_path, monkeypatch):
     cpuinfo.write_text("flags\t\t: avx512_bf16\n")
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     assert cpu_has_bfloat16(cpuinfo) is False, "expected False with TensorFlow's oneDNN kernels switched off"
+
+
+def test_cpu_has_bfloat16_follows_onednns_instruction_set_limit(tmp_path, monkeypatch):
+    from course.cpu import cpu_has_bfloat16
+
+    for variable in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(variable, raising=False)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: avx2 avx512f avx512_vnni avx512_bf16\n")
+    for variable, limit, expected in (("ONEDNN_MAX_CPU_ISA", "AVX2", False), ("ONEDNN_MAX_CPU_ISA", "avx512_core_vnni", False),
+                                      ("DNNL_MAX_CPU_ISA", "AVX512_CORE", False),
+                                      ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16", True),
+                                      ("ONEDNN_MAX_CPU_ISA", "ALL", True)):
+        monkeypatch.setenv(variable, limit)
+        assert cpu_has_bfloat16(cpuinfo) is expected, f"expected {expected} with {variable}={limit}"
+        monkeypatch.delenv(variable)
