@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import keras
 
-    from course.cpu import cpu_has_bfloat16
+    from course.cpu import cpu_has_bfloat16, onednn_isa_limit
     from course.evaluate import evaluate_model, model_inputs, with_flip_tta
     from course.inference import fold_batch_norms, in_bfloat16
     from data_loaders import load_fer2013
@@ -254,8 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                   training_dtype="bfloat16" if bfloat16 else "float32",
                   # ... and a oneDNN limit that made it choose float32 on a CPU with bfloat16 (a CPU without it,
                   # as far as TensorFlow's kernels go)
-                  **({"onednn_max_cpu_isa": os.environ["ONEDNN_MAX_CPU_ISA"]}
-                     if os.environ.get("ONEDNN_MAX_CPU_ISA") else {}))
+                  **({"onednn_max_cpu_isa": onednn_isa_limit()} if onednn_isa_limit() else {}))
     return 0
 
 

@@ -20,6 +20,15 @@ ISA_LIMITS_WITHOUT_BFLOAT16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "A
                                          "AVX512_CORE_VNNI"})
 
 
+def onednn_isa_limit() -> str | None:
+    """oneDNN's instruction-set limit as set in the environment (``ONEDNN_MAX_CPU_ISA``, or its older name
+    ``DNNL_MAX_CPU_ISA``), upper-cased, e.g. ``"AVX2"``; None where neither is set."""
+    for variable in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        if os.environ.get(variable, "").strip():
+            return os.environ[variable].strip().upper()
+    return None
+
+
 def cpu_has_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     """Whether this CPU computes bfloat16 natively, so that TensorFlow's oneDNN kernels run bfloat16 convolutions
     and matrix products faster than float32 (measured on an AMD EPYC with AVX-512 BF16, 2 cores: a training batch
@@ -27,16 +36,15 @@ def cpu_has_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
 
     True when ``cpuinfo`` (Linux's list of the CPU's instruction-set extensions) has one of
     :data:`BFLOAT16_CPU_FLAGS`, TensorFlow's oneDNN kernels are not switched off (``TF_ENABLE_ONEDNN_OPTS=0``) and
-    oneDNN is not limited to an instruction set without bfloat16 (``ONEDNN_MAX_CPU_ISA``, e.g. ``AVX2``: one of
-    :data:`ISA_LIMITS_WITHOUT_BFLOAT16`). False where the file cannot be read (macOS, Windows). Without those
+    oneDNN is not limited to an instruction set without bfloat16 (:func:`onednn_isa_limit`, e.g. ``AVX2``: one
+    of :data:`ISA_LIMITS_WITHOUT_BFLOAT16`). False where the file cannot be read (macOS, Windows). Without those
     instructions bfloat16 is emulated, slower than float32, and where oneDNN has no bfloat16 convolution at all
     (measured: ``ONEDNN_MAX_CPU_ISA=AVX2``) a model computing in bfloat16 fails to predict.
     """
     if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
         return False
-    for variable in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
-        if os.environ.get(variable, "").strip().upper() in ISA_LIMITS_WITHOUT_BFLOAT16:
-            return False
+    if onednn_isa_limit() in ISA_LIMITS_WITHOUT_BFLOAT16:
+        return False
     try:
         flags = set(Path(cpuinfo).read_text().split())
     except OSError:

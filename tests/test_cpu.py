@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 
-def test_cpu_has_bfloat16_reads_the_cpus_flags(tmp_path, monkeypatch):
-    from course.cpu import cpu_has_bfloat16
 
+@pytest.fixture
+def default_onednn(monkeypatch):
+    """oneDNN as TensorFlow starts it: on, and without an instruction-set limit."""
     for variable in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
         monkeypatch.delenv(variable, raising=False)
+
+
+def test_cpu_has_bfloat16_reads_the_cpus_flags(tmp_path, monkeypatch, default_onednn):
+    from course.cpu import cpu_has_bfloat16
+
     cpuinfo = tmp_path / "cpuinfo"
     for flags, expected in (("fpu sse2 avx2 avx512f avx512_bf16", True), ("fpu sse2 avx2 amx_bf16 amx_tile", True),
                             ("fpu sse2 avx2 avx512f avx512_vnni", False)):
@@ -19,11 +26,10 @@ def test_cpu_has_bfloat16_reads_the_cpus_flags(tmp_path, monkeypatch):
     assert cpu_has_bfloat16(cpuinfo) is False, "expected False with TensorFlow's oneDNN kernels switched off"
 
 
-def test_cpu_has_bfloat16_follows_onednns_instruction_set_limit(tmp_path, monkeypatch):
-    from course.cpu import cpu_has_bfloat16
+def test_cpu_has_bfloat16_follows_onednns_instruction_set_limit(tmp_path, monkeypatch, default_onednn):
+    from course.cpu import cpu_has_bfloat16, onednn_isa_limit
 
-    for variable in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
-        monkeypatch.delenv(variable, raising=False)
+    assert onednn_isa_limit() is None, f"expected no limit with neither variable set, found {onednn_isa_limit()!r}"
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("flags\t\t: avx2 avx512f avx512_vnni avx512_bf16\n")
     for variable, limit, expected in (("ONEDNN_MAX_CPU_ISA", "AVX2", False), ("ONEDNN_MAX_CPU_ISA", "avx512_core_vnni", False),
