@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                   training_dtype="bfloat16" if bfloat16 else "float32",
                   # ... and a oneDNN limit that made it choose float32 on a CPU with bfloat16 (a CPU without it,
                   # as far as TensorFlow's kernels go)
-                  **({"onednn_max_cpu_isa": onednn_isa_limit()} if onednn_isa_limit() else {}))
+                  **({"onednn_max_cpu_isa": limit} if (limit := onednn_isa_limit()) else {}))
     return 0
 
 

@@ -19,11 +19,14 @@ BFLOAT16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 ISA_LIMITS_WITHOUT_BFLOAT16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
                                          "AVX512_CORE_VNNI"})
 
+#: The environment variables that set oneDNN's instruction-set limit: the current name first, then the older one.
+ONEDNN_ISA_LIMIT_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+
 
 def onednn_isa_limit() -> str | None:
     """oneDNN's instruction-set limit as set in the environment (``ONEDNN_MAX_CPU_ISA``, or its older name
     ``DNNL_MAX_CPU_ISA``), upper-cased, e.g. ``"AVX2"``; None where neither is set."""
-    for variable in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+    for variable in ONEDNN_ISA_LIMIT_VARIABLES:
         if os.environ.get(variable, "").strip():
             return os.environ[variable].strip().upper()
     return None

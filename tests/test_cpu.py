@@ -8,7 +8,9 @@ import pytest
 @pytest.fixture
 def default_onednn(monkeypatch):
     """oneDNN as TensorFlow starts it: on, and without an instruction-set limit."""
-    for variable in ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+    from course.cpu import ONEDNN_ISA_LIMIT_VARIABLES
+
+    for variable in ("TF_ENABLE_ONEDNN_OPTS", *ONEDNN_ISA_LIMIT_VARIABLES):
         monkeypatch.delenv(variable, raising=False)
 
 
