@@ -1,6 +1,7 @@
 """The reference build_model_2 (solution notebook) on a CPU with native bfloat16: the training step computes in
-bfloat16 and the network is wider; prediction, evaluation and the saved model stay float32, so the file loads and
-predicts the same on any CPU. On other CPUs: float32 throughout, at the narrower widths."""
+bfloat16, the network is wider, and long runs end on a moving average of the weights; prediction, evaluation and
+the saved model stay float32, so the file loads and predicts the same on any CPU. On other CPUs: float32 throughout,
+at the narrower widths, ending on the last step's weights."""
 
 from __future__ import annotations
 
@@ -64,3 +65,57 @@ def test_without_bfloat16_training_is_float32_and_narrower(build_model_2, monkey
     assert narrow.count_params() < wide.count_params() <= 1.2e6, (
         f"expected the bfloat16 network wider than float32's and at most 1.2 M parameters, found "
         f"{wide.count_params():,} and {narrow.count_params():,}")
+
+
+def _weights_before_after_and_last_step(build_model_2, epochs: int):
+    """Fit one epoch of 4 steps on random faces; return the trainable weights before fit, after it, and as the
+    last training step left them (before fit ended)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = build_model_2(steps_per_epoch=4, epochs=epochs)
+    rng = np.random.default_rng(2)
+    x = rng.random((128, 48, 48, 1), dtype=np.float32)
+    y = keras.utils.to_categorical(rng.integers(0, 7, 128), 7)
+    snapshot = {}
+
+    class LastStep(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            snapshot["last"] = [w.numpy() for w in self.model.trainable_weights]
+
+    before = [w.numpy() for w in model.trainable_weights]
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[LastStep()])
+    after = [w.numpy() for w in model.trainable_weights]
+    return before, after, snapshot["last"]
+
+
+def _distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    return float(np.sqrt(sum(np.sum((x - y) ** 2) for x, y in zip(a, b))))
+
+
+def test_on_a_bfloat16_cpu_long_runs_end_on_a_slow_moving_average_of_the_weights(build_model_2):
+    """In runs of 30 epochs or more in bfloat16, fit leaves a moving average of the weights in the model: after 4
+    steps a slow average still lies nearer the starting weights than the last step's."""
+    from course.cpu import cpu_has_bfloat16
+
+    if not cpu_has_bfloat16():
+        pytest.skip("this CPU has no native bfloat16 (AVX-512 BF16 or AMX-BF16): the reference trains in float32")
+    before, after, last = _weights_before_after_and_last_step(build_model_2, epochs=30)
+    to_start, to_last = _distance(after, before), _distance(after, last)
+    assert to_start < to_last, (
+        f"expected the weights after fit (a slow moving average) nearer the starting weights than the last step's, "
+        f"found distances {to_start:.3g} to the start and {to_last:.3g} to the last step")
+
+
+@pytest.mark.parametrize("bfloat16, epochs", [(False, 18), (False, 30), (True, 18)])
+def test_float32_and_short_runs_end_on_the_last_steps_weights(build_model_2, monkeypatch, bfloat16, epochs):
+    from course.cpu import cpu_has_bfloat16
+
+    if bfloat16 and not cpu_has_bfloat16():
+        pytest.skip("this CPU has no native bfloat16 (AVX-512 BF16 or AMX-BF16): the reference trains in float32")
+    if not bfloat16:
+        monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: False)
+    _, after, last = _weights_before_after_and_last_step(build_model_2, epochs=epochs)
+    assert _distance(after, last) == 0, (
+        f"expected a {epochs}-epoch run in {'bfloat16' if bfloat16 else 'float32'} to end on its last step's "
+        f"weights, found them {_distance(after, last):.3g} apart")
