@@ -11,6 +11,24 @@ import numpy as np
 import pytest
 
 
+def _skip_without_bfloat16() -> None:
+    from course.cpu import cpu_has_bfloat16
+
+    if not cpu_has_bfloat16():
+        pytest.skip("this CPU has no native bfloat16 (AVX-512 BF16 or AMX-BF16): the reference trains in float32")
+
+
+def _fit_random_faces(model, callbacks=()) -> np.ndarray:
+    """Fit ``model`` one epoch of 128 random faces in batches of 32 (4 steps); return the faces."""
+    import keras
+
+    rng = np.random.default_rng(1)
+    x = rng.random((128, 48, 48, 1), dtype=np.float32)
+    model.fit(x, keras.utils.to_categorical(rng.integers(0, 7, 128), 7), batch_size=32, epochs=1, verbose=0,
+              callbacks=list(callbacks))
+    return x
+
+
 def _train_and_spy(build_model_2, epochs: int):
     """Build for ``epochs``, fit one epoch of 128 random faces; return the model, the compute dtypes of its
     convolutions while Keras traced its training step, and the faces."""
@@ -27,9 +45,7 @@ def _train_and_spy(build_model_2, epochs: int):
     keras.Model.train_step = spy  # before the build: the reference keeps the training step it finds
     try:
         model = build_model_2(steps_per_epoch=4, epochs=epochs)
-        rng = np.random.default_rng(1)
-        x = rng.random((128, 48, 48, 1), dtype=np.float32)
-        model.fit(x, keras.utils.to_categorical(rng.integers(0, 7, 128), 7), batch_size=32, epochs=1, verbose=0)
+        x = _fit_random_faces(model)
     finally:
         keras.Model.train_step = original
     assert seen, "expected the model's training step to call keras.Model.train_step, found no call"
@@ -40,10 +56,7 @@ def _train_and_spy(build_model_2, epochs: int):
 def test_on_a_bfloat16_cpu_training_is_bfloat16_and_the_model_float32(build_model_2, epochs, tmp_path):
     import keras
 
-    from course.cpu import cpu_has_bfloat16
-
-    if not cpu_has_bfloat16():
-        pytest.skip("this CPU has no native bfloat16 (AVX-512 BF16 or AMX-BF16): the reference trains in float32")
+    _skip_without_bfloat16()
     model, seen, x = _train_and_spy(build_model_2, epochs)
     assert all(dtypes == {"bfloat16"} for dtypes in seen), f"expected bfloat16 convolutions in training, found {seen}"
     policies = {layer.dtype_policy.name for layer in model.layers}
@@ -68,15 +81,12 @@ def test_without_bfloat16_training_is_float32_and_narrower(build_model_2, monkey
 
 
 def _weights_before_after_and_last_step(build_model_2, epochs: int):
-    """Fit one epoch of 4 steps on random faces; return the trainable weights before fit, after it, and as the
+    """Fit one epoch of 4 steps on random faces (:func:`_fit_random_faces`); return the trainable weights before fit, after it, and as the
     last training step left them (before fit ended)."""
     import keras
 
     keras.utils.set_random_seed(0)
     model = build_model_2(steps_per_epoch=4, epochs=epochs)
-    rng = np.random.default_rng(2)
-    x = rng.random((128, 48, 48, 1), dtype=np.float32)
-    y = keras.utils.to_categorical(rng.integers(0, 7, 128), 7)
     snapshot = {}
 
     class LastStep(keras.callbacks.Callback):
@@ -84,7 +94,7 @@ def _weights_before_after_and_last_step(build_model_2, epochs: int):
             snapshot["last"] = [w.numpy() for w in self.model.trainable_weights]
 
     before = [w.numpy() for w in model.trainable_weights]
-    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[LastStep()])
+    _fit_random_faces(model, callbacks=[LastStep()])
     after = [w.numpy() for w in model.trainable_weights]
     return before, after, snapshot["last"]
 
@@ -96,10 +106,7 @@ def _distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 def test_on_a_bfloat16_cpu_long_runs_end_on_a_slow_moving_average_of_the_weights(build_model_2):
     """In runs of 30 epochs or more in bfloat16, fit leaves a moving average of the weights in the model: after 4
     steps a slow average still lies nearer the starting weights than the last step's."""
-    from course.cpu import cpu_has_bfloat16
-
-    if not cpu_has_bfloat16():
-        pytest.skip("this CPU has no native bfloat16 (AVX-512 BF16 or AMX-BF16): the reference trains in float32")
+    _skip_without_bfloat16()
     before, after, last = _weights_before_after_and_last_step(build_model_2, epochs=30)
     to_start, to_last = _distance(after, before), _distance(after, last)
     assert to_start < to_last, (
@@ -109,13 +116,12 @@ def test_on_a_bfloat16_cpu_long_runs_end_on_a_slow_moving_average_of_the_weights
 
 @pytest.mark.parametrize("bfloat16, epochs", [(False, 18), (False, 30), (True, 18)])
 def test_float32_and_short_runs_end_on_the_last_steps_weights(build_model_2, monkeypatch, bfloat16, epochs):
-    from course.cpu import cpu_has_bfloat16
-
-    if bfloat16 and not cpu_has_bfloat16():
-        pytest.skip("this CPU has no native bfloat16 (AVX-512 BF16 or AMX-BF16): the reference trains in float32")
-    if not bfloat16:
+    if bfloat16:
+        _skip_without_bfloat16()
+    else:
         monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: False)
     _, after, last = _weights_before_after_and_last_step(build_model_2, epochs=epochs)
-    assert _distance(after, last) == 0, (
+    apart = _distance(after, last)
+    assert apart == 0, (
         f"expected a {epochs}-epoch run in {'bfloat16' if bfloat16 else 'float32'} to end on its last step's "
-        f"weights, found them {_distance(after, last):.3g} apart")
+        f"weights, found them {apart:.3g} apart")
