@@ -65,11 +65,14 @@ class Lab:
         self.root, self.port, self.token = root, free_port(), secrets.token_hex(16)
         jupyter = Path(sys.executable).parent / "jupyter"
         # A fresh user profile: no saved workspace, and every cell kept in the page (JupyterLab otherwise leaves
-        # off-screen cells unrendered, and the tests read cells anywhere in the notebook).
+        # off-screen cells unrendered, and the tests read cells anywhere in the notebook). No autosave: the tests
+        # save with Ctrl+S, and an autosave still in flight then makes JupyterLab ask "File Changed … Overwrite?".
         settings = log.parent / "lab-user-settings"
-        tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
-        tracker.parent.mkdir(parents=True, exist_ok=True)
-        tracker.write_text(json.dumps({"windowingMode": "none"}))
+        for plugin, values in {"notebook-extension/tracker": {"windowingMode": "none"},
+                               "docmanager-extension/plugin": {"autosave": False}}.items():
+            file = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(json.dumps(values))
         env = dict(env, JUPYTERLAB_SETTINGS_DIR=str(settings),
                    JUPYTERLAB_WORKSPACES_DIR=str(log.parent / "lab-workspaces"))
         self.log = log.open("w")
