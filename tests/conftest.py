@@ -177,6 +177,15 @@ def hand_in(root: Path, student: str, assignment: str, nb, name: str) -> Path:
     return folder
 
 
+@pytest.fixture
+def pretend_bfloat16(monkeypatch):
+    """``pretend_bfloat16(answer)`` makes ``course.cpu.cpu_has_bfloat16`` answer ``answer`` for the rest of the
+    test: with ``False``, the reference ``build_model_2`` builds its float32 network on any CPU."""
+    def pretend(answer: bool) -> None:
+        monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: answer)
+    return pretend
+
+
 @pytest.fixture(scope="module")
 def build_model_2():
     """The solution notebook's ``build_model_2(steps_per_epoch, epochs)``, with the cells it needs run."""

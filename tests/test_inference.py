@@ -56,7 +56,7 @@ def test_folded_copy_predicts_the_same_with_the_foldable_batch_norms_gone(sequen
 
 
 @pytest.mark.parametrize("network, epochs", [("this CPU's", 2), ("float32", 30)])
-def test_folding_the_kit_model_2_keeps_its_predictions(build_model_2, monkeypatch, network, epochs):
+def test_folding_the_kit_model_2_keeps_its_predictions(build_model_2, pretend_bfloat16, network, epochs):
     """The solution notebook's model_2, as the accuracy benchmark measures it: the network this CPU gets, and the
     float32 one (CPUs without bfloat16) built for a long run, which ends on a 1x1 convolution before the average."""
     import keras
@@ -64,7 +64,7 @@ def test_folding_the_kit_model_2_keeps_its_predictions(build_model_2, monkeypatc
     from course.inference import fold_batch_norms
 
     if network == "float32":
-        monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: False)
+        pretend_bfloat16(False)
     keras.utils.set_random_seed(0)
     model = build_model_2(steps_per_epoch=4, epochs=epochs)
     rng = np.random.default_rng(1)

@@ -69,11 +69,11 @@ def test_on_a_bfloat16_cpu_training_is_bfloat16_and_the_model_float32(build_mode
     assert difference < 1e-5, f"expected the reloaded model to predict the same, found a difference of {difference:.2g}"
 
 
-def test_without_bfloat16_training_is_float32_and_narrower(build_model_2, monkeypatch):
-    monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: False)
+def test_without_bfloat16_training_is_float32_and_narrower(build_model_2, pretend_bfloat16):
+    pretend_bfloat16(False)
     narrow, seen, _ = _train_and_spy(build_model_2, 18)
     assert all(dtypes == {"float32"} for dtypes in seen), f"expected float32 convolutions in training, found {seen}"
-    monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: True)
+    pretend_bfloat16(True)
     wide = build_model_2(steps_per_epoch=4, epochs=18)  # built only: no bfloat16 arithmetic runs here
     assert narrow.count_params() < wide.count_params() <= 1.2e6, (
         f"expected the bfloat16 network wider than float32's and at most 1.2 M parameters, found "
@@ -115,11 +115,11 @@ def test_on_a_bfloat16_cpu_long_runs_end_on_a_slow_moving_average_of_the_weights
 
 
 @pytest.mark.parametrize("bfloat16, epochs", [(False, 18), (False, 30), (True, 18)])
-def test_float32_and_short_runs_end_on_the_last_steps_weights(build_model_2, monkeypatch, bfloat16, epochs):
+def test_float32_and_short_runs_end_on_the_last_steps_weights(build_model_2, pretend_bfloat16, bfloat16, epochs):
     if bfloat16:
         _skip_without_bfloat16()
     else:
-        monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: False)
+        pretend_bfloat16(False)
     _, after, last = _weights_before_after_and_last_step(build_model_2, epochs=epochs)
     apart = _distance(after, last)
     assert apart == 0, (

@@ -8,10 +8,10 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _float32(monkeypatch):
+def _float32(pretend_bfloat16):
     """These tests follow the float32 arithmetic exactly; on a CPU with bfloat16 the reference would train in
     bfloat16 (tests/test_ps1_model_2_bfloat16.py), so they ask for float32 whatever the CPU."""
-    monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: False)
+    pretend_bfloat16(False)
 
 
 def _faces_seen_in_training(model, iteration: int) -> np.ndarray:
