@@ -81,8 +81,8 @@ def test_without_bfloat16_training_is_float32_and_narrower(build_model_2, preten
 
 
 def _weights_before_after_and_last_step(build_model_2, epochs: int):
-    """Fit one epoch of 4 steps on random faces (:func:`_fit_random_faces`); return the trainable weights before fit, after it, and as the
-    last training step left them (before fit ended)."""
+    """Fit one epoch of 4 steps on random faces (:func:`_fit_random_faces`); return the trainable weights before
+    fit, after it, and as the last training step left them (before fit ended)."""
     import keras
 
     keras.utils.set_random_seed(0)
