@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import fit_random_faces
+
 
 def _trained_bn_net(sequential: bool = False):
     """A small CNN with conv → BN, conv(bias) → BN, pool → BN (not foldable), residual add, dense → BN, and
@@ -67,9 +69,7 @@ def test_folding_the_kit_model_2_keeps_its_predictions(build_model_2, pretend_bf
         pretend_bfloat16(False)
     keras.utils.set_random_seed(0)
     model = build_model_2(steps_per_epoch=4, epochs=epochs)
-    rng = np.random.default_rng(1)
-    x = rng.random((128, 48, 48, 1), dtype=np.float32)
-    model.fit(x, keras.utils.to_categorical(rng.integers(0, 7, 128), 7), batch_size=32, epochs=2, verbose=0)
+    x = fit_random_faces(model, epochs=2)
     folded = fold_batch_norms(model)
     assert np.abs(folded.predict(x, verbose=0) - model.predict(x, verbose=0)).max() < 1e-5
     assert not any(type(layer).__name__ == "BatchNormalization" for layer in folded.layers)

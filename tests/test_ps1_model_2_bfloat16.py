@@ -10,23 +10,14 @@ import zipfile
 import numpy as np
 import pytest
 
+from conftest import fit_random_faces
+
 
 def _skip_without_bfloat16() -> None:
     from course.cpu import cpu_has_bfloat16
 
     if not cpu_has_bfloat16():
         pytest.skip("this CPU has no native bfloat16 (AVX-512 BF16 or AMX-BF16): the reference trains in float32")
-
-
-def _fit_random_faces(model, callbacks=()) -> np.ndarray:
-    """Fit ``model`` one epoch of 128 random faces in batches of 32 (4 steps); return the faces."""
-    import keras
-
-    rng = np.random.default_rng(1)
-    x = rng.random((128, 48, 48, 1), dtype=np.float32)
-    model.fit(x, keras.utils.to_categorical(rng.integers(0, 7, 128), 7), batch_size=32, epochs=1, verbose=0,
-              callbacks=list(callbacks))
-    return x
 
 
 def _train_and_spy(build_model_2, epochs: int):
@@ -45,7 +36,7 @@ def _train_and_spy(build_model_2, epochs: int):
     keras.Model.train_step = spy  # before the build: the reference keeps the training step it finds
     try:
         model = build_model_2(steps_per_epoch=4, epochs=epochs)
-        x = _fit_random_faces(model)
+        x = fit_random_faces(model)
     finally:
         keras.Model.train_step = original
     assert seen, "expected the model's training step to call keras.Model.train_step, found no call"
@@ -81,7 +72,7 @@ def test_without_bfloat16_training_is_float32_and_narrower(build_model_2, preten
 
 
 def _weights_before_after_and_last_step(build_model_2, epochs: int):
-    """Fit one epoch of 4 steps on random faces (:func:`_fit_random_faces`); return the trainable weights before
+    """Fit one epoch of 4 steps on random faces (:func:`fit_random_faces`); return the trainable weights before
     fit, after it, and as the last training step left them (before fit ended)."""
     import keras
 
@@ -94,7 +85,7 @@ def _weights_before_after_and_last_step(build_model_2, epochs: int):
             snapshot["last"] = [w.numpy() for w in self.model.trainable_weights]
 
     before = [w.numpy() for w in model.trainable_weights]
-    _fit_random_faces(model, callbacks=[LastStep()])
+    fit_random_faces(model, callbacks=[LastStep()])
     after = [w.numpy() for w in model.trainable_weights]
     return before, after, snapshot["last"]
 
