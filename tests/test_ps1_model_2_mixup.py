@@ -1,5 +1,6 @@
 """The reference build_model_2 (solution notebook): mixup in long runs only, off at the end of the schedule, and
-a saved model that is the plain network; batch-norm statistics averaged over the last steps."""
+a saved model that is the plain network; batch-norm statistics averaged over the last steps, on faces neither
+mirrored nor shifted."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ def _float32(pretend_bfloat16):
     pretend_bfloat16(False)
 
 
-def _faces_seen_in_training(model, iteration: int) -> np.ndarray:
-    """Run one eager training step at optimizer step ``iteration`` on 8 faces, face i filled with the value
-    (i + 1) / 10, and return the faces the underlying Keras training step received, (8, 48, 48, 1)."""
+def _faces_seen_in_training(model, iteration: int, faces: np.ndarray | None = None) -> np.ndarray:
+    """Run one eager training step at optimizer step ``iteration`` on 8 faces (by default face i filled with the
+    value (i + 1) / 10) and return the faces the underlying Keras training step received, (8, 48, 48, 1)."""
     import keras
 
-    faces = np.repeat(np.arange(1, 9, dtype=np.float32) / 10, 48 * 48).reshape(8, 48, 48, 1)
+    if faces is None:
+        faces = np.repeat(np.arange(1, 9, dtype=np.float32) / 10, 48 * 48).reshape(8, 48, 48, 1)
     labels = keras.utils.to_categorical(np.arange(8) % 7, 7).astype(np.float32)
     seen = []
     original = keras.Model.train_step
@@ -119,3 +121,29 @@ def test_the_last_steps_average_the_batch_norm_statistics(build_model_2):
     assert np.allclose(found_variance, expected_variance, atol=1e-4), (
         f"expected the running variance to be the average of the last three batches' variances "
         f"{expected_variance[:4]}..., found {found_variance[:4]}...")
+
+
+def _ramps() -> np.ndarray:
+    """8 identical faces, a left-to-right ramp from 0.1 to 0.9: a blend of two of them is the ramp again, a mirror
+    or a shift is not."""
+    return np.broadcast_to(np.linspace(0.1, 0.9, 48, dtype=np.float32)[None, None, :, None], (8, 48, 48, 1)).copy()
+
+
+def test_long_runs_augment_in_their_training_step_except_in_the_last_steps(build_model_2):
+    """The augmentation (mirror, shifts) moves into the training step of long runs, so that the last steps, whose
+    batch statistics become the running ones, see the faces as the test does; short runs keep it in the network."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    steps, epochs = 10, 30
+    model = build_model_2(steps_per_epoch=steps, epochs=epochs)
+    ramps = _ramps()
+    mid = _faces_seen_in_training(model, steps * epochs // 2, faces=ramps)
+    changed = int(np.sum(np.abs(mid - ramps).max(axis=(1, 2, 3)) > 1e-3))
+    assert changed, "expected mirrored or shifted faces mid-run, found all 8 faces as given"
+    end = _faces_seen_in_training(model, steps * epochs - 1, faces=ramps)
+    difference = float(np.abs(end - ramps).max())
+    assert difference < 1e-6, f"expected the faces as given in the last steps, found a difference of {difference:.3g}"
+    short = build_model_2(steps_per_epoch=steps, epochs=18)
+    names = [layer.name for layer in short.layers]
+    assert "augmentation" in names, f"expected the augmentation inside an 18-epoch run's network, found {names}"
