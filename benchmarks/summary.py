@@ -80,6 +80,11 @@ def _accuracy_table(data: dict) -> list[str]:
         f"{c['minutes']:g} min: {c['accuracy']:.2%}"
         + (f" ({c['accuracy_flip_tta']:.2%} with flip TTA)" if "accuracy_flip_tta" in c else "")
         for c in data["checkpoints"]), ""]
+    if any("accuracy_statistics_reestimated" in c for c in data["checkpoints"]):
+        lines += ["model_2 with its batch-norm statistics re-estimated over real Training faces, as the end of a run "
+                  "sets them: " + ", ".join(f"{c['minutes']:g} min: {c['accuracy_statistics_reestimated']:.2%}"
+                                             for c in data["checkpoints"] if "accuracy_statistics_reestimated" in c),
+                  ""]
     if data.get("per_epoch"):
         lines += ["model_2 per epoch (PublicTest): " + ", ".join(
             f"{e['epoch']}: {e['accuracy']:.2%} ({e['minutes']:.0f} min)" for e in data["per_epoch"]), ""]

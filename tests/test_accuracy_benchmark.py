@@ -1,8 +1,10 @@
-"""benchmarks/fer2013_accuracy.py scores mid-run checkpoints with the weights ``fit`` would leave at its end."""
+"""benchmarks/fer2013_accuracy.py scores mid-run checkpoints with the weights ``fit`` would leave at its end, and
+with their batch-norm statistics re-estimated over real faces."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def _tiny_classifier(use_ema: bool):
@@ -52,3 +54,43 @@ def test_without_a_moving_average_the_weights_are_left_alone():
     with _averaged_weights(model):
         inside = model.layers[-1].kernel.numpy().copy()
     np.testing.assert_array_equal(inside, before, err_msg="expected the weights unchanged without EMA")
+
+
+def _two_batch_norms():
+    """Conv -> BN -> ReLU -> Conv -> BN on (8, 8, 1) inputs, with stale running statistics (mean 0, variance 1),
+    and 40 faces whose statistics are far from those: float32 (40, 8, 8, 1) around 3."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(3, 3, padding="same")(inputs)
+    x = keras.layers.BatchNormalization(name="first")(x)
+    x = keras.layers.Activation("relu")(x)
+    x = keras.layers.Conv2D(2, 3, padding="same")(x)
+    outputs = keras.layers.BatchNormalization(name="second")(x)
+    faces = 3 + np.random.default_rng(0).normal(size=(40, 8, 8, 1)).astype("float32")
+    return keras.Model(inputs, outputs), faces
+
+
+def test_reestimated_statistics_are_those_of_each_batch_norms_input_over_the_faces():
+    import keras
+
+    from benchmarks.fer2013_accuracy import reestimate_batch_norm_statistics
+
+    model, faces = _two_batch_norms()
+    reestimate_batch_norm_statistics(model, faces, batch_size=16)  # 16 + 16 + 8: the last batch is smaller
+    for name in ("first", "second"):  # the second's input is computed with the first's new statistics
+        layer = model.get_layer(name)
+        x = keras.Model(model.input, layer.input).predict(faces, verbose=0)
+        np.testing.assert_allclose(layer.moving_mean.numpy(), x.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5,
+                                   err_msg=f"expected {name}'s running mean = its input's mean over the faces")
+        np.testing.assert_allclose(layer.moving_variance.numpy(), x.var(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5,
+                                   err_msg=f"expected {name}'s running variance = its input's variance over the faces")
+
+
+def test_reestimating_statistics_of_no_faces_is_refused():
+    from benchmarks.fer2013_accuracy import reestimate_batch_norm_statistics
+
+    model, faces = _two_batch_norms()
+    with pytest.raises(ValueError, match="at least one face"):
+        reestimate_batch_norm_statistics(model, faces[:0])
