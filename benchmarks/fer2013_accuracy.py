@@ -17,7 +17,7 @@ and, when the optimizer keeps a moving average of the weights (``use_ema``), sco
 leave it. Each checkpoint is also scored with its batch norms' statistics re-estimated over 2,000 real Training
 faces (``reestimate_batch_norm_statistics``; about 5 s on 2 cores, not counted either), as the end of a run
 sets them: mid-run, the running statistics are those of the last batches of mixup blends, computed with the raw
-weights, and they cost the checkpoint up to about two points.
+weights, and they cost a 15-minute checkpoint up to 2.7 points (more earlier in the run).
 It also evaluates on ``PublicTest`` after every epoch, so that runs on hosts of different speeds compare per
 epoch as well as per minute, and it measures the host's speed first (``host_speed.py``: a fixed matmul and
 Conv2D), which goes into the table.
@@ -95,8 +95,9 @@ def reestimate_batch_norm_statistics(model, faces: np.ndarray, batch_size: int =
     holds the moving average of the weights where the optimizer keeps one. The last steps of a run of 30 epochs
     or more replace them with the average over real faces (the solution notebook's ``build_model_2``); this
     does the same for a checkpoint, with the weights it holds. Layer by layer in the network's order, so that
-    each batch norm's input is computed with the statistics before it already re-estimated (as in PyTorch's
-    ``torch.optim.swa_utils.update_bn``, which does it in one pass with a cumulative average).
+    each batch norm's input is computed with the statistics before it already re-estimated. (PyTorch's
+    ``torch.optim.swa_utils.update_bn`` serves the same end in one pass in training mode, where each batch norm
+    normalises by the batch's own statistics.)
 
     Args:
         model: a functional or Sequential Keras model (float32 weights).
@@ -114,12 +115,11 @@ def reestimate_batch_norm_statistics(model, faces: np.ndarray, batch_size: int =
         if not isinstance(layer, keras.layers.BatchNormalization):
             continue
         features = keras.Model(model.input, layer.input)
-        total, squares = 0.0, 0.0
+        total, squares, count = 0.0, 0.0, 0
         for start in range(0, len(faces), batch_size):
             x = np.asarray(features.predict_on_batch(faces[start:start + batch_size]), dtype=np.float64)
             x = x.reshape(-1, x.shape[-1])  # every position of every face: one sample per channel
-            total, squares = total + x.sum(axis=0), squares + (x * x).sum(axis=0)
-        count = len(faces) * int(np.prod(features.output.shape[1:-1]))
+            total, squares, count = total + x.sum(axis=0), squares + (x * x).sum(axis=0), count + x.shape[0]
         mean = total / count
         layer.moving_mean.assign(mean.astype("float32"))
         layer.moving_variance.assign(np.maximum(squares / count - mean * mean, 0.0).astype("float32"))
