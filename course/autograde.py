@@ -9,7 +9,13 @@ course gradebook in one transaction. A submission that fails, crashes or runs pa
 recorded with its reason and not merged; the batch goes on. The scores are nbgrader's own, computed by the
 same command on the same gradebook content.
 
-The batch summary (one row per submission: status, automatic score, seconds, reason) is written to
+Nothing a submission leaves is followed by a step with the grader's rights: before nbgrader touches a submission
+folder, links, hard links, FIFOs, sockets and device files are moved to ``grading/quarantine/<student>/<id>/``
+and a folder over the caps of :class:`course.submission_files.Caps` is refused (:func:`intake`); the sandboxed
+kernel works in a private copy (:mod:`course.sandbox`), and the autograded folder is checked again after
+grading. What a step finds is flagged for review (:mod:`course.review`), never silently scored.
+
+The batch summary (one row per submission: status, automatic score, seconds, reason, review flags) is written to
 ``grading/autograde/<assignment>.csv`` and ``.json`` (a later batch of some students updates their rows).
 """
 
@@ -31,8 +37,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import REPO_ROOT
+from . import REPO_ROOT, review
 from .nbgrader_steps import GradingError
+from .submission_files import Caps, quarantine_unsafe
 
 #: Seconds one submission may take in all (nbgrader start, every cell, saving) before it is stopped.
 DEFAULT_TIMEOUT = 1800
@@ -45,11 +52,12 @@ class SubmissionResult:
     """What happened to one submission in a batch."""
 
     student: str
-    status: str  #: "graded", "failed" (nbgrader refused or crashed) or "timeout"
+    status: str  #: "graded", "failed" (nbgrader refused or crashed), "timeout" or "refused" (over the caps)
     auto_score: float | None  #: points from test cells (None unless graded)
     max_auto_score: float | None
     seconds: float
     reason: str = ""  #: why it failed (nbgrader's last log lines), empty when graded
+    review: str = ""  #: what a grading step flagged for a person to review (:func:`course.review.summary`)
 
 
 def submitted_students(assignment: str, root: Path = REPO_ROOT) -> list[str]:
@@ -187,13 +195,84 @@ def _removed_after(folder: Path):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def intake(assignment: str, student: str, root: Path = REPO_ROOT, caps: Caps | None = None) -> list[str]:
+    """Make ``student``'s submission folder safe for nbgrader; return why it must be refused ([] when it may be
+    graded).
+
+    Links, hard links, FIFOs, sockets and device files are moved (never followed) to
+    ``grading/quarantine/<student>/<assignment>/`` and flagged for review (source ``"intake"``); a folder over
+    ``caps`` is refused with the reason and the fix, and flagged too.
+
+    Raises:
+        GradingError: the submission folder itself is a link or not a folder.
+    """
+    from .nbgrader_steps import submission_folder
+
+    caps = caps or Caps.from_env()
+    folder = submission_folder(student, assignment, root)
+    try:
+        found, moved = quarantine_unsafe(folder, root / "grading" / "quarantine" / student / assignment, caps)
+    except NotADirectoryError as err:
+        review.add(assignment, student, "intake", [str(err)], root)
+        raise GradingError(f"{student}'s submission is not a folder: {err}") from None
+    if moved:
+        review.add(assignment, student, "intake", moved, root)
+    over = found.over_caps(caps)
+    if over:
+        review.add(assignment, student, "intake", over, root)
+        return [f"{'; '.join(over)}. Not graded: ask the student to hand in only the notebooks, their model files "
+                "and run records (or raise the cap for this assignment), then grade again"]
+    return []
+
+
+def check_autograded(assignment: str, student: str, root: Path = REPO_ROOT) -> list[str]:
+    """Move anything but regular files and folders out of ``student``'s autograded (and feedback) folder, as
+    :func:`intake` does for the submission; return one reason per entry moved (each flagged for review)."""
+    reasons = []
+    for stage in ("autograded", "feedback"):
+        folder = root / "grading" / stage / student / assignment
+        if os.path.lexists(folder):
+            try:
+                quarantine = root / "grading" / "quarantine" / student / f"{assignment}.{stage}"
+                _, moved = quarantine_unsafe(folder, quarantine)
+            except NotADirectoryError as err:
+                os.unlink(folder)
+                moved = [f"{stage}: {err}; removed"]
+            reasons += [f"{stage}/{m}" for m in moved]
+    if reasons:
+        review.add(assignment, student, "intake", reasons, root)
+    return reasons
+
+
+def _add_banner(assignment: str, student: str, flags: list[review.Flag], root: Path) -> None:
+    """Put a markdown cell listing ``flags`` at the top of each of the student's autograded notebooks (what the
+    formgrader shows); feedback leaves it out (:mod:`course.feedback`)."""
+    import html
+
+    import nbformat
+    from nbformat.v4 import new_markdown_cell
+
+    lines = "\n".join(f"- **{html.escape(f.source)}**: {html.escape(f.reason)}" for f in flags)
+    text = ("### Flagged for review\n\nExpression Lab's grading found something a fair submission does not do. "
+            "The scores below are as graded; look before releasing them.\n\n" + lines)
+    for path in sorted((root / "grading" / "autograded" / student / assignment).glob("*.ipynb")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        nb = nbformat.read(path, as_version=4)
+        nb.cells = [c for c in nb.cells if review.BANNER_KEY not in c.get("metadata", {})]
+        nb.cells.insert(0, new_markdown_cell(text, metadata={review.BANNER_KEY: True}))
+        nbformat.write(nb, path)
+
+
 def grade_one(assignment: str, student: str, worker_db: Path, slot: int, *, root: Path = REPO_ROOT,
               sandbox: bool = True, timeout: float = DEFAULT_TIMEOUT, log_dir: Path | None = None,
               env: dict[str, str] | None = None) -> tuple[str, str]:
     """Run ``nbgrader autograde`` for one submission against ``worker_db``; return (status, reason).
 
     ``status`` is "graded", "failed" (non-zero exit; ``reason`` holds the last log lines) or "timeout".
-    nbgrader runs in its own process group so that a timeout stops it and everything it started.
+    nbgrader runs in its own process group so that a timeout stops it and everything it started. The run records
+    a sandboxed grading run hands out are copied into the autograded folder's ``autograde_outputs/``
+    (:func:`course.sandbox.collect_run_records`).
     """
     # the kernel's Unix sockets go in a folder private to this run (the sandbox binds it; TCP cannot reach it)
     sockets = Path(tempfile.mkdtemp(prefix="expression-lab-kernel-"))
@@ -216,9 +295,17 @@ def grade_one(assignment: str, student: str, worker_db: Path, slot: int, *, root
         except BaseException:
             _kill_group(proc)
             raise
+        if sandbox and code == 0:
+            from .sandbox import collect_run_records
+
+            outputs = root / "grading" / "autograded" / student / assignment / "autograde_outputs"
+            left_out = collect_run_records(sockets, outputs)
+            if left_out:
+                review.add(assignment, student, "sandbox", left_out, root)
     if code != 0:
         lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-        errors = [ln for ln in lines if "| ERROR]" in ln or "Error" in ln]
+        sandbox_said = [ln for ln in lines if ln.startswith("expression-lab sandbox:")]
+        errors = sandbox_said or [ln for ln in lines if "| ERROR]" in ln or "Error" in ln]
         return "failed", " / ".join((errors or lines)[-6:])[-1500:]
     return "graded", ""
 
@@ -245,6 +332,7 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
 
     if jobs < 1:
         raise GradingError(f"--jobs must be at least 1, got {jobs}")
+    caps = Caps.from_env()
     extra_env = {}
     if sandbox:
         from . import sandbox as sandbox_module
@@ -271,6 +359,14 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
 
     work = root / "grading" / "autograde" / "workers"
     jobs = min(jobs, len(students))
+    # the sandbox judges a kernel's folder by its path (what a student hands in cannot make it refuse)
+    extra_env.update(EXPRESSION_LAB_SANDBOX_AUTOGRADED=str((root / "grading" / "autograded").resolve()),
+                     EXPRESSION_LAB_SANDBOX_JOBS=str(jobs))
+    if sandbox and progress:
+        from . import cgroups
+        from .sandbox import Limits
+
+        print(f"sandbox: {cgroups.describe(Limits.from_env(), jobs=jobs)}", flush=True)
     for slot in range(jobs):
         _snapshot(course_db, work / f"slot-{slot}.db")
     free_slots = list(range(jobs))
@@ -280,19 +376,29 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
         with slot_lock:
             slot = free_slots.pop()
         start = time.perf_counter()
+        score = max_score = None
         try:
             worker_db = work / f"slot-{slot}.db"
-            status, reason = grade_one(assignment, student, worker_db, slot, root=root, sandbox=sandbox,
-                                       timeout=timeout, log_dir=work, env=extra_env)
-            score = max_score = None
+            review.clear(assignment, student, root)
+            refused = intake(assignment, student, root, caps)
+            if refused:
+                status, reason = "refused", refused[0]
+            else:
+                status, reason = grade_one(assignment, student, worker_db, slot, root=root, sandbox=sandbox,
+                                           timeout=timeout, log_dir=work, env=extra_env)
+            check_autograded(assignment, student, root)
             if status == "graded":
+                flags = review.read(assignment, student, root)
+                if flags:
+                    _add_banner(assignment, student, flags, root)
                 with merge_lock:
                     merge_submission(worker_db, course_db, assignment, student)
                     score, max_score = _auto_score(course_db, assignment, student)
         finally:
             with slot_lock:
                 free_slots.append(slot)
-        return SubmissionResult(student, status, score, max_score, round(time.perf_counter() - start, 1), reason)
+        return SubmissionResult(student, status, score, max_score, round(time.perf_counter() - start, 1), reason,
+                                review.summary(review.read(assignment, student, root)))
 
     results = {}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -303,11 +409,14 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
             student = futures[future]
             try:
                 results[student] = future.result()
-            except GradingError as err:  # the merge refused: recorded, the batch goes on
-                results[student] = SubmissionResult(student, "failed", None, None, 0.0, str(err))
+            except GradingError as err:  # the merge or the intake refused: recorded, the batch goes on
+                results[student] = SubmissionResult(student, "failed", None, None, 0.0, str(err),
+                                                    review.summary(review.read(assignment, student, root)))
             bar.update(1)
             if results[student].status != "graded":
                 bar.write(f"{student}: {results[student].status}: {results[student].reason[:300]}")
+            if results[student].review:
+                bar.write(f"{student}: FLAGGED FOR REVIEW: {results[student].review[:300]}")
         bar.close()
     ordered = [results[s] for s in students]
     write_summary(assignment, ordered, root)
@@ -343,4 +452,8 @@ def summary_table(results: list[SubmissionResult]) -> str:
         lines.append(f"{r.student:<24} {r.status:<8} {score:>10} {r.seconds:>8.1f}  {reason}")
     graded = sum(r.status == "graded" for r in results)
     lines.append(f"{graded} of {len(results)} graded")
+    flagged = [r for r in results if r.review]
+    if flagged:
+        lines.append(f"flagged for review ({len(flagged)}): " + "; ".join(f"{r.student}: {r.review[:160]}"
+                                                                          for r in flagged))
     return "\n".join(lines)

@@ -78,13 +78,33 @@ def submission_folder(student: str, assignment: str, root: Path = REPO_ROOT) -> 
 
 
 def autograde(assignment: str, student: str, root: Path = REPO_ROOT) -> str:
-    """Autograde one submission (re-executes it in grading mode; locked cells come from the gradebook)."""
-    return nbgrader("autograde", assignment, "--student", student, "--force", root=root)
+    """Autograde one submission (re-executes it in grading mode; locked cells come from the gradebook), after the
+    intake of :func:`course.autograde.intake` (links and special files moved out, the caps checked).
+
+    Raises:
+        GradingError: nbgrader failed, or the submission is over the caps (the message says which and the fix).
+    """
+    from .autograde import check_autograded, intake
+
+    refused = intake(assignment, student, root)
+    if refused:
+        raise GradingError(f"{student}'s submission of {assignment}: {refused[0]}")
+    output = nbgrader("autograde", assignment, "--student", student, "--force", root=root)
+    check_autograded(assignment, student, root)
+    return output
 
 
 def generate_feedback(assignment: str, student: str, root: Path = REPO_ROOT) -> Path:
-    """Write the feedback HTML (hidden tests stripped) and return its folder."""
+    """Write the feedback HTML (hidden tests stripped) and return its folder.
+
+    nbgrader copies the autograded folder's other files into the feedback, following links: anything but regular
+    files and folders is moved out of both folders first and after (:func:`course.autograde.check_autograded`).
+    """
+    from .autograde import check_autograded
+
+    check_autograded(assignment, student, root)
     nbgrader("generate_feedback", assignment, "--student", student, "--force", root=root)
+    check_autograded(assignment, student, root)
     return root / "grading" / "feedback" / student / assignment
 
 

@@ -8,15 +8,21 @@ nbgrader runs every submission with the grader's rights (nbgrader issue #483). T
 - the kit's runtime packages (``data_loaders/``, ``widgets/``, ``course/``), the data the notebooks read
   (``FER2013_PATH``, ``IPHONEX_PATH``, ``PERSONAL_PHOTOS_PATH``, ``MODEL_2_PATH``, ``<course>/data``) and the
   parsed-data cache are read-only;
-- the submission's own folder (nbgrader's working directory for the notebook) is the only writable course
-  folder; the notebook files in it cannot be read (nbgrader's copy holds the hidden tests); ``/tmp`` and
-  ``$HOME`` are private, size-limited memory file systems;
+- the submission's folder (nbgrader's working directory for the notebook, ``grading/autograded/<student>/<id>``)
+  is never bound: at its path the kernel gets a private, size-limited memory file system filled with a copy of
+  the folder's regular files, notebooks left out (nbgrader's copy holds the hidden tests); links, special files
+  and what a run writes there stay inside the sandbox and vanish with it, so no grader-side step (nbgrader's
+  ``chmod`` of the autograded folder, the feedback copy) ever meets them. Only the run records a grading run
+  writes (``autograde_outputs/*.run.json``) come back, through a folder the grader checks
+  (:func:`collect_run_records`). ``/tmp`` and ``$HOME`` are private, size-limited memory file systems too;
 - nothing else exists inside: not ``solutions/`` (hidden tests), not ``grading/`` (gradebook, other students),
   not the home folder;
 - new network, PID, IPC and UTS namespaces: no network at all (nbgrader talks to the kernel over Unix sockets
   in a private folder, ``c.KernelManager.transport = "ipc"`` in ``nbgrader_config.py``);
 - an unprivileged user id when grading as root (``setpriv``), one per parallel worker, and resource limits
-  (``setrlimit``): address space, processes of that user id, CPU seconds, file size.
+  (``setrlimit``): address space, processes of that user id, CPU seconds, file size; where the machine allows
+  it, each parallel worker's processes also share one control group (:mod:`course.cgroups`: CPU share, memory
+  including the memory file systems, processes).
 
 Plain nbgrader can use the kernel too: ``nbgrader autograde ps3_iphonex_3dcnn
 --Execute.kernel_name=expression-lab-sandbox`` after ``python -m course sandbox install``.
@@ -71,7 +77,9 @@ class Limits:
     ``memory`` bytes of address space (RLIMIT_AS; TensorFlow maps about 3 GiB at import),
     ``processes`` processes and threads of the sandbox user (RLIMIT_NPROC; TensorFlow starts a few dozen),
     ``cpu_seconds`` CPU seconds per process (RLIMIT_CPU, a backstop for code that ignores the cell timeout),
-    ``file_size`` bytes per written file (RLIMIT_FSIZE), ``tmp_size`` bytes of each private ``/tmp`` and home.
+    ``file_size`` bytes per written file (RLIMIT_FSIZE), ``tmp_size`` bytes of each private ``/tmp`` and home,
+    ``workdir_size`` bytes of the private working folder a grading kernel gets (a copy of the submission plus what
+    the grading run writes, e.g. its models in ``autograde_outputs/``).
     """
 
     memory: int = 8 * GIB
@@ -79,6 +87,7 @@ class Limits:
     cpu_seconds: int = 3600
     file_size: int = 2 * GIB
     tmp_size: int = 1 * GIB
+    workdir_size: int = 2 * GIB
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> Limits:
@@ -129,32 +138,64 @@ def sandbox_uid(env: dict | None = None) -> int | None:
     return SANDBOX_UID + int(env.get("EXPRESSION_LAB_SANDBOX_SLOT") or 0)
 
 
-def _check_workdir(workdir: Path) -> None:
-    """Refuse to make a folder writable that holds the course, the home folder or the whole system."""
+def _check_workdir(workdir: Path, env: dict | None = None) -> None:
+    """Refuse to run in (and copy) a folder that holds the course, the home folder or the whole system.
+
+    When ``$EXPRESSION_LAB_SANDBOX_AUTOGRADED`` names nbgrader's autograded folder (``python -m course autograde``
+    sets it), ``workdir`` must be a submission's folder two levels below it, judged by its path alone: what a
+    student handed in (a folder named ``solutions/``, a file named ``gradebook.db``) cannot make grading refuse.
+    Without it (plain ``nbgrader autograde`` with the sandbox kernel), a folder holding what only a course root
+    holds is refused, and the message says what to do if a student handed in a file of that name.
+    """
+    env = os.environ if env is None else env
     home = Path.home().resolve()
-    for marker in ("nbgrader_config.py", "solutions", "grading", "gradebook.db", "submitted", "autograded",
-                   "source_with_tests"):
-        if (workdir / marker).exists() or workdir.name == marker:
-            raise SandboxError(f"the sandboxed kernel was started in {workdir}, which holds {marker}: it runs only "
-                               "in a submission's folder (nbgrader's grading/autograded/<student>/<assignment>)")
     for guarded, what in ((REPO_ROOT, "the course (solutions/, grading/)"), (home, "the home folder"),
                           (Path("/"), "the whole system")):
         if _is_within(guarded, workdir):
             raise SandboxError(f"the sandboxed kernel was started in {workdir}, which holds {what}; it runs only in "
                                "a submission's folder (nbgrader's grading/autograded/<student>/<assignment>)")
+    autograded = env.get("EXPRESSION_LAB_SANDBOX_AUTOGRADED")
+    if autograded:
+        autograded_dir = Path(autograded).resolve()
+        if workdir.parent.parent != autograded_dir:
+            raise SandboxError(f"the sandboxed kernel was started in {workdir}; it runs only in a submission's "
+                               f"folder {autograded_dir}/<student>/<assignment>")
+        return
+    if workdir.name in ("solutions", "grading", "submitted", "autograded", "source_with_tests", "feedback"):
+        raise SandboxError(f"the sandboxed kernel was started in {workdir}, a course folder: it runs only in a "
+                           "submission's folder (nbgrader's autograded/<student>/<assignment>)")
+    for marker in ("nbgrader_config.py", "gradebook.db"):
+        if (workdir / marker).exists():
+            raise SandboxError(
+                f"the sandboxed kernel was started in {workdir}, which holds {marker}: it runs only in a submission's "
+                "folder (nbgrader's autograded/<student>/<assignment>). If that is a submission's folder, the student "
+                f"handed in something named {marker}: grade with `python -m course autograde`, which judges the "
+                "folder by its path, or remove it from the submitted folder and grade again.")
+
+
+#: Run inside the sandbox before the kernel when the working folder is private: copy the submission's files in
+#: (``$1``, a read-only copy the grader made), run the kernel, then hand the run records of the grading run out
+#: (``$2``; the grader checks them before using any). SIGINT stays ignored here (nbgrader interrupts the kernel).
+_PRIVATE_WORKDIR_SCRIPT = (
+    'src=$1; out=$2; shift 2; cp -R "$src"/. . || exit 70; "$@"; status=$?; '
+    'for f in autograde_outputs/*.run.json; do [ -f "$f" ] && [ ! -L "$f" ] && cp "$f" "$out"/; done; exit $status')
 
 
 def bwrap_command(command: list[str], workdir: Path, *, writable: tuple[Path, ...] = (),
-                  uid: int | None = None, limits: Limits | None = None, env: dict | None = None) -> list[str]:
-    """The ``bwrap`` command line that runs ``command`` sandboxed in ``workdir`` (writable).
+                  uid: int | None = None, limits: Limits | None = None, env: dict | None = None,
+                  private_copy: tuple[Path, Path] | None = None) -> list[str]:
+    """The ``bwrap`` command line that runs ``command`` sandboxed in ``workdir``.
 
     Args:
         command: what runs inside, e.g. ``[python, "-m", "ipykernel_launcher", "-f", connection_file]``.
-        workdir: the submission's folder: writable, the working directory.
+        workdir: the working directory. Bound writable when ``private_copy`` is None (a folder the grader made);
+            else never bound: a private memory file system of ``limits.workdir_size`` bytes at its path.
         writable: further folders bound writable at their own path (the kernel's socket folder).
         uid: run as this user id (needs root; ``setpriv``) so that RLIMIT_NPROC applies; None: keep the caller's.
-        limits: only ``tmp_size`` is used here (the rlimits are set by :func:`launch_kernel`).
+        limits: ``tmp_size`` and ``workdir_size`` are used here (the rlimits are set by :func:`set_limits`).
         env: the caller's environment (default ``os.environ``): only :data:`PASSED_VARIABLES` get in.
+        private_copy: ``(copy, outbox)``: folders inside a ``writable`` one; ``copy`` holds the files the private
+            working folder starts with, ``outbox`` receives the grading run's run records when ``command`` ends.
 
     Raises:
         SandboxError: ``bwrap`` is not installed, or ``workdir`` holds the course or the home folder.
@@ -166,7 +207,7 @@ def bwrap_command(command: list[str], workdir: Path, *, writable: tuple[Path, ..
     env = dict(os.environ if env is None else env)
     limits = limits or Limits.from_env(env)
     workdir = workdir.resolve()
-    _check_workdir(workdir)
+    _check_workdir(workdir, env)
     args = [bwrap, "--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
             "--unshare-cgroup-try", "--hostname", "sandbox"]
     if os.geteuid() != 0:
@@ -209,12 +250,15 @@ def bwrap_command(command: list[str], workdir: Path, *, writable: tuple[Path, ..
     for path in dict.fromkeys(readable):
         if path.exists() and not _is_within(workdir, path):
             mount("--ro-bind", str(path), str(path))
-    for path in (workdir, *writable):
+    if private_copy is None:
+        mount("--bind", str(workdir), str(workdir))
+        # a notebook in a folder the grader made may hold hidden tests: /dev/null (unreadable here) covers it
+        for notebook in sorted(workdir.rglob("*.ipynb")):
+            mount("--ro-bind", "/dev/null", str(notebook))
+    else:
+        mount("--perms", "0777", "--size", str(limits.workdir_size), "--tmpfs", str(workdir))
+    for path in writable:
         mount("--bind", str(path), str(path))
-    # nbgrader writes the notebook it executes, hidden tests restored, into this folder before running it; the
-    # kernel gets its code over the socket and must not read the file: /dev/null (unreadable here) covers it.
-    for notebook in sorted(workdir.rglob("*.ipynb")):
-        mount("--ro-bind", "/dev/null", str(notebook))
     args += ["--clearenv"]
     inner_env = {k: env[k] for k in PASSED_VARIABLES if env.get(k)}
     inner_env.update(HOME=SANDBOX_HOME, USER="student", LOGNAME="student", TMPDIR="/tmp",
@@ -230,6 +274,9 @@ def bwrap_command(command: list[str], workdir: Path, *, writable: tuple[Path, ..
             raise SandboxError("`setpriv` (util-linux) is needed to run student code as an unprivileged user")
         args += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
                  "--bounding-set=-all", "--no-new-privs", "--"]
+    if private_copy is not None:
+        copy, outbox = private_copy
+        command = ["/bin/sh", "-c", _PRIVATE_WORKDIR_SCRIPT, "sh", str(copy), str(outbox), *command]
     return args + list(command)
 
 
@@ -279,15 +326,27 @@ def _share_cache(cache: Path) -> None:
                 os.chmod(path, want)
 
 
+def _slot(env: dict | None = None) -> int:
+    env = os.environ if env is None else env
+    return int(env.get("EXPRESSION_LAB_SANDBOX_SLOT") or 0)
+
+
 def launch_kernel(connection_file: str, extra: list[str]) -> None:
     """Replace this process by the sandboxed kernel (the kernelspec's command; never returns).
 
-    Runs in nbgrader's working directory for the notebook, which becomes the sandbox's writable folder.
+    Runs in nbgrader's working directory for the notebook (the submission's autograded folder). That folder is
+    never bound into the sandbox: its regular files, notebooks left out, are copied (no link followed, within
+    :class:`course.submission_files.Caps`) into a folder beside the kernel's sockets, from which the kernel's
+    private working folder is filled; the grading run's run records come back through an outbox there
+    (:func:`collect_run_records`).
 
     Raises:
         SandboxError: the connection uses TCP (it cannot cross the network namespace), its socket folder is
             not private to this kernel, or :func:`bwrap_command` refuses.
     """
+    from . import cgroups
+    from .submission_files import copy_regular_files
+
     info = json.loads(Path(connection_file).read_text())
     if info.get("transport") != "ipc":
         raise SandboxError("the sandboxed kernel has no network: its connection must use the ipc transport "
@@ -298,23 +357,63 @@ def launch_kernel(connection_file: str, extra: list[str]) -> None:
         raise SandboxError(f"the kernel's socket folder {socket_dir} is not a private one made for it "
                            "(c.KernelManager.ip = '<mkdtemp(prefix=\"expression-lab-kernel-\")>/kernel')")
     workdir = Path.cwd().resolve()
+    _check_workdir(workdir)
     limits = Limits.from_env()
     uid = sandbox_uid()
     # the kernel reads a copy of its connection file from the socket folder (the original's folder is shared)
     inner_connection = socket_dir / f"connection-{os.getpid()}.json"
     inner_connection.write_text(json.dumps(info))
+    copy, outbox = socket_dir / f"submission-{os.getpid()}", socket_dir / f"{OUTBOX_PREFIX}{os.getpid()}"
+    for reason in copy_regular_files(workdir, copy):
+        print(f"expression-lab sandbox: {workdir.name}/{reason}", file=sys.stderr)
+    outbox.mkdir()
     if uid is not None:
-        _give_to(workdir, uid)
         _give_to(socket_dir, uid)
         _share_cache(_cache_dir())
     command = [str(_venv_python()), "-m", "ipykernel_launcher", "-f", str(inner_connection), *extra]
-    args = bwrap_command(command, workdir, writable=(socket_dir,), uid=uid, limits=limits)
+    args = bwrap_command(command, workdir, writable=(socket_dir,), uid=uid, limits=limits,
+                         private_copy=(copy, outbox))
+    cgroups.join(_slot(), limits)
     set_limits(limits, uid)
     os.umask(0o022)
     # nbgrader interrupts a cell past its timeout with SIGINT to the kernel's process group: bwrap must not die
     # of it (that would kill the kernel); ipykernel installs its own SIGINT handler while a cell runs.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.execv(args[0], args)
+
+
+#: Name prefix of the folders (beside a kernel's sockets) through which a grading run hands out its run records.
+OUTBOX_PREFIX = "outputs-"
+
+
+def collect_run_records(socket_dir: Path, target: Path, *, max_files: int = 20) -> list[str]:
+    """Copy the run records that sandboxed grading kernels handed out under ``socket_dir`` into ``target``
+    (``grading/autograded/<student>/<id>/autograde_outputs``); return one reason per file left out.
+
+    Only regular files named ``*.run.json`` of at most :data:`course.run_record.MAX_BYTES` bytes, at most
+    ``max_files``, are copied (no link followed); they are data, read later with ``json.loads`` only.
+    """
+    from .run_record import MAX_BYTES, SUFFIX
+    from .submission_files import Caps, copy_file_no_follow, inspect_folder
+
+    left_out, kept = [], 0
+    for outbox in sorted(socket_dir.glob(f"{OUTBOX_PREFIX}*")):
+        found = inspect_folder(outbox, Caps(depth=1))
+        others = [*found.folders, *(rel for rel, _ in found.unsafe)]
+        others += [f for f in found.files if not f.endswith(SUFFIX)]
+        if others:
+            left_out.append("autograde_outputs: the grading run handed out more than run records "
+                            f"({', '.join(others)[:200]}); left out")
+        for name in (f for f in found.files if f.endswith(SUFFIX) and "/" not in f):
+            size = os.lstat(outbox / name).st_size
+            if size > MAX_BYTES or kept >= max_files:
+                left_out.append(f"autograde_outputs/{name}: {size:,} bytes, past the run records' limits "
+                                f"({MAX_BYTES:,} bytes each, {max_files} in all); left out")
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            copy_file_no_follow(outbox / name, target / name)
+            kept += 1
+    return left_out
 
 
 def kernel_spec() -> dict:
@@ -363,6 +462,9 @@ def run_sandboxed(command: list[str], workdir: Path, *, limits: Limits | None = 
     args = bwrap_command(command, workdir, uid=uid, limits=limits, env=env)
 
     def start() -> None:
+        from . import cgroups
+
+        cgroups.join(_slot(env), limits)
         set_limits(limits, uid)
         os.umask(0o022)
 
@@ -381,9 +483,13 @@ def check_sandbox() -> None:
     with tempfile.TemporaryDirectory(prefix="expression-lab-sandbox-check-") as tmp:
         proc = run_sandboxed([str(_venv_python()), "-c", "import data_loaders, widgets, course"], Path(tmp))
     if proc.returncode != 0:
-        raise SandboxError(f"bubblewrap cannot start the grading sandbox here (exit {proc.returncode}): "
-                           f"{proc.stderr.strip()[-600:]}\nFix it (bwrap needs user namespaces, or root) or grade "
-                           "without isolation by passing --no-sandbox explicitly.")
+        raise SandboxError(f"bubblewrap cannot start the grading sandbox on this machine (exit {proc.returncode}): "
+                           f"{proc.stderr.strip()[-600:]}\nThis is the machine, not a submission: check that "
+                           f"{shutil.which('bwrap')} is a root-owned executable (`ls -l $(command -v bwrap)`; "
+                           "reinstall the Debian package `bubblewrap` if its mode changed) and that bwrap may use "
+                           "user namespaces or runs as root, then `python -m course sandbox check`. Grading "
+                           "without the sandbox (--no-sandbox) runs every submission with your rights: never for "
+                           "a class you do not trust.")
 
 
 def main(argv: list[str] | None = None) -> int:

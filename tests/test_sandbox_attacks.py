@@ -331,7 +331,7 @@ def _tree_checksums(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 #: Parts of the kit's own folder that other processes may change meanwhile (or that are not the kit's).
-KIT_SKIP = (".git", ".venv", "grading/", ".nbgrader.log", ".pytest_cache/", "data/", "benchmarks/results/")
+KIT_SKIP = (".git", ".venv", ".ruff_cache/", "grading/", ".nbgrader.log", ".pytest_cache/", "data/", "benchmarks/results/")
 #: What Jupyter itself keeps in the grader's home folder (written by nbgrader, outside the sandbox).
 JUPYTER_STATE = (".jupyter/", ".local/", ".ipython/", ".cache/")
 #: What nbgrader itself writes while grading: the gradebook, autograded copies, the batch's own files, its log.
@@ -434,3 +434,164 @@ def test_nothing_outside_the_attackers_folder_changed(attacked):
     autograded = attacked["root"] / "grading" / "autograded"
     assert sorted(p.name for p in autograded.iterdir()) == ["attacker", "honest"]
     assert not (autograded / "attacker" / "pwned.txt").exists() and not (autograded / "attacker" / AID / "big.bin").exists()
+
+
+# --- what a submission leaves behind: links, special files, too much ----------------------------------------------
+# The tiny TensorFlow-free assignment of conftest.py, graded by `python -m course autograde --jobs 2 --sandbox`,
+# then fed back. Grader-side steps (nbgrader's chmod of the autograded folder, the feedback copy) used to follow
+# links a submission left; a second assignment with two notebooks checks that a link named like the second
+# notebook is never written through.
+
+LINK_TARGETS = ("solution", "gradebook", "classmate", "secret", "bwrap")
+
+
+def _link_cell(targets: dict[str, Path]) -> str:
+    lines = ["import os as _os, pathlib as _pl"]
+    for name, target in targets.items():
+        lines.append(f"_os.symlink({str(target)!r}, {name + '.html'!r})")
+    lines += ["_pl.Path('autograde_outputs').mkdir(exist_ok=True)",
+              "_os.symlink('/etc/passwd', 'autograde_outputs/leak.run.json')",
+              "for _k in range(5000):",
+              "    open(f'empty-{_k}.txt', 'w').close()",
+              "for _k in range(40):",
+              "    _pl.Path(f'big-{_k}.bin').write_bytes(b'x' * 8 * 2 ** 20)",
+              "_os.mkfifo('pipe.html')"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def left_behind(tmp_path_factory):
+    _sandbox_or_skip()
+    from conftest import TINY_ID, TINY_NOTEBOOK, make_tiny_course, tiny_source_notebook
+
+    base = tmp_path_factory.mktemp("left-behind")
+    root, outside = base / "course", base / "outside"
+    outside.mkdir()
+    root.mkdir()
+    release, source = make_tiny_course(root, timeout=60)
+    # a second assignment with two notebooks (a, b), for the link named like the second notebook
+    (root / "solutions" / "two").mkdir()
+    for name in ("a", "b"):
+        nbformat.write(tiny_source_notebook(), root / "solutions" / "two" / f"{name}.ipynb")
+    steps.release("two", root)
+
+    secret = outside / "root-only.txt"
+    secret.write_text("the grader's root-only secret")
+    secret.chmod(0o600)
+    bwrap = outside / "bwrap"  # a stand-in for /usr/bin/bwrap (chmod 0444 through a link broke the real one)
+    bwrap.write_text("#!/bin/sh\n")
+    bwrap.chmod(0o755)
+    victim = outside / "victim.txt"  # a file the grader may write
+    victim.write_text("untouched")
+    victim.chmod(0o644)
+    hand_in(root, "honest", TINY_ID, fill_answers(release, source), TINY_NOTEBOOK)
+    targets = {"solution": root / "solutions" / TINY_ID / TINY_NOTEBOOK, "gradebook": root / "grading" / "gradebook.db",
+               "classmate": steps.submission_folder("honest", TINY_ID, root) / TINY_NOTEBOOK, "secret": secret,
+               "bwrap": bwrap}
+    modes = {name: path.stat().st_mode for name, path in {**targets, "victim": victim}.items()}
+
+    linker = fill_answers(release, source)
+    cell_by_grade_id(linker, "double").source += "\n" + _link_cell(targets)
+    hand_in(root, "linker", TINY_ID, linker, TINY_NOTEBOOK)
+
+    handed = hand_in(root, "handed", TINY_ID, fill_answers(release, source), TINY_NOTEBOOK)
+    (handed / "gradebook.html").symlink_to(targets["gradebook"])
+    (handed / "secret.txt").symlink_to(secret)
+    os.mkfifo(handed / "pipe.txt")
+    os.link(victim, handed / "victim-link.txt")
+
+    folders = hand_in(root, "folders", TINY_ID, fill_answers(release, source), TINY_NOTEBOOK)
+    for name in ("solutions", "grading", "source_with_tests"):  # named like the course's own folders
+        (folders / name).mkdir()
+        (folders / name / "notes.txt").write_text("mine")
+    (folders / "nbgrader_config.py").write_text("# a student's file\n")
+
+    many = hand_in(root, "many", TINY_ID, fill_answers(release, source), TINY_NOTEBOOK)
+    for k in range(250):
+        (many / f"photo-{k}.txt").write_text("x")
+
+    two_release = {n: root / "assignments" / "two" / f"{n}.ipynb" for n in ("a", "b")}
+    two_source = {n: root / "solutions" / "two" / f"{n}.ipynb" for n in ("a", "b")}
+    a = fill_answers(two_release["a"], two_source["a"])
+    cell_by_grade_id(a, "double").source += f"\nimport os as _os\n_os.symlink({str(victim)!r}, 'b.ipynb')\n"
+    hand_in(root, "linker", "two", a, "a.ipynb")
+    nbformat.write(fill_answers(two_release["b"], two_source["b"]), steps.submission_folder("linker", "two", root) / "b.ipynb")
+
+    env = dict(os.environ, EXPRESSION_LAB_SANDBOX_FILE_SIZE=str(16 * 2 ** 20))
+    batch = [subprocess.run([sys.executable, "-m", "course", "autograde", aid, "--jobs", "2", "--sandbox"],
+                            cwd=root, capture_output=True, text=True, env=env) for aid in (TINY_ID, "two")]
+    for student in ("honest", "linker", "handed", "folders"):
+        steps.generate_feedback(TINY_ID, student, root)
+    steps.generate_feedback("two", "linker", root)
+    summary = {r["student"]: r for r in json.loads((root / "grading" / "autograde" / f"{TINY_ID}.json").read_text())}
+    return dict(root=root, targets=targets, modes=modes, victim=victim, secret=secret, batch=batch, summary=summary,
+                bwrap=bwrap)
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return [Path(d, f) for d, _, files in os.walk(folder) for f in files]
+
+
+@pytest.mark.slow
+def test_links_left_behind_change_no_target(left_behind):
+    for name, path in {**left_behind["targets"], "victim": left_behind["victim"]}.items():
+        assert path.stat().st_mode == left_behind["modes"][name], (
+            f"{name}: expected mode {oct(left_behind['modes'][name])} kept, found {oct(path.stat().st_mode)}")
+    assert left_behind["victim"].read_text() == "untouched", (
+        f"expected the grader's file untouched, found {left_behind['victim'].read_text()[:80]!r}")
+    assert os.access(left_behind["bwrap"], os.X_OK), "expected the bwrap stand-in to stay executable"
+
+
+@pytest.mark.slow
+def test_nothing_a_link_points_at_reaches_autograded_or_feedback(left_behind):
+    root = left_behind["root"]
+    secrets = (b"root-only secret", b"SQLite format 3", b"BEGIN HIDDEN TESTS")
+    for stage in ("autograded", "feedback"):
+        for student in ("linker", "handed", "folders"):
+            for path in _files_under(root / "grading" / stage / student):
+                assert not path.is_symlink(), f"expected no link in {stage}, found {path}"
+                if path.suffix in (".ipynb", ".html"):
+                    continue  # nbgrader's own output: checked for hidden tests by the feedback tests
+                data = path.read_bytes()
+                assert not any(s in data for s in secrets), f"expected no outside file copied, found {path}"
+    linker_files = _files_under(root / "grading" / "autograded" / "linker" / "tiny")
+    assert len(linker_files) < 10, f"expected the grading run's 5,040 files left in the sandbox, found {len(linker_files)}"
+    assert not (root / "grading" / "autograded" / "linker" / "tiny" / "autograde_outputs" / "leak.run.json").exists()
+
+
+@pytest.mark.slow
+def test_links_handed_in_are_quarantined_and_flagged(left_behind):
+    root, row = left_behind["root"], left_behind["summary"]["handed"]
+    assert row["status"] == "graded" and row["auto_score"] == 5, f"expected handed graded 5/5, found {row}"
+    for name in ("gradebook.html", "secret.txt", "pipe.txt", "victim-link.txt"):
+        assert name in row["review"], f"expected {name} named in the review flags, found {row['review']!r}"
+        assert os.path.lexists(root / "grading" / "quarantine" / "handed" / "tiny" / name), f"{name} not quarantined"
+        assert not os.path.lexists(steps.submission_folder("handed", "tiny", root) / name), f"{name} still submitted"
+    csv = (root / "grading" / "autograde" / "tiny.csv").read_text()
+    assert "review" in csv.splitlines()[0] and "secret.txt" in csv, f"expected the flags in the csv, found {csv[:400]}"
+    banner = nbformat.read(root / "grading" / "autograded" / "handed" / "tiny" / "tiny.ipynb", as_version=4).cells[0]
+    assert "Flagged for review" in banner.source and "secret.txt" in banner.source, banner.source[:300]
+
+
+@pytest.mark.slow
+def test_folders_named_like_the_course_are_graded(left_behind):
+    row = left_behind["summary"]["folders"]
+    assert row["status"] == "graded" and row["auto_score"] == 5, f"expected folders graded 5/5, found {row}"
+    assert not row["review"], f"expected no flag for ordinary folders, found {row['review']!r}"
+
+
+@pytest.mark.slow
+def test_a_submission_over_the_caps_is_refused_with_the_fix(left_behind):
+    row = left_behind["summary"]["many"]
+    assert row["status"] == "refused", f"expected many refused, found {row}"
+    assert "252 files" in row["reason"] and "MAX_FILES" in row["reason"] and "no-sandbox" not in row["reason"], row
+    assert left_behind["summary"]["honest"]["auto_score"] == 5 and left_behind["summary"]["linker"]["status"] == "graded"
+
+
+@pytest.mark.slow
+def test_a_link_named_like_the_second_notebook_is_not_written_through(left_behind):
+    proc = left_behind["batch"][1]
+    assert "1 of 1 graded" in proc.stdout, proc.stdout[-1500:] + proc.stderr[-1500:]
+    assert left_behind["victim"].read_text() == "untouched"
+    graded_b = left_behind["root"] / "grading" / "autograded" / "linker" / "two" / "b.ipynb"
+    assert graded_b.is_file() and not graded_b.is_symlink(), f"expected b.ipynb written as a file, found {graded_b}"

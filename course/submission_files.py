@@ -1,0 +1,204 @@
+"""What a submission folder may hold before any step with the grader's rights touches it.
+
+nbgrader's grader-side steps follow symbolic links: ``autograde`` copies the submitted files with ``shutil.copy``
+and ends by ``chmod``-ing every file of the autograded folder, ``generate_feedback`` copies its non-notebook files
+into the student's feedback, ``release_feedback`` publishes them. A link left in a submission folder therefore
+reaches whatever it points at with the grader's rights (the gradebook, the solutions, a classmate's work, a
+root-only file), and a FIFO or device file can hang or feed a step. So before nbgrader touches a folder the kit
+keeps only **regular files and folders**: symbolic links, hard links to files with other names (``st_nlink`` > 1,
+which may be an outside file), FIFOs, sockets and device files are moved into a quarantine folder (renamed, never
+opened or followed) and listed for the instructor, and a folder over the caps (:class:`Caps`) is refused.
+
+Everything here uses ``lstat`` and ``os.scandir`` without following links.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIB = 2 ** 20
+
+
+@dataclass(frozen=True)
+class Caps:
+    """What one submission folder may hold in all (each may be overridden by its variable, see :meth:`from_env`).
+
+    ``files`` regular files (the notebooks, their model files and run records, a few photos),
+    ``bytes`` their total size (ps1's ``model_2.keras`` is under 20 MB; a class of 200 must fit on a disk),
+    ``depth`` folder levels below the submission folder.
+    """
+
+    files: int = 200
+    bytes: int = 256 * MIB
+    depth: int = 8
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> Caps:
+        """Defaults, overridden by ``EXPRESSION_LAB_SUBMISSION_MAX_FILES``, ``…_MAX_BYTES``, ``…_MAX_DEPTH``.
+
+        Raises:
+            ValueError: a variable is not a positive integer.
+        """
+        env = os.environ if env is None else env
+        values = {}
+        for name in ("files", "bytes", "depth"):
+            variable = f"EXPRESSION_LAB_SUBMISSION_MAX_{name.upper()}"
+            if env.get(variable):
+                try:
+                    values[name] = int(env[variable])
+                except ValueError:
+                    raise ValueError(f"{variable}={env[variable]!r}: expected a positive integer") from None
+                if values[name] <= 0:
+                    raise ValueError(f"{variable}={env[variable]!r}: expected a positive integer")
+        return cls(**values)
+
+
+@dataclass
+class Inspection:
+    """What :func:`inspect_folder` found under a folder (paths relative to it, POSIX style)."""
+
+    files: list[str] = field(default_factory=list)  #: regular files with no other name
+    bytes: int = 0  #: their total size
+    folders: list[str] = field(default_factory=list)
+    unsafe: list[tuple[str, str]] = field(default_factory=list)  #: (path, what it is) of everything else
+    too_deep: list[str] = field(default_factory=list)  #: folders below ``Caps.depth`` (not walked)
+
+    def over_caps(self, caps: Caps) -> list[str]:
+        """Why the folder exceeds ``caps`` (empty when it does not), each reason with its fix."""
+        reasons = []
+        if len(self.files) > caps.files:
+            reasons.append(f"{len(self.files)} files, more than the {caps.files} a submission may hold "
+                           "(EXPRESSION_LAB_SUBMISSION_MAX_FILES)")
+        if self.bytes > caps.bytes:
+            reasons.append(f"{self.bytes / MIB:.1f} MiB of files, more than the {caps.bytes / MIB:.0f} MiB a "
+                           "submission may hold (EXPRESSION_LAB_SUBMISSION_MAX_BYTES)")
+        if self.too_deep:
+            reasons.append(f"folders nested deeper than {caps.depth} levels ({self.too_deep[0]})")
+        return reasons
+
+
+def describe_mode(mode: int, nlink: int = 1) -> str:
+    """What a file of ``lstat`` mode ``mode`` is, in words ("symbolic link", "FIFO", …)."""
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device file"
+    if stat.S_ISREG(mode) and nlink > 1:
+        return f"hard link ({nlink} names: may be a file outside the submission)"
+    if stat.S_ISREG(mode):
+        return "regular file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "special file"
+
+
+def inspect_folder(folder: Path, caps: Caps | None = None) -> Inspection:
+    """Walk ``folder`` without following links and sort what it holds into safe and unsafe entries.
+
+    Raises:
+        FileNotFoundError: ``folder`` does not exist.
+        NotADirectoryError: ``folder`` is a link or not a folder (it is never followed).
+    """
+    caps = caps or Caps.from_env()
+    mode = os.lstat(folder).st_mode
+    if not stat.S_ISDIR(mode):
+        raise NotADirectoryError(f"{folder}: expected a folder, found a {describe_mode(mode)} (not followed)")
+    found = Inspection()
+
+    def walk(path: Path, rel: str, depth: int) -> None:
+        with os.scandir(path) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                name = f"{rel}{entry.name}"
+                st = entry.stat(follow_symlinks=False)
+                kind = describe_mode(st.st_mode, st.st_nlink)
+                if kind == "regular file":
+                    found.files.append(name)
+                    found.bytes += st.st_size
+                elif kind == "folder":
+                    if depth >= caps.depth:
+                        found.too_deep.append(name)
+                    else:
+                        found.folders.append(name)
+                        walk(Path(entry.path), name + "/", depth + 1)
+                else:
+                    found.unsafe.append((name, kind))
+
+    walk(folder, "", 0)
+    return found
+
+
+def quarantine_unsafe(folder: Path, quarantine: Path, caps: Caps | None = None) -> tuple[Inspection, list[str]]:
+    """Move every entry of ``folder`` that is not a regular file or folder into ``quarantine`` (same relative
+    path; renamed, never opened or followed); return the inspection and one reason per entry moved.
+
+    Raises:
+        FileNotFoundError, NotADirectoryError: as :func:`inspect_folder`.
+    """
+    found = inspect_folder(folder, caps)
+    reasons = []
+    for rel, kind in found.unsafe:
+        target = quarantine / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(target):
+            os.unlink(target) if not target.is_dir() or target.is_symlink() else shutil.rmtree(target)
+        os.rename(folder / rel, target)
+        detail = ""
+        if kind == "symbolic link":
+            detail = f" to {os.readlink(target)!r}"
+        reasons.append(f"{rel}: a {kind}{detail}, removed before grading (kept in {quarantine.name}/ for you)")
+    return found, reasons
+
+
+def copy_regular_files(source: Path, target: Path, caps: Caps | None = None, *,
+                       skip_suffixes: tuple[str, ...] = (".ipynb",)) -> list[str]:
+    """Copy the regular files and folders of ``source`` into ``target`` (created), never following a link and
+    never copying a special file, within ``caps``; files ending in ``skip_suffixes`` are left out.
+
+    Returns one reason per entry left out (links, special files, what exceeds the caps).
+    """
+    caps = caps or Caps.from_env()
+    found = inspect_folder(source, caps)
+    left_out = [f"{rel}: a {kind}, not copied" for rel, kind in found.unsafe]
+    left_out += [f"{rel}: nested deeper than {caps.depth} levels, not copied" for rel in found.too_deep]
+    target.mkdir(parents=True, exist_ok=True)
+    for rel in found.folders:
+        (target / rel).mkdir(exist_ok=True)
+    count = total = 0
+    for rel in found.files:
+        if rel.endswith(skip_suffixes):
+            continue
+        src = source / rel
+        size = os.lstat(src).st_size
+        if count + 1 > caps.files or total + size > caps.bytes:
+            left_out.append(f"{rel}: past the caps of {caps.files} files / {caps.bytes / MIB:.0f} MiB, not copied")
+            continue
+        copy_file_no_follow(src, target / rel)
+        count, total = count + 1, total + size
+    return left_out
+
+
+def copy_file_no_follow(src: Path, dst: Path) -> None:
+    """Copy one regular file's bytes: opened with ``O_NOFOLLOW`` (a link swapped in meanwhile is refused) and
+    checked to be a regular file after opening; the copy is a new file (an existing ``dst`` is replaced)."""
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{src}: not a regular file")
+        if os.path.lexists(dst):
+            os.unlink(dst)
+        out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            while chunk := os.read(fd, MIB):
+                os.write(out, chunk)
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)
