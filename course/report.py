@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from . import REPO_ROOT
+from . import REPO_ROOT, review
 from .notebook_cells import grade_id, sources_by_grade_id
 
 #: Canvas's fixed leading columns, in its order (see the module docstring).
@@ -39,7 +39,8 @@ class ClassReport:
     Attributes:
         assignment: the nbgrader assignment id.
         scores: one row per submission: ``student``, ``score``, ``max_score``, ``auto_score``,
-            ``manual_score`` (points, float), ``manual_pending`` (written answers not graded yet, int).
+            ``manual_score`` (points, float), ``manual_pending`` (written answers not graded yet, int),
+            ``review`` (what grading flagged for a person to review, :mod:`course.review`; "" when nothing).
         questions: one row per submission and graded cell: ``student``, ``notebook``, ``cell`` (grade_id),
             ``kind`` ("auto" test cell or "manual" written answer), ``score`` (NaN while a manual grade is
             pending), ``max_score``, ``failed`` (bool: a test cell scored below its maximum).
@@ -47,6 +48,7 @@ class ClassReport:
             cell holds hidden tests), ``failed``, ``submissions``, ``failed_share`` (0-1), ``error`` (the most
             common first line of the error the autograded notebooks show in that cell, "" if none).
         manual_progress: one row per written answer: ``notebook``, ``cell``, ``graded``, ``submissions``.
+        flagged: one row per review flag: ``student``, ``source`` (the grading step), ``reason``.
     """
 
     assignment: str
@@ -54,6 +56,7 @@ class ClassReport:
     questions: pd.DataFrame
     failing_tests: pd.DataFrame
     manual_progress: pd.DataFrame
+    flagged: pd.DataFrame
 
     def summary(self) -> str:
         """Three lines: submissions and score statistics, the most failed test, manual grading progress."""
@@ -62,7 +65,9 @@ class ClassReport:
                  if len(t) and t.failed[0] else "no test failed")
         return (f"{self.assignment}: {len(s)} submissions, mean {s.score.mean():.1f}, median {s.score.median():.1f} "
                 f"of {s.max_score.max():g} points\n{worst}\n"
-                f"written answers graded: {int(m.graded.sum())} of {int(m.submissions.sum())}")
+                f"written answers graded: {int(m.graded.sum())} of {int(m.submissions.sum())}"
+                + (f"\nflagged for review: {', '.join(sorted(set(self.flagged.student)))}"
+                   if len(self.flagged) else ""))
 
 
 def _db_url(root: Path) -> str:
@@ -140,6 +145,11 @@ def class_report(assignment: str, root: Path = REPO_ROOT) -> ClassReport:
     if not score_rows:
         raise ValueError(f"no submission of {assignment!r} is in the gradebook yet (collect and autograde first)")
     scores = pd.DataFrame(score_rows).sort_values("student", ignore_index=True)
+    flags = {student: review.read(assignment, student, root) for student in scores.student}
+    scores["review"] = [review.summary(flags[student]) for student in scores.student]
+    flagged = pd.DataFrame([{"student": student, "source": f.source, "reason": f.reason}
+                            for student, found in flags.items() for f in found],
+                           columns=["student", "source", "reason"])
     questions = pd.DataFrame(question_rows)
 
     tests = questions[questions.kind == "auto"]
@@ -155,7 +165,7 @@ def class_report(assignment: str, root: Path = REPO_ROOT) -> ClassReport:
     progress = (written.assign(graded=written.score.notna())
                 .groupby(["notebook", "cell"], sort=False)
                 .agg(graded=("graded", "sum"), submissions=("graded", "size")).reset_index())
-    return ClassReport(assignment, scores, questions, failing, progress)
+    return ClassReport(assignment, scores, questions, failing, progress, flagged)
 
 
 def _most_common(errors: dict[tuple[str, str, str], str], notebook: str, cell: str) -> str:
@@ -235,7 +245,8 @@ def _page(report: ClassReport) -> str:
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
     summary = (f"{len(scores)} submissions · mean {scores.score.mean():.1f} · median {scores.score.median():.1f} "
                f"of {scores.max_score.max():g} points · written answers graded: {graded} of {total}")
-    tables = [
+    tables = [("Flagged for review (look before releasing grades)", report.flagged)] if len(report.flagged) else []
+    tables += [
         ("Tests that fail most", report.failing_tests.assign(failed_share=report.failing_tests.failed_share
                                                              .map("{:.0%}".format))),
         ("Manual grading progress", progress),

@@ -499,6 +499,7 @@ def left_behind(tmp_path_factory):
     (handed / "secret.txt").symlink_to(secret)
     os.mkfifo(handed / "pipe.txt")
     os.link(victim, handed / "victim-link.txt")
+    (handed / "<img src=x onerror=alert(1)>").symlink_to("/etc/passwd")  # a name that is markup
 
     folders = hand_in(root, "folders", TINY_ID, fill_answers(release, source), TINY_NOTEBOOK)
     for name in ("solutions", "grading", "source_with_tests"):  # named like the course's own folders
@@ -595,3 +596,18 @@ def test_a_link_named_like_the_second_notebook_is_not_written_through(left_behin
     assert left_behind["victim"].read_text() == "untouched"
     graded_b = left_behind["root"] / "grading" / "autograded" / "linker" / "two" / "b.ipynb"
     assert graded_b.is_file() and not graded_b.is_symlink(), f"expected b.ipynb written as a file, found {graded_b}"
+
+
+@pytest.mark.slow
+def test_flags_reach_the_class_report_escaped(left_behind):
+    from course.report import write_report
+
+    report, paths = write_report("tiny", root=left_behind["root"])
+    assert "handed" in report.summary() and "flagged for review" in report.summary(), report.summary()
+    page = paths["html"].read_text()
+    assert "Flagged for review" in page and "victim-link.txt" in page, "expected the flags table in the report"
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page, \
+        "expected the markup file name escaped in the report"
+    banner = nbformat.read(left_behind["root"] / "grading" / "autograded" / "handed" / "tiny" / "tiny.ipynb",
+                           as_version=4).cells[0].source
+    assert "<img" not in banner and "&lt;img" in banner, f"expected the banner escaped, found {banner[:300]!r}"
