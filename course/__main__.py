@@ -1,4 +1,4 @@
-"""Instructor command line: ``python -m course {demo,release,evaluate,autograde,sandbox,report,bundle}``."""
+"""Instructor command line: ``python -m course {demo,release,evaluate,autograde,feedback,sandbox,report,bundle}``."""
 
 from __future__ import annotations
 
@@ -40,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--student", action="append", default=None, help="grade only this student (repeatable)")
     p.add_argument("--timeout", type=float, default=None, help="seconds one submission may take in all "
                    "(default 1800); the cell timeout of nbgrader_config.py still applies per cell")
+
+    p = sub.add_parser("feedback", help="write (and with --release, publish) the feedback of autograded submissions, "
+                                        "moving links and special files out first")
+    p.add_argument("assignment", help="assignment id, e.g. ps3_iphonex_3dcnn")
+    p.add_argument("--student", action="append", default=None, help="only this student (repeatable)")
+    p.add_argument("--release", action="store_true", help="then publish it through nbgrader's exchange "
+                   "(nbgrader release_feedback); do it only after the last extension's deadline")
 
     p = sub.add_parser("sandbox", help="install or check the sandboxed grading kernel (expression-lab-sandbox)")
     p.add_argument("action", choices=["install", "check"], help="install: write the kernelspec into this "
@@ -89,6 +96,16 @@ def main(argv: list[str] | None = None) -> int:
             print(summary_table(results))
             print(f"summary: grading/autograde/{args.assignment}.csv")
             return 0 if all(r.status == "graded" for r in results) else 1
+        elif args.command == "feedback":
+            from pathlib import Path
+
+            from . import REPO_ROOT
+            from .nbgrader_steps import feedback_class
+            root = Path.cwd() if (Path.cwd() / "nbgrader_config.py").is_file() else REPO_ROOT
+            for folder in feedback_class(args.assignment, args.student, release=args.release, root=root):
+                print(f"feedback: {folder}")
+            if args.release:
+                print("released through nbgrader's exchange")
         elif args.command == "sandbox":
             from . import sandbox
             if args.action == "install":

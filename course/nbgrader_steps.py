@@ -108,6 +108,33 @@ def generate_feedback(assignment: str, student: str, root: Path = REPO_ROOT) -> 
     return root / "grading" / "feedback" / student / assignment
 
 
+def feedback_class(assignment: str, students: list[str] | None = None, *, release: bool = False,
+                   root: Path = REPO_ROOT) -> list[Path]:
+    """Write the feedback of every autograded submission of ``assignment`` (or only ``students``), each through
+    :func:`generate_feedback` (links and special files moved out before and after); with ``release``, publish them
+    through nbgrader's exchange (``nbgrader release_feedback``). Returns the feedback folders written.
+
+    Raises:
+        GradingError: no autograded submission of ``assignment`` (or of a named student), or an nbgrader step failed.
+    """
+    from .autograde import check_autograded
+
+    autograded = root / "grading" / "autograded"
+    everyone = sorted(p.parent.name for p in autograded.glob(f"*/{assignment}") if p.is_dir() and not p.is_symlink())
+    wanted = everyone if students is None else list(students)
+    missing = sorted(set(wanted) - set(everyone))
+    if missing or not wanted:
+        raise GradingError(f"no autograded submission of {assignment} for: {', '.join(missing) or 'anyone'} "
+                           f"(autograde first: python -m course autograde {assignment})")
+    folders = [generate_feedback(assignment, student, root) for student in wanted]
+    if release:
+        for student in everyone:
+            check_autograded(assignment, student, root)
+        for only in ([None] if students is None else wanted):
+            nbgrader("release_feedback", assignment, *([f"--student={only}"] if only else []), root=root)
+    return folders
+
+
 def export_grades(root: Path = REPO_ROOT) -> Path:
     """Export every grade in the gradebook to ``grading/grades.csv``."""
     out = root / "grading" / "grades.csv"
