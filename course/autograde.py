@@ -328,7 +328,6 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
         GradingError: no gradebook or no submissions, or ``jobs`` < 1.
         course.sandbox.SandboxError: ``sandbox`` is True and bubblewrap cannot start here.
     """
-    from tqdm.auto import tqdm
 
     if jobs < 1:
         raise GradingError(f"--jobs must be at least 1, got {jobs}")
@@ -361,7 +360,8 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
     jobs = min(jobs, len(students))
     # the sandbox judges a kernel's folder by its path (what a student hands in cannot make it refuse)
     extra_env.update(EXPRESSION_LAB_SANDBOX_AUTOGRADED=str((root / "grading" / "autograded").resolve()),
-                     EXPRESSION_LAB_SANDBOX_JOBS=str(jobs))
+                     EXPRESSION_LAB_SANDBOX_JOBS=str(jobs),  # the workers' control groups (course.cgroups)
+                     EXPRESSION_LAB_SANDBOX_BATCH=f"batch-{os.getpid()}")
     if sandbox and progress:
         from . import cgroups
         from .sandbox import Limits
@@ -401,6 +401,23 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
                                 review.summary(review.read(assignment, student, root)))
 
     results = {}
+    try:
+        _grade_all(run, students, jobs, assignment, sandbox, progress, results, root)
+    finally:
+        if sandbox:
+            from . import cgroups
+
+            cgroups.cleanup()
+    ordered = [results[s] for s in students]
+    write_summary(assignment, ordered, root)
+    return ordered
+
+
+def _grade_all(run, students: list[str], jobs: int, assignment: str, sandbox: bool, progress: bool,
+               results: dict, root: Path) -> None:
+    """Run ``run(student)`` for every student on ``jobs`` threads, with a progress bar; fill ``results``."""
+    from tqdm.auto import tqdm
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(run, s): s for s in students}
         bar = tqdm(total=len(students), desc=f"autograde {assignment} ({jobs} job{'s' * (jobs > 1)}, "
@@ -418,9 +435,6 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
             if results[student].review:
                 bar.write(f"{student}: FLAGGED FOR REVIEW: {results[student].review[:300]}")
         bar.close()
-    ordered = [results[s] for s in students]
-    write_summary(assignment, ordered, root)
-    return ordered
 
 
 def write_summary(assignment: str, results: list[SubmissionResult], root: Path = REPO_ROOT) -> Path:

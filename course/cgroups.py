@@ -1,12 +1,475 @@
-"""Fair shares of the machine for parallel grading workers (placeholder: limits not enforced yet)."""
+"""Fair shares of the machine for parallel grading workers: one control group (cgroup) per worker.
+
+The sandbox's rlimits (:class:`course.sandbox.Limits`) hold per process: a submission that starts many processes,
+or fills its memory file systems (``/tmp``, ``/dev/shm``, home: tmpfs, counted by no rlimit), takes CPU time and
+memory from the classmate graded beside it by another worker (``python -m course autograde ID --jobs N``). Here
+every worker ``k`` gets its own control group, created and limited by the grader (root) and joined by the
+sandbox launcher right before bubblewrap starts, so that bubblewrap, the kernel and everything the student's
+code starts, ``setsid`` or not, stay in it:
+
+- **CPU**: an equal weight for every worker (``cpu.shares`` 1024 / ``cpu.weight`` 100: under contention each
+  worker gets its share of the cores, however many processes it runs; the workers' folder weighs ``jobs`` times
+  that, as much as ``jobs`` single-process kernels against what runs outside) and a cap of its fair share of the
+  cores, ``cores / jobs`` (``cpu.cfs_quota_us`` / ``cpu.max``);
+- **memory**: one total for all the worker's processes *and* the tmpfs pages they write (the kernel charges a
+  tmpfs page to the memory cgroup of the process that wrote it), swap included (``memory.limit_in_bytes`` and
+  ``memory.memsw.limit_in_bytes`` / ``memory.max`` and ``memory.swap.max = 0``): past it the kernel reclaims,
+  then refuses the write or kills the group's largest process (the OOM killer of that group only);
+- **processes**: one count of tasks (processes and threads) for the worker (``pids.max``).
+
+Both cgroup versions work, per controller, as the machine has them mounted (``/proc/self/mountinfo``): cgroup v1
+hierarchies (``cpu``, ``memory``, ``pids`` each mounted, e.g. ``/sys/fs/cgroup/memory``; a hybrid's cgroup2
+mount without controllers is ignored) get ``<own group>/expression-lab/slot-<k>`` in each hierarchy; cgroup v2
+gets ``<parent of own group>/expression-lab/slot-<k>`` (a v2 group that holds processes cannot pass controllers
+on, so the workers' groups sit beside the grader's own, with ``+cpu +memory +pids`` written to
+``cgroup.subtree_control`` on the way down). What the machine does not allow (not root, no writable hierarchy, a
+controller missing, a container's root group holding processes) is not enforced, and :func:`describe` says so
+in plain words for the autograde output; grading then goes on with per-process rlimits only.
+
+Settings (environment variables, checked like :meth:`course.sandbox.Limits.from_env`: a bad value is a
+``ValueError`` naming the variable):
+
+- ``EXPRESSION_LAB_SANDBOX_JOBS`` (a positive integer, as are the three below): the number of parallel
+  workers (the autograde command's ``--jobs``; it sets this for its workers), default 1;
+- ``EXPRESSION_LAB_SANDBOX_BATCH``: a name for the batch (the autograde command sets it), so that two batches
+  graded at the same time never share a worker's group (``<batch>-slot-<k>``); default none (``slot-<k>``);
+- ``EXPRESSION_LAB_SANDBOX_WORKER_CPU_PERCENT``: hundredths of a core each worker may use at most, default
+  ``100 * cores / jobs`` (cores: the CPUs this process may run on); no cap when that is the whole machine;
+- ``EXPRESSION_LAB_SANDBOX_WORKER_MEMORY``: bytes of memory of all a worker's processes and memory file
+  systems together, default 6 GiB (a 24 GiB machine with two workers keeps half for the grader and the system);
+- ``EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES``: processes and threads of a worker's sandbox, default the
+  sandbox's own ``EXPRESSION_LAB_SANDBOX_PROCESSES`` (:attr:`Limits.processes`, 512); bubblewrap's own
+  processes (:data:`LAUNCHER_TASKS`) are added.
+
+Sources: the kernel's cgroup documentation (``Documentation/admin-guide/cgroup-v2.rst``; v1: ``cgroup-v1/
+memory.rst``, ``pids.rst``, ``scheduler/sched-bwc.rst``).
+"""
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
-def join(slot: int, limits) -> None:
-    """Move the calling process (the sandbox launcher, before bubblewrap starts) into worker ``slot``'s group."""
+#: The folder, in each hierarchy, that holds the workers' groups ``slot-<k>``.
+GROUP = "expression-lab"
+#: The controllers a worker's group is limited by.
+CONTROLLERS = ("cpu", "memory", "pids")
+#: Default bytes of memory per worker (all its processes and its memory file systems).
+DEFAULT_WORKER_MEMORY = 6 * 1024 ** 3
+#: Tasks of a sandbox besides the student's: bubblewrap (the launcher, once it execs it) and its process 1.
+LAUNCHER_TASKS = 2
+#: The CFS period, microseconds (``cpu.cfs_period_us`` / second field of ``cpu.max``).
+CPU_PERIOD_US = 100_000
+
+_MOUNTINFO = Path("/proc/self/mountinfo")
+_OWN_CGROUPS = Path("/proc/self/cgroup")
 
 
-def describe(limits, jobs: int = 1) -> str:
-    """One line for the autograde output: which per-worker limits hold here and which do not."""
-    return "per-worker CPU and memory shares: not enforced (per-process rlimits only)"
+class CgroupError(OSError):
+    """A worker's control group could not be set up or joined although the machine offers the controller."""
+
+
+@dataclass(frozen=True)
+class Shares:
+    """What one worker may take: ``cpu_percent`` hundredths of a core at most (``cap`` False: no cap, the whole
+    machine), ``memory`` bytes for all its processes and memory file systems, ``processes`` tasks (processes and
+    threads) of the student's code; ``jobs`` workers on ``cores`` CPUs."""
+
+    jobs: int
+    cores: int
+    cpu_percent: int
+    memory: int
+    processes: int
+
+    @property
+    def cap(self) -> bool:
+        return self.cpu_percent < 100 * self.cores
+
+    @classmethod
+    def from_env(cls, limits=None, jobs: int | None = None, env: dict | None = None) -> Shares:
+        """The shares from the ``EXPRESSION_LAB_SANDBOX_*`` variables of the module docstring.
+
+        Args:
+            limits: a :class:`course.sandbox.Limits` (its ``processes`` is the default process count) or None.
+            jobs: the number of workers; None: ``EXPRESSION_LAB_SANDBOX_JOBS``, else 1.
+            env: the environment (default ``os.environ``).
+
+        Raises:
+            ValueError: a variable (or ``jobs``) is not a positive integer; the message names it.
+        """
+        env = os.environ if env is None else env
+        if jobs is None:
+            jobs = _positive(env, "EXPRESSION_LAB_SANDBOX_JOBS", 1)
+        elif int(jobs) < 1:
+            raise ValueError(f"jobs={jobs!r}: expected a positive integer (the number of parallel workers)")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return cls(jobs=int(jobs), cores=cores,
+                   cpu_percent=_positive(env, "EXPRESSION_LAB_SANDBOX_WORKER_CPU_PERCENT",
+                                         max(1, 100 * cores // int(jobs))),
+                   memory=_positive(env, "EXPRESSION_LAB_SANDBOX_WORKER_MEMORY", DEFAULT_WORKER_MEMORY),
+                   processes=_positive(env, "EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES",
+                                       getattr(limits, "processes", None) or 512))
+
+
+def batch_name(env: dict | None = None) -> str:
+    """The batch's name in its workers' group names: ``$EXPRESSION_LAB_SANDBOX_BATCH`` (letters, digits, ``_``,
+    ``-``; at most 64), or "" (groups ``slot-<k>``, shared by batches that run at the same time).
+
+    Raises:
+        ValueError: the variable holds anything else (the message names it).
+    """
+    env = os.environ if env is None else env
+    value = env.get("EXPRESSION_LAB_SANDBOX_BATCH", "")
+    if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        raise ValueError(f"EXPRESSION_LAB_SANDBOX_BATCH={value!r}: expected 1 to 64 letters, digits, '_' or '-'")
+    return value
+
+
+def _positive(env, name: str, default: int) -> int:
+    if not env.get(name):
+        return default
+    try:
+        value = int(env[name])
+    except ValueError:
+        raise ValueError(f"{name}={env[name]!r}: expected a positive integer") from None
+    if value <= 0:
+        raise ValueError(f"{name}={env[name]!r}: expected a positive integer")
+    return value
+
+
+@dataclass(frozen=True)
+class Controller:
+    """Where one controller's worker groups live: ``base`` (``…/expression-lab``, holding ``slot-<k>``) in a
+    cgroup ``version`` 1 or 2 hierarchy; or why it is not enforced here (``problem``, base None)."""
+
+    name: str
+    version: int | None
+    base: Path | None
+    problem: str = ""
+
+    def group(self, slot: int, batch: str = "") -> Path:
+        """Worker ``slot``'s group folder (``slot-<k>``, or ``<batch>-slot-<k>``)."""
+        return self.base / (f"{batch}-slot-{int(slot)}" if batch else f"slot-{int(slot)}")
+
+
+def _mounts() -> list[tuple[str, Path, str, set[str]]]:
+    """(fstype, mount point, root within the hierarchy, super options) of the cgroup mounts."""
+    mounts = []
+    for line in _MOUNTINFO.read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if len(fields) < 5 or len(tail) < 3 or tail[0] not in ("cgroup", "cgroup2"):
+            continue
+        point = Path(fields[4].replace("\\040", " "))
+        mounts.append((tail[0], point, fields[3], set(tail[2].split(","))))
+    return mounts
+
+
+def _own_paths() -> dict[str, str]:
+    """This process's group per v1 controller (``"cpu": "/"``) and, under ``""``, its cgroup v2 group."""
+    paths = {}
+    for line in _OWN_CGROUPS.read_text().splitlines():
+        hid, names, path = line.split(":", 2)
+        if hid == "0" and names == "":
+            paths[""] = path
+        for name in names.split(","):
+            if name:
+                paths[name] = path
+    return paths
+
+
+def _folder(point: Path, root: str, path: str) -> Path | None:
+    """The folder of group ``path`` in a hierarchy mounted at ``point`` from its group ``root``; a group inside
+    ours (a worker's own, when the launcher was started from one) counts as ours."""
+    parts = [p for p in path.split("/") if p]
+    if GROUP in parts:
+        parts = parts[:parts.index(GROUP)]
+    root_parts = [p for p in root.split("/") if p]
+    if parts[:len(root_parts)] != root_parts:
+        return None
+    return point.joinpath(*parts[len(root_parts):])
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _reason(err: OSError, what: str) -> str:
+    if err.errno in (errno.EACCES, errno.EPERM) and os.geteuid() != 0:
+        return f"not root (the grader creates each worker's group as root; {what}: {err.strerror})"
+    if err.errno == errno.EROFS:
+        return f"the cgroup file system is read-only here ({what})"
+    return f"{what}: {err.strerror or err}"
+
+
+def _enable_v2(point: Path, base: Path, names: list[str]) -> dict[str, str]:
+    """Write ``+name`` to ``cgroup.subtree_control`` from the mount point down to ``base`` (inclusive, created);
+    return the problem of each controller that could not be passed on."""
+    problems = {}
+    chain = [point, *[point.joinpath(*base.relative_to(point).parts[:i + 1])
+                      for i in range(len(base.relative_to(point).parts))]]
+    for folder in chain:
+        if folder == base:
+            try:
+                base.mkdir(exist_ok=True)
+            except OSError as err:
+                return dict.fromkeys(names, _reason(err, f"cannot create {base}"))
+        enabled = set((folder / "cgroup.subtree_control").read_text().split())
+        offered = set((folder / "cgroup.controllers").read_text().split())
+        for name in names:
+            if name in problems or name in enabled:
+                continue
+            if name not in offered:
+                problems[name] = f"cgroup v2 does not offer the {name} controller to {folder}"
+                continue
+            try:
+                _write(folder / "cgroup.subtree_control", f"+{name}")
+            except OSError as err:
+                if err.errno == errno.EBUSY:
+                    problems[name] = (f"cannot pass the {name} controller on below {folder}: that group holds "
+                                      "processes (cgroup v2 passes controllers only from groups without "
+                                      "processes, e.g. not from a container's root group)")
+                else:
+                    problems[name] = _reason(err, f"cannot enable {name} in {folder}")
+    return problems
+
+
+def probe(create: bool = True) -> dict[str, Controller]:
+    """Find, per controller of :data:`CONTROLLERS`, where the workers' groups go, and (``create``) make the
+    ``expression-lab`` folder there, with its controllers enabled (cgroup v2), to prove that it can be done.
+
+    Returns {controller name: :class:`Controller`}; one with a ``problem`` is not enforced here. Never raises
+    for what the machine does not allow (that is a ``problem``).
+    """
+    try:
+        mounts, own = _mounts(), _own_paths()
+    except OSError as err:
+        return {n: Controller(n, None, None, f"no control groups on this system ({err.strerror})")
+                for n in CONTROLLERS}
+    found: dict[str, Controller] = {}
+    v2_names, v2_base, v2_point = [], None, None
+    for name in CONTROLLERS:
+        v1 = [(point, root) for kind, point, root, opts in mounts if kind == "cgroup" and name in opts]
+        if v1:
+            point, root = v1[0]
+            folder = _folder(point, root, own.get(name, "/"))
+            if folder is None:
+                found[name] = Controller(name, 1, None, f"this process's {name} group is outside the mounted "
+                                                        f"hierarchy {point}")
+            else:
+                found[name] = Controller(name, 1, folder / GROUP)
+            continue
+        for kind, point, root, _ in mounts:
+            if kind != "cgroup2" or "" not in own:
+                continue
+            try:
+                offered = (point / "cgroup.controllers").read_text().split()
+            except OSError:
+                continue
+            own_folder = _folder(point, root, own[""])
+            if name in offered and own_folder is not None:
+                parent = own_folder if own_folder == point else own_folder.parent
+                v2_names.append(name)
+                v2_base, v2_point = parent / GROUP, point
+                found[name] = Controller(name, 2, v2_base)
+                break
+        else:
+            found[name] = Controller(name, None, None, f"no {name} controller (no cgroup v1 hierarchy has it and "
+                                                       "the cgroup v2 hierarchy does not offer it)")
+    if not create:
+        return found
+    if v2_names:
+        try:
+            problems = _enable_v2(v2_point, v2_base, v2_names)
+        except OSError as err:
+            problems = dict.fromkeys(v2_names, _reason(err, f"cannot read {v2_base.parent}"))
+        for name, problem in problems.items():
+            found[name] = Controller(name, 2, None, problem)
+    for name, ctl in list(found.items()):
+        if ctl.base is None:
+            continue
+        try:
+            ctl.base.mkdir(exist_ok=True)
+            if not os.access(ctl.base, os.W_OK):  # made by root earlier: this user cannot add groups to it
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(ctl.base))
+        except OSError as err:
+            found[name] = Controller(name, ctl.version, None, _reason(err, f"cannot create groups in {ctl.base}"))
+    return found
+
+
+def _limit_cpu(ctl: Controller, group: Path, shares: Shares) -> None:
+    quota = shares.cpu_percent * CPU_PERIOD_US // 100 if shares.cap else None
+    # the workers together weigh as much as ``jobs`` ordinary processes against what runs outside their groups
+    # (the grader's own processes, other users): as much as their kernels would without groups
+    if ctl.version == 1:
+        _write(group.parent / "cpu.shares", str(min(262144, 1024 * shares.jobs)))
+        _write(group / "cpu.shares", "1024")
+        _write(group / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+        try:
+            _write(group / "cpu.cfs_quota_us", str(quota if quota else -1))
+        except OSError as err:
+            if err.errno != errno.EINVAL:
+                raise
+            # v1 refuses a quota above an enclosing group's (a container's CPU limit): that one binds already
+            _write(group / "cpu.cfs_quota_us", "-1")
+    else:
+        _write(group.parent / "cpu.weight", str(min(10000, 100 * shares.jobs)))
+        _write(group / "cpu.weight", "100")
+        _write(group / "cpu.max", f"{quota if quota else 'max'} {CPU_PERIOD_US}")
+
+
+def _limit_memory(ctl: Controller, group: Path, shares: Shares) -> None:
+    if ctl.version == 1:
+        memsw = group / "memory.memsw.limit_in_bytes"
+        order = [("memory.limit_in_bytes", shares.memory)]
+        if memsw.exists():  # memsw (memory + swap) must stay >= memory: lower memory first, raise memsw first
+            order.append(("memory.memsw.limit_in_bytes", shares.memory))
+            if int(memsw.read_text()) < shares.memory:
+                order.reverse()
+        for name, value in order:
+            _write(group / name, str(value))
+    else:
+        _write(group / "memory.max", str(shares.memory))
+        if (group / "memory.swap.max").exists():
+            _write(group / "memory.swap.max", "0")
+
+
+def _limit_pids(ctl: Controller, group: Path, shares: Shares) -> None:
+    _write(group / "pids.max", str(shares.processes + LAUNCHER_TASKS))
+
+
+_LIMIT = {"cpu": _limit_cpu, "memory": _limit_memory, "pids": _limit_pids}
+
+
+def join(slot: int, limits=None) -> None:
+    """Move the calling process (the sandbox launcher, running as root right before it execs bubblewrap) into
+    worker ``slot``'s group of every controller this machine allows, creating the group and setting its limits
+    (:class:`Shares` from the environment) first. What the machine does not allow is skipped (see
+    :func:`describe`); children (bubblewrap, the kernel, all it starts) inherit the groups.
+
+    Args:
+        slot: the worker number (``$EXPRESSION_LAB_SANDBOX_SLOT``), 0 … jobs - 1.
+        limits: the sandbox's :class:`course.sandbox.Limits` (default process count), or None.
+
+    Raises:
+        ValueError: a setting is not a positive integer, or ``slot`` is negative.
+        CgroupError: a group the machine offers could not be created, limited or joined (the message names the
+            file and the kernel's reason).
+    """
+    if int(slot) < 0:
+        raise ValueError(f"worker slot {slot!r}: expected 0 or more (EXPRESSION_LAB_SANDBOX_SLOT)")
+    shares, batch = Shares.from_env(limits), batch_name()
+    controllers = [c for c in probe().values() if c.base is not None]
+    for _ in range(3):  # a batch that ends meanwhile may remove an empty base folder (cleanup): make it again
+        try:
+            groups = {}
+            for ctl in controllers:
+                group = ctl.group(slot, batch)
+                group.mkdir(parents=True, exist_ok=True)
+                _LIMIT[ctl.name](ctl, group, shares)
+                groups[group] = ctl
+            for group in groups:
+                _write(group / "cgroup.procs", str(os.getpid()))
+            return
+        except FileNotFoundError:
+            time.sleep(0.05)
+            controllers = [c for c in probe().values() if c.base is not None]
+        except OSError as err:
+            raise CgroupError(err.errno, f"cannot set up worker {slot}'s control group "
+                                         f"({err.filename or 'cgroup'}: {err.strerror or err})") from None
+    raise CgroupError(errno.ENOENT, f"worker {slot}'s control group kept disappearing while it was set up")
+
+
+def group_paths(slot: int, batch: str | None = None) -> dict[str, Path]:
+    """{controller: folder of worker ``slot``'s group} for the controllers enforced here (nothing is created);
+    ``batch`` None: :func:`batch_name`."""
+    batch = batch_name() if batch is None else batch
+    return {c.name: c.group(slot, batch) for c in probe(create=False).values()
+            if c.base is not None and c.base.is_dir()}
+
+
+def cleanup(wait: float = 2.0) -> None:
+    """Remove the workers' groups that no process uses any more (at the end of a batch; those of earlier
+    batches that stopped before their cleanup too). This batch's own groups (:func:`batch_name`) get up to
+    ``wait`` seconds for their last processes to end (a sandbox stops a moment after its kernel); a group still
+    in use after that, or one of a batch running beside this one, is left. Nothing is killed. Never raises."""
+    try:
+        mine = f"{batch_name()}-slot-" if batch_name() else "slot-"
+    except ValueError:
+        mine = None
+    deadline = time.monotonic() + wait
+    for ctl in probe(create=False).values():
+        if ctl.base is None or not ctl.base.is_dir():
+            continue
+        for group in sorted(ctl.base.glob("*slot-*")):
+            while True:
+                try:
+                    group.rmdir()
+                except OSError as err:
+                    if err.errno == errno.EBUSY and group.name.startswith(mine or "\0") \
+                            and time.monotonic() < deadline:
+                        time.sleep(0.1)
+                        continue
+                break
+        try:
+            ctl.base.rmdir()
+        except OSError:
+            pass
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024 ** 3:.1f} GiB" if n >= 1024 ** 3 else f"{n / 1024 ** 2:.0f} MiB"
+
+
+def _swap_present() -> bool:
+    try:
+        return any(line.split()[1] != "0" for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("SwapTotal:"))
+    except OSError:
+        return False
+
+
+def describe(limits=None, jobs: int | None = None) -> str:
+    """One line for the autograde output: the per-worker limits that hold here and, plainly, those that do not.
+
+    Sets up (as :func:`probe` does) the folder that holds the workers' groups, so that what it reports is what
+    the machine allowed, not what it seems to offer.
+
+    Args:
+        limits: the sandbox's :class:`course.sandbox.Limits`, or None.
+        jobs: the number of parallel workers; None: ``EXPRESSION_LAB_SANDBOX_JOBS``, else 1.
+
+    Raises:
+        ValueError: a setting is not a positive integer (the message names the variable).
+    """
+    shares = Shares.from_env(limits, jobs=jobs)
+    found = probe()
+    held, missing = [], []
+    if found["cpu"].base is not None:
+        cap = (f"at most {shares.cpu_percent / 100:.2f} of {shares.cores} cores"
+               if shares.cap else f"no cap (all {shares.cores} cores)")
+        held.append(f"CPU {cap}, equal weight under contention")
+    if found["memory"].base is not None:
+        version = found["memory"].version
+        swap_file = "memory.memsw.limit_in_bytes" if version == 1 else "memory.swap.max"
+        limited = (found["memory"].base / swap_file).exists() or not _swap_present()
+        swap = "no swap" if limited else f"swap NOT limited (no {swap_file})"
+        held.append(f"memory {_gib(shares.memory)} for all its processes and its /tmp, /dev/shm and home, {swap}")
+    if found["pids"].base is not None:
+        held.append(f"{shares.processes} processes and threads")
+    for name, what in (("cpu", "CPU share"), ("memory", "total memory (tmpfs included)"),
+                       ("pids", "process count")):
+        if found[name].base is None:
+            missing.append(f"{what}: {found[name].problem}")
+    versions = sorted({f"v{c.version}" for c in found.values() if c.base is not None})
+    text = f"per-worker limits ({shares.jobs} worker{'s' * (shares.jobs > 1)}"
+    text += f", cgroup {'+'.join(versions)}): {'; '.join(held)}" if held else "): "
+    if missing:
+        text += (". " if held else "") + ("NOT enforced here, so a submission can take this from the one graded "
+                                          f"beside it (per-process rlimits only): {'; '.join(missing)}")
+    return text
