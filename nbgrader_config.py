@@ -50,6 +50,26 @@ from course.feedback import ClearHiddenTestOutputs  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTestOutputs, CSSHTMLHeaderPreprocessor]
 
+# Pages built from a submission (formgrader, feedback) never run its code: autograding ends by sanitising the
+# autograded notebook (course/html_safety.py), and the HTML exporter of the formgrader and of feedback cleans again
+# while rendering. A full list, not .append: nbgrader loads this file twice.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties,
+    CheckCellMetadata,
+    Execute,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+
+from course.html_safety import SanitizeNotebook, clean_html, markdown2html  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata, SanitizeNotebook]
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"clean_html": clean_html, "markdown2html": markdown2html}
+
 # The sandboxed grading kernel (course/sandbox.py, kernel "expression-lab-sandbox") has no network: nbgrader
 # talks to every kernel it starts over Unix sockets in a folder private to this nbgrader process.
 import atexit  # noqa: E402

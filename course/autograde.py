@@ -39,7 +39,7 @@ from pathlib import Path
 
 from . import REPO_ROOT, review
 from .nbgrader_steps import GradingError
-from .submission_files import Caps, quarantine_unsafe
+from .submission_files import Caps, nbgrader_ignore, quarantine_unsafe
 
 #: Seconds one submission may take in all (nbgrader start, every cell, saving) before it is stopped.
 DEFAULT_TIMEOUT = 1800
@@ -195,13 +195,16 @@ def _removed_after(folder: Path):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def intake(assignment: str, student: str, root: Path = REPO_ROOT, caps: Caps | None = None) -> list[str]:
+def intake(assignment: str, student: str, root: Path = REPO_ROOT, caps: Caps | None = None,
+           ignore: list[str] | None = None) -> list[str]:
     """Make ``student``'s submission folder safe for nbgrader; return why it must be refused ([] when it may be
     graded).
 
-    Links, hard links, FIFOs, sockets and device files are moved (never followed) to
+    Links, hard links, FIFOs, sockets, device files and pages or scripts a browser would run (the formgrader
+    serves the autograded folder's files as they are) are moved (never followed) to
     ``grading/quarantine/<student>/<assignment>/`` and flagged for review (source ``"intake"``); a folder over
-    ``caps`` is refused with the reason and the fix, and flagged too.
+    ``caps`` is refused with the reason and the fix, and flagged too. Files nbgrader never copies (the course's
+    ``CourseDirectory.ignore``, read from its config when ``ignore`` is None) do not count against the caps.
 
     Raises:
         GradingError: the submission folder itself is a link or not a folder.
@@ -209,9 +212,11 @@ def intake(assignment: str, student: str, root: Path = REPO_ROOT, caps: Caps | N
     from .nbgrader_steps import submission_folder
 
     caps = caps or Caps.from_env()
+    ignore = nbgrader_ignore(root) if ignore is None else ignore
     folder = submission_folder(student, assignment, root)
     try:
-        found, moved = quarantine_unsafe(folder, root / "grading" / "quarantine" / student / assignment, caps)
+        found, moved = quarantine_unsafe(folder, root / "grading" / "quarantine" / student / assignment, caps,
+                                         active_content=True, ignore=ignore)
     except NotADirectoryError as err:
         review.add(assignment, student, "intake", [str(err)], root)
         raise GradingError(f"{student}'s submission is not a folder: {err}") from None
@@ -247,12 +252,12 @@ def check_autograded(assignment: str, student: str, root: Path = REPO_ROOT) -> l
 def _add_banner(assignment: str, student: str, flags: list[review.Flag], root: Path) -> None:
     """Put a markdown cell listing ``flags`` at the top of each of the student's autograded notebooks (what the
     formgrader shows); feedback leaves it out (:mod:`course.feedback`)."""
-    import html
-
     import nbformat
     from nbformat.v4 import new_markdown_cell
 
-    lines = "\n".join(f"- **{html.escape(f.source)}**: {html.escape(f.reason)}" for f in flags)
+    from .html_safety import escape_markdown
+
+    lines = "\n".join(f"- **{escape_markdown(f.source)}**: {escape_markdown(f.reason)}" for f in flags)
     text = ("### Flagged for review\n\nExpression Lab's grading found something a fair submission does not do. "
             "The scores below are as graded; look before releasing them.\n\n" + lines)
     for path in sorted((root / "grading" / "autograded" / student / assignment).glob("*.ipynb")):
@@ -331,7 +336,7 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
 
     if jobs < 1:
         raise GradingError(f"--jobs must be at least 1, got {jobs}")
-    caps = Caps.from_env()
+    caps, ignore = Caps.from_env(), nbgrader_ignore(root)
     extra_env = {}
     if sandbox:
         from . import sandbox as sandbox_module
@@ -380,7 +385,7 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
         try:
             worker_db = work / f"slot-{slot}.db"
             review.clear(assignment, student, root)
-            refused = intake(assignment, student, root, caps)
+            refused = intake(assignment, student, root, caps, ignore)
             if refused:
                 status, reason = "refused", refused[0]
             else:

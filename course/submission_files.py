@@ -14,6 +14,7 @@ Everything here uses ``lstat`` and ``os.scandir`` without following links.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import stat
@@ -21,6 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MIB = 2 ** 20
+#: Files a browser would run as a page or script of the formgrader's own origin, which serves every file of an
+#: autograded folder at ``/formgrader/submissions/<id>/<file>`` unsandboxed: quarantined like links.
+ACTIVE_CONTENT_SUFFIXES = (".html", ".htm", ".xhtml", ".xht", ".svg", ".svgz", ".xml", ".xsl", ".xslt", ".js",
+                           ".mjs")
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,8 @@ class Inspection:
     """What :func:`inspect_folder` found under a folder (paths relative to it, POSIX style)."""
 
     files: list[str] = field(default_factory=list)  #: regular files with no other name
-    bytes: int = 0  #: their total size
+    bytes: int = 0  #: their total size (files nbgrader ignores left out)
+    ignored: list[str] = field(default_factory=list)  #: regular files nbgrader never copies (``ignore`` patterns)
     folders: list[str] = field(default_factory=list)
     unsafe: list[tuple[str, str]] = field(default_factory=list)  #: (path, what it is) of everything else
     too_deep: list[str] = field(default_factory=list)  #: folders below ``Caps.depth`` (not walked)
@@ -100,8 +106,13 @@ def describe_mode(mode: int, nlink: int = 1) -> str:
     return "special file"
 
 
-def inspect_folder(folder: Path, caps: Caps | None = None) -> Inspection:
-    """Walk ``folder`` without following links and sort what it holds into safe and unsafe entries.
+def inspect_folder(folder: Path, caps: Caps | None = None, *, active_content: bool = False,
+                   ignore: tuple[str, ...] | list[str] = ()) -> Inspection:
+    """Walk ``folder`` without following links and sort what it holds into safe and unsafe entries; with
+    ``active_content``, files a browser would run (:data:`ACTIVE_CONTENT_SUFFIXES`) count as unsafe too.
+
+    Regular files whose name, or a folder above them, matches an ``ignore`` pattern (``fnmatch``, as nbgrader's
+    ``CourseDirectory.ignore``: nbgrader never copies them) are listed apart and do not count against the caps.
 
     Raises:
         FileNotFoundError: ``folder`` does not exist.
@@ -113,13 +124,18 @@ def inspect_folder(folder: Path, caps: Caps | None = None) -> Inspection:
         raise NotADirectoryError(f"{folder}: expected a folder, found a {describe_mode(mode)} (not followed)")
     found = Inspection()
 
-    def walk(path: Path, rel: str, depth: int) -> None:
+    def walk(path: Path, rel: str, depth: int, ignored: bool) -> None:
         with os.scandir(path) as entries:
             for entry in sorted(entries, key=lambda e: e.name):
                 name = f"{rel}{entry.name}"
                 st = entry.stat(follow_symlinks=False)
                 kind = describe_mode(st.st_mode, st.st_nlink)
-                if kind == "regular file":
+                skip = ignored or any(fnmatch.fnmatch(entry.name, pattern) for pattern in ignore)
+                if kind == "regular file" and active_content and entry.name.lower().endswith(ACTIVE_CONTENT_SUFFIXES):
+                    found.unsafe.append((name, "page or script a browser would run (formgrader serves it as is)"))
+                elif kind == "regular file" and skip:
+                    found.ignored.append(name)
+                elif kind == "regular file":
                     found.files.append(name)
                     found.bytes += st.st_size
                 elif kind == "folder":
@@ -127,22 +143,24 @@ def inspect_folder(folder: Path, caps: Caps | None = None) -> Inspection:
                         found.too_deep.append(name)
                     else:
                         found.folders.append(name)
-                        walk(Path(entry.path), name + "/", depth + 1)
+                        walk(Path(entry.path), name + "/", depth + 1, skip)
                 else:
                     found.unsafe.append((name, kind))
 
-    walk(folder, "", 0)
+    walk(folder, "", 0, False)
     return found
 
 
-def quarantine_unsafe(folder: Path, quarantine: Path, caps: Caps | None = None) -> tuple[Inspection, list[str]]:
-    """Move every entry of ``folder`` that is not a regular file or folder into ``quarantine`` (same relative
-    path; renamed, never opened or followed); return the inspection and one reason per entry moved.
+def quarantine_unsafe(folder: Path, quarantine: Path, caps: Caps | None = None, *, active_content: bool = False,
+                      ignore: tuple[str, ...] | list[str] = ()) -> tuple[Inspection, list[str]]:
+    """Move every entry of ``folder`` that is not a regular file or folder (with ``active_content``: also pages
+    and scripts, see :func:`inspect_folder`) into ``quarantine`` (same relative path; renamed, never opened or
+    followed); return the inspection and one reason per entry moved.
 
     Raises:
         FileNotFoundError, NotADirectoryError: as :func:`inspect_folder`.
     """
-    found = inspect_folder(folder, caps)
+    found = inspect_folder(folder, caps, active_content=active_content, ignore=ignore)
     reasons = []
     for rel, kind in found.unsafe:
         target = quarantine / rel
@@ -153,8 +171,23 @@ def quarantine_unsafe(folder: Path, quarantine: Path, caps: Caps | None = None) 
         detail = ""
         if kind == "symbolic link":
             detail = f" to {os.readlink(target)!r}"
-        reasons.append(f"{rel}: a {kind}{detail}, removed before grading (kept in {quarantine.name}/ for you)")
+        reasons.append(f"{rel}: {'' if kind.startswith('page') else 'a '}{kind}{detail}, removed before grading "
+                       f"(kept in {quarantine.name}/ for you)")
     return found, reasons
+
+
+def nbgrader_ignore(root: Path) -> list[str]:
+    """The ``CourseDirectory.ignore`` patterns of the course at ``root`` (its ``nbgrader_config.py``; nbgrader's
+    default when the file sets none): names nbgrader never copies out of a submission."""
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = root / "nbgrader_config.py"
+    if config.is_file():
+        loaded = PyFileConfigLoader(config.name, path=str(root)).load_config()
+        if "ignore" in loaded.CourseDirectory:
+            return list(loaded.CourseDirectory.ignore)
+    return list(CourseDirectory.class_traits()["ignore"].default_value)
 
 
 def copy_regular_files(source: Path, target: Path, caps: Caps | None = None, *,

@@ -500,6 +500,7 @@ def left_behind(tmp_path_factory):
     os.mkfifo(handed / "pipe.txt")
     os.link(victim, handed / "victim-link.txt")
     (handed / "<img src=x onerror=alert(1)>").symlink_to("/etc/passwd")  # a name that is markup
+    (handed / "evil.html").write_text("<script>fetch('/api/contents')</script>")  # formgrader would serve it
 
     folders = hand_in(root, "folders", TINY_ID, fill_answers(release, source), TINY_NOTEBOOK)
     for name in ("solutions", "grading", "source_with_tests"):  # named like the course's own folders
@@ -565,7 +566,7 @@ def test_nothing_a_link_points_at_reaches_autograded_or_feedback(left_behind):
 def test_links_handed_in_are_quarantined_and_flagged(left_behind):
     root, row = left_behind["root"], left_behind["summary"]["handed"]
     assert row["status"] == "graded" and row["auto_score"] == 5, f"expected handed graded 5/5, found {row}"
-    for name in ("gradebook.html", "secret.txt", "pipe.txt", "victim-link.txt"):
+    for name in ("gradebook.html", "secret.txt", "pipe.txt", "victim-link.txt", "evil.html"):
         assert name in row["review"], f"expected {name} named in the review flags, found {row['review']!r}"
         assert os.path.lexists(root / "grading" / "quarantine" / "handed" / "tiny" / name), f"{name} not quarantined"
         assert not os.path.lexists(steps.submission_folder("handed", "tiny", root) / name), f"{name} still submitted"
