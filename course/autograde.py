@@ -403,7 +403,7 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
             with slot_lock:
                 free_slots.append(slot)
         return SubmissionResult(student, status, score, max_score, round(time.perf_counter() - start, 1), reason,
-                                review.summary(review.read(assignment, student, root)))
+                                review.summary(review.read(assignment, student, root), limit=4000))
 
     results = {}
     try:
@@ -433,7 +433,7 @@ def _grade_all(run, students: list[str], jobs: int, assignment: str, sandbox: bo
                 results[student] = future.result()
             except GradingError as err:  # the merge or the intake refused: recorded, the batch goes on
                 results[student] = SubmissionResult(student, "failed", None, None, 0.0, str(err),
-                                                    review.summary(review.read(assignment, student, root)))
+                                                    review.summary(review.read(assignment, student, root), limit=4000))
             bar.update(1)
             if results[student].status != "graded":
                 bar.write(f"{student}: {results[student].status}: {results[student].reason[:300]}")
