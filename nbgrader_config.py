@@ -57,15 +57,19 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     CheckCellMetadata,
-    Execute,
     IgnorePattern,
     LimitOutput,
     SaveAutoGrades,
 )
 
+from course.guarded_execute import GuardedExecute  # noqa: E402
 from course.html_safety import SanitizeNotebook, clean_html, markdown2html  # noqa: E402
 
-c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+# GuardedExecute (course/guarded_execute.py) is nbgrader's Execute with a guard: before each graded test cell it
+# undoes tampering with IPython in the student's kernel, checks that the cell ran to its end, runs hidden tests
+# without history, caps output bytes while executing, and flags what it found for review (with a static scan of
+# the answer cells made outside the kernel). c.Execute.* settings (timeout, kernel_name) still apply.
+c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata, SanitizeNotebook]
 c.HTMLExporter.sanitize_html = True
 c.HTMLExporter.filters = {"clean_html": clean_html, "markdown2html": markdown2html}

@@ -393,6 +393,12 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
                                            timeout=timeout, log_dir=work, env=extra_env)
             check_autograded(assignment, student, root)
             if status == "graded":
+                # submitted model files are scored in a process of their own, never by notebook code
+                from .model_scoring import apply_model_scores
+
+                reasons = apply_model_scores(root, assignment, student, worker_db, sandbox=sandbox, slot=slot)
+                if reasons:
+                    review.add(assignment, student, "model-scoring", reasons, root)
                 flags = review.read(assignment, student, root)
                 if flags:
                     _add_banner(assignment, student, flags, root)

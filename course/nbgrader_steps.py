@@ -84,8 +84,10 @@ def autograde(assignment: str, student: str, root: Path = REPO_ROOT) -> str:
     Raises:
         GradingError: nbgrader failed, or the submission is over the caps (the message says which and the fix).
     """
+    from . import review
     from .autograde import check_autograded, intake
 
+    review.clear(assignment, student, root)
     refused = intake(assignment, student, root)
     if refused:
         raise GradingError(f"{student}'s submission of {assignment}: {refused[0]}")

@@ -1,0 +1,477 @@
+"""Trusted static scan of what a student wrote: code that reaches for the test machinery, read, never run.
+
+The grading guard (:mod:`course.kernel_guard`, :mod:`course.guarded_execute`) undoes or detects tampering while
+the notebook runs; this scan backs it up from outside the kernel, in the grader's own process. Each code cell a
+student could have written (every code cell except the locked instructor cells identical to the source
+notebook) is turned into Python by IPython's own ``TransformerManager`` (so ``!cmd`` and ``%magic`` lines become
+the calls they run), parsed with :mod:`ast`, and walked; so are the ``.py`` files in the submission folder. A
+finding names the cell (its nbgrader id and position) or the file, the line, and what was found:
+
+- the running shell: ``get_ipython``, input and AST transformers, ``set_custom_exc``, event callbacks
+  (``events.register``), ``showtraceback``/``run_cell``-style internals, IPython/ipykernel/zmq imports;
+- the interpreter: ``sys.settrace``/``setprofile``, ``builtins``/``__builtins__``, ``sys.modules``, ``sys.meta_path``,
+  ``excepthook``/``displayhook``, frames (``sys._getframe``, ``inspect.currentframe``, ``f_back``, ``tb_frame``),
+  ``gc.get_objects``, ``ctypes``, ``__code__``/``__globals__``, ``linecache``;
+- dynamic code: ``exec``, ``eval``, ``compile``, ``__import__``, ``importlib``, ``getattr``/``setattr``/``delattr``
+  with a computed name or on a module, ``types.FunctionType``/``CodeType``;
+- assignments to attributes of imported modules (``np.allclose = …``, ``keras.models.load_model = …``;
+  ``pd.options``/``rcParams`` settings excepted);
+- shell escapes and magics (``!cmd``, ``%run``, ``%%bash``; ``%matplotlib``, ``%time``, ``%timeit``, ``%%capture``
+  and a few other harmless ones excepted, their code scanned), ``os.system``, ``subprocess``, threads and
+  signal handlers (code that runs while the tests run);
+- code hidden in data: ``pickle``/``marshal``/``dill`` loads, ``np.load(allow_pickle=True)``,
+  ``load_model(safe_mode=False)``;
+- a ``.py`` file or package in the submission folder named like an installed module (``sklearn/``, ``course/``).
+
+A finding is a reason for a person to look, never a score change: the reference solutions scan clean (tested).
+Command line: ``python -m course.static_scan NOTEBOOK_OR_FOLDER...`` prints the findings.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Line and cell magics that run nothing but the code they are given (which is scanned) or only change display.
+HARMLESS_MAGICS = {"matplotlib", "time", "timeit", "capture", "xmode", "who", "whos", "pwd", "prun", "memit"}
+#: Magics whose argument (line magic) or body (cell magic) is Python code, scanned like the cell.
+CODE_MAGICS = {"time", "timeit", "capture", "prun", "memit"}
+#: Attributes whose use reaches the test machinery: name -> what it is.
+ATTRIBUTES = {
+    "input_transformers_post": "an IPython input transformer list",
+    "input_transformers_cleanup": "an IPython input transformer list",
+    "input_transformer_manager": "IPython's input transformers",
+    "ast_transformers": "IPython's AST transformers",
+    "set_custom_exc": "a custom exception handler (set_custom_exc)",
+    "custom_exceptions": "IPython's custom exception handlers",
+    "CustomTB": "IPython's custom exception handler",
+    "showtraceback": "IPython's traceback display",
+    "run_cell": "IPython's cell runner", "run_cell_async": "IPython's cell runner",
+    "run_ast_nodes": "IPython's cell runner", "run_code": "IPython's cell runner",
+    "transform_cell": "IPython's input transformers", "transform_ast": "IPython's AST transformers",
+    "do_execute": "the kernel's execute handler", "execute_request": "the kernel's execute handler",
+    "shell_handlers": "the kernel's message handlers", "user_expressions": "the kernel's user expressions",
+    "display_formatter": "IPython's display formatters", "for_type": "a display formatter",
+    "for_type_by_name": "a display formatter",
+    "displayhook": "the display hook", "excepthook": "the exception hook",
+    "settrace": "a trace function (settrace)", "setprofile": "a profile function (setprofile)",
+    "_getframe": "frames of running code", "currentframe": "frames of running code",
+    "getouterframes": "frames of running code", "getinnerframes": "frames of running code",
+    "f_back": "frames of running code", "f_globals": "frames of running code", "f_locals": "frames of running code",
+    "f_trace": "frames of running code", "f_lineno": "frames of running code", "tb_frame": "frames of running code",
+    "gi_frame": "frames of running code", "cr_frame": "frames of running code",
+    "get_objects": "every object of the interpreter (gc)", "get_referrers": "every object of the interpreter (gc)",
+    "get_referents": "every object of the interpreter (gc)",
+    "__code__": "a function's code object", "__globals__": "a function's globals",
+    "__closure__": "a function's closure", "__subclasses__": "every subclass of a type",
+    "__builtins__": "the builtins", "meta_path": "the import system (sys.meta_path)",
+    "path_hooks": "the import system (sys.path_hooks)", "path_importer_cache": "the import system",
+    "FunctionType": "functions built from code objects", "CodeType": "code objects built by hand",
+    "enable_unsafe_deserialization": "Keras' unsafe deserialization (arbitrary code in a model file)",
+}
+#: Names whose use is a finding wherever they appear.
+NAMES = {"get_ipython": "the running IPython shell (get_ipython)", "__builtins__": "the builtins",
+         "exec": "dynamic code (exec)", "eval": "dynamic code (eval)", "compile": "dynamic code (compile)",
+         "__import__": "dynamic imports (__import__)", "breakpoint": "the debugger (breakpoint)"}
+#: Modules whose import is a finding: top-level name -> what they give.
+MODULES = {
+    "builtins": "the builtins", "ctypes": "raw memory (ctypes)", "cffi": "raw memory (cffi)",
+    "gc": "every object of the interpreter (gc)", "importlib": "dynamic imports (importlib)",
+    "imp": "dynamic imports (imp)", "linecache": "the source of cells that ran (linecache)",
+    "pickle": "code hidden in data (pickle)", "_pickle": "code hidden in data (pickle)",
+    "dill": "code hidden in data (dill)", "cloudpickle": "code hidden in data (cloudpickle)",
+    "marshal": "code hidden in data (marshal)", "shelve": "code hidden in data (shelve)",
+    "subprocess": "other programs (subprocess)", "pty": "other programs (pty)",
+    "threading": "threads (code that runs while the tests run)", "_thread": "threads",
+    "signal": "signal handlers", "atexit": "exit handlers", "code": "an interactive interpreter (code)",
+    "codeop": "dynamic code (codeop)", "IPython": "IPython's internals", "ipykernel": "the kernel's internals",
+    "jupyter_client": "the kernel's messaging", "zmq": "the kernel's sockets", "traitlets": "IPython's configuration",
+    "nbformat": "notebook files", "nbclient": "notebook execution", "nbgrader": "the grader",
+}
+#: Imports of these modules are fine although their top-level package is listed above.
+ALLOWED_MODULES = ("IPython.display", "IPython.core.display")
+#: Calls that run another program: (module, function).
+PROGRAMS = {("os", "system"), ("os", "popen"), ("os", "execv"), ("os", "execve"), ("os", "execvp"),
+            ("os", "execl"), ("os", "execlp"), ("os", "spawnv"), ("os", "spawnl"), ("os", "posix_spawn"),
+            ("os", "fork"), ("os", "forkpty"), ("os", "kill"), ("os", "killpg")}
+#: Calls that load code hidden in data: (module, function).
+LOADS = {("pickle", "load"), ("pickle", "loads"), ("marshal", "load"), ("marshal", "loads"), ("dill", "load"),
+         ("dill", "loads"), ("cloudpickle", "load"), ("cloudpickle", "loads"), ("joblib", "load"),
+         ("pandas", "read_pickle"), ("torch", "load"), ("shelve", "open")}
+#: Parts of a module attribute chain that mark a setting, not a replaced function (``pd.options.display...``).
+SETTINGS = ("options", "rcParams", "environ")
+#: Builtins whose replacement changes what a test concludes (as in course.kernel_guard.VERDICT_BUILTINS).
+VERDICT_BUILTINS = {
+    "isinstance", "issubclass", "len", "abs", "all", "any", "float", "int", "bool", "str", "type", "hasattr",
+    "getattr", "round", "sum", "min", "max", "next", "sorted", "set", "list", "tuple", "dict", "zip", "range",
+    "print", "repr", "iter", "map", "filter", "enumerate", "callable", "AssertionError", "Exception",
+    "BaseException", "ValueError", "TypeError", "KeyError", "IndexError", "RuntimeError", "NotImplementedError"}
+#: Names that stand for modules in a notebook even where the scan saw no import of them.
+USUAL_ALIASES = {"np": "numpy", "pd": "pandas", "tf": "tensorflow", "plt": "matplotlib.pyplot", "keras": "keras",
+                 "sys": "sys", "os": "os", "builtins": "builtins", "sklearn": "sklearn"}
+#: Largest .py file scanned (bytes); a larger one is a finding by itself.
+MAX_PY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing found: where (a cell or a file), the line (1-based, in the cell or file), what."""
+
+    where: str
+    line: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}, line {self.line}: {self.what}"
+
+
+def _python(source: str) -> str:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:
+        return source
+
+
+def _chain(node) -> list[str] | None:
+    """``a.b.c`` -> ["a", "b", "c"]; None unless it is names and attributes only."""
+    names = []
+    while isinstance(node, ast.Attribute):
+        names.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return [node.id, *reversed(names)]
+    return None
+
+
+def _is_get_ipython_call(node) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get_ipython"
+
+
+class _Scanner(ast.NodeVisitor):
+    def __init__(self, where: str, offset: int):
+        self.where, self.offset = where, offset
+        self.found: list[Finding] = []
+        self.modules: dict[str, str] = {}  # local name -> module it names
+        self.allowed_calls: set[int] = set()  # id() of get_ipython() calls a harmless magic made
+        self.depth = 0  # inside a function or class body: names there are local
+        self.whole_modules: set[str] = set(USUAL_ALIASES)  # names bound by `import m` (not `from m import x`)
+
+    def add(self, node, what: str) -> None:
+        self.found.append(Finding(self.where, getattr(node, "lineno", 1) + self.offset, what))
+
+    def scan_code(self, text: str, node, first_line: int) -> None:
+        """Scan code a magic runs (its argument, or its body from the cell's line ``first_line``)."""
+        self.found += scan_source(text, self.where, offset=getattr(node, "lineno", 1) + self.offset + first_line - 2,
+                                  modules=self.modules)
+
+    # imports
+    def visit_Import(self, node):
+        for alias in node.names:
+            self._module(node, alias.name)
+            self.modules[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else \
+                alias.name.split(".")[0]
+        self.generic_visit(node)
+
+    def visit_ImportFrom(self, node):
+        if node.module and not node.level:
+            self._module(node, node.module)
+            for alias in node.names:
+                if alias.name == "*":
+                    continue
+                full = f"{node.module}.{alias.name}"
+                if full.split(".")[0] in MODULES and not full.startswith(ALLOWED_MODULES):
+                    self._module(node, full)
+                self.modules[alias.asname or alias.name] = full
+                if alias.name in NAMES or alias.name in ATTRIBUTES or (node.module, alias.name) == ("sys", "modules"):
+                    self.add(node, f"imports {alias.name}: "
+                                   f"{NAMES.get(alias.name) or ATTRIBUTES.get(alias.name, 'the loaded modules')}")
+        self.generic_visit(node)
+
+    def _module(self, node, name: str) -> None:
+        top = name.split(".")[0]
+        if top in MODULES and not name.startswith(ALLOWED_MODULES):
+            self.add(node, f"imports {name}: {MODULES[top]}")
+
+    # names and attributes
+    def visit_Name(self, node):
+        if node.id in NAMES and not (node.id == "get_ipython" and id(node) in self.allowed_calls):
+            self.add(node, f"uses {node.id}: {NAMES[node.id]}")
+
+    def visit_Attribute(self, node):
+        chain = _chain(node) or []
+        if node.attr in ATTRIBUTES:
+            self.add(node, f"uses .{node.attr}: {ATTRIBUTES[node.attr]}")
+        elif node.attr in ("register", "unregister", "callbacks") and isinstance(node.value, ast.Attribute) \
+                and node.value.attr == "events":
+            self.add(node, f"uses events.{node.attr}: an IPython event callback (runs around every cell)")
+        elif chain[:1] and self.modules.get(chain[0], "") == "sys" and node.attr == "modules":
+            self.add(node, "uses sys.modules: the interpreter's loaded modules")
+        elif chain[:1] and self.modules.get(chain[0], "") == "inspect" and node.attr in ("stack", "trace"):
+            self.add(node, "uses inspect.stack: frames of running code")
+        self.generic_visit(node)
+
+    # calls
+    def visit_Call(self, node):
+        func = node.func
+        chain = _chain(func) or []
+        module = self.modules.get(chain[0], chain[0]) if chain else ""
+        name = chain[-1] if chain else ""
+        if isinstance(func, ast.Attribute) and _is_get_ipython_call(func.value):
+            self._ipython_call(node, func.attr)
+        if len(chain) >= 2 and chain[0] in self.modules and chain[-2:-1] == ["path"] and chain[-1] in (
+                "insert", "append", "extend", "remove", "pop", "clear"):
+            if self.modules.get(chain[0], "").split(".")[0] == "sys":
+                self.add(node, "changes sys.path: the import path")
+        if chain and (module.split(".")[0], name) in PROGRAMS or module.split(".")[0] == "os" and name.startswith(
+                ("exec", "spawn")):
+            self.add(node, f"calls {'.'.join(chain)}: runs another program")
+        if chain and ((module.split(".")[-1], name) in LOADS or (module.split(".")[0], name) in LOADS):
+            self.add(node, f"calls {'.'.join(chain)}: loads code hidden in data")
+        keywords = {k.arg: k.value for k in node.keywords if k.arg}
+        if name == "load" and isinstance(keywords.get("allow_pickle"), ast.Constant) and \
+                keywords["allow_pickle"].value is True:
+            self.add(node, f"calls {'.'.join(chain)}(allow_pickle=True): loads code hidden in data")
+        if isinstance(keywords.get("safe_mode"), ast.Constant) and keywords["safe_mode"].value is False:
+            self.add(node, f"calls {'.'.join(chain) or 'a loader'}(safe_mode=False): runs code from a model file")
+        if isinstance(func, ast.Name) and func.id in ("getattr", "setattr", "delattr", "hasattr") and node.args:
+            target = _chain(node.args[0])
+            on_module = bool(target) and target[0] in self.modules
+            computed = len(node.args) > 1 and not isinstance(node.args[1], ast.Constant)
+            if func.id in ("setattr", "delattr") and (on_module or computed):
+                self.add(node, f"calls {func.id} on {'a module' if on_module else 'a computed name'}: "
+                               "changes attributes out of sight")
+            elif func.id == "getattr" and on_module and computed:
+                self.add(node, "calls getattr with a computed name on a module")
+        if chain[-2:] in (["asyncio", "get_event_loop"], ["asyncio", "get_running_loop"]) or name in (
+                "call_soon", "call_later", "call_at", "call_soon_threadsafe", "run_in_executor"):
+            self.add(node, f"calls {'.'.join(chain) or name}: schedules code to run later (while the tests run)")
+        self.generic_visit(node)
+
+    def _ipython_call(self, node, attr: str) -> None:
+        args = node.args
+        first = args[0].value if args and isinstance(args[0], ast.Constant) else None
+        if attr in ("system", "getoutput"):
+            self.allowed_calls.add(id(node.func.value.func))
+            self.add(node, f"runs a shell command ({'!' if attr == 'system' else '!!'}{first or '…'})")
+        elif attr in ("run_line_magic", "run_cell_magic") and isinstance(first, str):
+            self.allowed_calls.add(id(node.func.value.func))
+            sign = "%" if attr == "run_line_magic" else "%%"
+            if first not in HARMLESS_MAGICS:
+                self.add(node, f"runs the magic {sign}{first}")
+            if first in CODE_MAGICS:
+                texts = [a.value for a in args[1:] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                for text in texts:
+                    self.scan_code(text, node, 2 if attr == "run_cell_magic" else 1)
+
+    # assignments to attributes of imported modules, names of modules and builtins the tests use
+    def _targets(self, node, targets, value=None) -> None:
+        for target in targets:
+            for sub in ast.walk(target) if isinstance(target, (ast.Tuple, ast.List)) else [target]:
+                chain = _chain(sub) if isinstance(sub, ast.Attribute) else None
+                if chain and chain[0] in self.modules and not any(part in SETTINGS for part in chain[1:]):
+                    self.add(node, f"assigns {'.'.join(chain)}: replaces an attribute of {self.modules[chain[0]]}, "
+                                   "which the notebook imported")
+                if isinstance(sub, ast.Name) and self.depth == 0:
+                    self._rebinds(node, sub.id, value)
+
+    def _rebinds(self, node, name: str, value) -> None:
+        if name in VERDICT_BUILTINS and isinstance(value, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef,
+                                                           ast.ClassDef)):
+            self.add(node, f"defines {name}, hiding the builtin the tests use")
+        elif name in self.whole_modules and not (isinstance(value, ast.Name) and value.id in self.modules) and \
+                isinstance(node, (ast.Assign, ast.AnnAssign)):
+            self.add(node, f"assigns {name}, the name of the module {self.modules[name]}")
+
+    def visit_FunctionDef(self, node):
+        if self.depth == 0:
+            self._rebinds(node, node.name, node)
+        self.depth += 1
+        self.generic_visit(node)
+        self.depth -= 1
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node):
+        if self.depth == 0:
+            self._rebinds(node, node.name, node)
+        self.depth += 1
+        self.generic_visit(node)
+        self.depth -= 1
+
+    def visit_Lambda(self, node):
+        self.depth += 1
+        self.generic_visit(node)
+        self.depth -= 1
+
+    def visit_Assign(self, node):
+        self._targets(node, node.targets, node.value)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node):
+        self._targets(node, [node.target])
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node):
+        self._targets(node, [node.target], node.value)
+        self.generic_visit(node)
+
+    def visit_Delete(self, node):
+        self._targets(node, node.targets)
+        self.generic_visit(node)
+
+
+def _imported(tree) -> tuple[dict[str, str], set[str]]:
+    """({local name: what it names}, {local names of whole modules}) for the imports in ``tree`` (``from m import
+    x`` names ``m.x``, which may be a module or not)."""
+    names, modules = {}, set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                names[local] = alias.name if alias.asname else alias.name.split(".")[0]
+                modules.add(local)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.update({alias.asname or alias.name: f"{node.module}.{alias.name}" for alias in node.names
+                          if alias.name != "*"})
+    return names, modules
+
+
+def scan_source(source: str, where: str, offset: int = 0, modules: dict[str, str] | None = None) -> list[Finding]:
+    """Findings in one cell's (IPython) source or one file's Python; ``where`` names it, ``offset`` is added to
+    line numbers. A syntax error is no finding (the cell fails when it runs)."""
+    python = _python(source)
+    try:
+        tree = ast.parse(python)
+    except (SyntaxError, ValueError):
+        try:
+            tree = compile(python, "<cell>", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        except (SyntaxError, ValueError):
+            return []
+    scanner = _Scanner(where, offset)
+    scanner.modules.update(modules or {})
+    names, whole = _imported(tree)  # imports anywhere in the source name their modules for every line
+    scanner.modules.update(names)
+    scanner.whole_modules |= whole
+    for node in ast.walk(tree):  # get_ipython() made by a harmless magic is not a finding
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _is_get_ipython_call(
+                node.func.value) and node.func.attr == "run_line_magic" and node.args and isinstance(
+                node.args[0], ast.Constant) and node.args[0].value in HARMLESS_MAGICS:
+            scanner.allowed_calls.add(id(node.func.value.func))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _is_get_ipython_call(
+                node.func.value) and node.func.attr == "run_cell_magic" and node.args and isinstance(
+                node.args[0], ast.Constant) and node.args[0].value in HARMLESS_MAGICS:
+            scanner.allowed_calls.add(id(node.func.value.func))
+    scanner.visit(tree)
+    unique = []
+    for finding in scanner.found:
+        if finding not in unique:
+            unique.append(finding)
+    return unique
+
+
+def cell_label(cell, index: int) -> str:
+    """``cell "grade_id" (cell 3)``, or ``cell 3`` for a cell without an nbgrader id (1-based position)."""
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return f'cell "{grade_id}" (cell {index + 1})' if grade_id else f"cell {index + 1}"
+
+
+def student_cells(nb, instructor_sources: set[str] | None = None) -> list[tuple[int, object]]:
+    """(index, cell) of every code cell a student could have written: all code cells but the locked ones whose
+    source is one of ``instructor_sources`` (the source notebook's locked cells; None: trust nbgrader's ``locked``
+    metadata alone, as in a source notebook)."""
+    chosen = []
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        locked = bool(cell.get("metadata", {}).get("nbgrader", {}).get("locked"))
+        source = cell.get("source", "")
+        if locked and (instructor_sources is None or source in instructor_sources):
+            continue
+        chosen.append((index, cell))
+    return chosen
+
+
+def notebook_modules(nb) -> dict[str, str]:
+    """{local name: module} for the imports of every code cell of ``nb`` (a module imported in an instructor cell
+    is the same object in a student's cell), over the usual aliases (``np``, ``pd``, ``tf``, ``plt``)."""
+    modules = dict(USUAL_ALIASES)
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        try:
+            tree = ast.parse(_python(cell.get("source", "")))
+        except (SyntaxError, ValueError):
+            continue
+        names, whole = _imported(tree)
+        modules.update(names)
+        modules.update({name: names[name] for name in whole})
+    return modules
+
+
+def scan_notebook(nb, instructor_sources: set[str] | None = None) -> list[Finding]:
+    """Findings in every code cell a student could have written (:func:`student_cells`), in notebook order."""
+    found, modules = [], notebook_modules(nb)
+    for index, cell in student_cells(nb, instructor_sources):
+        found += scan_source(cell.get("source", ""), cell_label(cell, index), modules=modules)
+    return found
+
+
+def _installed(name: str) -> bool:
+    if name in sys.builtin_module_names or name in sys.stdlib_module_names:
+        return True
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def scan_folder(folder: Path) -> list[Finding]:
+    """Findings in the ``.py`` files under ``folder`` (a submission folder), and each ``.py`` file or package
+    named like an installed module (it would stand in for that module in an import). Links are not followed."""
+    found = []
+    folder = Path(folder)
+    for path in sorted(folder.rglob("*.py")):
+        if path.is_symlink() or not path.is_file() or ".ipynb_checkpoints" in path.parts:
+            continue
+        rel = path.relative_to(folder).as_posix()
+        top = path.relative_to(folder).parts[0]
+        name = top[:-3] if top.endswith(".py") else top
+        if name.isidentifier() and _installed(name):
+            found.append(Finding(rel, 1, f"a submitted module named like the installed module {name}: an import "
+                                         f"of {name} in the notebook could load this file instead"))
+        if path.stat().st_size > MAX_PY_BYTES:
+            found.append(Finding(rel, 1, f"a .py file over {MAX_PY_BYTES:,} bytes, not scanned"))
+            continue
+        found += scan_source(path.read_text(errors="replace"), rel)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m course.static_scan PATH...``: print the findings of notebooks (every code cell that is not
+    locked) and folders (their notebooks and ``.py`` files); exit 1 if there is any."""
+    import nbformat
+
+    count = 0
+    for arg in argv if argv is not None else sys.argv[1:]:
+        path = Path(arg)
+        found = []
+        notebooks = sorted(path.rglob("*.ipynb")) if path.is_dir() else [path]
+        for nb_path in notebooks:
+            if ".ipynb_checkpoints" not in nb_path.parts:
+                found += [Finding(f"{nb_path}: {f.where}", f.line, f.what)
+                          for f in scan_notebook(nbformat.read(nb_path, as_version=4))]
+        if path.is_dir():
+            found += [Finding(f"{path}/{f.where}", f.line, f.what) for f in scan_folder(path)]
+        for finding in found:
+            print(finding)
+        count += len(found)
+    return 1 if count else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
