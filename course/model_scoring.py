@@ -20,7 +20,7 @@ file again, here, and the gradebook keeps this score:
    measured.
 
 The cells and their rules (:data:`REGISTRY`; the constants are the notebooks' own, checked against the source
-notebooks by ``tests/test_attacks_models.py``):
+notebooks by ``tests/test_sandbox_attacks.py``):
 
 - ps1 ``test_model_2_accuracy`` (6 points, replaced): accuracy of ``model_2.keras`` on
   ``grading_test_set(load_fer2013(), seed=SEED)``, points by :data:`MODEL_2_BANDS`;
