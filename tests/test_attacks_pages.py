@@ -1,8 +1,8 @@
 """What instructors and students see of a hostile submission: no script runs, no hidden test shows.
 
 One student of the tiny assignment (conftest; no TensorFlow) hands in a notebook built to attack both pages
-built from it, graded once with plain nbgrader and the kit's configuration (plus :data:`LEAD_CONFIG`, the lines
-``nbgrader_config.py`` needs for :mod:`course.html_safety`, where it lacks them):
+built from it, graded once with plain nbgrader and the kit's configuration (its executor without the guard,
+:data:`PLAIN_EXECUTE`, so that these layers are tested on their own):
 
 - **stored XSS** (formgrader and feedback): outputs ``display(HTML("<script>…"))``, ``<img onerror>``,
   ``Javascript``, an SVG with ``onload``, ``Markdown`` with HTML, an ``image/png`` whose ``width`` metadata
@@ -50,21 +50,13 @@ from course.notebook_cells import cell_by_grade_id, cells_by_grade_id
 from course.sample_submission import fill_answers
 from lab_browser import browser_test_marks, free_port, launch
 
-#: The lines ``nbgrader_config.py`` needs for :mod:`course.html_safety` (after its ``GenerateFeedback`` line); the
-#: test course gets them unless the kit's configuration already has them.
-LEAD_CONFIG = """
-from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern, LimitOutput, SaveAutoGrades)
+#: The page and feedback layers are tested on their own: this course grades with nbgrader's plain ``Execute``, so
+#: every leak route still works while grading (the guard, which stops several of them earlier, has its own tests).
+PLAIN_EXECUTE = """
+from nbgrader.preprocessors import Execute as _PlainExecute  # noqa: E402
 
-from course.html_safety import SanitizeNotebook, clean_html, markdown2html  # noqa: E402
-
-# Pages built from a submission (formgrader, feedback) never run its code: autograding ends by sanitising the
-# autograded notebook, and the HTML exporter of the formgrader and of feedback cleans again while rendering.
-c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata, SanitizeNotebook]
-c.HTMLExporter.sanitize_html = True
-c.HTMLExporter.filters = {"clean_html": clean_html, "markdown2html": markdown2html}
+c.Autograde.autograde_preprocessors = [_PlainExecute if step is GuardedExecute else step
+                                       for step in c.Autograde.autograde_preprocessors]
 """
 STUDENT = "mallory"
 MARKER = "expression-lab-marker"
@@ -168,9 +160,8 @@ def hostile_submission(release: Path, source: Path):
 def graded(tmp_path_factory):
     """``(course root, feedback folder)`` after one autograde and feedback of the hostile submission."""
     root = tmp_path_factory.mktemp("pages-course")
-    kit_config = (REPO / "nbgrader_config.py").read_text()
-    extra = "" if "SanitizeNotebook" in kit_config else LEAD_CONFIG
-    (root / "nbgrader_config.py").write_text(kit_config + "\nc.Execute.timeout = 60\n" + extra)
+    (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text() + "\nc.Execute.timeout = 60\n"
+                                             + PLAIN_EXECUTE)
     source = root / "solutions" / TINY_ID / TINY_NOTEBOOK
     source.parent.mkdir(parents=True)
     nbformat.write(tiny_source_with_written_answer(), source)
