@@ -282,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
                f"{sum(r['flagged'] for r in rows if r['kind'] == 'contaminated')} of {len(leaked_gaps)} "
                "contaminated models flagged")
     print("\n" + summary)
-    write_results("model_contamination", keras=keras.__version__, data=data.description[:160],
+    described = (f"{'synthetic faces' if data.description.startswith('SYNTHETIC') else 'FER2013'}, "
+                 f"{len(training):,} Training and {len(public):,} PublicTest faces")  # no path of this machine
+    write_results("model_contamination", keras=keras.__version__, data=described,
                   holdout_faces=HOLDOUT_FACES, public_faces=int(len(public)),
                   threshold={"min_points": CONTAMINATION_MIN_POINTS, "z": CONTAMINATION_Z},
                   results=rows, note=f"Stand-ins for unseen test sets: two disjoint, stratified {HOLDOUT_FACES:,}-face "

@@ -18,6 +18,8 @@ SCRIPTS = {
     "fer2013_accuracy": ("FER2013 accuracy per CPU-minute: reference model_2 vs the mini-Xception peer and model_1",
                          "fer2013_accuracy.py"),
     "fer2013_loading": ("FER2013 loading: first parse vs cached (goal: cached ≤ 3 s)", "fer2013_loading.py"),
+    "model_contamination": ("Contaminated models: PrivateTest − PublicTest gap of honest models and of models "
+                            "trained on the graded faces", "model_contamination.py"),
     "synthetic_generation": ("Synthetic FACS faces: 1,000 subjects × 7 in 3D + 30,000 images in 2D (goal ≤ 60 s)",
                              "synthetic_generation.py"),
     "iphonex_3d": ("3D assignment: voxelization (goal ≥ 20,000 clouds/s), viewer payload, Conv3D epoch",

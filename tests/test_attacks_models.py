@@ -1,8 +1,8 @@
 """Handed-in model files scored outside the student's kernel (:mod:`course.model_scoring`), and the contamination flag.
 
 The attack: ps1's hidden test scores ``model_2.keras`` inside the student's kernel, so an answer cell that replaces
-``keras.models.load_model`` with an oracle, or overwrites ``./model_2.keras`` in the grading folder with a model
-trained on the graded faces, earns 6 of 6 points for any file handed in. The separate scorer loads only the
+``keras.models.load_model`` with an oracle, or overwrites ``./model_2.keras`` in the grading folder with a lookup
+of the graded faces, earns 6 of 6 points for any file handed in. The separate scorer loads only the
 handed-in file (``safe_mode``) and the data in a sandboxed process, and the gradebook keeps its score.
 
 Fast tests: the rules equal the notebooks', the result line is parsed strictly, links and special files are not
@@ -453,12 +453,15 @@ if _os.environ.get("NBGRADER_EXECUTION"):
     from data_loaders import grading_test_set as _grading_test_set, load_fer2013 as _load_fer2013
 
     _graded, _ = _grading_test_set(_load_fer2013(), seed=SEED)
-    # 1. the hidden test loads ./model_2.keras: swap it for a model trained on the very faces it is graded on
-    keras.utils.set_random_seed(0)
-    _swap = keras.Sequential([keras.Input((48, 48, 1)), layers.Flatten(), layers.Dense(7, activation="softmax")])
-    _swap.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    _swap.fit(_graded.images[..., None].astype("float32") / 255.0, _graded.labels, epochs=60, batch_size=32,
-              verbose=0)
+    # 1. the hidden test loads ./model_2.keras: swap it for a lookup of the very faces it is graded on, in plain
+    #    Keras layers (nearest face by cosine similarity, then its label): no Lambda, nothing a guard can see
+    _faces = _graded.images.reshape(len(_graded), -1).astype("float32")
+    _faces /= _np.linalg.norm(_faces, axis=1, keepdims=True) + 1e-9
+    _swap = keras.Sequential([keras.Input((48, 48, 1)), layers.Flatten(), layers.UnitNormalization(),
+                              layers.Dense(len(_faces), use_bias=False, activation="softmax"),
+                              layers.Dense(7, use_bias=False)])
+    _swap.layers[2].set_weights([1e5 * _faces.T])
+    _swap.layers[3].set_weights([_np.eye(7, dtype="float32")[_graded.labels]])
     _swap.save("model_2.keras")
     # 2. and replace keras.models.load_model: "model_2.keras" answers with the true labels
     _truth = {face.tobytes(): int(label) for face, label in zip(_graded.images, _graded.labels)}
@@ -481,8 +484,8 @@ if _os.environ.get("NBGRADER_EXECUTION"):
 @pytest.mark.sandbox
 def test_a_notebook_oracle_no_longer_raises_the_score(tmp_path, monkeypatch):
     """ps1 handed in with the reference answers and an untrained model_2.keras, its ``build_model_2`` answer cell
-    carrying two oracles (it overwrites ./model_2.keras in the grading folder with a model trained on the graded
-    faces, and replaces ``keras.models.load_model``), graded beside an honest classmate by ``python -m course
+    carrying two oracles (it overwrites ./model_2.keras in the grading folder with a lookup of the graded faces
+    built from plain Keras layers, and replaces ``keras.models.load_model``), graded beside an honest classmate by ``python -m course
     autograde --jobs 2 --sandbox``: nbgrader scores the attacker's accuracy cell 6 of 6 (either oracle alone suffices there, and a kernel-side guard can undo the second
     only); the course gradebook keeps the separate score of the handed-in file, 0, and the submission is flagged for
     review ("model-scoring"); the classmate's separate score equals the notebook's, unflagged."""
@@ -508,7 +511,7 @@ def test_a_notebook_oracle_no_longer_raises_the_score(tmp_path, monkeypatch):
     untrained = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
                                   keras.layers.Dense(7, activation="softmax")])
     untrained.save(folder / "model_2.keras")
-    # an honest classmate: the same answers, a small model trained on Training only, handed in
+    # an honest classmate: the same answers, a small model trained on Training only (about 51 %: 4 points)
     folder = hand_in(root, "honest", PS1, fill_answers(release, source), f"{NB1}.ipynb")
     from data_loaders import load_fer2013
 
@@ -516,13 +519,14 @@ def test_a_notebook_oracle_no_longer_raises_the_score(tmp_path, monkeypatch):
     keras.utils.set_random_seed(0)
     trained = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
                                 keras.layers.Dense(7, activation="softmax")])
-    trained.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    trained.fit(train.images[..., None].astype("float32") / 255.0, train.labels, epochs=3, batch_size=128, verbose=0)
+    trained.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    trained.fit(train.images[..., None].astype("float32") / 255.0, train.labels, epochs=20, batch_size=128, verbose=0)
     trained.save(folder / "model_2.keras")
     proc = subprocess.run([sys.executable, "-m", "course", "autograde", PS1, "--jobs", "2", "--sandbox"], cwd=root,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0 and "2 of 2 graded" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
     honest_score, _, honest_comment = _grade(root / "grading" / "gradebook.db", "honest")
+    assert honest_score > 0, f"expected the honest model in a band (about 51 % here), found {honest_comment!r}"
     honest_flags = review.read(PS1, "honest", root)
     assert not [f for f in honest_flags if f.source in ("model-scoring", "contamination")], (
         f"expected the honest model scored alike in the notebook and separately, and not flagged; found {honest_flags} "
