@@ -216,24 +216,7 @@ def test_memory_beyond_the_limit_is_refused(sandbox_ready, tmp_path):
 
 
 def test_a_fork_bomb_stops_at_the_process_limit(sandbox_ready, tmp_path):
-    code = """
-import os, time
-children = []
-try:
-    while len(children) < 5000:
-        pid = os.fork()
-        if pid == 0:
-            time.sleep(30)
-            os._exit(0)
-        children.append(pid)
-    print("forked", len(children))
-except OSError as err:
-    print("refused after", len(children), type(err).__name__)
-finally:
-    for pid in children:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-"""
+    code = FORK_BOMB  # defined with the fair-share tests below
     proc = _python(code, tmp_path, processes=40)
     assert proc.returncode == 0, proc.stderr
     found = re.search(r"refused after (\d+) BlockingIOError", proc.stdout)
