@@ -2,8 +2,9 @@
 
 A submission registers an IPython ``pre_run_cell`` hook that prints the source of every cell it runs. While
 autograding, the hidden tests run too, so their source lands in that cell's output: the instructor's autograded
-notebook shows it, the student's feedback must not (``course.feedback.ClearHiddenTestOutputs``).
-The tiny assignment (conftest; no TensorFlow) keeps this to a few seconds of nbgrader.
+notebook shows it, the student's feedback must not (``course.feedback.ClearHiddenTestOutputs``). The course
+grades without the kit's guard (:mod:`course.guarded_execute`, which removes the hook before each test cell), so
+that feedback is tested on its own. The tiny assignment (conftest; no TensorFlow) keeps this to a few seconds of nbgrader.
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ HOOK = "get_ipython().events.register('pre_run_cell', lambda info: print('LEAK:'
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    from test_sandbox_attacks import PLAIN_EXECUTE
+
     root = tmp_path_factory.mktemp("feedback-course")
     release, source = make_tiny_course(root)
+    # feedback is tested on its own: grading without the guard, which stops this hook earlier (and flags it)
+    with open(root / "nbgrader_config.py", "a") as config:
+        config.write(PLAIN_EXECUTE)
     nb = fill_answers(release, source)
     cell_by_grade_id(nb, "double").source += "\n" + HOOK
     hand_in(root, "leaker", TINY_ID, nb, TINY_NOTEBOOK)
