@@ -602,7 +602,9 @@ def test_links_handed_in_are_quarantined_and_flagged(left_behind):
 def test_folders_named_like_the_course_are_graded(left_behind):
     row = left_behind["summary"]["folders"]
     assert row["status"] == "graded" and row["auto_score"] == 5, f"expected folders graded 5/5, found {row}"
-    assert not row["review"], f"expected no flag for ordinary folders, found {row['review']!r}"
+    # the handed-in nbgrader_config.py may be flagged by the static scan (a module named like an installed one),
+    # never refused or flagged by the intake
+    assert "intake" not in row["review"], f"expected no intake flag for folders named like the course's, found {row['review']!r}"
 
 
 @pytest.mark.slow
