@@ -54,6 +54,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .sandbox import positive_setting
+
 #: The folder, in each hierarchy, that holds the workers' groups ``slot-<k>``.
 GROUP = "expression-lab"
 #: The controllers a worker's group is limited by.
@@ -103,15 +105,15 @@ class Shares:
         """
         env = os.environ if env is None else env
         if jobs is None:
-            jobs = _positive(env, "EXPRESSION_LAB_SANDBOX_JOBS", 1)
+            jobs = positive_setting(env, "EXPRESSION_LAB_SANDBOX_JOBS", 1)
         elif int(jobs) < 1:
             raise ValueError(f"jobs={jobs!r}: expected a positive integer (the number of parallel workers)")
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         return cls(jobs=int(jobs), cores=cores,
-                   cpu_percent=_positive(env, "EXPRESSION_LAB_SANDBOX_WORKER_CPU_PERCENT",
+                   cpu_percent=positive_setting(env, "EXPRESSION_LAB_SANDBOX_WORKER_CPU_PERCENT",
                                          max(1, 100 * cores // int(jobs))),
-                   memory=_positive(env, "EXPRESSION_LAB_SANDBOX_WORKER_MEMORY", DEFAULT_WORKER_MEMORY),
-                   processes=_positive(env, "EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES",
+                   memory=positive_setting(env, "EXPRESSION_LAB_SANDBOX_WORKER_MEMORY", DEFAULT_WORKER_MEMORY),
+                   processes=positive_setting(env, "EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES",
                                        getattr(limits, "processes", None) or 512))
 
 
@@ -126,18 +128,6 @@ def batch_name(env: dict | None = None) -> str:
     value = env.get("EXPRESSION_LAB_SANDBOX_BATCH", "")
     if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
         raise ValueError(f"EXPRESSION_LAB_SANDBOX_BATCH={value!r}: expected 1 to 64 letters, digits, '_' or '-'")
-    return value
-
-
-def _positive(env, name: str, default: int) -> int:
-    if not env.get(name):
-        return default
-    try:
-        value = int(env[name])
-    except ValueError:
-        raise ValueError(f"{name}={env[name]!r}: expected a positive integer") from None
-    if value <= 0:
-        raise ValueError(f"{name}={env[name]!r}: expected a positive integer")
     return value
 
 

@@ -70,6 +70,23 @@ class SandboxError(RuntimeError):
     """The sandbox cannot be used here (no bubblewrap, no namespaces) or would expose the course."""
 
 
+def positive_setting(env, name: str, default: int) -> int:
+    """``env[name]`` as a positive integer, or ``default`` when unset or empty.
+
+    Raises:
+        ValueError: it is set but not a positive integer (the message names the variable).
+    """
+    if not env.get(name):
+        return default
+    try:
+        value = int(env[name])
+    except ValueError:
+        raise ValueError(f"{name}={env[name]!r}: expected a positive integer") from None
+    if value <= 0:
+        raise ValueError(f"{name}={env[name]!r}: expected a positive integer")
+    return value
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of one sandboxed kernel (``setrlimit``; each may be overridden by its variable).
@@ -97,17 +114,8 @@ class Limits:
             ValueError: a variable is not a positive integer.
         """
         env = os.environ if env is None else env
-        values = {}
-        for f in fields(cls):
-            name = f"EXPRESSION_LAB_SANDBOX_{f.name.upper()}"
-            if env.get(name):
-                try:
-                    values[f.name] = int(env[name])
-                except ValueError:
-                    raise ValueError(f"{name}={env[name]!r}: expected a positive integer") from None
-                if values[f.name] <= 0:
-                    raise ValueError(f"{name}={env[name]!r}: expected a positive integer")
-        return cls(**values)
+        return cls(**{f.name: positive_setting(env, f"EXPRESSION_LAB_SANDBOX_{f.name.upper()}", f.default)
+                      for f in fields(cls)})
 
 
 def _venv_python() -> Path:

@@ -18,7 +18,7 @@ import fnmatch
 import os
 import shutil
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 MIB = 2 ** 20
@@ -48,18 +48,11 @@ class Caps:
         Raises:
             ValueError: a variable is not a positive integer.
         """
+        from .sandbox import positive_setting
+
         env = os.environ if env is None else env
-        values = {}
-        for name in ("files", "bytes", "depth"):
-            variable = f"EXPRESSION_LAB_SUBMISSION_MAX_{name.upper()}"
-            if env.get(variable):
-                try:
-                    values[name] = int(env[variable])
-                except ValueError:
-                    raise ValueError(f"{variable}={env[variable]!r}: expected a positive integer") from None
-                if values[name] <= 0:
-                    raise ValueError(f"{variable}={env[variable]!r}: expected a positive integer")
-        return cls(**values)
+        return cls(**{f.name: positive_setting(env, f"EXPRESSION_LAB_SUBMISSION_MAX_{f.name.upper()}", f.default)
+                      for f in fields(cls)})
 
 
 @dataclass
