@@ -644,7 +644,7 @@ def test_flags_reach_the_class_report_escaped(left_behind):
 #
 # Each attacker hands in wrong answers plus a few lines that, on nbgrader's plain ``Execute``, raised the score
 # (up to full marks): IPython input and AST transformers, ``set_custom_exc`` plus a ``post_run_cell`` hook (also
-# installed by the tampered function at call time, inside the test cell), forged ``execute_result`` numbers (partial
+# installed by the graded function at call time, inside the test cell), forged ``execute_result`` numbers (partial
 # credit), a trace function, patched builtins and test helpers, class-level patches of ``InteractiveShell.run_cell``
 # and ipykernel's ``do_execute``. With :class:`course.guarded_execute.GuardedExecute` in the course's
 # ``nbgrader_config.py`` every one scores what its answers deserve (0) and is flagged for review with its reason;
@@ -706,7 +706,7 @@ TAMPER_ATTACKS = {
                         "get_ipython().ast_transformers.append(_NoAsserts())\n", ""),
     "custom_exc_hook": (CLEAR_ERROR + "get_ipython().set_custom_exc((Exception,), lambda *args, **kwargs: None)\n"
                         "get_ipython().events.register('post_run_cell', _clear_error)\n", ""),
-    # the tampered functions themselves install the handler while the test cell runs (after any reset before it)
+    # the graded functions themselves install the handler while the test cell runs (after any reset before it)
     "custom_exc_at_call": (CLEAR_ERROR + "_wrong_double = double\n\n\ndef double(x):\n"
                            "    get_ipython().set_custom_exc((Exception,), lambda *args, **kwargs: None)\n"
                            "    get_ipython().events.register('post_run_cell', _clear_error)\n"
@@ -880,14 +880,14 @@ def tampered(request, tmp_path_factory):
                                    "--sandbox"], cwd=root, capture_output=True, text=True)
             assert proc.returncode == 0, f"{assignment}: the batch failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
             rows = json.loads((root / "grading" / "autograde" / f"{assignment}.json").read_text())
-            failed.update({(assignment, r["student"]): r["reason"] for r in rows if r["status"] != "tampered"})
+            failed.update({(assignment, r["student"]): r["reason"] for r in rows if r["status"] != "graded"})
     return dict(route=route, root=root, cases=cases, seconds=time.perf_counter() - start, failed=failed)
 
 
 def _tamper_scores(tampered, assignment, student) -> dict[str, float]:
-    """Automatic points per test cell (after checking that the submission was tampered at all)."""
+    """Automatic points per test cell (after checking that the submission was graded at all)."""
     reason = tampered["failed"].get((assignment, student))
-    assert reason is None, f"{tampered['route']}: expected {student}'s {assignment} tampered, found it failed: {reason}"
+    assert reason is None, f"{tampered['route']}: expected {student}'s {assignment} graded, found it failed: {reason}"
     return {s.cell: s.score for s in steps.cell_scores(assignment, student, tampered["root"]) if s.kind == "auto"}
 
 
@@ -1545,7 +1545,7 @@ def test_a_notebook_oracle_no_longer_raises_the_score(tmp_path, monkeypatch):
 # What instructors and students see of a hostile submission: no script runs, no hidden test shows.
 #
 # One student of the tiny assignment (conftest; no TensorFlow) hands in a notebook built to attack both pages
-# built from it, shown once with plain nbgrader and the kit's configuration (its executor without the guard,
+# built from it, graded once with plain nbgrader and the kit's configuration (its executor without the guard,
 # :data:`PLAIN_EXECUTE`, so that these layers are tested on their own):
 #
 # - **stored XSS** (formgrader and feedback): outputs ``display(HTML("<script>…"))``, ``<img onerror>``,
@@ -1635,7 +1635,7 @@ update_display(HTML("<pre>" + In[-2] + "</pre>"), display_id="leak-later")
 
 
 def tiny_source_with_written_answer():
-    """The tiny source notebook plus a written (markdown) answer shown by hand, 1 point."""
+    """The tiny source notebook plus a written (markdown) answer graded by hand, 1 point."""
     nb = tiny_source_notebook()
     nb.cells.append(new_markdown_cell("Explain `double`.", metadata=_nbgrader_meta("q_written", locked=True)))
     nb.cells.append(new_markdown_cell("### BEGIN SOLUTION\nIt doubles.\n### END SOLUTION",
