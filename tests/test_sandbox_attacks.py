@@ -652,9 +652,9 @@ def test_flags_reach_the_class_report_escaped(left_behind):
 # process stays small, the notebook too) and the honest answers beside it keep their points; a cell after a hidden
 # test finds no trace of its source.
 #
-# Every case runs through ``nbgrader autograde`` twice: unsandboxed (``course.nbgrader_steps.autograde``, one
-# student after another) and sandboxed (``python -m course autograde ID --jobs 2 --sandbox``, skipped without
-# bubblewrap unless ``EXPRESSION_LAB_REQUIRE_SANDBOX=1``). Most cases use the tiny course of ``conftest.py`` (5
+# Every case runs through ``nbgrader autograde`` twice, by ``python -m course autograde ID --jobs 2``: unsandboxed
+# (``--no-sandbox``) and sandboxed (``--sandbox``, skipped without bubblewrap unless
+# ``EXPRESSION_LAB_REQUIRE_SANDBOX=1``). Most cases use the tiny course of ``conftest.py`` (5
 # points); the partial-credit and test-helper cases use a variant of it with a locked ``import numpy as np`` cell, a
 # test of ``np.allclose``/``isinstance``, a test cell ending with a ``_points`` number, one importing
 # ``tqdm`` (not loaded before it) and one with a loop (11 points).
@@ -859,28 +859,21 @@ def hand_in_cases(root: Path) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module", params=["unsandboxed", "sandboxed"])
 def tampered(request, tmp_path_factory):
-    """Every case autograded one way: ``nbgrader_steps.autograde`` per student, or ``python -m course autograde
-    ID --jobs 2 --sandbox``. Returns dict(route, root, cases, seconds)."""
+    """Every case autograded by ``python -m course autograde ID --jobs 2``, with ``--no-sandbox`` or ``--sandbox``.
+    Returns dict(route, root, cases, seconds, failed)."""
     route = request.param
     if route == "sandboxed":
         _sandbox_or_skip()
     root = tmp_path_factory.mktemp(f"tampering-{route}")
     cases = hand_in_cases(root)
     start, failed = time.perf_counter(), {}
-    if route == "unsandboxed":
-        for assignment, students in cases.items():
-            for student in students:
-                try:
-                    steps.autograde(assignment, student, root)
-                except steps.GradingError as err:
-                    failed[(assignment, student)] = str(err)[-3000:]
-    else:
-        for assignment in cases:
-            proc = subprocess.run([sys.executable, "-m", "course", "autograde", assignment, "--jobs", "2",
-                                   "--sandbox"], cwd=root, capture_output=True, text=True)
-            assert proc.returncode == 0, f"{assignment}: the batch failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-            rows = json.loads((root / "grading" / "autograde" / f"{assignment}.json").read_text())
-            failed.update({(assignment, r["student"]): r["reason"] for r in rows if r["status"] != "graded"})
+    flag = "--sandbox" if route == "sandboxed" else "--no-sandbox"
+    for assignment in cases:
+        proc = subprocess.run([sys.executable, "-m", "course", "autograde", assignment, "--jobs", "2", flag],
+                              cwd=root, capture_output=True, text=True)
+        assert proc.returncode == 0, f"{assignment}: the batch failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        rows = json.loads((root / "grading" / "autograde" / f"{assignment}.json").read_text())
+        failed.update({(assignment, r["student"]): r["reason"] for r in rows if r["status"] != "graded"})
     return dict(route=route, root=root, cases=cases, seconds=time.perf_counter() - start, failed=failed)
 
 
