@@ -14,8 +14,9 @@ demo: bootstrap  ## the demo course run: release, a sample submission, autograde
 test: bootstrap  ## the test suite (real-data tests run when FER2013_PATH is set)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: bootstrap  ## ruff, configured in pyproject.toml (CI runs it before the tests)
+lint: bootstrap  ## ruff's linter and formatter, configured in pyproject.toml (CI runs it before the tests)
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
 
 lab: bootstrap  ## JupyterLab on the course folder
 	@$(VENV)/bin/jupyter lab --notebook-dir=.

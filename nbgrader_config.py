@@ -24,8 +24,14 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(root, "grading", "gradebo
 c.Exchange.root = os.path.join(root, "grading", "exchange")
 # Never copy what a notebook run leaves beside the notebook: the 26 M-parameter model_1 (> 100 MB, which
 # nbgrader would skip with a warning anyway) and the models a grading run writes.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "model_1.keras",
-                            "autograde_outputs"]
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints",
+    "*.pyc",
+    "__pycache__",
+    "feedback",
+    "model_1.keras",
+    "autograde_outputs",
+]
 
 # TensorFlow writes C-level logs to stderr; nbgrader scores any stderr in a test cell as 0. Keep fd-level
 # output out of the notebook so a correct answer is never zeroed by a log line.
@@ -69,8 +75,16 @@ from course.html_safety import SanitizeNotebook, clean_html, markdown2html  # no
 # undoes tampering with IPython in the student's kernel, checks that the cell ran to its end, runs hidden tests
 # without history, caps output bytes while executing, and flags what it found for review (with a static scan of
 # the answer cells made outside the kernel). c.Execute.* settings (timeout, kernel_name) still apply.
-c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata, SanitizeNotebook]
+c.Autograde.autograde_preprocessors = [
+    GuardedExecute,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+    SanitizeNotebook,
+]
 c.HTMLExporter.sanitize_html = True
 c.HTMLExporter.filters = {"clean_html": clean_html, "markdown2html": markdown2html}
 

@@ -78,13 +78,24 @@ def _timed_autograde(assignment: str, root: Path, student: str | None = None) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=30,
-                        help="class size (default 30; 0: no class run, the last class result is kept)")
-    parser.add_argument("--class-assignment", default="ps3_iphonex_3dcnn", choices=list(ASSIGNMENTS),
-                        help="the assignment the class hands in (default: ps3_iphonex_3dcnn)")
-    parser.add_argument("--assignments", default=",".join(ASSIGNMENTS),
-                        help="comma-separated assignments to time one submission of (default: all); the class "
-                             "assignment is always included")
+    parser.add_argument(
+        "--students",
+        type=int,
+        default=30,
+        help="class size (default 30; 0: no class run, the last class result is kept)",
+    )
+    parser.add_argument(
+        "--class-assignment",
+        default="ps3_iphonex_3dcnn",
+        choices=list(ASSIGNMENTS),
+        help="the assignment the class hands in (default: ps3_iphonex_3dcnn)",
+    )
+    parser.add_argument(
+        "--assignments",
+        default=",".join(ASSIGNMENTS),
+        help="comma-separated assignments to time one submission of (default: all); the class "
+        "assignment is always included",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the course folder (its path is printed)")
     args = parser.parse_args(argv)
 
@@ -99,15 +110,24 @@ def main(argv: list[str] | None = None) -> int:
             name = ASSIGNMENTS[assignment]
             steps.release(assignment, root)
             folder = steps.submission_folder("sample", assignment, root)
-            notebook = write_submission(root / "assignments" / assignment / f"{name}.ipynb",
-                                        root / "solutions" / assignment / f"{name}.ipynb", folder)
+            notebook = write_submission(
+                root / "assignments" / assignment / f"{name}.ipynb",
+                root / "solutions" / assignment / f"{name}.ipynb",
+                folder,
+            )
             t = time.perf_counter()
             execute_notebook(notebook, env={"EXPRESSION_LAB_QUICK": "1"})
             student_minutes = (time.perf_counter() - t) / 60
             seconds, peak = _timed_autograde(assignment, root, "sample")
-            rows.append({"step": f"autograde one {assignment} submission", "seconds": round(seconds, 1),
-                         "peak_mb": round(peak / 1e6), "submissions": 1,
-                         "note": f"the sample student's own run took {student_minutes:.1f} min"})
+            rows.append(
+                {
+                    "step": f"autograde one {assignment} submission",
+                    "seconds": round(seconds, 1),
+                    "peak_mb": round(peak / 1e6),
+                    "submissions": 1,
+                    "note": f"the sample student's own run took {student_minutes:.1f} min",
+                }
+            )
             print(f"{assignment}: autograde {seconds:.1f} s, peak {peak / 1e6:,.0f} MB", flush=True)
 
         if args.students:
@@ -150,10 +170,15 @@ def _class_run(args, root: Path) -> dict:
             shutil.copy(root / "assignments" / assignment / f"{name}.ipynb", target / f"{name}.ipynb")
     shutil.rmtree(sample)
     seconds, peak = _timed_autograde(assignment, root)
-    return {"step": f"autograde a class of {args.students} {assignment} submissions",
-            "seconds": round(seconds, 1), "peak_mb": round(peak / 1e6), "submissions": args.students,
-            "per_second": round(args.students / seconds * 60, 1), "unit": "submissions/min",
-            "note": f"{seconds / args.students:.1f} s per submission; every fifth unanswered"}
+    return {
+        "step": f"autograde a class of {args.students} {assignment} submissions",
+        "seconds": round(seconds, 1),
+        "peak_mb": round(peak / 1e6),
+        "submissions": args.students,
+        "per_second": round(args.students / seconds * 60, 1),
+        "unit": "submissions/min",
+        "note": f"{seconds / args.students:.1f} s per submission; every fifth unanswered",
+    }
 
 
 if __name__ == "__main__":

@@ -45,8 +45,13 @@ def _conditions() -> dict[str, callable]:
         scene[95:145, 180:230] = cv2.resize(g, (50, 50), interpolation=cv2.INTER_CUBIC)
         return scene
 
-    return {"tight crop, 100×100": tight, "dim, low contrast": dim, "lit from one side": side_light,
-            "rotated 15°": rotated, "50 px face in a 320×240 scene": in_scene}
+    return {
+        "tight crop, 100×100": tight,
+        "dim, low contrast": dim,
+        "lit from one side": side_light,
+        "rotated 15°": rotated,
+        "50 px face in a 320×240 scene": in_scene,
+    }
 
 
 def _evaluate(detect, images: list[np.ndarray]) -> tuple[int, float]:
@@ -71,8 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         for name, detect in detectors.items():
             hits, ms_faces = _evaluate(detect, face_images)
             false, ms_others = _evaluate(detect, other_images)
-            rows.append({"condition": condition, "detector": name, "recall": hits / len(faces),
-                         "false_positives": false / len(others), "ms_per_image": round((ms_faces + ms_others) / 2, 1)})
+            rows.append(
+                {
+                    "condition": condition,
+                    "detector": name,
+                    "recall": hits / len(faces),
+                    "false_positives": false / len(others),
+                    "ms_per_image": round((ms_faces + ms_others) / 2, 1),
+                }
+            )
     astronaut = read_grayscale(astronaut_photo())
     start = time.perf_counter()
     boxes_now = detect_faces(astronaut)
@@ -80,29 +92,56 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     before = single_cascade_face(astronaut)
     ms_before = (time.perf_counter() - start) * 1000
-    astro = {"before": {"found": before is not None, "ms": round(ms_before, 1)},
-             "now": {"found": len(boxes_now) > 0, "boxes": len(boxes_now), "box": [int(v) for v in boxes_now[0]]
-                     if len(boxes_now) else None, "ms": round(ms_now, 1)}}
+    astro = {
+        "before": {"found": before is not None, "ms": round(ms_before, 1)},
+        "now": {
+            "found": len(boxes_now) > 0,
+            "boxes": len(boxes_now),
+            "box": [int(v) for v in boxes_now[0]] if len(boxes_now) else None,
+            "ms": round(ms_now, 1),
+        },
+    }
 
     print(f"Face detection on lfw_subset (100 faces, 100 non-faces) · {os.cpu_count()} CPU cores\n")
     print(f"{'condition':<32}{'detector':<26}{'recall':>8}{'false pos.':>12}{'ms/image':>10}")
     for r in rows:
-        print(f"{r['condition']:<32}{r['detector']:<26}{r['recall']:>8.0%}{r['false_positives']:>12.0%}"
-              f"{r['ms_per_image']:>10.1f}")
-    print(f"\nastronaut (512×512, one face): before found={before is not None} ({ms_before:.0f} ms); now "
-          f"{len(boxes_now)} box(es) {astro['now']['box']} ({ms_now:.0f} ms)")
+        print(
+            f"{r['condition']:<32}{r['detector']:<26}{r['recall']:>8.0%}{r['false_positives']:>12.0%}"
+            f"{r['ms_per_image']:>10.1f}"
+        )
+    print(
+        f"\nastronaut (512×512, one face): before found={before is not None} ({ms_before:.0f} ms); now "
+        f"{len(boxes_now)} box(es) {astro['now']['box']} ({ms_now:.0f} ms)"
+    )
     mean = {d: float(np.mean([r["recall"] for r in rows if r["detector"] == d])) for d in detectors}
     fp = {d: float(np.mean([r["false_positives"] for r in rows if r["detector"] == d])) for d in detectors}
-    results = [{"step": f"{r['condition']}: {r['detector']}", "seconds": None,
-                "note": f"recall {r['recall']:.0%} · false positives {r['false_positives']:.0%} · "
-                        f"{r['ms_per_image']:.1f} ms/image"} for r in rows]
-    results.append({"step": "astronaut (512×512, one face)", "seconds": None,
-                    "note": f"before: found {before is not None}, {ms_before:.0f} ms · now: {len(boxes_now)} box, "
-                            f"{ms_now:.0f} ms"})
-    write_results("face_detection", rows=rows, astronaut=astro, mean_recall=mean, mean_false_positives=fp,
-                  results=results,
-                  note="recall over all conditions: " + ", ".join(f"{d} {mean[d]:.0%} (false positives "
-                                                                   f"{fp[d]:.0%})" for d in detectors))
+    results = [
+        {
+            "step": f"{r['condition']}: {r['detector']}",
+            "seconds": None,
+            "note": f"recall {r['recall']:.0%} · false positives {r['false_positives']:.0%} · "
+            f"{r['ms_per_image']:.1f} ms/image",
+        }
+        for r in rows
+    ]
+    results.append(
+        {
+            "step": "astronaut (512×512, one face)",
+            "seconds": None,
+            "note": f"before: found {before is not None}, {ms_before:.0f} ms · now: {len(boxes_now)} box, "
+            f"{ms_now:.0f} ms",
+        }
+    )
+    write_results(
+        "face_detection",
+        rows=rows,
+        astronaut=astro,
+        mean_recall=mean,
+        mean_false_positives=fp,
+        results=results,
+        note="recall over all conditions: "
+        + ", ".join(f"{d} {mean[d]:.0%} (false positives {fp[d]:.0%})" for d in detectors),
+    )
     return 0
 
 

@@ -48,9 +48,8 @@ import numpy as np
 from benchmarks.host_speed import host_speed
 from benchmarks.inference_speed import faces_per_second, latency_ms
 from benchmarks.results_file import write_results
-from benchmarks.solution_code import solution_namespace
+from course.notebook_cells import run_solution_cells
 
-NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 PROBE_BATCHES = 50  # batches timed before training, to plan the number of epochs
 # Training faces over which a checkpoint's batch-norm statistics are re-estimated (about 5 s on 2 cores). On
 # three 15-minute checkpoints, 2,000 faces and 8,000 gave PublicTest within 0.1 point of each other.
@@ -117,7 +116,7 @@ def reestimate_batch_norm_statistics(model, faces: np.ndarray, batch_size: int =
         features = keras.Model(model.input, layer.input)
         total, squares, count = 0.0, 0.0, 0
         for start in range(0, len(faces), batch_size):
-            x = np.asarray(features.predict_on_batch(faces[start:start + batch_size]), dtype=np.float64)
+            x = np.asarray(features.predict_on_batch(faces[start : start + batch_size]), dtype=np.float64)
             x = x.reshape(-1, x.shape[-1])  # every position of every face: one sample per channel
             total, squares, count = total + x.sum(axis=0), squares + (x * x).sum(axis=0), count + x.shape[0]
         mean = total / count
@@ -134,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     speed = host_speed()  # before the clock starts: it is a fact about the host, not part of the budget
-    print(f"host: {os.cpu_count()} CPU cores · matmul {speed['matmul_gflops']:,} GFLOP/s · "
-          f"Conv2D {speed['conv2d_gflops']:,} GFLOP/s", flush=True)
+    print(
+        f"host: {os.cpu_count()} CPU cores · matmul {speed['matmul_gflops']:,} GFLOP/s · "
+        f"Conv2D {speed['conv2d_gflops']:,} GFLOP/s",
+        flush=True,
+    )
     start = time.perf_counter()
 
     import keras
@@ -148,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_fer2013()
     if data.description.startswith("SYNTHETIC"):
         print("warning: no FER2013 configured, measuring on the synthetic faces (set FER2013_PATH)", file=sys.stderr)
-    ns = solution_namespace(NOTEBOOK, ["config", "imports", "preprocess", "make_augmentation", "build_model_1",
-                                       "build_model_2"], {"__name__": "benchmark"})
+    ns = run_solution_cells("build_model_1_and_2", {"__name__": "benchmark"})
     batch = ns.get("MODEL_2_BATCH_SIZE", ns["BATCH_SIZE"])  # the notebook's batch size for model_2
     train, test = data.subset("Training"), data.subset("PublicTest")
     x_train, x_test = ns["preprocess"](train.images), ns["preprocess"](test.images)
@@ -158,8 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     def dataset(batch_size):
-        return (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=0)
-                .batch(batch_size).prefetch(tf.data.AUTOTUNE))
+        return (
+            tf.data.Dataset.from_tensor_slices((x_train, y_train))
+            .shuffle(len(x_train), seed=0)
+            .batch(batch_size)
+            .prefetch(tf.data.AUTOTUNE)
+        )
 
     # The learning rate follows the wall clock, not an epoch count: an epoch here takes 80-170 s depending on
     # what else the machine does, so an epoch plan made up front ends the schedule too early or too late.
@@ -190,12 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     checkpoints, per_epoch, paused = [], [], [0.0]
     tmp = Path(tempfile.mkdtemp())
     # Real Training faces (no PublicTest face), neither mirrored nor shifted, for the checkpoints' statistics.
-    clean_faces = x_train[np.random.default_rng(0).choice(len(x_train), min(CLEAN_FACES, len(x_train)),
-                                                          replace=False)]
+    clean_faces = x_train[np.random.default_rng(0).choice(len(x_train), min(CLEAN_FACES, len(x_train)), replace=False)]
     train_start = time.perf_counter() - start
-    print(f"{len(x_train):,} training faces · data and model ready after {train_start:.0f} s · about "
-          f"{seconds_per_epoch:.0f} s an epoch, so model_2 is built for {planned_epochs} epochs · training until "
-          f"{args.minutes:g} min · batch {batch} · peak learning rate {peak:g}", flush=True)
+    print(
+        f"{len(x_train):,} training faces · data and model ready after {train_start:.0f} s · about "
+        f"{seconds_per_epoch:.0f} s an epoch, so model_2 is built for {planned_epochs} epochs · training until "
+        f"{args.minutes:g} min · batch {batch} · peak learning rate {peak:g}",
+        flush=True,
+    )
 
     def checkpoint(model, epoch: float, elapsed: float, minutes: float) -> None:
         path = tmp / f"model_2_{minutes:.1f}min.keras"
@@ -210,11 +217,18 @@ def main(argv: list[str] | None = None) -> int:
         finish_seconds = time.perf_counter() - t0
         finished.save(path.with_name(path.stem + "_statistics.keras"))
         clean = evaluate_model(path.with_name(path.stem + "_statistics.keras"), data, "PublicTest")
-        checkpoints.append({"minutes": round(minutes, 2), "epochs": round(epoch, 2),
-                            "elapsed_minutes": round(elapsed / 60, 2), "accuracy": round(result.accuracy, 4),
-                            "macro_f1": round(result.macro_f1, 4), "accuracy_flip_tta": round(tta.accuracy, 4),
-                            "accuracy_statistics_reestimated": round(clean.accuracy, 4),
-                            "reestimate_seconds": round(finish_seconds, 1)})
+        checkpoints.append(
+            {
+                "minutes": round(minutes, 2),
+                "epochs": round(epoch, 2),
+                "elapsed_minutes": round(elapsed / 60, 2),
+                "accuracy": round(result.accuracy, 4),
+                "macro_f1": round(result.macro_f1, 4),
+                "accuracy_flip_tta": round(tta.accuracy, 4),
+                "accuracy_statistics_reestimated": round(clean.accuracy, 4),
+                "reestimate_seconds": round(finish_seconds, 1),
+            }
+        )
         print(f"  {checkpoints[-1]}", flush=True)
 
     class WallClock(keras.callbacks.Callback):
@@ -225,10 +239,18 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = t0 - start - paused[0]
             with _averaged_weights(self.model):
                 predicted = self.model.predict(x_test, batch_size=512, verbose=0).argmax(axis=1)
-            per_epoch.append({"epoch": epoch + 1, "minutes": round(elapsed / 60, 2),
-                              "accuracy": round(float((predicted == test.labels).mean()), 4)})
-            print(f"  epoch {epoch + 1}: {per_epoch[-1]['accuracy']:.2%} PublicTest after "
-                  f"{per_epoch[-1]['minutes']:.1f} min", flush=True)
+            per_epoch.append(
+                {
+                    "epoch": epoch + 1,
+                    "minutes": round(elapsed / 60, 2),
+                    "accuracy": round(float((predicted == test.labels).mean()), 4),
+                }
+            )
+            print(
+                f"  epoch {epoch + 1}: {per_epoch[-1]['accuracy']:.2%} PublicTest after "
+                f"{per_epoch[-1]['minutes']:.1f} min",
+                flush=True,
+            )
             paused[0] += time.perf_counter() - t0
 
         def on_train_batch_begin(self, batch, logs=None):
@@ -269,10 +291,18 @@ def main(argv: list[str] | None = None) -> int:
             model = with_flip_tta(model)
         x = model_inputs(test.images, kw.get("input_size", 48), kw.get("scale", "unit"))
         rate = faces_per_second(model, x, 512)  # best of three passes: one pass can meet a stall of the host
-        rows.append({"model": name, "accuracy": round(result.accuracy, 4), "macro_f1": round(result.macro_f1, 4),
-                     "parameters": result.parameters, "size_mb": round(result.model_bytes / 1e6, 2),
-                     "train_minutes": minutes, "faces_per_second": round(rate),
-                     "latency_ms": round(latency_ms(model, x), 1)})
+        rows.append(
+            {
+                "model": name,
+                "accuracy": round(result.accuracy, 4),
+                "macro_f1": round(result.macro_f1, 4),
+                "parameters": result.parameters,
+                "size_mb": round(result.model_bytes / 1e6, 2),
+                "train_minutes": minutes,
+                "faces_per_second": round(rate),
+                "latency_ms": round(latency_ms(model, x), 1),
+            }
+        )
 
     row("model_2 (solution notebook)", final, round(train_minutes, 1))
     row("model_2 + flip TTA", final, round(train_minutes, 1), flip_tta=True)
@@ -283,36 +313,62 @@ def main(argv: list[str] | None = None) -> int:
         model_1 = ns["build_model_1"]()
         aug = ns["make_augmentation"]()
         t = time.perf_counter()
-        model_1.fit(dataset(ns["BATCH_SIZE"]).map(lambda a, b: (aug(a, training=True), b)),  # the handout's 256
-                    epochs=args.baseline_epochs, verbose=2, shuffle=False)
+        model_1.fit(
+            dataset(ns["BATCH_SIZE"]).map(lambda a, b: (aug(a, training=True), b)),  # the handout's 256
+            epochs=args.baseline_epochs,
+            verbose=2,
+            shuffle=False,
+        )
         minutes_1 = (time.perf_counter() - t) / 60
         model_1.save(tmp / "model_1.keras")
         row(f"model_1 baseline ({args.baseline_epochs} epochs)", tmp / "model_1.keras", round(minutes_1, 1))
 
     print(f"\nFER2013 PublicTest ({len(test):,} faces) · {os.cpu_count()} CPU cores · training on Training only\n")
-    print(f"{'model':<32}{'accuracy':>9}{'macro-F1':>9}{'params':>11}{'MB':>7}{'train min':>10}{'faces/s':>9}"
-          f"{'ms/face':>8}")
+    print(
+        f"{'model':<32}{'accuracy':>9}{'macro-F1':>9}{'params':>11}{'MB':>7}{'train min':>10}{'faces/s':>9}"
+        f"{'ms/face':>8}"
+    )
     for r in rows:
         minutes = "–" if r["train_minutes"] is None else f"{r['train_minutes']:.1f}"
-        print(f"{r['model']:<32}{r['accuracy']:>9.2%}{r['macro_f1']:>9.3f}{r['parameters']:>11,}{r['size_mb']:>7.1f}"
-              f"{minutes:>10}{r['faces_per_second']:>9,}{r['latency_ms']:>8.1f}")
+        print(
+            f"{r['model']:<32}{r['accuracy']:>9.2%}{r['macro_f1']:>9.3f}{r['parameters']:>11,}{r['size_mb']:>7.1f}"
+            f"{minutes:>10}{r['faces_per_second']:>9,}{r['latency_ms']:>8.1f}"
+        )
     print(f"\nfaces/s: batch norms folded, {'bfloat16' if bfloat16 else 'float32'} arithmetic")
-    print("\ncheckpoints: " + ", ".join(f"{c['minutes']:g} min {c['accuracy']:.2%} "
-                                     f"(flip TTA {c['accuracy_flip_tta']:.2%}, batch-norm statistics "
-                                     f"re-estimated {c['accuracy_statistics_reestimated']:.2%})"
-                                     for c in checkpoints))
+    print(
+        "\ncheckpoints: "
+        + ", ".join(
+            f"{c['minutes']:g} min {c['accuracy']:.2%} "
+            f"(flip TTA {c['accuracy_flip_tta']:.2%}, batch-norm statistics "
+            f"re-estimated {c['accuracy_statistics_reestimated']:.2%})"
+            for c in checkpoints
+        )
+    )
     # The data is named by what it holds, never by where it lies on this machine.
-    described = (data.description.split(" (")[0] if data.description.startswith("SYNTHETIC")
-                 else f"FER2013, {len(train):,} Training and {len(test):,} PublicTest faces")
-    write_results("fer2013_accuracy", keras=keras.__version__, data=described, budget_minutes=args.minutes,
-                  batch_size=batch, planned_epochs=planned_epochs, epochs=epochs, host_speed=speed,
-                  checkpoints=checkpoints, per_epoch=per_epoch, models=rows,
-                  inference_dtype="bfloat16" if bfloat16 else "float32",
-                  # what the notebook's build_model_2 chose by course.cpu.cpu_has_bfloat16 ...
-                  training_dtype="bfloat16" if bfloat16 else "float32",
-                  # ... and a oneDNN limit that made it choose float32 on a CPU with bfloat16 (a CPU without it,
-                  # as far as TensorFlow's kernels go)
-                  **({"onednn_max_cpu_isa": limit} if (limit := onednn_isa_limit()) else {}))
+    described = (
+        data.description.split(" (")[0]
+        if data.description.startswith("SYNTHETIC")
+        else f"FER2013, {len(train):,} Training and {len(test):,} PublicTest faces"
+    )
+    write_results(
+        "fer2013_accuracy",
+        keras=keras.__version__,
+        data=described,
+        budget_minutes=args.minutes,
+        batch_size=batch,
+        planned_epochs=planned_epochs,
+        epochs=epochs,
+        host_speed=speed,
+        checkpoints=checkpoints,
+        per_epoch=per_epoch,
+        models=rows,
+        inference_dtype="bfloat16" if bfloat16 else "float32",
+        # what the notebook's build_model_2 chose by course.cpu.cpu_has_bfloat16 ...
+        training_dtype="bfloat16" if bfloat16 else "float32",
+        # ... and a oneDNN limit that made it choose float32 on a CPU with bfloat16 (a CPU without it,
+        # as far as TensorFlow's kernels go)
+        **({"onednn_max_cpu_isa": limit} if (limit := onednn_isa_limit()) else {}),
+    )
     return 0
 
 

@@ -33,7 +33,7 @@ def host_speed() -> dict[str, float]:
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((1024, 1024), dtype=np.float32)
-    matmul = 2 * 1024 ** 3 / _best_seconds(lambda: a @ a) / 1e9
+    matmul = 2 * 1024**3 / _best_seconds(lambda: a @ a) / 1e9
 
     x = rng.standard_normal((64, 24, 24, 64), dtype=np.float32)
     conv = keras.layers.Conv2D(64, 3, padding="same")
@@ -49,6 +49,8 @@ if __name__ == "__main__":
 
     parse_no_options(__doc__)
     speed = host_speed()
-    print(f"{os.cpu_count()} CPU cores · NumPy matmul {speed['matmul_gflops']:,} GFLOP/s · "
-          f"Keras Conv2D {speed['conv2d_gflops']:,} GFLOP/s")
+    print(
+        f"{os.cpu_count()} CPU cores · NumPy matmul {speed['matmul_gflops']:,} GFLOP/s · "
+        f"Keras Conv2D {speed['conv2d_gflops']:,} GFLOP/s"
+    )
     sys.exit(0)

@@ -23,14 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.results_file import write_results
-from benchmarks.solution_code import solution_namespace
-
-NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
+from course.notebook_cells import run_solution_cells
 
 
 def warm_up(model, x: np.ndarray, batch_size: int) -> None:
     """Trace ``model.predict`` for a full and the last partial batch (one graph per batch shape)."""
-    model.predict(x[:batch_size + len(x) % batch_size], batch_size=batch_size, verbose=0)
+    model.predict(x[: batch_size + len(x) % batch_size], batch_size=batch_size, verbose=0)
 
 
 def predict_seconds(model, x: np.ndarray, batch_size: int) -> float:
@@ -76,14 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         model, name = keras.models.load_model(args.model, compile=False), Path(args.model).name
     else:
-        ns = solution_namespace(NOTEBOOK, ["config", "imports", "preprocess", "make_augmentation", "build_model_2"],
-                                {"__name__": "benchmark"})
+        ns = run_solution_cells("build_model_2", {"__name__": "benchmark"})
         keras.utils.set_random_seed(0)
         model, name = ns["build_model_2"](steps_per_epoch=1, epochs=1), "model_2"
     folded = fold_batch_norms(model)
     x = np.random.default_rng(0).random((args.faces, 48, 48, 1), dtype=np.float32)
-    variants = [(name, model), (f"{name}, batch norms folded", folded),
-                (f"{name}, batch norms folded + flip TTA", with_flip_tta(folded))]
+    variants = [
+        (name, model),
+        (f"{name}, batch norms folded", folded),
+        (f"{name}, batch norms folded + flip TTA", with_flip_tta(folded)),
+    ]
     if cpu_has_bfloat16():
         variants.insert(2, (f"{name}, batch norms folded, bfloat16", in_bfloat16(folded)))
     batches = [int(b) for b in args.batch_sizes.split(",")]
@@ -99,17 +99,36 @@ def main(argv: list[str] | None = None) -> int:
     for label, m in variants:
         for batch in batches:
             best, median = min(passes[label, batch]), float(np.median(passes[label, batch]))
-            rows.append({"step": f"{label}, batch {batch}", "seconds": round(best, 3),
-                         "per_second": round(len(x) / best), "unit": "faces/s",
-                         "note": f"median of {args.rounds}: {len(x) / median:,.0f}"})
-            print(f"{rows[-1]['step']:<54}{len(x) / best:>9,.0f} faces/s  (median {len(x) / median:,.0f})",
-                  flush=True)
+            rows.append(
+                {
+                    "step": f"{label}, batch {batch}",
+                    "seconds": round(best, 3),
+                    "per_second": round(len(x) / best),
+                    "unit": "faces/s",
+                    "note": f"median of {args.rounds}: {len(x) / median:,.0f}",
+                }
+            )
+            print(f"{rows[-1]['step']:<54}{len(x) / best:>9,.0f} faces/s  (median {len(x) / median:,.0f})", flush=True)
         ms = latency_ms(m, x)
-        rows.append({"step": f"{label}, one face", "seconds": round(ms / 1000, 4), "per_second": round(1000 / ms),
-                     "unit": "faces/s", "note": f"latency {ms:.1f} ms"})
+        rows.append(
+            {
+                "step": f"{label}, one face",
+                "seconds": round(ms / 1000, 4),
+                "per_second": round(1000 / ms),
+                "unit": "faces/s",
+                "note": f"latency {ms:.1f} ms",
+            }
+        )
         print(f"{rows[-1]['step']:<54}{ms:>9.1f} ms", flush=True)
-    write_results("inference_speed", keras=keras.__version__, model=name, parameters=int(model.count_params()),
-                  faces=len(x), rounds=args.rounds, results=rows)
+    write_results(
+        "inference_speed",
+        keras=keras.__version__,
+        model=name,
+        parameters=int(model.count_params()),
+        faces=len(x),
+        rounds=args.rounds,
+        results=rows,
+    )
     return 0
 
 

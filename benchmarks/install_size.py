@@ -53,9 +53,12 @@ def install(variant: str, no_cache: bool) -> dict:
         subprocess.run(pip + ["--no-deps", "-e", str(REPO)], check=True, env=env)
         seconds = time.perf_counter() - start
         site = next((venv / "lib").glob("python3*/site-packages"))
-        return {"step": f"fresh venv + kit ({variant})", "seconds": round(seconds, 1),
-                "size_mb": round(folder_bytes(venv) / 1e6),
-                "largest": [[name, round(size / 1e6)] for name, size in largest_packages(site)]}
+        return {
+            "step": f"fresh venv + kit ({variant})",
+            "seconds": round(seconds, 1),
+            "size_mb": round(folder_bytes(venv) / 1e6),
+            "largest": [[name, round(size / 1e6)] for name, size in largest_packages(site)],
+        }
     finally:
         shutil.rmtree(venv, ignore_errors=True)
 
@@ -73,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{rows[-1]['step']}: {rows[-1]['seconds']:.0f} s, {rows[-1]['size_mb']:,} MB", flush=True)
     print(f"\n{'variant':<34}{'seconds':>9}{'MB':>8}  largest packages (MB)")
     for r in rows:
-        print(f"{r['step']:<34}{r['seconds']:>9.0f}{r['size_mb']:>8,}  "
-              + ", ".join(f"{name} {mb:,}" for name, mb in r["largest"]))
+        print(
+            f"{r['step']:<34}{r['seconds']:>9.0f}{r['size_mb']:>8,}  "
+            + ", ".join(f"{name} {mb:,}" for name, mb in r["largest"])
+        )
     for r in rows:  # the summary table's columns
         r["note"] = f"{r['size_mb']:,} MB on disk; largest: " + ", ".join(f"{n} {mb:,} MB" for n, mb in r["largest"])
     write_results("install_size", pip_cache=not args.no_cache, results=rows)

@@ -17,9 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.results_file import write_results
-from benchmarks.solution_code import solution_namespace
-
-NOTEBOOK = "ps3_iphonex_3dcnn/iphonex_3dcnn.ipynb"
+from course.notebook_cells import run_solution_cells
 
 
 def _best_of(fn, repeat=3):
@@ -63,37 +61,77 @@ def main(argv: list[str] | None = None) -> int:
 
     faces = synthetic.sample_faces(max(1, args.clouds // 7 + 1), seed=0)
     clouds = faces.points[: args.clouds]
-    ns = solution_namespace(NOTEBOOK, ["imports", "voxelize", "build_model_4"],
-                            {"__name__": "solution", "SEED": 0})
+    ns = run_solution_cells("voxelize", {"__name__": "solution", "SEED": 0})
     voxelize = ns["voxelize"]
     rows = []
     seconds = _best_of(lambda: voxelize(clouds))
-    rows.append({"step": f"voxelize (solution, vectorized): {len(clouds)} clouds × 1220 points → 24³",
-                 "seconds": round(seconds, 3), "per_second": round(len(clouds) / seconds), "unit": "clouds/s"})
+    rows.append(
+        {
+            "step": f"voxelize (solution, vectorized): {len(clouds)} clouds × 1220 points → 24³",
+            "seconds": round(seconds, 3),
+            "per_second": round(len(clouds) / seconds),
+            "unit": "clouds/s",
+        }
+    )
     few = clouds[: args.open3d_clouds]
     seconds = _best_of(lambda: [open3d_occupancy(c) for c in few], repeat=1)
-    rows.append({"step": f"open3d VoxelGrid (occupied cells only, no counts): {len(few)} clouds",
-                 "seconds": round(seconds, 3), "per_second": round(len(few) / seconds), "unit": "clouds/s"})
+    rows.append(
+        {
+            "step": f"open3d VoxelGrid (occupied cells only, no counts): {len(few)} clouds",
+            "seconds": round(seconds, 3),
+            "per_second": round(len(few) / seconds),
+            "unit": "clouds/s",
+        }
+    )
     seconds = _best_of(lambda: [open3d_counts(c) for c in few], repeat=1)
-    rows.append({"step": f"open3d VoxelGrid + per-point get_voxel for counts: {len(few)} clouds",
-                 "seconds": round(seconds, 3), "per_second": round(len(few) / seconds), "unit": "clouds/s"})
+    rows.append(
+        {
+            "step": f"open3d VoxelGrid + per-point get_voxel for counts: {len(few)} clouds",
+            "seconds": round(seconds, 3),
+            "per_second": round(len(few) / seconds),
+            "unit": "clouds/s",
+        }
+    )
 
     viewer = FaceViewer(faces.points[:14], faces.labels[:14], faces.sample_ids[faces.subjects[:14]])
     import plotly.graph_objects as go
     import plotly.io as pio
 
     one = pio.to_json(go.Figure(viewer.figure.data[0]), engine="json")
-    rows.append({"step": "viewer widget: one cloud (x, y, z, colour) as plotly JSON, float32 base64",
-                 "seconds": 0.0, "per_second": len(one), "unit": "bytes/cloud"})
+    rows.append(
+        {
+            "step": "viewer widget: one cloud (x, y, z, colour) as plotly JSON, float32 base64",
+            "seconds": 0.0,
+            "per_second": len(one),
+            "unit": "bytes/cloud",
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        small = export_html(faces.points[:7], faces.labels[:7], faces.sample_ids[faces.subjects[:7]],
-                            Path(tmp) / "a.html").stat().st_size
+        small = (
+            export_html(faces.points[:7], faces.labels[:7], faces.sample_ids[faces.subjects[:7]], Path(tmp) / "a.html")
+            .stat()
+            .st_size
+        )
         n_big = min(len(faces.points), 350)
-        big = export_html(faces.points[:n_big], faces.labels[:n_big], faces.sample_ids[faces.subjects[:n_big]],
-                          Path(tmp) / "b.html").stat().st_size
+        big = (
+            export_html(
+                faces.points[:n_big],
+                faces.labels[:n_big],
+                faces.sample_ids[faces.subjects[:n_big]],
+                Path(tmp) / "b.html",
+            )
+            .stat()
+            .st_size
+        )
     per_cloud = (big - small) / (n_big - 7)
-    rows.append({"step": f"HTML export: bytes per extra cloud ({n_big} clouds: {big / 1e6:.1f} MB)",
-                 "seconds": 0.0, "per_second": round(per_cloud), "unit": "bytes/cloud"})
+    rows.append(
+        {
+            "step": f"HTML export: bytes per extra cloud ({n_big} clouds: {big / 1e6:.1f} MB)",
+            "seconds": 0.0,
+            "per_second": round(per_cloud),
+            "unit": "bytes/cloud",
+        }
+    )
 
     import keras
 
@@ -103,8 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     model = ns["build_model_4"](24)
     model.fit(x, y, epochs=1, batch_size=16, verbose=0)  # warm-up: tracing
     seconds = _best_of(lambda: model.fit(x, y, epochs=1, batch_size=16, verbose=0), repeat=2)
-    rows.append({"step": f"model_4 (solution Conv3D, {model.count_params():,} params): one epoch, 280 clouds, batch 16",
-                 "seconds": round(seconds, 2), "per_second": round(280 / seconds), "unit": "clouds/s"})
+    rows.append(
+        {
+            "step": f"model_4 (solution Conv3D, {model.count_params():,} params): one epoch, 280 clouds, batch 16",
+            "seconds": round(seconds, 2),
+            "per_second": round(280 / seconds),
+            "unit": "clouds/s",
+        }
+    )
 
     print(f"3D assignment · {os.cpu_count()} CPU cores · goal: voxelize ≥ 20,000 clouds/s\n")
     print(f"{'step':<88}{'seconds':>9}{'rate':>14}")

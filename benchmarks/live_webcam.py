@@ -34,11 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.results_file import write_results
-from benchmarks.solution_code import solution_namespace
+from course.notebook_cells import run_solution_cells
 
 HERE = Path(__file__).resolve().parent
 
-NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 SEQUENCE = [3, 5, 6, 4]  # Happy, Surprise, Neutral, Sad
 #: jupyter_server's own class, named in the stock run's config (the kit's install names its own class instead).
 DEFAULT_CLASS = "jupyter_server.services.kernels.connection.channels.ZMQChannelsWebsocketConnection"
@@ -99,15 +98,19 @@ def kernel_steps(model, frames: list[np.ndarray]) -> list[dict]:
     fast = fast_predictor(model)
     widget = LiveEmotion(model, max_fps=1000)
     frame_ids = iter(range(10**9))
-    steps = [("decode the grey bytes", lambda: decode_frame(content, buffers)),
-             ("Haar face detection on the frame halved (used)", lambda: detect(frame)),
-             ("Haar face detection on the whole frame", lambda: full_size(frame)),
-             ("crop to 48×48", lambda: crop_for_model(frame, box)),
-             ("model.predict, one face", lambda: model.predict(x, verbose=0)),
-             ("model.predict_on_batch, one face", lambda: model.predict_on_batch(x)),
-             ("folded + tf.function call, one face (used)", lambda: fast(x)),
-             ("whole frame in the kernel (handle_frame)",
-              lambda: widget.handle_frame(dict(content, id=next(frame_ids), t=time.perf_counter() * 1000), buffers))]
+    steps = [
+        ("decode the grey bytes", lambda: decode_frame(content, buffers)),
+        ("Haar face detection on the frame halved (used)", lambda: detect(frame)),
+        ("Haar face detection on the whole frame", lambda: full_size(frame)),
+        ("crop to 48×48", lambda: crop_for_model(frame, box)),
+        ("model.predict, one face", lambda: model.predict(x, verbose=0)),
+        ("model.predict_on_batch, one face", lambda: model.predict_on_batch(x)),
+        ("folded + tf.function call, one face (used)", lambda: fast(x)),
+        (
+            "whole frame in the kernel (handle_frame)",
+            lambda: widget.handle_frame(dict(content, id=next(frame_ids), t=time.perf_counter() * 1000), buffers),
+        ),
+    ]
     # rounds interleave the steps, so that a stall of the shared machine spoils one round of one step, not a row
     rounds: dict[str, list[float]] = {name: [] for name, _ in steps}
     for _ in range(5):
@@ -116,14 +119,20 @@ def kernel_steps(model, frames: list[np.ndarray]) -> list[dict]:
     rows = []
     for name, _ in steps:
         best, median = min(rounds[name]), float(np.median(rounds[name]))
-        rows.append({"step": f"kernel: {name}", "ms": round(best, 3),
-                     "note": f"{best:.2f} ms (best of 5 rounds' medians; median {median:.2f} ms)"})
+        rows.append(
+            {
+                "step": f"kernel: {name}",
+                "ms": round(best, 3),
+                "note": f"{best:.2f} ms (best of 5 rounds' medians; median {median:.2f} ms)",
+            }
+        )
         print(f"{rows[-1]['step']:<60}{best:>9.2f} ms  (median of rounds {median:.2f} ms)", flush=True)
     return rows
 
 
-def end_to_end(model_path: Path, frames: list[np.ndarray], seconds: float, max_fps: float,
-               frame_width: int, nodelay: bool = False) -> tuple[dict, dict]:
+def end_to_end(
+    model_path: Path, frames: list[np.ndarray], seconds: float, max_fps: float, frame_width: int, nodelay: bool = False
+) -> tuple[dict, dict]:
     """(the row for the table, raw numbers) from the widget in JupyterLab + Chromium with a fake camera;
     ``nodelay``: the server uses the kit's kernel websocket (TCP_NODELAY), else jupyter_server's default."""
     import nbformat
@@ -137,8 +146,9 @@ def end_to_end(model_path: Path, frames: list[np.ndarray], seconds: float, max_f
         video += [face] * 60
     write_y4m(root / "faces.y4m", video, 30)
     (root / "model_2.keras").write_bytes(model_path.read_bytes())
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CELL.format(max_fps=max_fps,
-                                                                               frame_width=frame_width))])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(CELL.format(max_fps=max_fps, frame_width=frame_width))]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "live.ipynb")
     env = dict(os.environ, PYTHONPATH=str(HERE.parent), JUPYTER_PLATFORM_DIRS="1", TF_CPP_MIN_LOG_LEVEL="2")
@@ -150,13 +160,20 @@ def end_to_end(model_path: Path, frames: list[np.ndarray], seconds: float, max_f
     lab = Lab(root, env, root / "jupyterlab.log")
     try:
         with sync_playwright() as p:
-            browser = launch(p, ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                                 f"--use-file-for-fake-video-capture={root / 'faces.y4m'}"])
+            browser = launch(
+                p,
+                [
+                    "--use-fake-device-for-media-stream",
+                    "--use-fake-ui-for-media-stream",
+                    f"--use-file-for-fake-video-capture={root / 'faces.y4m'}",
+                ],
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             open_notebook(page, lab, "live.ipynb")
             run_all_cells(page, timeout_s=180)
-            page.wait_for_function("() => (document.querySelector('.xl-live').dataset.label || '') !== ''",
-                                   timeout=60_000)
+            page.wait_for_function(
+                "() => (document.querySelector('.xl-live').dataset.label || '') !== ''", timeout=60_000
+            )
             page.wait_for_timeout(10_000)  # warm-up: the first compiled calls, the browser settling
             start = page.evaluate("() => performance.now()")
             load_before = os.getloadavg()[0]
@@ -170,24 +187,36 @@ def end_to_end(model_path: Path, frames: list[np.ndarray], seconds: float, max_f
         lab.stop()
     timed = np.array([row for row in log if start <= row[1] <= end])
     if len(timed) < 2:
-        raise RuntimeError(f"only {len(timed)} frames were painted in {seconds} s (last label {labels!r}); see "
-                           f"{root / 'jupyterlab.log'}")
+        raise RuntimeError(
+            f"only {len(timed)} frames were painted in {seconds} s (last label {labels!r}); see "
+            f"{root / 'jupyterlab.log'}"
+        )
     latency = timed[:, 1] - timed[:, 0]
     fps = len(timed) / ((end - start) / 1000)
-    raw = {"fps": round(fps, 2), "latency_median_ms": round(float(np.median(latency)), 1),
-           "latency_p95_ms": round(float(np.percentile(latency, 95)), 1),
-           "kernel_median_ms": round(float(np.median(timed[:, 2])), 1),
-           "round_trip_median_ms": round(float(np.median(timed[:, 3] - timed[:, 0])), 1),
-           "paint_median_ms": round(float(np.median(timed[:, 1] - timed[:, 3])), 1), "frames": int(len(timed)),
-           "load_average_1min": round(load, 2)}
-    server = ("the kit's kernel websocket, TCP_NODELAY (as installed)" if nodelay
-              else "jupyter_server's default kernel websocket (Nagle on)")
-    row = {"step": f"end to end, {server}: camera frame → bars painted ({frame_width} px grey frames, max_fps "
-                   f"{max_fps:g})", "per_second": raw["fps"],
-           "unit": "frames/s",
-           "note": f"latency median {raw['latency_median_ms']:.0f} ms (round trip {raw['round_trip_median_ms']:.0f} "
-                   f"ms, of which kernel {raw['kernel_median_ms']:.0f} ms; paint {raw['paint_median_ms']:.0f} ms), "
-                   f"p95 {raw['latency_p95_ms']:.0f} ms; {raw['frames']} frames in {seconds:g} s"}
+    raw = {
+        "fps": round(fps, 2),
+        "latency_median_ms": round(float(np.median(latency)), 1),
+        "latency_p95_ms": round(float(np.percentile(latency, 95)), 1),
+        "kernel_median_ms": round(float(np.median(timed[:, 2])), 1),
+        "round_trip_median_ms": round(float(np.median(timed[:, 3] - timed[:, 0])), 1),
+        "paint_median_ms": round(float(np.median(timed[:, 1] - timed[:, 3])), 1),
+        "frames": int(len(timed)),
+        "load_average_1min": round(load, 2),
+    }
+    server = (
+        "the kit's kernel websocket, TCP_NODELAY (as installed)"
+        if nodelay
+        else "jupyter_server's default kernel websocket (Nagle on)"
+    )
+    row = {
+        "step": f"end to end, {server}: camera frame → bars painted ({frame_width} px grey frames, max_fps "
+        f"{max_fps:g})",
+        "per_second": raw["fps"],
+        "unit": "frames/s",
+        "note": f"latency median {raw['latency_median_ms']:.0f} ms (round trip {raw['round_trip_median_ms']:.0f} "
+        f"ms, of which kernel {raw['kernel_median_ms']:.0f} ms; paint {raw['paint_median_ms']:.0f} ms), "
+        f"p95 {raw['latency_p95_ms']:.0f} ms; {raw['frames']} frames in {seconds:g} s",
+    }
     print(f"{row['step']:<60}{fps:>9.1f} frames/s  {row['note']}", flush=True)
     return row, raw
 
@@ -202,16 +231,17 @@ def main(argv: list[str] | None = None) -> int:
     from widgets.kernel_websocket import CLASS_NAME
 
     if installed_class() != CLASS_NAME:
-        parser.error(f"this environment's Jupyter server does not use {CLASS_NAME} (found {installed_class()}); "
-                     f"install it with: {sys.executable} -m widgets.kernel_websocket")
+        parser.error(
+            f"this environment's Jupyter server does not use {CLASS_NAME} (found {installed_class()}); "
+            f"install it with: {sys.executable} -m widgets.kernel_websocket"
+        )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     import keras
 
     from tests.lab_browser import browser_missing, synthetic_face_frames
 
-    ns = solution_namespace(NOTEBOOK, ["config", "imports", "preprocess", "make_augmentation", "build_model_2"],
-                            {"__name__": "benchmark"})
+    ns = run_solution_cells("build_model_2", {"__name__": "benchmark"})
     keras.utils.set_random_seed(0)
     model = ns["build_model_2"](steps_per_epoch=1, epochs=1)
     frames = synthetic_face_frames(SEQUENCE)
@@ -226,16 +256,25 @@ def main(argv: list[str] | None = None) -> int:
             model.save(path)
             for nodelay in (False, True):
                 row, raw["nodelay" if nodelay else "stock"] = end_to_end(
-                    path, frames, args.seconds, args.max_fps, args.frame_width, nodelay)
+                    path, frames, args.seconds, args.max_fps, args.frame_width, nodelay
+                )
                 rows.insert(int(nodelay), row)
     note = args.note
     load = max((r["load_average_1min"] for r in raw.values()), default=0.0)
     if not note and load > (os.cpu_count() or 1) / 2:
-        note = (f"provisional: other work shared the machine during the run (1-minute load average up to "
-                f"{load:.1f} on {os.cpu_count()} cores); rerun on an idle machine")
-    write_results("live_webcam", keras=keras.__version__, model="model_2 (untrained build_model_2)",
-                  parameters=int(model.count_params()), end_to_end=raw, results=rows,
-                  **({"note": note} if note else {}))
+        note = (
+            f"provisional: other work shared the machine during the run (1-minute load average up to "
+            f"{load:.1f} on {os.cpu_count()} cores); rerun on an idle machine"
+        )
+    write_results(
+        "live_webcam",
+        keras=keras.__version__,
+        model="model_2 (untrained build_model_2)",
+        parameters=int(model.count_params()),
+        end_to_end=raw,
+        results=rows,
+        **({"note": note} if note else {}),
+    )
     print(json.dumps(raw))
     return 0
 

@@ -49,7 +49,6 @@ from benchmarks.results_file import write_results
 
 HOLDOUT_FACES = 3589  # PrivateTest's size in fer2013.csv
 PERMUTATIONS = 2000
-NOTEBOOK = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 
 
 def _stratified(data, pool: np.ndarray, seed: int) -> np.ndarray:
@@ -103,19 +102,23 @@ def _train_model_2(data, rows: np.ndarray, path: Path, epochs: int) -> float | N
     import keras
     import tensorflow as tf
 
-    from benchmarks.solution_code import solution_namespace
+    from course.notebook_cells import run_solution_cells
 
     if path.is_file():
         return _recorded_seconds(path)
-    ns = solution_namespace(NOTEBOOK, ["config", "imports", "preprocess", "build_model_2"], {"__name__": "benchmark"})
+    ns = run_solution_cells("build_model_2", {"__name__": "benchmark"})
     batch = ns["MODEL_2_BATCH_SIZE"]
     x = ns["preprocess"](data.images[rows])
     y = keras.utils.to_categorical(data.labels[rows], 7)
     keras.utils.set_random_seed(0)
     steps = int(np.ceil(len(x) / batch))
     model = ns["build_model_2"](steps_per_epoch=steps, epochs=epochs)
-    batches = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=0, reshuffle_each_iteration=True)
-               .batch(batch).prefetch(tf.data.AUTOTUNE))
+    batches = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(x), seed=0, reshuffle_each_iteration=True)
+        .batch(batch)
+        .prefetch(tf.data.AUTOTUNE)
+    )
     start = time.perf_counter()
     model.fit(batches, epochs=epochs, verbose=2, shuffle=False)
     seconds = time.perf_counter() - start
@@ -123,8 +126,9 @@ def _train_model_2(data, rows: np.ndarray, path: Path, epochs: int) -> float | N
     return _record_seconds(path, seconds)
 
 
-def _finetune(source: Path, images: np.ndarray, labels: np.ndarray, path: Path, epochs: int,
-              learning_rate: float) -> float | None:
+def _finetune(
+    source: Path, images: np.ndarray, labels: np.ndarray, path: Path, epochs: int, learning_rate: float
+) -> float | None:
     """``source`` fitted ``epochs`` more epochs on ``images`` alone (Adam at ``learning_rate``, batches of 64,
     one-hot labels)."""
     import keras
@@ -135,8 +139,13 @@ def _finetune(source: Path, images: np.ndarray, labels: np.ndarray, path: Path, 
     keras.utils.set_random_seed(0)
     model = keras.models.load_model(source, compile=False)
     model.compile(keras.optimizers.Adam(learning_rate), "categorical_crossentropy")
-    model.fit(images[..., None].astype("float32") / 255.0, keras.utils.to_categorical(labels, 7), batch_size=64,
-              epochs=epochs, verbose=0)
+    model.fit(
+        images[..., None].astype("float32") / 255.0,
+        keras.utils.to_categorical(labels, 7),
+        batch_size=64,
+        epochs=epochs,
+        verbose=0,
+    )
     model.save(path)
     return _record_seconds(path, time.perf_counter() - start)
 
@@ -148,7 +157,7 @@ def _chance_sd(right_a: np.ndarray, right_b: np.ndarray, seed: int = 0) -> float
     diffs = []
     for _ in range(PERMUTATIONS):
         order = rng.permutation(len(pooled))
-        diffs.append(pooled[order[:len(right_a)]].mean() - pooled[order[len(right_a):]].mean())
+        diffs.append(pooled[order[: len(right_a)]].mean() - pooled[order[len(right_a) :]].mean())
     return 100 * float(np.std(diffs))
 
 
@@ -163,8 +172,12 @@ def evaluate(path: Path, data, sets: dict[str, np.ndarray], *, honest: bool) -> 
     for name, rows in sets.items():
         probs = model.predict(data.images[rows][..., None].astype("float32") / 255.0, batch_size=512, verbose=0)
         right[name] = np.argmax(probs, axis=1) == data.labels[rows]
-    arrays = {"images": data.images[sets["A"]], "labels": data.labels[sets["A"]],
-              "public_images": data.images[sets["PublicTest"]], "public_labels": data.labels[sets["PublicTest"]]}
+    arrays = {
+        "images": data.images[sets["A"]],
+        "labels": data.labels[sets["A"]],
+        "public_images": data.images[sets["PublicTest"]],
+        "public_labels": data.labels[sets["PublicTest"]],
+    }
     measured = measure_fer_accuracy(model, arrays, path.name)  # the scorer's own numbers for the flag
     acc = {name: float(r.mean()) for name, r in right.items()}
     assert abs(measured["accuracy"] - acc["A"]) < 1e-9, "the scorer's accuracy and this one must agree"
@@ -172,11 +185,18 @@ def evaluate(path: Path, data, sets: dict[str, np.ndarray], *, honest: bool) -> 
     def se(a, b):
         return 100 * np.sqrt(acc[a] * (1 - acc[a]) / len(right[a]) + acc[b] * (1 - acc[b]) / len(right[b]))
 
-    out = {"accuracy": {k: round(v, 4) for k, v in acc.items()},
-           "gaps": {f"{a} - {b}": {"points": round(100 * (acc[a] - acc[b]), 2), "se_points": round(float(se(a, b)), 2)}
-                    for a, b in ([("A", "PublicTest"), ("B", "PublicTest"), ("A", "B")] if honest
-                                 else [("A", "PublicTest"), ("B", "PublicTest")])},
-           "flagged": bool(contamination_reason(measured, {"usage": "hold-out A"}, path.name))}
+    out = {
+        "accuracy": {k: round(v, 4) for k, v in acc.items()},
+        "gaps": {
+            f"{a} - {b}": {"points": round(100 * (acc[a] - acc[b]), 2), "se_points": round(float(se(a, b)), 2)}
+            for a, b in (
+                [("A", "PublicTest"), ("B", "PublicTest"), ("A", "B")]
+                if honest
+                else [("A", "PublicTest"), ("B", "PublicTest")]
+            )
+        },
+        "flagged": bool(contamination_reason(measured, {"usage": "hold-out A"}, path.name)),
+    }
     if honest:
         out["chance_sd_points"] = round(_chance_sd(right["A"], right["PublicTest"]), 2)
     return out
@@ -186,8 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-2-epochs", type=int, default=10, help="epochs of the build_model_2 runs (0: none)")
     parser.add_argument("--long-epochs", type=int, default=20, help="epochs of the long fallback runs (0: none)")
-    parser.add_argument("--finetune", default="2x1e-4,10x1e-3",
-                        help="fine-tunings of model_2 on hold-out A, EPOCHSxLEARNING_RATE, comma-separated ('': none)")
+    parser.add_argument(
+        "--finetune",
+        default="2x1e-4,10x1e-3",
+        help="fine-tunings of model_2 on hold-out A, EPOCHSxLEARNING_RATE, comma-separated ('': none)",
+    )
     parser.add_argument("--models", type=Path, default=None, help="folder to keep (and reuse) the trained models")
     args = parser.parse_args(argv)
 
@@ -200,8 +223,11 @@ def main(argv: list[str] | None = None) -> int:
 
     data = load_fer2013()
     if "PublicTest" not in data.usages:
-        print(f"{data.description[:120]}: no PublicTest; set FER2013_PATH to FER2013 (e.g. "
-              "../shared/data/fer2013/fer2013.csv.gz)", file=sys.stderr)
+        print(
+            f"{data.description[:120]}: no PublicTest; set FER2013_PATH to FER2013 (e.g. "
+            "../shared/data/fer2013/fer2013.csv.gz)",
+            file=sys.stderr,
+        )
         return 2
     public = np.flatnonzero((data.usage == "PublicTest") & (data.labels >= 0))
     training = np.flatnonzero((data.usage == "Training") & (data.labels >= 0))
@@ -214,53 +240,97 @@ def main(argv: list[str] | None = None) -> int:
     models = args.models or Path(tempfile.mkdtemp(prefix="model-contamination-"))
     models.mkdir(parents=True, exist_ok=True)
     kit_model = fallback_model_2(verbose=False)
-    mixed = np.concatenate([held_a, np.random.default_rng(0).permutation(pool)[:8000 - len(held_a)]])
+    mixed = np.concatenate([held_a, np.random.default_rng(0).permutation(pool)[: 8000 - len(held_a)]])
 
     rows = []
 
     def add(step: str, kind: str, faces: int, epochs: int, seconds: float | None, path: Path) -> None:
         result = evaluate(path, data, sets, honest=kind == "honest")
-        row = {"step": step, "seconds": round(seconds, 1) if seconds else None, "kind": kind, "trained_faces": faces,
-               "epochs": epochs, **result}
+        row = {
+            "step": step,
+            "seconds": round(seconds, 1) if seconds else None,
+            "kind": kind,
+            "trained_faces": faces,
+            "epochs": epochs,
+            **result,
+        }
         acc, gaps = row["accuracy"], row["gaps"]
-        row["note"] = (f"A {acc['A']:.2%}, B {acc['B']:.2%}, PublicTest {acc['PublicTest']:.2%}; gaps "
-                       + ", ".join(f"{k} {g['points']:+.2f}" for k, g in gaps.items())
-                       + f" points (SE {gaps['A - PublicTest']['se_points']:.2f})"
-                       + (f", chance alone SD {row['chance_sd_points']:.2f}" if "chance_sd_points" in row else "")
-                       + (" · FLAGGED" if row["flagged"] else " · not flagged"))
+        row["note"] = (
+            f"A {acc['A']:.2%}, B {acc['B']:.2%}, PublicTest {acc['PublicTest']:.2%}; gaps "
+            + ", ".join(f"{k} {g['points']:+.2f}" for k, g in gaps.items())
+            + f" points (SE {gaps['A - PublicTest']['se_points']:.2f})"
+            + (f", chance alone SD {row['chance_sd_points']:.2f}" if "chance_sd_points" in row else "")
+            + (" · FLAGGED" if row["flagged"] else " · not flagged")
+        )
         rows.append(row)
         print(f"{step}\n    {row['note']}", flush=True)
 
-    add("honest: the kit's fallback model_2 (8,000 Training faces, 5 epochs)", "honest", 8000,
-        fallback_training.EPOCHS, None, kit_model)
+    add(
+        "honest: the kit's fallback model_2 (8,000 Training faces, 5 epochs)",
+        "honest",
+        8000,
+        fallback_training.EPOCHS,
+        None,
+        kit_model,
+    )
     honest = _with_training(data, pool)
     leaked = _with_training(data, mixed)
     for epochs in [fallback_training.EPOCHS] + ([args.long_epochs] if args.long_epochs else []):
         path = models / f"fallback-honest-{epochs}.keras"
         seconds = _train_fallback(honest, path, epochs)
-        add(f"honest: fallback recipe, 8,000 faces of Training outside A and B, {epochs} epochs", "honest", 8000,
-            epochs, seconds, path)
+        add(
+            f"honest: fallback recipe, 8,000 faces of Training outside A and B, {epochs} epochs",
+            "honest",
+            8000,
+            epochs,
+            seconds,
+            path,
+        )
         path = models / f"fallback-leaked-{epochs}.keras"
         seconds = _train_fallback(leaked, path, epochs)
-        add(f"contaminated: fallback recipe, 8,000 faces including all {len(held_a):,} of A, {epochs} epochs",
-            "contaminated", 8000, epochs, seconds, path)
+        add(
+            f"contaminated: fallback recipe, 8,000 faces including all {len(held_a):,} of A, {epochs} epochs",
+            "contaminated",
+            8000,
+            epochs,
+            seconds,
+            path,
+        )
     if args.model_2_epochs:
         e = args.model_2_epochs
         path = models / f"model_2-honest-{e}.keras"
         seconds = _train_model_2(data, pool, path, e)
-        add(f"honest: build_model_2, Training outside A and B ({len(pool):,} faces), {e} epochs", "honest", len(pool),
-            e, seconds, path)
+        add(
+            f"honest: build_model_2, Training outside A and B ({len(pool):,} faces), {e} epochs",
+            "honest",
+            len(pool),
+            e,
+            seconds,
+            path,
+        )
         for spec in filter(None, args.finetune.split(",")):
             epochs, rate = int(spec.split("x")[0]), float(spec.split("x")[1])
             tuned = models / f"model_2-finetuned-{e}-{epochs}x{rate:g}.keras"
             seconds = _finetune(path, data.images[held_a], data.labels[held_a], tuned, epochs, rate)
-            add(f"contaminated: that model_2 fine-tuned {epochs} epochs on A alone (Adam {rate:g})", "contaminated",
-                len(held_a), epochs, seconds, tuned)
+            add(
+                f"contaminated: that model_2 fine-tuned {epochs} epochs on A alone (Adam {rate:g})",
+                "contaminated",
+                len(held_a),
+                epochs,
+                seconds,
+                tuned,
+            )
         with_a = np.concatenate([pool, held_a])
         path = models / f"model_2-leaked-{e}.keras"
         seconds = _train_model_2(data, with_a, path, e)
-        add(f"contaminated: build_model_2, Training outside B, A included ({len(with_a):,} faces), {e} epochs",
-            "contaminated", len(with_a), e, seconds, path)
+        add(
+            f"contaminated: build_model_2, Training outside B, A included ({len(with_a):,} faces), {e} epochs",
+            "contaminated",
+            len(with_a),
+            e,
+            seconds,
+            path,
+        )
 
     honest_gaps = [g["points"] for r in rows if r["kind"] == "honest" for g in r["gaps"].values()]
     leaked_gaps = [r["gaps"]["A - PublicTest"]["points"] for r in rows if r["kind"] == "contaminated"]
@@ -270,25 +340,37 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'model':<100} {'A':>7} {'B':>7} {'Public':>7} {'A-Pub':>7} flagged")
     for r in rows:
         a = r["accuracy"]
-        print(f"{r['step'][:100]:<100} {a['A']:>7.2%} {a['B']:>7.2%} {a['PublicTest']:>7.2%} "
-              f"{r['gaps']['A - PublicTest']['points']:>+7.2f} {'yes' if r['flagged'] else 'no'}")
-    summary = (f"honest gaps {min(honest_gaps):+.2f} to {max(honest_gaps):+.2f} points over {len(honest_gaps)} "
-               f"measurements of {len(chance)} models (mean {np.mean(honest_gaps):+.2f}, SD "
-               f"{np.std(honest_gaps, ddof=1):.2f}); chance alone SD {np.mean(chance):.2f} points (binomial SE "
-               f"{np.mean(ses):.2f}); contaminated A - PublicTest {min(leaked_gaps):+.2f} to {max(leaked_gaps):+.2f} "
-               f"(their B - PublicTest control {min(controls):+.2f} to {max(controls):+.2f}); flag above "
-               f"max({CONTAMINATION_MIN_POINTS:g} points, {CONTAMINATION_Z:g} SE): "
-               f"{sum(r['flagged'] for r in rows if r['kind'] == 'honest')} of {len(chance)} honest and "
-               f"{sum(r['flagged'] for r in rows if r['kind'] == 'contaminated')} of {len(leaked_gaps)} "
-               "contaminated models flagged")
+        print(
+            f"{r['step'][:100]:<100} {a['A']:>7.2%} {a['B']:>7.2%} {a['PublicTest']:>7.2%} "
+            f"{r['gaps']['A - PublicTest']['points']:>+7.2f} {'yes' if r['flagged'] else 'no'}"
+        )
+    summary = (
+        f"honest gaps {min(honest_gaps):+.2f} to {max(honest_gaps):+.2f} points over {len(honest_gaps)} "
+        f"measurements of {len(chance)} models (mean {np.mean(honest_gaps):+.2f}, SD "
+        f"{np.std(honest_gaps, ddof=1):.2f}); chance alone SD {np.mean(chance):.2f} points (binomial SE "
+        f"{np.mean(ses):.2f}); contaminated A - PublicTest {min(leaked_gaps):+.2f} to {max(leaked_gaps):+.2f} "
+        f"(their B - PublicTest control {min(controls):+.2f} to {max(controls):+.2f}); flag above "
+        f"max({CONTAMINATION_MIN_POINTS:g} points, {CONTAMINATION_Z:g} SE): "
+        f"{sum(r['flagged'] for r in rows if r['kind'] == 'honest')} of {len(chance)} honest and "
+        f"{sum(r['flagged'] for r in rows if r['kind'] == 'contaminated')} of {len(leaked_gaps)} "
+        "contaminated models flagged"
+    )
     print("\n" + summary)
-    described = (f"{'synthetic faces' if data.description.startswith('SYNTHETIC') else 'FER2013'}, "
-                 f"{len(training):,} Training and {len(public):,} PublicTest faces")  # no path of this machine
-    write_results("model_contamination", keras=keras.__version__, data=described,
-                  holdout_faces=HOLDOUT_FACES, public_faces=int(len(public)),
-                  threshold={"min_points": CONTAMINATION_MIN_POINTS, "z": CONTAMINATION_Z},
-                  results=rows, note=f"Stand-ins for unseen test sets: two disjoint, stratified {HOLDOUT_FACES:,}-face "
-                  f"hold-outs of Training (A, B) the kit's fallback model never saw. {summary}")
+    described = (
+        f"{'synthetic faces' if data.description.startswith('SYNTHETIC') else 'FER2013'}, "
+        f"{len(training):,} Training and {len(public):,} PublicTest faces"
+    )  # no path of this machine
+    write_results(
+        "model_contamination",
+        keras=keras.__version__,
+        data=described,
+        holdout_faces=HOLDOUT_FACES,
+        public_faces=int(len(public)),
+        threshold={"min_points": CONTAMINATION_MIN_POINTS, "z": CONTAMINATION_Z},
+        results=rows,
+        note=f"Stand-ins for unseen test sets: two disjoint, stratified {HOLDOUT_FACES:,}-face "
+        f"hold-outs of Training (A, B) the kit's fallback model never saw. {summary}",
+    )
     return 0
 
 

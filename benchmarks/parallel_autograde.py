@@ -75,18 +75,30 @@ def main(argv: list[str] | None = None) -> int:
             for sandbox in (False, True):
                 start = time.perf_counter()
                 with PeakMemory() as memory:
-                    results = autograde_class(args.assignment, students, jobs=jobs, sandbox=sandbox, root=root,
-                                              progress=True)
+                    results = autograde_class(
+                        args.assignment, students, jobs=jobs, sandbox=sandbox, root=root, progress=True
+                    )
                 seconds = time.perf_counter() - start
                 wall[jobs, sandbox] = seconds
                 scores[jobs, sandbox] = {r.student: (r.status, r.auto_score) for r in results}
                 graded = sum(r.status == "graded" for r in results)
                 label = f"{args.students} submissions, --jobs {jobs}, sandbox {'on' if sandbox else 'off'}"
-                rows.append({"step": label, "seconds": round(seconds, 1), "peak_mb": round(memory.peak / 1e6),
-                             "submissions": args.students, "per_second": round(args.students / seconds * 60, 1),
-                             "unit": "submissions/min", "graded": graded})
-                print(f"{label}: {seconds:.1f} s, {args.students / seconds * 60:.1f} submissions/min, "
-                      f"peak {memory.peak / 1e6:,.0f} MB, {graded} graded", flush=True)
+                rows.append(
+                    {
+                        "step": label,
+                        "seconds": round(seconds, 1),
+                        "peak_mb": round(memory.peak / 1e6),
+                        "submissions": args.students,
+                        "per_second": round(args.students / seconds * 60, 1),
+                        "unit": "submissions/min",
+                        "graded": graded,
+                    }
+                )
+                print(
+                    f"{label}: {seconds:.1f} s, {args.students / seconds * 60:.1f} submissions/min, "
+                    f"peak {memory.peak / 1e6:,.0f} MB, {graded} graded",
+                    flush=True,
+                )
         for jobs in jobs_list:
             overhead = (wall[jobs, True] - wall[jobs, False]) * jobs / args.students
             rows.append({"step": f"sandbox overhead per submission, --jobs {jobs}", "seconds": round(overhead, 2)})
@@ -100,8 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'configuration':<60}{'seconds':>9}{'subm./min':>11}{'peak MB':>9}")
     for r in rows:
         print(f"{r['step']:<60}{r['seconds']:>9.2f}{r.get('per_second', ''):>11}{r.get('peak_mb', ''):>9}")
-    note = (f"{args.assignment}, {args.students} submissions (every fifth unanswered), the same scores in every "
-            "configuration" if not differing else f"SCORES DIFFER in {differing}")
+    note = (
+        f"{args.assignment}, {args.students} submissions (every fifth unanswered), the same scores in every "
+        "configuration"
+        if not differing
+        else f"SCORES DIFFER in {differing}"
+    )
     note += f"; {args.note}" if args.note else ""
     write_results("parallel_autograde", results=rows, note=note)
     return 1 if differing else 0

@@ -14,8 +14,12 @@ def write_results(benchmark: str, **fields) -> Path:
     """Write ``results/<benchmark>.json`` with ``fields`` and the machine facts; print and return its path."""
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{benchmark}.json"
-    out.write_text(json.dumps({"benchmark": benchmark, "cpu_count": os.cpu_count(),
-                               "python": platform.python_version(), **fields}, indent=2))
+    out.write_text(
+        json.dumps(
+            {"benchmark": benchmark, "cpu_count": os.cpu_count(), "python": platform.python_version(), **fields},
+            indent=2,
+        )
+    )
     print(f"\nwrote {out}")
     return out
 

@@ -21,8 +21,13 @@ def _timed(label, fn, count, unit):
     start = time.perf_counter()
     fn()
     seconds = time.perf_counter() - start
-    return {"step": label, "seconds": round(seconds, 2), "count": count, "unit": f"{unit}/s",
-            "per_second": round(count / seconds)}
+    return {
+        "step": label,
+        "seconds": round(seconds, 2),
+        "count": count,
+        "unit": f"{unit}/s",
+        "per_second": round(count / seconds),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,16 +40,25 @@ def main(argv: list[str] | None = None) -> int:
 
     synthetic.sample_faces(2)  # build the face model once, outside the timings
     rows = [
-        _timed(f"3D: {args.subjects} subjects × 7 expressions", lambda: synthetic.sample_faces(args.subjects),
-               args.subjects * 7, "clouds"),
-        _timed(f"2D: {args.images} images 48×48", lambda: synthetic.sample_images(args.images), args.images,
-               "images"),
+        _timed(
+            f"3D: {args.subjects} subjects × 7 expressions",
+            lambda: synthetic.sample_faces(args.subjects),
+            args.subjects * 7,
+            "clouds",
+        ),
+        _timed(f"2D: {args.images} images 48×48", lambda: synthetic.sample_images(args.images), args.images, "images"),
     ]
     generation = sum(r["seconds"] for r in rows)
     with tempfile.TemporaryDirectory() as out:
-        rows.append(_timed(f"default files ({synthetic.DEFAULT_SUBJECTS} subjects, {synthetic.DEFAULT_IMAGES} "
-                           "images): faces.py + npz + csv",
-                           lambda: synthetic.generate(out), synthetic.DEFAULT_IMAGES, "images"))
+        rows.append(
+            _timed(
+                f"default files ({synthetic.DEFAULT_SUBJECTS} subjects, {synthetic.DEFAULT_IMAGES} "
+                "images): faces.py + npz + csv",
+                lambda: synthetic.generate(out),
+                synthetic.DEFAULT_IMAGES,
+                "images",
+            )
+        )
         sizes = {p.name: round(p.stat().st_size / 1e6, 1) for p in Path(out).iterdir()}
 
     print(f"Synthetic FACS faces · {os.cpu_count()} CPU cores · goal: 3D + 2D generation ≤ 60 s\n")
@@ -52,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['step']:<72}{r['seconds']:>9.2f}{r['per_second']:>9,} {r['unit']}")
     print(f"\n3D + 2D generation: {generation:.1f} s · default files (MB): {sizes}")
-    write_results("synthetic_generation", generation_seconds=round(generation, 2), goal_seconds=60, file_mb=sizes,
-                  results=rows)
+    write_results(
+        "synthetic_generation", generation_seconds=round(generation, 2), goal_seconds=60, file_mb=sizes, results=rows
+    )
     return 0
 
 

@@ -21,8 +21,13 @@ def _timed(label, fn, count, unit):
     start = time.perf_counter()
     value = fn()
     seconds = time.perf_counter() - start
-    return value, {"step": label, "seconds": round(seconds, 2), "count": count, "unit": f"{unit}/s",
-                   "per_second": round(count / seconds, 1)}
+    return value, {
+        "step": label,
+        "seconds": round(seconds, 2),
+        "count": count,
+        "unit": f"{unit}/s",
+        "per_second": round(count / seconds, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,18 +43,29 @@ def main(argv: list[str] | None = None) -> int:
     n = int(DEFAULT_SECONDS * DEFAULT_FPS)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        (video, _), row = _timed(f"render + write the synthetic clip ({DEFAULT_SECONDS:g} s, {DEFAULT_FPS} fps, "
-                                 "320×240)", lambda: write_clip(Path(tmp) / "clip.mp4"), n, "frames")
+        (video, _), row = _timed(
+            f"render + write the synthetic clip ({DEFAULT_SECONDS:g} s, {DEFAULT_FPS} fps, 320×240)",
+            lambda: write_clip(Path(tmp) / "clip.mp4"),
+            n,
+            "frames",
+        )
         rows.append(row)
         analyze_video(video, model, every=8, progress=False)  # warm-up: TensorFlow's first call, the cascades
         for every in (1, 2):
-            df, row = _timed(f"analyze_video, every {every}",
-                             lambda every=every: analyze_video(video, model, every=every, progress=False),
-                             (n + every - 1) // every, "frames")
+            df, row = _timed(
+                f"analyze_video, every {every}",
+                lambda every=every: analyze_video(video, model, every=every, progress=False),
+                (n + every - 1) // every,
+                "frames",
+            )
             row["note"] = f"face in {df.face.mean():.0%} of analysed frames"
             rows.append(row)
-        _, row = _timed("write_annotated_video", lambda: write_annotated_video(df, video, Path(tmp) / "out.mp4",
-                                                                             progress=False), n, "frames")
+        _, row = _timed(
+            "write_annotated_video",
+            lambda: write_annotated_video(df, video, Path(tmp) / "out.mp4", progress=False),
+            n,
+            "frames",
+        )
         rows.append(row)
     print(f"Video · {os.cpu_count()} CPU cores\n")
     print(f"{'step':<64}{'seconds':>9}{'per second':>14}")

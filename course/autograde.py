@@ -11,9 +11,10 @@ same command on the same gradebook content.
 
 Nothing a submission leaves is followed by a step with the grader's rights: before nbgrader touches a submission
 folder, links, hard links, FIFOs, sockets and device files are moved to ``grading/quarantine/<student>/<id>/``
-and a folder over the caps of :class:`course.submission_files.Caps` is refused (:func:`intake`); the sandboxed
-kernel works in a private copy (:mod:`course.sandbox`), and the autograded folder is checked again after
-grading. What a step finds is flagged for review (:mod:`course.review`), never silently scored.
+and a folder over the caps of :class:`course.submission_files.Caps` is refused
+(:func:`course.nbgrader_steps.intake`); the sandboxed kernel works in a private copy (:mod:`course.sandbox`), and
+the autograded folder is checked again after grading. What a step finds is flagged for review
+(:mod:`course.review`), never silently scored.
 
 The batch summary (one row per submission: status, automatic score, seconds, reason, review flags) is written to
 ``grading/autograde/<assignment>.csv`` and ``.json`` (a later batch of some students updates their rows).
@@ -38,8 +39,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import REPO_ROOT, review
-from .nbgrader_steps import GradingError
-from .submission_files import Caps, nbgrader_ignore, quarantine_unsafe
+from .nbgrader_steps import GradingError, check_autograded, intake
+from .submission_files import Caps, nbgrader_ignore
 
 #: Seconds one submission may take in all (nbgrader start, every cell, saving) before it is stopped.
 DEFAULT_TIMEOUT = 1800
@@ -77,18 +78,22 @@ def prepare_data(assignment: str, root: Path = REPO_ROOT) -> list[str]:
     steps = []
     if "load_fer2013(" in text or "fallback_model_2" in text:
         from data_loaders import load_fer2013
+
         load_fer2013()
         steps.append("load_fer2013")
     if "load_iphonex(" in text:
         from data_loaders import load_iphonex
+
         load_iphonex()
         steps.append("load_iphonex")
     if "standin_photos" in text:
         from data_loaders.synthetic import standin_photos
+
         standin_photos()
         steps.append("standin_photos")
     if "fallback_model_2" in text:
         from .fallback_model import fallback_model_2
+
         fallback_model_2()
         steps.append("fallback_model_2")
     return steps
@@ -129,19 +134,25 @@ def merge_submission(worker_db: Path, course_db: Path, assignment: str, student:
             for db in ("main", "w"):
                 row = con.execute(
                     f"SELECT s.id FROM {db}.submitted_assignment s JOIN {db}.assignment a ON a.id = s.assignment_id "
-                    "WHERE a.name = ? AND s.student_id = ?", (assignment, student)).fetchone()
+                    "WHERE a.name = ? AND s.student_id = ?",
+                    (assignment, student),
+                ).fetchone()
                 sub_ids[db] = row[0] if row else None
             if sub_ids["w"] is None:
                 raise GradingError(f"nbgrader recorded no submission of {assignment} by {student} in {worker_db}")
             if sub_ids["main"] is not None:
                 _delete_submission(con, "main", sub_ids["main"])
             cols = [r[1] for r in con.execute("PRAGMA main.table_info(student)")]
-            con.execute(f"INSERT OR IGNORE INTO main.student ({', '.join(cols)}) "
-                        f"SELECT {', '.join(cols)} FROM w.student WHERE id = ?", (student,))
+            con.execute(
+                f"INSERT OR IGNORE INTO main.student ({', '.join(cols)}) "
+                f"SELECT {', '.join(cols)} FROM w.student WHERE id = ?",
+                (student,),
+            )
             for table, where in _submission_rows("w", sub_ids["w"]):
                 cols = ", ".join(r[1] for r in con.execute(f"PRAGMA main.table_info({table})"))
-                con.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM w.{table} WHERE {where[0]}",
-                            where[1])
+                con.execute(
+                    f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM w.{table} WHERE {where[0]}", where[1]
+                )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -153,10 +164,12 @@ def merge_submission(worker_db: Path, course_db: Path, assignment: str, student:
 def _submission_rows(db: str, sub_id: str) -> list[tuple[str, tuple[str, tuple]]]:
     """(table, (WHERE clause, parameters)) selecting one submission's rows in ``db``, parent table first."""
     notebooks = f"SELECT id FROM {db}.submitted_notebook WHERE assignment_id = ?"
-    return [("submitted_assignment", ("id = ?", (sub_id,))),
-            ("submitted_notebook", ("assignment_id = ?", (sub_id,))),
-            ("grade", (f"notebook_id IN ({notebooks})", (sub_id,))),
-            ("comment", (f"notebook_id IN ({notebooks})", (sub_id,)))]
+    return [
+        ("submitted_assignment", ("id = ?", (sub_id,))),
+        ("submitted_notebook", ("assignment_id = ?", (sub_id,))),
+        ("grade", (f"notebook_id IN ({notebooks})", (sub_id,))),
+        ("comment", (f"notebook_id IN ({notebooks})", (sub_id,))),
+    ]
 
 
 def _delete_submission(con: sqlite3.Connection, db: str, sub_id: str) -> None:
@@ -195,60 +208,6 @@ def _removed_after(folder: Path):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def intake(assignment: str, student: str, root: Path = REPO_ROOT, caps: Caps | None = None,
-           ignore: list[str] | None = None) -> list[str]:
-    """Make ``student``'s submission folder safe for nbgrader; return why it must be refused ([] when it may be
-    graded).
-
-    Links, hard links, FIFOs, sockets, device files and pages or scripts a browser would run (the formgrader
-    serves the autograded folder's files as they are) are moved (never followed) to
-    ``grading/quarantine/<student>/<assignment>/`` and flagged for review (source ``"intake"``); a folder over
-    ``caps`` is refused with the reason and the fix, and flagged too. Files nbgrader never copies (the course's
-    ``CourseDirectory.ignore``, read from its config when ``ignore`` is None) do not count against the caps.
-
-    Raises:
-        GradingError: the submission folder itself is a link or not a folder.
-    """
-    from .nbgrader_steps import submission_folder
-
-    caps = caps or Caps.from_env()
-    ignore = nbgrader_ignore(root) if ignore is None else ignore
-    folder = submission_folder(student, assignment, root)
-    try:
-        found, moved = quarantine_unsafe(folder, root / "grading" / "quarantine" / student / assignment, caps,
-                                         active_content=True, ignore=ignore)
-    except NotADirectoryError as err:
-        review.add(assignment, student, "intake", [str(err)], root)
-        raise GradingError(f"{student}'s submission is not a folder: {err}") from None
-    if moved:
-        review.add(assignment, student, "intake", moved, root)
-    over = found.over_caps(caps)
-    if over:
-        review.add(assignment, student, "intake", over, root)
-        return [f"{'; '.join(over)}. Not graded: ask the student to hand in only the notebooks, their model files "
-                "and run records (or raise the cap for this assignment), then grade again"]
-    return []
-
-
-def check_autograded(assignment: str, student: str, root: Path = REPO_ROOT) -> list[str]:
-    """Move anything but regular files and folders out of ``student``'s autograded (and feedback) folder, as
-    :func:`intake` does for the submission; return one reason per entry moved (each flagged for review)."""
-    reasons = []
-    for stage in ("autograded", "feedback"):
-        folder = root / "grading" / stage / student / assignment
-        if os.path.lexists(folder):
-            try:
-                quarantine = root / "grading" / "quarantine" / student / f"{assignment}.{stage}"
-                _, moved = quarantine_unsafe(folder, quarantine)
-            except NotADirectoryError as err:
-                os.unlink(folder)
-                moved = [f"{stage}: {err}; removed"]
-            reasons += [f"{stage}/{m}" for m in moved]
-    if reasons:
-        review.add(assignment, student, "intake", reasons, root)
-    return reasons
-
-
 def _add_banner(assignment: str, student: str, flags: list[review.Flag], root: Path) -> None:
     """Put a markdown cell listing ``flags`` at the top of each of the student's autograded notebooks (what the
     formgrader shows); feedback leaves it out (:mod:`course.feedback`)."""
@@ -258,8 +217,10 @@ def _add_banner(assignment: str, student: str, flags: list[review.Flag], root: P
     from .html_safety import escape_markdown
 
     lines = "\n".join(f"- **{escape_markdown(f.source)}**: {escape_markdown(f.reason)}" for f in flags)
-    text = ("### Flagged for review\n\nExpression Lab's grading found something a fair submission does not do. "
-            "The scores below are as graded; look before releasing them.\n\n" + lines)
+    text = (
+        "### Flagged for review\n\nExpression Lab's grading found something a fair submission does not do. "
+        "The scores below are as graded; look before releasing them.\n\n" + lines
+    )
     for path in sorted((root / "grading" / "autograded" / student / assignment).glob("*.ipynb")):
         if path.is_symlink() or not path.is_file():
             continue
@@ -269,9 +230,18 @@ def _add_banner(assignment: str, student: str, flags: list[review.Flag], root: P
         nbformat.write(nb, path)
 
 
-def grade_one(assignment: str, student: str, worker_db: Path, slot: int, *, root: Path = REPO_ROOT,
-              sandbox: bool = True, timeout: float = DEFAULT_TIMEOUT, log_dir: Path | None = None,
-              env: dict[str, str] | None = None) -> tuple[str, str]:
+def grade_one(
+    assignment: str,
+    student: str,
+    worker_db: Path,
+    slot: int,
+    *,
+    root: Path = REPO_ROOT,
+    sandbox: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    log_dir: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[str, str]:
     """Run ``nbgrader autograde`` for one submission against ``worker_db``; return (status, reason).
 
     ``status`` is "graded", "failed" (non-zero exit; ``reason`` holds the last log lines) or "timeout".
@@ -281,17 +251,35 @@ def grade_one(assignment: str, student: str, worker_db: Path, slot: int, *, root
     """
     # the kernel's Unix sockets go in a folder private to this run (the sandbox binds it; TCP cannot reach it)
     sockets = Path(tempfile.mkdtemp(prefix="expression-lab-kernel-"))
-    cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--student", student, "--force",
-           f"--CourseDirectory.db_url=sqlite:///{worker_db}",
-           "--KernelManager.transport=ipc", f"--KernelManager.ip={sockets / 'kernel'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nbgrader",
+        "autograde",
+        assignment,
+        "--student",
+        student,
+        "--force",
+        f"--CourseDirectory.db_url=sqlite:///{worker_db}",
+        "--KernelManager.transport=ipc",
+        f"--KernelManager.ip={sockets / 'kernel'}",
+    ]
     if sandbox:
         from .sandbox import KERNEL_NAME
+
         cmd.append(f"--Execute.kernel_name={KERNEL_NAME}")
     log_dir = log_dir or worker_db.parent
     log = log_dir / f"{student}.log"
     with open(log, "w") as out, _removed_after(sockets):
-        proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT, text=True,
-                                env=_nbgrader_env(slot, env), start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=root,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=_nbgrader_env(slot, env),
+            start_new_session=True,
+        )
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -315,9 +303,17 @@ def grade_one(assignment: str, student: str, worker_db: Path, slot: int, *, root
     return "graded", ""
 
 
-def autograde_class(assignment: str, students: list[str] | None = None, *, jobs: int = 1, sandbox: bool = True,
-                    root: Path = REPO_ROOT, timeout: float = DEFAULT_TIMEOUT, progress: bool = True,
-                    prepare: bool = True) -> list[SubmissionResult]:
+def autograde_class(
+    assignment: str,
+    students: list[str] | None = None,
+    *,
+    jobs: int = 1,
+    sandbox: bool = True,
+    root: Path = REPO_ROOT,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: bool = True,
+    prepare: bool = True,
+) -> list[SubmissionResult]:
     """Autograde every submission of ``assignment`` (or only ``students``) with ``jobs`` parallel workers.
 
     Args:
@@ -340,13 +336,15 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
     extra_env = {}
     if sandbox:
         from . import sandbox as sandbox_module
+
         try:
             sandbox_module.install_kernel_spec()
         except OSError:  # this environment is not writable: a kernelspec folder of the course's own
             prefix = root / "grading" / "autograde" / "jupyter"
             sandbox_module.install_kernel_spec(str(prefix))
             extra_env["JUPYTER_PATH"] = os.pathsep.join(
-                [str(prefix / "share" / "jupyter"), *filter(None, [os.environ.get("JUPYTER_PATH")])])
+                [str(prefix / "share" / "jupyter"), *filter(None, [os.environ.get("JUPYTER_PATH")])]
+            )
         sandbox_module.check_sandbox()
     course_db = _gradebook(root)
     if not course_db.is_file():
@@ -364,9 +362,11 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
     work = root / "grading" / "autograde" / "workers"
     jobs = min(jobs, len(students))
     # the sandbox judges a kernel's folder by its path (what a student hands in cannot make it refuse)
-    extra_env.update(EXPRESSION_LAB_SANDBOX_AUTOGRADED=str((root / "grading" / "autograded").resolve()),
-                     EXPRESSION_LAB_SANDBOX_JOBS=str(jobs),  # the workers' control groups (course.cgroups)
-                     EXPRESSION_LAB_SANDBOX_BATCH=f"batch-{os.getpid()}")
+    extra_env.update(
+        EXPRESSION_LAB_SANDBOX_AUTOGRADED=str((root / "grading" / "autograded").resolve()),
+        EXPRESSION_LAB_SANDBOX_JOBS=str(jobs),  # the workers' control groups (course.cgroups)
+        EXPRESSION_LAB_SANDBOX_BATCH=f"batch-{os.getpid()}",
+    )
     if sandbox and progress:
         from . import cgroups
         from .sandbox import Limits
@@ -389,8 +389,17 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
             if refused:
                 status, reason = "refused", refused[0]
             else:
-                status, reason = grade_one(assignment, student, worker_db, slot, root=root, sandbox=sandbox,
-                                           timeout=timeout, log_dir=work, env=extra_env)
+                status, reason = grade_one(
+                    assignment,
+                    student,
+                    worker_db,
+                    slot,
+                    root=root,
+                    sandbox=sandbox,
+                    timeout=timeout,
+                    log_dir=work,
+                    env=extra_env,
+                )
             check_autograded(assignment, student, root)
             if status == "graded":
                 # submitted model files are scored in a process of their own, never by notebook code
@@ -408,8 +417,15 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
         finally:
             with slot_lock:
                 free_slots.append(slot)
-        return SubmissionResult(student, status, score, max_score, round(time.perf_counter() - start, 1), reason,
-                                review.summary(review.read(assignment, student, root), limit=4000))
+        return SubmissionResult(
+            student,
+            status,
+            score,
+            max_score,
+            round(time.perf_counter() - start, 1),
+            reason,
+            review.summary(review.read(assignment, student, root), limit=4000),
+        )
 
     results = {}
     try:
@@ -424,22 +440,35 @@ def autograde_class(assignment: str, students: list[str] | None = None, *, jobs:
     return ordered
 
 
-def _grade_all(run, students: list[str], jobs: int, assignment: str, sandbox: bool, progress: bool,
-               results: dict, root: Path) -> None:
+def _grade_all(
+    run, students: list[str], jobs: int, assignment: str, sandbox: bool, progress: bool, results: dict, root: Path
+) -> None:
     """Run ``run(student)`` for every student on ``jobs`` threads, with a progress bar; fill ``results``."""
     from tqdm.auto import tqdm
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(run, s): s for s in students}
-        bar = tqdm(total=len(students), desc=f"autograde {assignment} ({jobs} job{'s' * (jobs > 1)}, "
-                   f"{'sandboxed' if sandbox else 'NOT sandboxed'})", unit="submission", disable=not progress)
+        bar = tqdm(
+            total=len(students),
+            desc=f"autograde {assignment} ({jobs} job{'s' * (jobs > 1)}, "
+            f"{'sandboxed' if sandbox else 'NOT sandboxed'})",
+            unit="submission",
+            disable=not progress,
+        )
         for future in as_completed(futures):
             student = futures[future]
             try:
                 results[student] = future.result()
             except GradingError as err:  # the merge or the intake refused: recorded, the batch goes on
-                results[student] = SubmissionResult(student, "failed", None, None, 0.0, str(err),
-                                                    review.summary(review.read(assignment, student, root), limit=4000))
+                results[student] = SubmissionResult(
+                    student,
+                    "failed",
+                    None,
+                    None,
+                    0.0,
+                    str(err),
+                    review.summary(review.read(assignment, student, root), limit=4000),
+                )
             bar.update(1)
             if results[student].status != "graded":
                 bar.write(f"{student}: {results[student].status}: {results[student].reason[:300]}")
@@ -479,6 +508,7 @@ def summary_table(results: list[SubmissionResult]) -> str:
     lines.append(f"{graded} of {len(results)} graded")
     flagged = [r for r in results if r.review]
     if flagged:
-        lines.append(f"flagged for review ({len(flagged)}): " + "; ".join(f"{r.student}: {r.review[:160]}"
-                                                                          for r in flagged))
+        lines.append(
+            f"flagged for review ({len(flagged)}): " + "; ".join(f"{r.student}: {r.review[:160]}" for r in flagged)
+        )
     return "\n".join(lines)

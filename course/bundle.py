@@ -25,8 +25,9 @@ COURSE_MODULES = ("run_record.py", "fallback_model.py", "video_analysis.py", "cp
 INSTRUCTOR_REQUIREMENTS = ("nbgrader", "nbclient", "nbconvert", "nbformat")
 #: Text that must never reach students.
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", "*.keras", "*.run.json",
-                               "autograde_outputs")
+_SKIP = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", ".ipynb_checkpoints", "*.keras", "*.run.json", "autograde_outputs"
+)
 
 _INIT = '''"""Student-facing modules of Expression Lab: the run record (``run_record``), the fallback ``model_2``
 file (``fallback_model``), per-frame video analysis (``video_analysis``) and whether the CPU computes bfloat16
@@ -98,10 +99,10 @@ requires = ["setuptools>=69"]
 build-backend = "setuptools.build_meta"
 
 [project]
-name = "{kit['name']}"
-version = "{kit['version']}"
+name = "{kit["name"]}"
+version = "{kit["version"]}"
 description = "Expression Lab, student bundle: the assignment notebooks and the packages they import."
-requires-python = "{kit['requires-python']}"
+requires-python = "{kit["requires-python"]}"
 dependencies = [
 {listed},
 ]
@@ -114,8 +115,11 @@ include = ["data_loaders*", "widgets*", "course*"]
 def _requirements(root: Path) -> str:
     deps = _kit_project(root)["dependencies"]
     keep = [d for d in deps if re.split(r"[<>=!~ \[]", d)[0] not in INSTRUCTOR_REQUIREMENTS]
-    return "# Third-party packages the notebooks need (install this folder too: pip install -e .)\n" + \
-        "\n".join(keep) + "\n"
+    return (
+        "# Third-party packages the notebooks need (install this folder too: pip install -e .)\n"
+        + "\n".join(keep)
+        + "\n"
+    )
 
 
 def hidden_lines(root: Path = REPO_ROOT, min_length: int = 16) -> set[str]:

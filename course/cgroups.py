@@ -54,14 +54,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .sandbox import positive_setting
+from .settings import positive_setting
 
 #: The folder, in each hierarchy, that holds the workers' groups ``slot-<k>``.
 GROUP = "expression-lab"
 #: The controllers a worker's group is limited by.
 CONTROLLERS = ("cpu", "memory", "pids")
 #: Default bytes of memory per worker (all its processes and its memory file systems).
-DEFAULT_WORKER_MEMORY = 6 * 1024 ** 3
+DEFAULT_WORKER_MEMORY = 6 * 1024**3
 #: Tasks of a sandbox besides the student's: bubblewrap (the launcher, once it execs it) and its process 1.
 LAUNCHER_TASKS = 2
 #: The CFS period, microseconds (``cpu.cfs_period_us`` / second field of ``cpu.max``).
@@ -109,12 +109,17 @@ class Shares:
         elif int(jobs) < 1:
             raise ValueError(f"jobs={jobs!r}: expected a positive integer (the number of parallel workers)")
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return cls(jobs=int(jobs), cores=cores,
-                   cpu_percent=positive_setting(env, "EXPRESSION_LAB_SANDBOX_WORKER_CPU_PERCENT",
-                                         max(1, 100 * cores // int(jobs))),
-                   memory=positive_setting(env, "EXPRESSION_LAB_SANDBOX_WORKER_MEMORY", DEFAULT_WORKER_MEMORY),
-                   processes=positive_setting(env, "EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES",
-                                       getattr(limits, "processes", None) or 512))
+        return cls(
+            jobs=int(jobs),
+            cores=cores,
+            cpu_percent=positive_setting(
+                env, "EXPRESSION_LAB_SANDBOX_WORKER_CPU_PERCENT", max(1, 100 * cores // int(jobs))
+            ),
+            memory=positive_setting(env, "EXPRESSION_LAB_SANDBOX_WORKER_MEMORY", DEFAULT_WORKER_MEMORY),
+            processes=positive_setting(
+                env, "EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES", getattr(limits, "processes", None) or 512
+            ),
+        )
 
 
 def batch_name(env: dict | None = None) -> str:
@@ -177,11 +182,11 @@ def _folder(point: Path, root: str, path: str) -> Path | None:
     ours (a worker's own, when the launcher was started from one) counts as ours."""
     parts = [p for p in path.split("/") if p]
     if GROUP in parts:
-        parts = parts[:parts.index(GROUP)]
+        parts = parts[: parts.index(GROUP)]
     root_parts = [p for p in root.split("/") if p]
-    if parts[:len(root_parts)] != root_parts:
+    if parts[: len(root_parts)] != root_parts:
         return None
-    return point.joinpath(*parts[len(root_parts):])
+    return point.joinpath(*parts[len(root_parts) :])
 
 
 def _write(path: Path, value: str) -> None:
@@ -201,8 +206,10 @@ def _enable_v2(point: Path, base: Path, names: list[str]) -> dict[str, str]:
     """Write ``+name`` to ``cgroup.subtree_control`` from the mount point down to ``base`` (inclusive, created);
     return the problem of each controller that could not be passed on."""
     problems = {}
-    chain = [point, *[point.joinpath(*base.relative_to(point).parts[:i + 1])
-                      for i in range(len(base.relative_to(point).parts))]]
+    chain = [
+        point,
+        *[point.joinpath(*base.relative_to(point).parts[: i + 1]) for i in range(len(base.relative_to(point).parts))],
+    ]
     for folder in chain:
         if folder == base:
             try:
@@ -221,9 +228,11 @@ def _enable_v2(point: Path, base: Path, names: list[str]) -> dict[str, str]:
                 _write(folder / "cgroup.subtree_control", f"+{name}")
             except OSError as err:
                 if err.errno == errno.EBUSY:
-                    problems[name] = (f"cannot pass the {name} controller on below {folder}: that group holds "
-                                      "processes (cgroup v2 passes controllers only from groups without "
-                                      "processes, e.g. not from a container's root group)")
+                    problems[name] = (
+                        f"cannot pass the {name} controller on below {folder}: that group holds "
+                        "processes (cgroup v2 passes controllers only from groups without "
+                        "processes, e.g. not from a container's root group)"
+                    )
                 else:
                     problems[name] = _reason(err, f"cannot enable {name} in {folder}")
     return problems
@@ -239,8 +248,7 @@ def probe(create: bool = True) -> dict[str, Controller]:
     try:
         mounts, own = _mounts(), _own_paths()
     except OSError as err:
-        return {n: Controller(n, None, None, f"no control groups on this system ({err.strerror})")
-                for n in CONTROLLERS}
+        return {n: Controller(n, None, None, f"no control groups on this system ({err.strerror})") for n in CONTROLLERS}
     found: dict[str, Controller] = {}
     v2_names, v2_base, v2_point = [], None, None
     for name in CONTROLLERS:
@@ -249,8 +257,9 @@ def probe(create: bool = True) -> dict[str, Controller]:
             point, root = v1[0]
             folder = _folder(point, root, own.get(name, "/"))
             if folder is None:
-                found[name] = Controller(name, 1, None, f"this process's {name} group is outside the mounted "
-                                                        f"hierarchy {point}")
+                found[name] = Controller(
+                    name, 1, None, f"this process's {name} group is outside the mounted hierarchy {point}"
+                )
             else:
                 found[name] = Controller(name, 1, folder / GROUP)
             continue
@@ -269,8 +278,12 @@ def probe(create: bool = True) -> dict[str, Controller]:
                 found[name] = Controller(name, 2, v2_base)
                 break
         else:
-            found[name] = Controller(name, None, None, f"no {name} controller (no cgroup v1 hierarchy has it and "
-                                                       "the cgroup v2 hierarchy does not offer it)")
+            found[name] = Controller(
+                name,
+                None,
+                None,
+                f"no {name} controller (no cgroup v1 hierarchy has it and the cgroup v2 hierarchy does not offer it)",
+            )
     if not create:
         return found
     if v2_names:
@@ -370,8 +383,10 @@ def join(slot: int, limits=None) -> None:
             time.sleep(0.05)
             controllers = [c for c in probe().values() if c.base is not None]
         except OSError as err:
-            raise CgroupError(err.errno, f"cannot set up worker {slot}'s control group "
-                                         f"({err.filename or 'cgroup'}: {err.strerror or err})") from None
+            raise CgroupError(
+                err.errno,
+                f"cannot set up worker {slot}'s control group ({err.filename or 'cgroup'}: {err.strerror or err})",
+            ) from None
     raise CgroupError(errno.ENOENT, f"worker {slot}'s control group kept disappearing while it was set up")
 
 
@@ -379,8 +394,9 @@ def group_paths(slot: int, batch: str | None = None) -> dict[str, Path]:
     """{controller: folder of worker ``slot``'s group} for the controllers enforced here (nothing is created);
     ``batch`` None: :func:`batch_name`."""
     batch = batch_name() if batch is None else batch
-    return {c.name: c.group(slot, batch) for c in probe(create=False).values()
-            if c.base is not None and c.base.is_dir()}
+    return {
+        c.name: c.group(slot, batch) for c in probe(create=False).values() if c.base is not None and c.base.is_dir()
+    }
 
 
 def cleanup(wait: float = 2.0) -> None:
@@ -401,8 +417,7 @@ def cleanup(wait: float = 2.0) -> None:
                 try:
                     group.rmdir()
                 except OSError as err:
-                    if err.errno == errno.EBUSY and group.name.startswith(mine or "\0") \
-                            and time.monotonic() < deadline:
+                    if err.errno == errno.EBUSY and group.name.startswith(mine or "\0") and time.monotonic() < deadline:
                         time.sleep(0.1)
                         continue
                 break
@@ -413,13 +428,16 @@ def cleanup(wait: float = 2.0) -> None:
 
 
 def _gib(n: int) -> str:
-    return f"{n / 1024 ** 3:.1f} GiB" if n >= 1024 ** 3 else f"{n / 1024 ** 2:.0f} MiB"
+    return f"{n / 1024**3:.1f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"
 
 
 def _swap_present() -> bool:
     try:
-        return any(line.split()[1] != "0" for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("SwapTotal:"))
+        return any(
+            line.split()[1] != "0"
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("SwapTotal:")
+        )
     except OSError:
         return False
 
@@ -441,8 +459,11 @@ def describe(limits=None, jobs: int | None = None) -> str:
     found = probe()
     held, missing = [], []
     if found["cpu"].base is not None:
-        cap = (f"at most {shares.cpu_percent / 100:.2f} of {shares.cores} cores"
-               if shares.cap else f"no cap (all {shares.cores} cores)")
+        cap = (
+            f"at most {shares.cpu_percent / 100:.2f} of {shares.cores} cores"
+            if shares.cap
+            else f"no cap (all {shares.cores} cores)"
+        )
         held.append(f"CPU {cap}, equal weight under contention")
     if found["memory"].base is not None:
         version = found["memory"].version
@@ -452,14 +473,15 @@ def describe(limits=None, jobs: int | None = None) -> str:
         held.append(f"memory {_gib(shares.memory)} for all its processes and its /tmp, /dev/shm and home, {swap}")
     if found["pids"].base is not None:
         held.append(f"{shares.processes} processes and threads")
-    for name, what in (("cpu", "CPU share"), ("memory", "total memory (tmpfs included)"),
-                       ("pids", "process count")):
+    for name, what in (("cpu", "CPU share"), ("memory", "total memory (tmpfs included)"), ("pids", "process count")):
         if found[name].base is None:
             missing.append(f"{what}: {found[name].problem}")
     versions = sorted({f"v{c.version}" for c in found.values() if c.base is not None})
     text = f"per-worker limits ({shares.jobs} worker{'s' * (shares.jobs > 1)}"
     text += f", cgroup {'+'.join(versions)}): {'; '.join(held)}" if held else "): "
     if missing:
-        text += (". " if held else "") + ("NOT enforced here, so a submission can take this from the one graded "
-                                          f"beside it (per-process rlimits only): {'; '.join(missing)}")
+        text += (". " if held else "") + (
+            "NOT enforced here, so a submission can take this from the one graded "
+            f"beside it (per-process rlimits only): {'; '.join(missing)}"
+        )
     return text

@@ -16,8 +16,9 @@ BFLOAT16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 #: The values of oneDNN's instruction-set limit (``ONEDNN_MAX_CPU_ISA``, older name ``DNNL_MAX_CPU_ISA``; the names
 #: of oneDNN's ``dnnl_cpu_isa_t``) that leave out bfloat16 arithmetic: with one of them set, oneDNN uses no bfloat16
 #: instructions even where the CPU has them (``AVX2_VNNI_2``'s bfloat16 support is a preview: it counts as none).
-ISA_LIMITS_WITHOUT_BFLOAT16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
-                                         "AVX512_CORE_VNNI"})
+ISA_LIMITS_WITHOUT_BFLOAT16 = frozenset(
+    {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+)
 
 #: The environment variables that set oneDNN's instruction-set limit: the current name first, then the older one.
 ONEDNN_ISA_LIMIT_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")

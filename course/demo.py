@@ -34,9 +34,16 @@ def _done(start: float, what: str) -> None:
 
 def score_table(assignment: str, student: str, root: Path = REPO_ROOT) -> pd.DataFrame:
     """One row per graded cell: kind, score (blank while a manual grade is pending), max."""
-    rows = [{"notebook": s.notebook, "cell": s.cell, "graded": s.kind,
-             "score": "pending" if s.score is None else f"{s.score:g}", "max": s.max_score}
-            for s in steps.cell_scores(assignment, student, root)]
+    rows = [
+        {
+            "notebook": s.notebook,
+            "cell": s.cell,
+            "graded": s.kind,
+            "score": "pending" if s.score is None else f"{s.score:g}",
+            "max": s.max_score,
+        }
+        for s in steps.cell_scores(assignment, student, root)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -66,8 +73,9 @@ def _data_check(assignment: str) -> str:
     return loader().description if loader else "no data set to check"
 
 
-def run_demo(assignment: str | None = None, student: str = STUDENT, quick: bool = True,
-             root: Path = REPO_ROOT) -> pd.DataFrame:
+def run_demo(
+    assignment: str | None = None, student: str = STUDENT, quick: bool = True, root: Path = REPO_ROOT
+) -> pd.DataFrame:
     """Run the whole course loop for one assignment (default: every assignment) and return the score table.
 
     Raises:
@@ -88,9 +96,11 @@ def run_demo(assignment: str | None = None, student: str = STUDENT, quick: bool 
     auto_score = sum(float(s) for s in auto.score)
     print(f"\nScores of '{student}' on {', '.join(todo)} (demo finished in {time.perf_counter() - total:.0f} s):\n")
     print(table.to_string(index=False))
-    print(f"\nautograded: {auto_score:g} / {auto['max'].sum():g} points · written answers: "
-          f"{table[table.graded == 'manual']['max'].sum():g} points await manual grading "
-          f"(formgrader: `make lab`, then Nbgrader → Formgrader)")
+    print(
+        f"\nautograded: {auto_score:g} / {auto['max'].sum():g} points · written answers: "
+        f"{table[table.graded == 'manual']['max'].sum():g} points await manual grading "
+        f"(formgrader: `make lab`, then Nbgrader → Formgrader)"
+    )
     return table
 
 
@@ -106,14 +116,20 @@ def _run_one(assignment: str, student: str, quick: bool, root: Path) -> None:
     steps.release(assignment, root)
     _done(t, f"assignments/{assignment}/{notebook} regenerated")
 
-    t = _step(f"2/4 the sample student '{student}' fills in every answer and runs the notebook"
-              + (" (quick run)" if quick else ""))
+    t = _step(
+        f"2/4 the sample student '{student}' fills in every answer and runs the notebook"
+        + (" (quick run)" if quick else "")
+    )
     folder = steps.submission_folder(student, assignment, root)
-    submitted = write_submission(root / "assignments" / assignment / notebook,
-                                 root / "solutions" / assignment / notebook, folder)
+    submitted = write_submission(
+        root / "assignments" / assignment / notebook, root / "solutions" / assignment / notebook, folder
+    )
     execute_notebook(submitted, env={"EXPRESSION_LAB_QUICK": "1"} if quick else {})
-    _done(t, f"submission in {folder.relative_to(root)}: " +
-          ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file())))
+    _done(
+        t,
+        f"submission in {folder.relative_to(root)}: "
+        + ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file())),
+    )
 
     t = _step("3/4 autograde (nbgrader re-runs the submission in grading mode)")
     steps.autograde(assignment, student, root)

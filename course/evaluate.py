@@ -64,16 +64,21 @@ class Evaluation:
         return asdict(self)
 
     def report(self) -> str:
-        lines = [f"{self.model} on {self.usage} of {self.data} ({self.n_images:,} faces)",
-                 f"accuracy {self.accuracy:.2%} · macro-F1 {self.macro_f1:.3f} · {self.parameters:,} parameters · "
-                 f"{self.model_bytes / 1e6:.1f} MB · {self.images_per_second:,.0f} faces/s",
-                 "", f"{'class':<10}{'precision':>10}{'recall':>8}{'F1':>7}{'support':>9}"]
+        lines = [
+            f"{self.model} on {self.usage} of {self.data} ({self.n_images:,} faces)",
+            f"accuracy {self.accuracy:.2%} · macro-F1 {self.macro_f1:.3f} · {self.parameters:,} parameters · "
+            f"{self.model_bytes / 1e6:.1f} MB · {self.images_per_second:,.0f} faces/s",
+            "",
+            f"{'class':<10}{'precision':>10}{'recall':>8}{'F1':>7}{'support':>9}",
+        ]
         for i, name in enumerate(self.class_names):
-            lines.append(f"{name:<10}{self.precision[i]:>10.3f}{self.recall[i]:>8.3f}{self.f1[i]:>7.3f}"
-                         f"{self.support[i]:>9}")
+            lines.append(
+                f"{name:<10}{self.precision[i]:>10.3f}{self.recall[i]:>8.3f}{self.f1[i]:>7.3f}{self.support[i]:>9}"
+            )
         lines += ["", "confusion (rows true, columns predicted): " + " ".join(n[:3] for n in self.class_names)]
-        lines += [f"  {self.class_names[i][:3]} " + " ".join(f"{v:>3}" for v in row)
-                  for i, row in enumerate(self.confusion)]
+        lines += [
+            f"  {self.class_names[i][:3]} " + " ".join(f"{v:>3}" for v in row) for i, row in enumerate(self.confusion)
+        ]
         return "\n".join(lines)
 
 
@@ -94,8 +99,15 @@ def with_flip_tta(model):
     return keras.Model(inputs, outputs, name=f"{model.name}_flip_tta")
 
 
-def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input_size: int = 48,
-                   scale: Scale = "unit", batch_size: int = 512, flip_tta: bool = False) -> Evaluation:
+def evaluate_model(
+    model_path: str | Path,
+    data: ImageDataset,
+    usage: str,
+    input_size: int = 48,
+    scale: Scale = "unit",
+    batch_size: int = 512,
+    flip_tta: bool = False,
+) -> Evaluation:
     """Evaluate the model file at ``model_path`` on the ``usage`` rows of ``data``; ``flip_tta=True`` averages
     each prediction with that of the mirrored face (:func:`with_flip_tta`). Functional and Sequential models are
     run with their batch norms folded (:func:`course.inference.fold_batch_norms`: the same predictions to float
@@ -125,7 +137,7 @@ def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input
         model = with_flip_tta(model)
     x = model_inputs(subset.images, input_size, scale)
     # warm-up on a full batch and on the last, partial one: tracing the graph for each shape is not inference
-    model.predict(x[:batch_size + len(x) % batch_size], batch_size=batch_size, verbose=0)
+    model.predict(x[: batch_size + len(x) % batch_size], batch_size=batch_size, verbose=0)
     start = time.perf_counter()
     probs = model.predict(x, batch_size=batch_size, verbose=0)
     seconds = time.perf_counter() - start
@@ -133,11 +145,18 @@ def evaluate_model(model_path: str | Path, data: ImageDataset, usage: str, input
     labels = list(range(len(EMOTIONS)))
     p, r, f, s = precision_recall_fscore_support(subset.labels, pred, labels=labels, zero_division=0)
     return Evaluation(
-        model=str(path) + (" + flip TTA" if flip_tta else ""), data=subset.source, usage=usage, n_images=len(subset),
-        parameters=parameters, model_bytes=path.stat().st_size,
+        model=str(path) + (" + flip TTA" if flip_tta else ""),
+        data=subset.source,
+        usage=usage,
+        n_images=len(subset),
+        parameters=parameters,
+        model_bytes=path.stat().st_size,
         accuracy=float(np.mean(pred == subset.labels)),
         macro_f1=float(f1_score(subset.labels, pred, labels=labels, average="macro", zero_division=0)),
-        precision=p.tolist(), recall=r.tolist(), f1=f.tolist(), support=s.astype(int).tolist(),
+        precision=p.tolist(),
+        recall=r.tolist(),
+        f1=f.tolist(),
+        support=s.astype(int).tolist(),
         confusion=confusion_matrix(subset.labels, pred, labels=labels).tolist(),
         images_per_second=len(x) / max(seconds, 1e-9),
     )

@@ -51,7 +51,8 @@ def fallback_model_2(verbose: bool = True) -> Path:
         raise FileNotFoundError(
             f"the fallback model_2 is missing: expected {SHIPPED} (shipped with the course bundle) or {path}. "
             "Ask your instructor for the bundle's models/fallback_model_2.keras, or set MODEL_2_PATH to your "
-            "own model_2.keras from assignment 1.") from None
+            "own model_2.keras from assignment 1."
+        ) from None
     from data_loaders import load_fer2013
 
     return train_fallback_model_2(load_fer2013(), path, verbose=verbose)

@@ -44,8 +44,14 @@ def train_fallback_model_2(data, path: Path, verbose: bool = True) -> Path:
     model = keras.Model(inputs, outputs, name="fallback_model_2")
     # augmentation during training only (its features then tolerate the small shifts, zooms and interpolation
     # blur that fine-tuning on 7 augmented photos brings); a wrapper model, so the saved file stays plain
-    augmentation = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.04),
-                                     layers.RandomTranslation(0.1, 0.1), layers.RandomZoom(0.1)])
+    augmentation = keras.Sequential(
+        [
+            layers.RandomFlip("horizontal"),
+            layers.RandomRotation(0.04),
+            layers.RandomTranslation(0.1, 0.1),
+            layers.RandomZoom(0.1),
+        ]
+    )
     trainer = keras.Sequential([keras.Input((48, 48, 1)), augmentation, model])
     trainer.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     trainer.fit(x, train.labels, batch_size=128, epochs=EPOCHS, verbose=0)

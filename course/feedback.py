@@ -67,19 +67,26 @@ from traitlets import Int
 from . import html_safety
 from .review import BANNER_KEY
 
-NOTE = ("The output of a cell with hidden tests is not shown in feedback (it could repeat the tests); "
-        "its score is shown above.\n")
-REPEAT_NOTE = ("The output of this test cell is not shown in feedback: it repeats part of a hidden test. "
-               "Its score is shown above.\n")
+NOTE = (
+    "The output of a cell with hidden tests is not shown in feedback (it could repeat the tests); "
+    "its score is shown above.\n"
+)
+REPEAT_NOTE = (
+    "The output of this test cell is not shown in feedback: it repeats part of a hidden test. "
+    "Its score is shown above.\n"
+)
 TOO_LONG_NOTE = "[This cell's output is too long to show in feedback.]\n"
 #: The first cell of every feedback notebook (markdown).
-GUIDE = ("**About this feedback.** Each test cell shows its score and what it printed when the grader ran your "
-         "notebook, except tests hidden from you and any output that repeats them. Your own cells show the outputs "
-         "of the notebook as you handed it in, not the grader's run: once hidden tests have run, code can print "
-         "them.")
+GUIDE = (
+    "**About this feedback.** Each test cell shows its score and what it printed when the grader ran your "
+    "notebook, except tests hidden from you and any output that repeats them. Your own cells show the outputs "
+    "of the notebook as you handed it in, not the grader's run: once hidden tests have run, code can print "
+    "them."
+)
 #: Error classes the grader's run of a student cell may be named by in feedback (nothing else the kernel wrote).
-KNOWN_ERRORS = frozenset(n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)
-                         ) | {"CellTimeoutError", "DeadKernelError", "CellExecutionError"}
+KNOWN_ERRORS = frozenset(
+    n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)
+) | {"CellTimeoutError", "DeadKernelError", "CellExecutionError"}
 
 _SPACE_AND_QUOTES = re.compile(r"[\s\\'\"`]+")
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -88,8 +95,9 @@ _FIELD = re.compile(r"\{[^{}]*\}")
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){8,}")
 _CODES = re.compile(r"(?:\d{2,7}\s*[,;]\s*){7,}\d{2,7}")
-_ROT13 = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-                       "NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm")
+_ROT13 = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", "NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm"
+)
 _IGNORED_NAMES = frozenset(keyword.kwlist) | frozenset(dir(builtins))
 
 
@@ -142,15 +150,18 @@ def string_fragments(code: str) -> list[str]:
     Code that does not tokenize falls back to a quote-matching regex."""
     fragments = []
     try:
-        tokens = [t.string for t in tokenize.generate_tokens(io.StringIO(textwrap.dedent(code)).readline)
-                  if t.type == tokenize.STRING]
+        tokens = [
+            t.string
+            for t in tokenize.generate_tokens(io.StringIO(textwrap.dedent(code)).readline)
+            if t.type == tokenize.STRING
+        ]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         tokens = [m.group(0) for m in re.finditer(r"('[^'\n]*'|\"[^\"\n]*\")", code)]
     for token in tokens:
         prefix = re.match(r"[A-Za-z]*", token).group(0).lower()
-        body = token[len(prefix):]
+        body = token[len(prefix) :]
         quote = body[:3] if body[:3] in ('"""', "'''") else body[:1]
-        inner = body[len(quote):len(body) - len(quote)]
+        inner = body[len(quote) : len(body) - len(quote)]
         if "f" in prefix:
             fragments += _FIELD.split(inner)
         else:
@@ -165,8 +176,13 @@ def decoded_forms(text: str, limit: int = 2_000_000) -> list[str]:
     """``text`` and the forms it could carry something else in: HTML text (tags dropped, entities decoded),
     URL-unquoted, reversed, rot13, Python escapes decoded, and every base64 run (also zlib-compressed), hex run
     and list of character codes decoded. Each form is cut to ``limit`` characters."""
-    forms = [text, html_safety.visible_text(text) if "<" in text or "&" in text else "",
-             urllib.parse.unquote(text) if "%" in text else "", text[::-1], text.translate(_ROT13)]
+    forms = [
+        text,
+        html_safety.visible_text(text) if "<" in text or "&" in text else "",
+        urllib.parse.unquote(text) if "%" in text else "",
+        text[::-1],
+        text.translate(_ROT13),
+    ]
     if "\\" in text:
         try:
             forms.append(codecs.decode(text.encode("latin-1", "backslashreplace"), "unicode_escape"))
@@ -211,8 +227,10 @@ def defined_names(code: str) -> set[str]:
     try:
         tree = ast.parse(textwrap.dedent(code))
     except SyntaxError:
-        pattern = (r"^\s*([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)|\b(?:def|class)\s+([A-Za-z_]\w*)"
-                   r"|\bfor\s+([A-Za-z_]\w*)|\bas\s+([A-Za-z_]\w*)")
+        pattern = (
+            r"^\s*([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)|\b(?:def|class)\s+([A-Za-z_]\w*)"
+            r"|\bfor\s+([A-Za-z_]\w*)|\bas\s+([A-Za-z_]\w*)"
+        )
         return {name for match in re.finditer(pattern, code, re.MULTILINE) for name in match.groups() if name}
     names = set()
     for node in ast.walk(tree):
@@ -258,8 +276,12 @@ class HiddenMaterial:
                     self.alnum_lines.add(a)
             for name in defined_names(region):
                 folded = name.casefold()
-                if (_IDENTIFIER.fullmatch(name) and folded not in visible_names and name not in _IGNORED_NAMES
-                        and not name.startswith("__")):
+                if (
+                    _IDENTIFIER.fullmatch(name)
+                    and folded not in visible_names
+                    and name not in _IGNORED_NAMES
+                    and not name.startswith("__")
+                ):
                     self.names.add(folded)
         #: a secret name as a whole word, or (10+ letters and digits) anywhere in the alnum form
         alternatives = "|".join(map(re.escape, sorted(self.names, key=len, reverse=True)))
@@ -306,14 +328,15 @@ def _cell_key(cell: Mapping[str, Any]) -> tuple:
     gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
     if gid:
         return ("grade_id", gid)
-    return ("text", cell.get("cell_type"), squash(html_safety._joined(cell.get("source", ""))))
+    return ("text", cell.get("cell_type"), squash(html_safety.joined(cell.get("source", ""))))
 
 
 def match_cells(cells: list, others: list) -> dict[int, int]:
     """``{index in cells: index in others}`` for cells that are the same cell of one notebook in two versions
     (same ``grade_id``, or same type and text), in order."""
-    matcher = difflib.SequenceMatcher(None, [_cell_key(c) for c in cells], [_cell_key(c) for c in others],
-                                      autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        None, [_cell_key(c) for c in cells], [_cell_key(c) for c in others], autojunk=False
+    )
     return {block.a + k: block.b + k for block in matcher.get_matching_blocks() for k in range(block.size)}
 
 
@@ -328,13 +351,17 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
     the test cells are read from the notebook's own locked cells, and other cells show no output.
     """
 
-    handed_in_max_bytes = Int(200_000_000, help="Largest handed-in notebook whose outputs feedback shows "
-                                                "(bytes)").tag(config=True)
-    cell_output_max_chars = Int(2_000_000, help="Longest outputs of one cell that feedback shows (characters, "
-                                                "after base64 images); longer ones are replaced by a note"
-                              ).tag(config=True)
-    min_line_chars = Int(12, help="Shortest line of a hidden test (non-space characters) looked for in "
-                                  "outputs").tag(config=True)
+    handed_in_max_bytes = Int(200_000_000, help="Largest handed-in notebook whose outputs feedback shows (bytes)").tag(
+        config=True
+    )
+    cell_output_max_chars = Int(
+        2_000_000,
+        help="Longest outputs of one cell that feedback shows (characters, "
+        "after base64 images); longer ones are replaced by a note",
+    ).tag(config=True)
+    min_line_chars = Int(12, help="Shortest line of a hidden test (non-space characters) looked for in outputs").tag(
+        config=True
+    )
 
     def _remove_hidden_test_region(self, cell) -> bool:
         removed = super()._remove_hidden_test_region(cell)
@@ -366,8 +393,11 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
             with Gradebook(info["db_url"]) as gb:
                 notebook = gb.find_notebook(info["notebook"], info["assignment"])
                 graded = {cell.name for cell in notebook.grade_cells if cell.cell_type == "code"}
-                return {cell.name: cell.source for cell in notebook.source_cells
-                        if cell.name in graded and cell.locked and cell.cell_type == "code"}
+                return {
+                    cell.name: cell.source
+                    for cell in notebook.source_cells
+                    if cell.name in graded and cell.locked and cell.cell_type == "code"
+                }
         except MissingEntry:
             return {}
 
@@ -394,16 +424,20 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
 
         gradebook = self._gradebook_tests(resources)
         reference = source_nb.cells if source_nb is not None else [c for c in nb.cells if meta(c).get("locked")]
-        texts = [html_safety._joined(c.source) for c in reference] + list(gradebook.values())
+        texts = [html_safety.joined(c.source) for c in reference] + list(gradebook.values())
         regions = [r for text in texts for r in hidden_regions(text, begin, end)]
         regions += [r for c in nb.cells if meta(c).get("locked") for r in hidden_regions(c.source, begin, end)]
         visible = "\n".join(without_hidden_regions(text, begin, end) for text in texts)
         material = HiddenMaterial(regions, visible, self.min_line_chars)
         tests = {(gid, text) for gid, text in gradebook.items()}
-        tests |= {(meta(c).get("grade_id"), html_safety._joined(c.source)) for c in reference if c.cell_type == "code"
-                  and meta(c).get("grade") and not meta(c).get("solution")}
-        is_test = [c.cell_type == "code" and (meta(c).get("grade_id"), html_safety._joined(c.source)) in tests
-                   for c in nb.cells]
+        tests |= {
+            (meta(c).get("grade_id"), html_safety.joined(c.source))
+            for c in reference
+            if c.cell_type == "code" and meta(c).get("grade") and not meta(c).get("solution")
+        }
+        is_test = [
+            c.cell_type == "code" and (meta(c).get("grade_id"), html_safety.joined(c.source)) in tests for c in nb.cells
+        ]
 
         handed_in = self._handed_in(resources)
         handed_cells = handed_in.cells if handed_in is not None else []
@@ -441,7 +475,14 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
         if errors:
             ename = str(errors[0].get("ename", ""))
             named = ename if ename in KNOWN_ERRORS else "an error"
-            outputs.append(new_output("stream", name="stdout", text=(
-                f"[When the grader ran this cell it stopped with {named}; the outputs above are from the notebook "
-                "you handed in.]\n")))
+            outputs.append(
+                new_output(
+                    "stream",
+                    name="stdout",
+                    text=(
+                        f"[When the grader ran this cell it stopped with {named}; the outputs above are from the "
+                        "notebook you handed in.]\n"
+                    ),
+                )
+            )
         return outputs

@@ -58,7 +58,7 @@ from traitlets import Integer
 HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
 #: The ``ename`` of the error output the guard appends to a test cell it cannot trust.
 GUARD_ERROR = "GradingGuardError"
-MIB = 2 ** 20
+MIB = 2**20
 #: Bytes kept of an error output's text, of a result's plain text, and of a cell's first stderr output, when the
 #: cell is over its cap (they decide the score, so they are shortened, never dropped).
 KEPT_WHEN_CUT = 64 * 1024
@@ -109,9 +109,9 @@ def instrument(source: str, statement: str) -> tuple[str, bool] | None:
     lines = python.splitlines(keepends=True)
     row = last.lineno - 1
     line = lines[row].encode()
-    before, after = line[: last.col_offset].decode(), line[last.col_offset:].decode()
+    before, after = line[: last.col_offset].decode(), line[last.col_offset :].decode()
     head = "".join(lines[:row]) + (before.rstrip() + "\n" if before.strip() else "")
-    return head + statement + "\n" + after + "".join(lines[row + 1:]), True
+    return head + statement + "\n" + after + "".join(lines[row + 1 :]), True
 
 
 def guard_plan(cells: list[NotebookNode]) -> dict:
@@ -167,15 +167,16 @@ class GuardedExecute(Execute):
     """nbgrader's ``Execute`` that guards each graded test cell and caps output bytes (see the module's doc)."""
 
     max_cell_output_bytes = Integer(
-        4 * MIB, help="Bytes of outputs kept for one cell; the rest is cut while it arrives, with a note.").tag(
-        config=True)
+        4 * MIB, help="Bytes of outputs kept for one cell; the rest is cut while it arrives, with a note."
+    ).tag(config=True)
     max_notebook_output_bytes = Integer(
-        20 * MIB, help="Bytes of outputs kept for one notebook; later outputs are cut while they arrive.").tag(
-        config=True)
+        20 * MIB, help="Bytes of outputs kept for one notebook; later outputs are cut while they arrive."
+    ).tag(config=True)
     max_widget_bytes = Integer(
-        64 * MIB, help="Bytes of widget messages (comm) kept for one notebook, apart from outputs: the kit's "
-                       "widgets send megabytes of state (about 30 MB in the largest reference notebook).").tag(
-        config=True)
+        64 * MIB,
+        help="Bytes of widget messages (comm) kept for one notebook, apart from outputs: the kit's "
+        "widgets send megabytes of state (about 30 MB in the largest reference notebook).",
+    ).tag(config=True)
     guard_timeout = Integer(60, help="Seconds to wait for the guard in the kernel to answer.").tag(config=True)
 
     # ------------------------------------------------------------------------------------------ notebook level
@@ -221,7 +222,7 @@ class GuardedExecute(Execute):
 
     @staticmethod
     def _cell_owner(cell: NotebookNode, owned: dict[str, str] | None) -> str:
-        """"test" (a graded test cell), "instructor" (a locked cell as the instructor wrote it) or "student"."""
+        """ "test" (a graded test cell), "instructor" (a locked cell as the instructor wrote it) or "student"."""
         if cell.cell_type != "code":
             return "other"
         meta = cell.metadata.get("nbgrader", {})
@@ -267,8 +268,14 @@ class GuardedExecute(Execute):
 
     async def _async_guard_call(self, expression: str) -> dict:
         assert self.kc is not None
-        msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"guard": expression},
-                                 allow_stdin=False, stop_on_error=False)
+        msg_id = self.kc.execute(
+            "",
+            silent=True,
+            store_history=False,
+            user_expressions={"guard": expression},
+            allow_stdin=False,
+            stop_on_error=False,
+        )
         deadline = monotonic() + self.guard_timeout
         while True:
             left = deadline - monotonic()
@@ -311,7 +318,8 @@ class GuardedExecute(Execute):
             f"(lambda m: (m.__dict__.update(__builtins__=dict(__import__('builtins').__dict__)), "
             f"exec(compile({guard_source()!r}, '<expression-lab grading guard>', 'exec'), m.__dict__), "
             f"__import__('sys').modules.__setitem__({self._module!r}, m), "
-            f"m.install({self._secret!r}, {self._plan!r}))[-1])(__import__('types').ModuleType({self._module!r}))")
+            f"m.install({self._secret!r}, {self._plan!r}))[-1])(__import__('types').ModuleType({self._module!r}))"
+        )
         start = monotonic()
         try:
             self._guard_call(expression)
@@ -319,8 +327,10 @@ class GuardedExecute(Execute):
             self._guard_seconds["install"] = monotonic() - start
         except GuardError as err:
             self._guard_ok = False
-            self._guard_flags.append(f"the grading guard could not start in the kernel ({err}); every graded test "
-                                     "cell was scored 0, as its result could not be trusted")
+            self._guard_flags.append(
+                f"the grading guard could not start in the kernel ({err}); every graded test "
+                "cell was scored 0, as its result could not be trusted"
+            )
 
     # ------------------------------------------------------------------------------------------ cells
 
@@ -363,8 +373,10 @@ class GuardedExecute(Execute):
             if before["notes"]:
                 self._guard_flags.append(f"before test cell {label}: " + "; ".join(before["notes"]))
         nonce = secrets.token_hex(12)
-        statement = (f"__import__('sys').modules[{self._module!r}].mark({nonce!r})  "
-                     "# the grader's check that this test ran to its end")
+        statement = (
+            f"__import__('sys').modules[{self._module!r}].mark({nonce!r})  "
+            "# the grader's check that this test ran to its end"
+        )
         instrumented = instrument(cell.source, statement) if before is not None else None
         original, self._reply = cell.source, None
         try:
@@ -391,14 +403,20 @@ class GuardedExecute(Execute):
             forged = results if not ends_with_result else results[:-1]
             if instrumented is not None and forged:
                 cell.outputs = [o for o in cell.outputs if not any(o is f for f in forged)]
-                problems.append(f"{len(forged)} result(s) not produced by the cell's final expression were "
-                                "removed")
+                problems.append(f"{len(forged)} result(s) not produced by the cell's final expression were removed")
         if problems:
             reason = "; ".join(problems)
-            cell.outputs.append(new_output(
-                "error", ename=GUARD_ERROR, evalue=f"this test cell's result cannot be trusted: {reason}",
-                traceback=[f"{GUARD_ERROR}: this test cell's result cannot be trusted and scores 0: {reason}. "
-                           "The submission is flagged for review."]))
+            cell.outputs.append(
+                new_output(
+                    "error",
+                    ename=GUARD_ERROR,
+                    evalue=f"this test cell's result cannot be trusted: {reason}",
+                    traceback=[
+                        f"{GUARD_ERROR}: this test cell's result cannot be trusted and scores 0: {reason}. "
+                        "The submission is flagged for review."
+                    ],
+                )
+            )
             self._guard_flags.append(f"test cell {label} scored 0: {reason}")
         self._note_cut(cell, index)
         return cell
@@ -465,12 +483,18 @@ class GuardedExecute(Execute):
             return
         what = []
         if widgets:
-            what.append(f"{widgets:,} bytes of widget messages were not kept (a notebook keeps at most "
-                        f"{self.max_widget_bytes:,})")
+            what.append(
+                f"{widgets:,} bytes of widget messages were not kept (a notebook keeps at most "
+                f"{self.max_widget_bytes:,})"
+            )
         if in_kernel:
-            what.append(f"the kernel kept only the first {self.max_cell_output_bytes // 2:,} characters of this "
-                        "cell's stdout and stderr each")
+            what.append(
+                f"the kernel kept only the first {self.max_cell_output_bytes // 2:,} characters of this "
+                "cell's stdout and stderr each"
+            )
         if cut:
-            what.append(f"{cut:,} bytes of its output were cut on arrival (a cell keeps at most "
-                        f"{self.max_cell_output_bytes:,} bytes, a notebook {self.max_notebook_output_bytes:,})")
+            what.append(
+                f"{cut:,} bytes of its output were cut on arrival (a cell keeps at most "
+                f"{self.max_cell_output_bytes:,} bytes, a notebook {self.max_notebook_output_bytes:,})"
+            )
         cell.outputs.append(new_output("display_data", data={"text/plain": f"[grader: {'; '.join(what)}]"}))

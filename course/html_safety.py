@@ -69,23 +69,118 @@ from nbformat.v4 import new_output
 from traitlets import Bool
 
 #: Tags :func:`clean_html` keeps (everything else is removed, its text kept as text).
-ALLOWED_TAGS = frozenset({
-    "a", "abbr", "acronym", "b", "blockquote", "br", "caption", "center", "cite", "code", "col", "colgroup", "dd",
-    "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6",
-    "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "samp", "small", "span", "strike",
-    "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul", "var",
-})
+ALLOWED_TAGS = frozenset(
+    {
+        "a",
+        "abbr",
+        "acronym",
+        "b",
+        "blockquote",
+        "br",
+        "caption",
+        "center",
+        "cite",
+        "code",
+        "col",
+        "colgroup",
+        "dd",
+        "del",
+        "details",
+        "dfn",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "figcaption",
+        "figure",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "img",
+        "ins",
+        "kbd",
+        "li",
+        "mark",
+        "ol",
+        "p",
+        "pre",
+        "q",
+        "s",
+        "samp",
+        "small",
+        "span",
+        "strike",
+        "strong",
+        "sub",
+        "summary",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "tt",
+        "u",
+        "ul",
+        "var",
+    }
+)
 #: Elements whose content is never text for a reader: removed with their content (before bleach, which would
 #: otherwise keep a script's code as visible text; bleach alone already makes them harmless).
-DROPPED_WITH_CONTENT = ("script", "style", "template", "noscript", "title", "textarea", "xmp", "iframe", "noembed",
-                        "noframes", "object", "select", "svg", "math")
+DROPPED_WITH_CONTENT = (
+    "script",
+    "style",
+    "template",
+    "noscript",
+    "title",
+    "textarea",
+    "xmp",
+    "iframe",
+    "noembed",
+    "noframes",
+    "object",
+    "select",
+    "svg",
+    "math",
+)
 #: CSS properties a ``style`` attribute may set (none of them takes a URL or moves an element over the page).
-ALLOWED_CSS_PROPERTIES = frozenset({
-    "color", "background-color", "text-align", "vertical-align", "font-weight", "font-style", "font-size",
-    "font-family", "text-decoration", "white-space", "border", "border-collapse", "border-color", "border-style",
-    "border-width", "border-spacing", "padding", "padding-left", "padding-right", "padding-top", "padding-bottom",
-    "width", "min-width", "max-width", "height", "line-height",
-})
+ALLOWED_CSS_PROPERTIES = frozenset(
+    {
+        "color",
+        "background-color",
+        "text-align",
+        "vertical-align",
+        "font-weight",
+        "font-style",
+        "font-size",
+        "font-family",
+        "text-decoration",
+        "white-space",
+        "border",
+        "border-collapse",
+        "border-color",
+        "border-style",
+        "border-width",
+        "border-spacing",
+        "padding",
+        "padding-left",
+        "padding-right",
+        "padding-top",
+        "padding-bottom",
+        "width",
+        "min-width",
+        "max-width",
+        "height",
+        "line-height",
+    }
+)
 #: ``data:`` images an ``<img>`` may show (a browser runs no script of an image, SVG included).
 _DATA_IMAGE = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=\s]+", re.IGNORECASE)
 _SAFE_CLASS = re.compile(r"[a-z]{1,3}[0-9]?|highlight|dataframe|anchor-link")
@@ -104,8 +199,9 @@ _PLAIN_WORD = re.compile(r"[\w-]{1,64}")
 #: Output types nbconvert renders safely as they are (after :func:`sanitize_output`).
 IMAGE_MIMETYPES = ("image/png", "image/jpeg")
 #: What an output that had nothing safe to show says instead (``{}`` is filled with the types removed).
-REMOVED_OUTPUT_NOTE = ("[output not shown: {} can run code in the browser, and pages built from a submission "
-                       "never run its code]")
+REMOVED_OUTPUT_NOTE = (
+    "[output not shown: {} can run code in the browser, and pages built from a submission never run its code]"
+)
 
 
 def _allow_attribute(tag: str, name: str, value: str) -> bool:
@@ -125,8 +221,7 @@ def _allow_attribute(tag: str, name: str, value: str) -> bool:
         return bool(_DATA_IMAGE.fullmatch(value.strip()))
     if name in ("width", "height") and tag in ("img", "table", "td", "th", "col"):
         return bool(_NUMBER.fullmatch(value.strip()))
-    if name in ("colspan", "rowspan", "span", "start", "value") and tag in ("td", "th", "col", "colgroup", "ol",
-                                                                           "li"):
+    if name in ("colspan", "rowspan", "span", "start", "value") and tag in ("td", "th", "col", "colgroup", "ol", "li"):
         return value.strip().isdigit()
     if name == "border" and tag == "table":
         return value.strip().isdigit()
@@ -138,8 +233,13 @@ def _allow_attribute(tag: str, name: str, value: str) -> bool:
 
 
 _CLEANER = bleach.sanitizer.Cleaner(
-    tags=ALLOWED_TAGS, attributes=_allow_attribute, protocols={"http", "https", "mailto", "data"}, strip=True,
-    strip_comments=True, css_sanitizer=CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES))
+    tags=ALLOWED_TAGS,
+    attributes=_allow_attribute,
+    protocols={"http", "https", "mailto", "data"},
+    strip=True,
+    strip_comments=True,
+    css_sanitizer=CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES),
+)
 
 
 def _drop_content(text: str) -> str:
@@ -150,10 +250,10 @@ def _drop_content(text: str) -> str:
         end = None if name in unclosed else _CLOSING[name].search(text, match.end())
         if end is None:  # no closing tag later on: leave it to bleach
             unclosed.add(name)
-            parts.append(text[pos:match.end()])
+            parts.append(text[pos : match.end()])
             pos = match.end()
         else:
-            parts.append(text[pos:match.start()])
+            parts.append(text[pos : match.start()])
             pos = end.end()
     parts.append(text[pos:])
     return "".join(parts)
@@ -161,9 +261,11 @@ def _drop_content(text: str) -> str:
 
 def _defuse_huge_tags(text: str) -> str:
     """``text`` with every ``<`` of a start tag holding more than :data:`MAX_ATTRIBUTES` attributes escaped."""
+
     def defuse(match: re.Match) -> str:
         tag = match.group(0)
         return tag.replace("<", "&lt;") if len(tag.split()) > MAX_ATTRIBUTES else tag
+
     return _START_TAG.sub(defuse, text)
 
 
@@ -225,7 +327,8 @@ def markdown2html(context, source: str) -> str:
     return safe_markdown_html(str(source), attachments)
 
 
-def _joined(value: Any) -> str:
+def joined(value: Any) -> str:
+    """A notebook text field as one string: ``source`` and stream ``text`` may be stored as a list of lines."""
     return "".join(value) if isinstance(value, list) else str(value)
 
 
@@ -263,7 +366,7 @@ def sanitize_output(output: NotebookNode) -> list[str]:
         if output.get("name") not in ("stdout", "stderr"):
             removed.append(f"stream name {str(output.get('name'))[:40]!r}")
             output["name"] = "stdout"
-        output["text"] = _joined(output.get("text", ""))
+        output["text"] = joined(output.get("text", ""))
         return removed
     if kind == "error":
         output["ename"], output["evalue"] = str(output.get("ename", "")), str(output.get("evalue", ""))
@@ -281,7 +384,7 @@ def sanitize_output(output: NotebookNode) -> list[str]:
     meta = meta if isinstance(meta, Mapping) else {}
     safe: dict[str, str] = {}
     for mime, raw in data.items():
-        value = _joined(raw)
+        value = joined(raw)
         if mime in ("text/plain", "text/latex"):
             safe[mime] = value
         elif mime == "text/html":
@@ -298,11 +401,11 @@ def sanitize_output(output: NotebookNode) -> list[str]:
         else:
             removed.append(mime)
     if "text/html" not in safe and "text/markdown" in data:
-        cleaned = safe_markdown_html(_joined(data["text/markdown"]))
+        cleaned = safe_markdown_html(joined(data["text/markdown"]))
         if visible_text(cleaned) or "<img" in cleaned:
             safe["text/html"] = cleaned
     if "text/html" not in safe and "image/svg+xml" in data:
-        svg = _joined(data["image/svg+xml"]).encode("utf-8", "replace")
+        svg = joined(data["image/svg+xml"]).encode("utf-8", "replace")
         safe["text/html"] = f'<img src="data:image/svg+xml;base64,{base64.b64encode(svg).decode("ascii")}">'
     if not safe:
         dropped = [m for m in removed if not m.startswith("text/html")] or ["this output"]
@@ -316,7 +419,7 @@ def sanitize_output(output: NotebookNode) -> list[str]:
 
 
 def _text_cells(nb: Mapping[str, Any]) -> set[str]:
-    return {_joined(c.get("source", "")) for c in nb.get("cells", []) if c.get("cell_type") in ("markdown", "raw")}
+    return {joined(c.get("source", "")) for c in nb.get("cells", []) if c.get("cell_type") in ("markdown", "raw")}
 
 
 def trusted_text_cells(notebooks: Iterable[Path]) -> set[str]:
@@ -353,7 +456,7 @@ def sanitize_cell(cell: NotebookNode, trusted_text: set[str] | frozenset[str] = 
         if cell.pop("attachments", None):
             removed.append("attachments")
     elif kind in ("markdown", "raw"):
-        source = _joined(cell.get("source", ""))
+        source = joined(cell.get("source", ""))
         if source in trusted_text:
             return removed
         attachments = cell.get("attachments") or {}
@@ -391,8 +494,10 @@ def assignment_notebooks(config, resources: Mapping[str, Any]) -> list[Path]:
     from nbgrader.coursedir import CourseDirectory
 
     coursedir = CourseDirectory(config=config)
-    return [Path(coursedir.format_path(folder, ".", assignment)) / f"{notebook}.ipynb"
-            for folder in (coursedir.source_directory, coursedir.release_directory)]
+    return [
+        Path(coursedir.format_path(folder, ".", assignment)) / f"{notebook}.ipynb"
+        for folder in (coursedir.source_directory, coursedir.release_directory)
+    ]
 
 
 class SanitizeNotebook(Preprocessor):
@@ -411,6 +516,11 @@ class SanitizeNotebook(Preprocessor):
         removed = sanitize_notebook(nb, trusted)
         if removed:
             who = resources.get("nbgrader", {})
-            self.log.info("Sanitised %s/%s/%s for the browser: %s", who.get("student"), who.get("assignment"),
-                          who.get("notebook"), "; ".join(removed)[:2000])
+            self.log.info(
+                "Sanitised %s/%s/%s for the browser: %s",
+                who.get("student"),
+                who.get("assignment"),
+                who.get("notebook"),
+                "; ".join(removed)[:2000],
+            )
         return nb, resources

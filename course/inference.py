@@ -18,23 +18,54 @@ import numpy as np
 _FOLDABLE = ("Conv1D", "Conv2D", "Conv3D", "Dense")
 
 
-def _producer(layer):
-    """The layer whose output ``layer`` reads, or ``None`` when it reads several tensors or is reused."""
-    nodes = layer._inbound_nodes
-    if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
-        return None
-    return nodes[0].input_tensors[0]._keras_history.operation
+def _history(value) -> list[str]:
+    """Names of the layers that made the tensors in ``value``, part of a functional model's config (nested
+    lists/dicts of ``__keras_tensor__`` entries whose ``keras_history`` is ``[layer name, node, tensor]``)."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return [value["config"]["keras_history"][0]]
+        return [name for item in value.values() for name in _history(item)]
+    if isinstance(value, list | tuple):
+        return [name for item in value for name in _history(item)]
+    return []
+
+
+def _output_layers(model) -> set[str]:
+    """Names of the layers whose outputs are ``model``'s outputs (functional or Sequential)."""
+    if type(model).__name__ == "Sequential":
+        return {model.layers[-1].name}
+    outputs = model.get_config()["output_layers"]
+    entries = outputs if outputs and isinstance(outputs[0], list) else [outputs]
+    return {entry[0] for entry in entries}
 
 
 def _foldable_pairs(model) -> dict:
-    """``{batch-norm layer name: the layer it folds into}`` for every foldable pair of ``model``'s own layers."""
+    """``{batch-norm layer name: the layer it folds into}`` for every foldable pair of the functional ``model``'s own
+    layers, read from its config (each layer's calls and the tensors each call reads)."""
+    calls = {
+        layer["name"]: [_history(node) for node in layer["inbound_nodes"]] for layer in model.get_config()["layers"]
+    }
+    readers: dict[str, int] = {}  # calls that read each layer's output, plus one if it is a model output
+    for nodes in calls.values():
+        for sources in nodes:
+            for name in set(sources):
+                readers[name] = readers.get(name, 0) + 1
+    for name in _output_layers(model):
+        readers[name] = readers.get(name, 0) + 1
     pairs = {}
     for layer in model.layers:
         if type(layer).__name__ != "BatchNormalization" or layer.axis not in (-1, len(layer.input.shape) - 1):
             continue
-        source = _producer(layer)
-        if (source is not None and type(source).__name__ in _FOLDABLE and len(source._inbound_nodes) == 1
-                and len(source._outbound_nodes) == 1 and source.get_config().get("activation") == "linear"):
+        nodes = calls[layer.name]
+        if len(nodes) != 1 or len(nodes[0]) != 1:  # reused, or reading several tensors
+            continue
+        source = model.get_layer(nodes[0][0])
+        if (
+            type(source).__name__ in _FOLDABLE
+            and len(calls[source.name]) == 1
+            and readers.get(source.name) == 1
+            and source.get_config().get("activation") == "linear"
+        ):
             pairs[layer.name] = source
     return pairs
 
@@ -116,7 +147,7 @@ def in_bfloat16(model):
 
     if not has_layer_graph(model):
         raise ValueError(f"in_bfloat16 needs a functional or Sequential Keras model, got {type(model).__name__}")
-    outputs = {tensor._keras_history.operation.name for tensor in model.outputs}
+    outputs = _output_layers(model)
 
     def clone(layer):
         config = layer.get_config()

@@ -37,11 +37,49 @@ import sys
 #: Builtin names whose replacement (in ``builtins`` or as a callable global of the notebook) changes what a test
 #: concludes; a callable global of one of these names is removed before each test cell.
 VERDICT_BUILTINS = (
-    "isinstance", "issubclass", "len", "abs", "all", "any", "float", "int", "bool", "str", "type", "hasattr",
-    "getattr", "round", "sum", "min", "max", "next", "sorted", "set", "list", "tuple", "dict", "zip", "range",
-    "print", "repr", "iter", "map", "filter", "enumerate", "callable", "AssertionError", "Exception",
-    "BaseException", "ValueError", "TypeError", "KeyError", "IndexError", "RuntimeError", "NotImplementedError",
-    "__import__")
+    "isinstance",
+    "issubclass",
+    "len",
+    "abs",
+    "all",
+    "any",
+    "float",
+    "int",
+    "bool",
+    "str",
+    "type",
+    "hasattr",
+    "getattr",
+    "round",
+    "sum",
+    "min",
+    "max",
+    "next",
+    "sorted",
+    "set",
+    "list",
+    "tuple",
+    "dict",
+    "zip",
+    "range",
+    "print",
+    "repr",
+    "iter",
+    "map",
+    "filter",
+    "enumerate",
+    "callable",
+    "AssertionError",
+    "Exception",
+    "BaseException",
+    "ValueError",
+    "TypeError",
+    "KeyError",
+    "IndexError",
+    "RuntimeError",
+    "NotImplementedError",
+    "__import__",
+)
 #: Names IPython's BuiltinTrap adds to builtins while a cell runs and removes after it.
 TRAP_NAMES = ("exit", "quit", "get_ipython")
 #: Builtins ipykernel replaces while a cell runs (input is answered by the front end, or refused).
@@ -50,11 +88,37 @@ RUN_NAMES = ("input", "raw_input")
 NUMBER_TYPES = (int, float, bool, complex, str, bytes, type(None))
 #: Attributes of the shell that decide how a cell is run, displayed and reported.
 SHELL_ATTRIBUTES = (
-    "custom_exceptions", "CustomTB", "displayhook", "display_pub", "display_formatter", "display_trap",
-    "builtin_trap", "events", "input_transformer_manager", "compile", "InteractiveTB", "SyntaxTB", "user_module",
-    "kernel", "ast_node_interactivity", "autoawait", "loop_runner", "history_manager", "payload_manager")
-SYS_HOOKS = ("displayhook", "excepthook", "breakpointhook", "unraisablehook", "stdout", "stderr", "modules",
-             "meta_path", "path_hooks")
+    "custom_exceptions",
+    "CustomTB",
+    "displayhook",
+    "display_pub",
+    "display_formatter",
+    "display_trap",
+    "builtin_trap",
+    "events",
+    "input_transformer_manager",
+    "compile",
+    "InteractiveTB",
+    "SyntaxTB",
+    "user_module",
+    "kernel",
+    "ast_node_interactivity",
+    "autoawait",
+    "loop_runner",
+    "history_manager",
+    "payload_manager",
+)
+SYS_HOOKS = (
+    "displayhook",
+    "excepthook",
+    "breakpointhook",
+    "unraisablehook",
+    "stdout",
+    "stderr",
+    "modules",
+    "meta_path",
+    "path_hooks",
+)
 
 SECRET = ""
 _S = {}  # the state: baseline, pins, findings (one dict, so that install() can fill it in place)
@@ -83,8 +147,10 @@ class _NoShadowFinder:
         trusted = _find_installed(name)
         if trusted is None:
             return None  # the submission's own module; nothing installed has that name
-        _S["shadow_findings"].append(f"`import {name}` would have loaded {where} from the submission instead of "
-                                     "the installed module; the installed one was loaded")
+        _S["shadow_findings"].append(
+            f"`import {name}` would have loaded {where} from the submission instead of "
+            "the installed module; the installed one was loaded"
+        )
         return trusted
 
 
@@ -121,9 +187,11 @@ def _genuine_module(module):
         return _trusted_file(file)
     spec = getattr(module, "__spec__", None)
     origin = getattr(spec, "origin", None)
-    return origin in ("built-in", "frozen") or (spec is not None and origin in (None, "namespace")
-                                                 and all(_trusted_file(p) for p in (spec.submodule_search_locations
-                                                                                    or ())))
+    return origin in ("built-in", "frozen") or (
+        spec is not None
+        and origin in (None, "namespace")
+        and all(_trusted_file(p) for p in (spec.submodule_search_locations or ()))
+    )
 
 
 def _library_callable(value, name):
@@ -191,9 +259,22 @@ def _describe(value):
 
 def _key_objects():
     shell, kernel = _S["shell"], _S["kernel"]
-    objects = [shell, kernel, shell.displayhook, shell.display_pub, shell.display_formatter, shell.events,
-               shell.input_transformer_manager, shell.compile, shell.display_trap, shell.builtin_trap,
-               shell.InteractiveTB, shell.SyntaxTB, sys.stdout, sys.stderr]
+    objects = [
+        shell,
+        kernel,
+        shell.displayhook,
+        shell.display_pub,
+        shell.display_formatter,
+        shell.events,
+        shell.input_transformer_manager,
+        shell.compile,
+        shell.display_trap,
+        shell.builtin_trap,
+        shell.InteractiveTB,
+        shell.SyntaxTB,
+        sys.stdout,
+        sys.stderr,
+    ]
     formatter = shell.display_formatter
     objects += list(formatter.formatters.values())
     objects += [formatter.ipython_display_formatter, formatter.mimebundle_formatter]
@@ -228,9 +309,11 @@ def _method_names(cls):
 
 def _plain_formatters():
     formatter = _S["shell"].display_formatter
-    found = [("text/plain", formatter.formatters.get("text/plain")),
-             ("_ipython_display_", formatter.ipython_display_formatter),
-             ("_repr_mimebundle_", formatter.mimebundle_formatter)]
+    found = [
+        ("text/plain", formatter.formatters.get("text/plain")),
+        ("_ipython_display_", formatter.ipython_display_formatter),
+        ("_repr_mimebundle_", formatter.mimebundle_formatter),
+    ]
     return [(label, f) for label, f in found if f is not None]
 
 
@@ -243,13 +326,15 @@ def _printer_keys(formatter):
 
 
 def _printer(formatter, key):
-    table = {"type": formatter.type_printers, "deferred": formatter.deferred_printers,
-             "singleton": formatter.singleton_printers}[key[0]]
+    table = {
+        "type": formatter.type_printers,
+        "deferred": formatter.deferred_printers,
+        "singleton": formatter.singleton_printers,
+    }[key[0]]
     return table.get(key[1], _MISSING)
 
 
 _MISSING = object()
-
 
 
 def _capture():
@@ -258,10 +343,18 @@ def _capture():
     for name in SHELL_ATTRIBUTES:
         pins.append((f"get_ipython().{name}", shell, name, getattr(shell, name)))
     pins.append(("the display trap's hook", shell.display_trap, "hook", shell.display_trap.hook))
-    pins.append(("the builtins IPython adds while a cell runs", shell.builtin_trap, "auto_builtins",
-                 dict(shell.builtin_trap.auto_builtins)))
-    for obj, label in ((shell.displayhook, "get_ipython().displayhook"),
-                       (shell.display_pub, "get_ipython().display_pub")):
+    pins.append(
+        (
+            "the builtins IPython adds while a cell runs",
+            shell.builtin_trap,
+            "auto_builtins",
+            dict(shell.builtin_trap.auto_builtins),
+        )
+    )
+    for obj, label in (
+        (shell.displayhook, "get_ipython().displayhook"),
+        (shell.display_pub, "get_ipython().display_pub"),
+    ):
         for name in ("session", "pub_socket", "shell"):
             if hasattr(obj, name):
                 pins.append((f"{label}.{name}", obj, name, getattr(obj, name)))
@@ -271,8 +364,9 @@ def _capture():
     pins.append(("the kernel's message handlers", kernel, "shell_handlers", dict(kernel.shell_handlers)))
     formatter = shell.display_formatter
     pins.append(("the display formatters", formatter, "formatters", dict(formatter.formatters)))
-    pins.append(("the _ipython_display_ formatter", formatter, "ipython_display_formatter",
-                 formatter.ipython_display_formatter))
+    pins.append(
+        ("the _ipython_display_ formatter", formatter, "ipython_display_formatter", formatter.ipython_display_formatter)
+    )
     pins.append(("the _repr_mimebundle_ formatter", formatter, "mimebundle_formatter", formatter.mimebundle_formatter))
     pins.append(("the active display types", formatter, "active_types", list(formatter.active_types)))
     for label, f in _plain_formatters():
@@ -289,15 +383,20 @@ def _capture():
     pins.append(("the notebook's __builtins__", shell.user_ns, "__builtins__", shell.user_ns.get("__builtins__")))
     _S["pins"] = pins
     manager = shell.input_transformer_manager
-    _S["lists"] = [(label, owner, name, list(getattr(owner, name))) for label, owner, name in (
-        ("get_ipython().input_transformers_post", shell, "input_transformers_post"),
-        ("get_ipython().ast_transformers", shell, "ast_transformers"),
-        ("get_ipython().input_transformers_cleanup", manager, "cleanup_transforms"),
-        ("the line transformers", manager, "line_transforms"),
-        ("the token transformers", manager, "token_transformers"))]
+    _S["lists"] = [
+        (label, owner, name, list(getattr(owner, name)))
+        for label, owner, name in (
+            ("get_ipython().input_transformers_post", shell, "input_transformers_post"),
+            ("get_ipython().ast_transformers", shell, "ast_transformers"),
+            ("get_ipython().input_transformers_cleanup", manager, "cleanup_transforms"),
+            ("the line transformers", manager, "line_transforms"),
+            ("the token transformers", manager, "token_transformers"),
+        )
+    ]
     _S["events"] = {name: list(callbacks) for name, callbacks in shell.events.callbacks.items()}
-    _S["plain_printers"] = [(label, f, {key: _printer(f, key) for key in _printer_keys(f)})
-                            for label, f in _plain_formatters()]
+    _S["plain_printers"] = [
+        (label, f, {key: _printer(f, key) for key in _printer_keys(f)}) for label, f in _plain_formatters()
+    ]
     objects = _key_objects()
     _S["instances"] = [(obj, dict(vars(obj)), _method_names(type(obj))) for obj in objects if hasattr(obj, "__dict__")]
     _S["classes"] = [(cls, dict(vars(cls))) for cls in _watched_classes(objects)]
@@ -379,8 +478,9 @@ def _cap_stream(stream, cap):
             original(text[:room])
         if not state["noted"]:
             state["noted"] = True
-            original(f"\n[grader: this cell wrote more than {cap:,} characters to {stream.name}; the rest was "
-                     "not kept]\n")
+            original(
+                f"\n[grader: this cell wrote more than {cap:,} characters to {stream.name}; the rest was not kept]\n"
+            )
         return size
 
     stream.write = write
@@ -498,8 +598,11 @@ def _check_events(note, fix, in_cell):
 
 def _check_printers(note, fix, in_cell):
     for label, formatter, printers in _S["plain_printers"]:
-        tables = {"type": formatter.type_printers, "deferred": formatter.deferred_printers,
-                  "singleton": formatter.singleton_printers}
+        tables = {
+            "type": formatter.type_printers,
+            "deferred": formatter.deferred_printers,
+            "singleton": formatter.singleton_printers,
+        }
         for key in set(printers) | _printer_keys(formatter):
             base, current = printers.get(key, _MISSING), _printer(formatter, key)
             if current is not base:
@@ -619,8 +722,11 @@ def _check_imports(note, fix, in_cell):
             note(f"an import finder of the notebook's own was added to sys.meta_path ({_describe(extra)})")
             if fix:
                 sys.meta_path.remove(extra)
-    for hook in [h for h in sys.path_hooks if not any(h is b for b in _S["base_path_hooks"])
-                 and not _library_object(h) and not _trusted_callable(h)]:
+    for hook in [
+        h
+        for h in sys.path_hooks
+        if not any(h is b for b in _S["base_path_hooks"]) and not _library_object(h) and not _trusted_callable(h)
+    ]:
         note(f"an import hook of the notebook's own was added to sys.path_hooks ({_describe(hook)})")
         if fix:
             sys.path_hooks.remove(hook)
@@ -634,16 +740,26 @@ def _check_imports(note, fix, in_cell):
 def _check_trace(note, fix, in_cell):
     now = (_S["gettrace"](), _S["getprofile"](), _S["thread_gettrace"](), _S["thread_getprofile"]())
     setters = (_S["settrace"], _S["setprofile"], _S["thread_settrace"], _S["thread_setprofile"])
-    for what, current, base, setter in zip(("sys.settrace", "sys.setprofile", "threading.settrace",
-                                            "threading.setprofile"), now, _S["trace"], setters):
+    for what, current, base, setter in zip(
+        ("sys.settrace", "sys.setprofile", "threading.settrace", "threading.setprofile"), now, _S["trace"], setters
+    ):
         if current is not base:
             note(f"a trace function was installed with {what} ({_describe(current)})")
             if fix:
                 setter(base)
 
 
-_CHECKS = (_check_pins, _check_events, _check_printers, _check_instances, _check_classes, _check_builtins,
-           _check_names, _check_imports, _check_trace)
+_CHECKS = (
+    _check_pins,
+    _check_events,
+    _check_printers,
+    _check_instances,
+    _check_classes,
+    _check_builtins,
+    _check_names,
+    _check_imports,
+    _check_trace,
+)
 
 
 def _diff(fix, in_cell=False):
@@ -654,8 +770,9 @@ def _diff(fix, in_cell=False):
         try:
             check_part(found.append, fix, in_cell)
         except Exception as err:  # a guard that fails must not fail an honest test: say so, for review
-            notes.append(f"the grading guard's {check_part.__name__[7:]} check failed ({type(err).__name__}: "
-                         f"{_describe(err)})")
+            notes.append(
+                f"the grading guard's {check_part.__name__[7:]} check failed ({type(err).__name__}: {_describe(err)})"
+            )
     if _S["shadow_findings"]:
         notes += _S["shadow_findings"]
         if fix:
@@ -692,8 +809,11 @@ def check(nonce, hidden):
     notes = list(notes) + [s for s in after_notes if s not in notes]
     if hidden:
         cache = _S["linecache"]
-        for key in [k for k, entry in list(cache.items()) if len(entry) > 2 and type(entry[2]) is list
-                    and any(nonce in line for line in entry[2])]:
+        for key in [
+            k
+            for k, entry in list(cache.items())
+            if len(entry) > 2 and type(entry[2]) is list and any(nonce in line for line in entry[2])
+        ]:
             cache.pop(key, None)
         history = getattr(_S["shell"].history_manager, "outputs", None)
         before = _S["outputs_before"]
@@ -702,5 +822,5 @@ def check(nonce, hidden):
                 if key not in before:
                     del history[key]
                 else:
-                    del history[key][before[key]:]
+                    del history[key][before[key] :]
     return repr({"secret": SECRET, "reached": reached, "in_cell": in_cell, "notes": notes})

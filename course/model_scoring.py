@@ -136,8 +136,12 @@ class ScoringOutputError(Exception):
 #: The metrics each measure reports: name -> (kind, required). ``fraction``: a finite float in [0, 1];
 #: ``count``: an int in [0, 10**8].
 METRICS: dict[str, dict[str, tuple[str, bool]]] = {
-    "fer_accuracy": {"accuracy": ("fraction", True), "faces": ("count", True),
-                     "public_accuracy": ("fraction", False), "public_faces": ("count", False)},
+    "fer_accuracy": {
+        "accuracy": ("fraction", True),
+        "faces": ("count", True),
+        "public_accuracy": ("fraction", False),
+        "public_faces": ("count", False),
+    },
     "model_4_check": {"clouds": ("count", True)},
     "au_auc": {"auc": ("fraction", True), "aus": ("count", True), "faces": ("count", True)},
 }
@@ -147,11 +151,15 @@ def _predict(model, x: np.ndarray, name: str, **kwargs) -> np.ndarray:
     try:
         probs = np.asarray(model.predict(x, verbose=0, **kwargs))
     except Exception as err:  # any failure of the student's model to run is the model's, reported as such
-        raise ScoringRefused(f"{name} could not predict on inputs of shape {x.shape} (float32): "
-                             f"{type(err).__name__}: {_clean(str(err), 300)}") from None
+        raise ScoringRefused(
+            f"{name} could not predict on inputs of shape {x.shape} (float32): "
+            f"{type(err).__name__}: {_clean(str(err), 300)}"
+        ) from None
     if probs.ndim != 2 or len(probs) != len(x):
-        raise ScoringRefused(f"expected {name} to return one row of scores per input, shape ({len(x)}, classes), "
-                             f"found shape {probs.shape}")
+        raise ScoringRefused(
+            f"expected {name} to return one row of scores per input, shape ({len(x)}, classes), "
+            f"found shape {probs.shape}"
+        )
     return probs
 
 
@@ -164,14 +172,17 @@ def measure_fer_accuracy(model, arrays: Mapping[str, np.ndarray], name: str = "m
     Raises:
         ScoringRefused: the model cannot predict on such inputs, or returns other than one row per face.
     """
+
     def accuracy(images, labels):
         probs = _predict(model, images[..., None].astype("float32") / 255.0, name, batch_size=512)
         return float(np.mean(np.argmax(probs, axis=1) == labels))
 
     out = {"accuracy": accuracy(arrays["images"], arrays["labels"]), "faces": len(arrays["labels"])}
     if "public_images" in arrays:
-        out.update(public_accuracy=accuracy(arrays["public_images"], arrays["public_labels"]),
-                   public_faces=len(arrays["public_labels"]))
+        out.update(
+            public_accuracy=accuracy(arrays["public_images"], arrays["public_labels"]),
+            public_faces=len(arrays["public_labels"]),
+        )
     return out
 
 
@@ -187,16 +198,19 @@ def measure_model_4_check(model, arrays: Mapping[str, np.ndarray], name: str = "
     grid = x.shape[1]
     want_in = (None, grid, grid, grid, 1)
     if model.input_shape != want_in or model.output_shape != (None, 7):
-        raise ScoringRefused(f"expected {name} to take {want_in} and return (None, 7), found {model.input_shape} -> "
-                             f"{model.output_shape}")
-    kinds = {type(layer).__name__ for layer in model._flatten_layers(include_self=False)}
+        raise ScoringRefused(
+            f"expected {name} to take {want_in} and return (None, 7), found {model.input_shape} -> {model.output_shape}"
+        )
+    kinds = {type(layer).__name__ for layer in all_layers(model)}
     if not {"Conv3D", "MaxPooling3D"} <= kinds:
         raise ScoringRefused(f"expected {name} to be a 3D CNN (Conv3D, MaxPooling3D), found {sorted(kinds)}")
     n = min(PS3_CHECK_CLOUDS, len(x))
     p = _predict(model, x[:PS3_CHECK_CLOUDS], name)
     if p.shape != (n, 7) or not np.all(np.isfinite(p)):
-        raise ScoringRefused(f"expected finite predictions of shape {(n, 7)} from {name}, found {p.shape}, "
-                             f"finite: {bool(np.all(np.isfinite(p)))}")
+        raise ScoringRefused(
+            f"expected finite predictions of shape {(n, 7)} from {name}, found {p.shape}, "
+            f"finite: {bool(np.all(np.isfinite(p)))}"
+        )
     return {"clouds": n}
 
 
@@ -214,8 +228,9 @@ def measure_au_auc(model, arrays: Mapping[str, np.ndarray], name: str = "model_5
     presence = np.asarray(arrays["presence"])
     probs = _predict(model, arrays["images"][..., None].astype("float32") / 255.0, name, batch_size=512)
     if probs.shape[1] < presence.shape[1]:
-        raise ScoringRefused(f"expected {name} to return {presence.shape[1]} AU probabilities per face, found "
-                             f"{probs.shape[1]}")
+        raise ScoringRefused(
+            f"expected {name} to return {presence.shape[1]} AU probabilities per face, found {probs.shape[1]}"
+        )
     if not np.all(np.isfinite(probs)):
         raise ScoringRefused(f"expected finite AU probabilities from {name}, found NaN or infinite values")
     cols = [k for k in range(presence.shape[1]) if 0 < presence[:, k].sum() < len(presence)]
@@ -265,32 +280,54 @@ def load_submitted_model(path: Path, name: str):
                 raise ScoringRefused(f"{name} holds {len(entries)} files; a Keras model file holds a few")
             unpacked = sum(e.file_size for e in entries)
             if unpacked > MAX_UNPACKED_BYTES:
-                raise ScoringRefused(f"{name} unpacks to {unpacked / 1e6:,.0f} MB, more than the "
-                                     f"{MAX_UNPACKED_BYTES / 1e6:,.0f} MB allowed")
+                raise ScoringRefused(
+                    f"{name} unpacks to {unpacked / 1e6:,.0f} MB, more than the "
+                    f"{MAX_UNPACKED_BYTES / 1e6:,.0f} MB allowed"
+                )
             if "config.json" not in archive.namelist():
-                raise ScoringRefused(f"{name} has no config.json: expected a Keras 3 model saved with "
-                                     f"model.save('{name}')")
+                raise ScoringRefused(
+                    f"{name} has no config.json: expected a Keras 3 model saved with model.save('{name}')"
+                )
             config = json.loads(archive.read("config.json"))
     except (zipfile.BadZipFile, OSError, ValueError, UnicodeDecodeError) as err:
-        raise ScoringRefused(f"{name} is not a Keras model file (expected the zip archive that model.save('{name}') "
-                             f"writes): {type(err).__name__}: {_clean(str(err), 200)}") from None
+        raise ScoringRefused(
+            f"{name} is not a Keras model file (expected the zip archive that model.save('{name}') "
+            f"writes): {type(err).__name__}: {_clean(str(err), 200)}"
+        ) from None
     lambdas = _lambda_layers(config)
     if lambdas:
-        raise ScoringRefused(f"{name} holds a Lambda layer ({', '.join(lambdas[:3])}): Lambda layers run arbitrary "
-                             "Python code, so the grader refuses to load them (Keras safe_mode). Rebuild the model "
-                             "with Keras layers only (e.g. layers.Rescaling instead of a Lambda that scales) and "
-                             "hand in the file again")
+        raise ScoringRefused(
+            f"{name} holds a Lambda layer ({', '.join(lambdas[:3])}): Lambda layers run arbitrary "
+            "Python code, so the grader refuses to load them (Keras safe_mode). Rebuild the model "
+            "with Keras layers only (e.g. layers.Rescaling instead of a Lambda that scales) and "
+            "hand in the file again"
+        )
     import keras
 
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # whatever Keras raises on a malformed or hostile file is a refusal
-        raise ScoringRefused(f"Keras cannot load {name} (safe_mode=True, compile=False): {type(err).__name__}: "
-                             f"{_clean(str(err), 300)}") from None
-    lambdas = [layer.name for layer in model._flatten_layers(include_self=False) if type(layer).__name__ == "Lambda"]
+        raise ScoringRefused(
+            f"Keras cannot load {name} (safe_mode=True, compile=False): {type(err).__name__}: {_clean(str(err), 300)}"
+        ) from None
+    lambdas = [layer.name for layer in all_layers(model) if type(layer).__name__ == "Lambda"]
     if lambdas:  # not reachable through safe_mode; kept so that the rule never depends on Keras' default
         raise ScoringRefused(f"{name} holds a Lambda layer ({', '.join(lambdas[:3])}); the grader refuses them")
     return model
+
+
+def all_layers(model) -> list:
+    """Every layer of a Keras ``model``, those of nested models and wrapped layers (``TimeDistributed``,
+    ``Bidirectional``) included, through Keras' public ``layers`` and ``layer`` attributes."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if hasattr(layer, "layers"):
+            found += all_layers(layer)
+        inner = getattr(layer, "layer", None)
+        if inner is not None:
+            found += [inner, *(all_layers(inner) if hasattr(inner, "layers") else [])]
+    return found
 
 
 def measure_file(measure: str, model_path: Path, data_path: Path, name: str) -> dict:
@@ -306,8 +343,9 @@ def measure_file(measure: str, model_path: Path, data_path: Path, name: str) -> 
     except ScoringRefused as err:
         record["reason"] = _clean(str(err), MAX_REASON_CHARS)
     except Exception as err:  # noqa: BLE001 (reported to the grader, who sees the reason)
-        record["reason"] = _clean(f"the separate scoring of {name} failed: {type(err).__name__}: {err}",
-                                  MAX_REASON_CHARS)
+        record["reason"] = _clean(
+            f"the separate scoring of {name} failed: {type(err).__name__}: {err}", MAX_REASON_CHARS
+        )
     return record
 
 
@@ -417,22 +455,52 @@ def _ps4_data(root: Path) -> tuple[Arrays, dict]:
     from data_loaders import load_action_units
 
     held_out = load_action_units().subset("PrivateTest")
-    return ({"images": held_out.images, "presence": np.asarray(held_out.presence).astype(np.int8)},
-            {"usage": "PrivateTest"})
+    return (
+        {"images": held_out.images, "presence": np.asarray(held_out.presence).astype(np.int8)},
+        {"usage": "PrivateTest"},
+    )
 
 
 #: Every graded cell that scores a handed-in model file: (assignment, grade_id) -> scorer.
 REGISTRY: dict[tuple[str, str], Scorer] = {
-    (s.assignment, s.grade_id): s for s in (
-        Scorer("ps1_fer2013_cnn", "fer2013_cnn", "test_model_2_accuracy", "model_2.keras", 6, "fer_accuracy",
-               data=_ps1_data, award=lambda m, nb: float(accuracy_points(m["accuracy"])), describe=_ps1_describe),
-        Scorer("ps3_iphonex_3dcnn", "iphonex_3dcnn", "test_model_4_saved", "model_4.keras", 4, "model_4_check",
-               data=_ps3_data, award=lambda m, nb: float(nb or 0.0), rule="gate",
-               describe=lambda m, info: f"the checks of _check_model_4 passed on {m['clouds']} test clouds"),
-        Scorer("ps4_action_units", "action_units", "test_model_5_submitted", "model_5.keras", 2, "au_auc",
-               data=_ps4_data, award=lambda m, nb: 2.0 if m["auc"] >= MODEL_5_MIN_AUC else 0.0,
-               describe=lambda m, info: (f"mean ROC AUC {m['auc']:.3f} over {m['aus']} AUs on "
-                                         f"{info.get('usage')} ({m['faces']:,} faces)")),
+    (s.assignment, s.grade_id): s
+    for s in (
+        Scorer(
+            "ps1_fer2013_cnn",
+            "fer2013_cnn",
+            "test_model_2_accuracy",
+            "model_2.keras",
+            6,
+            "fer_accuracy",
+            data=_ps1_data,
+            award=lambda m, nb: float(accuracy_points(m["accuracy"])),
+            describe=_ps1_describe,
+        ),
+        Scorer(
+            "ps3_iphonex_3dcnn",
+            "iphonex_3dcnn",
+            "test_model_4_saved",
+            "model_4.keras",
+            4,
+            "model_4_check",
+            data=_ps3_data,
+            award=lambda m, nb: float(nb or 0.0),
+            rule="gate",
+            describe=lambda m, info: f"the checks of _check_model_4 passed on {m['clouds']} test clouds",
+        ),
+        Scorer(
+            "ps4_action_units",
+            "action_units",
+            "test_model_5_submitted",
+            "model_5.keras",
+            2,
+            "au_auc",
+            data=_ps4_data,
+            award=lambda m, nb: 2.0 if m["auc"] >= MODEL_5_MIN_AUC else 0.0,
+            describe=lambda m, info: (
+                f"mean ROC AUC {m['auc']:.3f} over {m['aus']} AUs on {info.get('usage')} ({m['faces']:,} faces)"
+            ),
+        ),
     )
 }
 
@@ -475,8 +543,9 @@ def _plain_id(kind: str, value: str) -> str:
     return value
 
 
-def copy_submitted_file(root: Path, student: str, assignment: str, name: str, dest: Path,
-                        max_bytes: int = MAX_MODEL_BYTES) -> int:
+def copy_submitted_file(
+    root: Path, student: str, assignment: str, name: str, dest: Path, max_bytes: int = MAX_MODEL_BYTES
+) -> int:
     """Copy ``root/grading/submitted/<student>/<assignment>/<name>`` to ``dest`` (a new file); return its bytes.
 
     No link is followed: the student's and the assignment's folders and the file are opened with ``O_NOFOLLOW``
@@ -499,8 +568,9 @@ def copy_submitted_file(root: Path, student: str, assignment: str, name: str, de
             except FileNotFoundError:
                 raise ScoringRefused(f"no submission folder {where.rsplit('/', 1)[0]}") from None
             except OSError as err:  # ELOOP/ENOTDIR: a link or a file where a folder belongs
-                raise ScoringRefused(f"{where.rsplit('/', 1)[0]} is not a plain folder ({err.strerror}); "
-                                     "links are not followed") from None
+                raise ScoringRefused(
+                    f"{where.rsplit('/', 1)[0]} is not a plain folder ({err.strerror}); links are not followed"
+                ) from None
         try:
             st = os.stat(name, dir_fd=fds[-1], follow_symlinks=False)
         except FileNotFoundError:
@@ -508,14 +578,18 @@ def copy_submitted_file(root: Path, student: str, assignment: str, name: str, de
         if stat.S_ISLNK(st.st_mode):
             raise ScoringRefused(f"{where} is a symbolic link; links are not followed: hand in the model file itself")
         if not stat.S_ISREG(st.st_mode):
-            raise ScoringRefused(f"{where} is not a regular file (mode {stat.filemode(st.st_mode)}): hand in the "
-                                 "model file itself")
+            raise ScoringRefused(
+                f"{where} is not a regular file (mode {stat.filemode(st.st_mode)}): hand in the model file itself"
+            )
         if st.st_nlink != 1:
-            raise ScoringRefused(f"{where} is a hard link ({st.st_nlink} names for one file); only a plain file "
-                                 "is scored: hand in the model file itself")
+            raise ScoringRefused(
+                f"{where} is a hard link ({st.st_nlink} names for one file); only a plain file "
+                "is scored: hand in the model file itself"
+            )
         if st.st_size > max_bytes:
-            raise ScoringRefused(f"{where} is {st.st_size / 1e6:,.1f} MB, more than the {max_bytes / 1e6:,.0f} MB "
-                                 "a model file may have")
+            raise ScoringRefused(
+                f"{where} is {st.st_size / 1e6:,.1f} MB, more than the {max_bytes / 1e6:,.0f} MB a model file may have"
+            )
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fds[-1])
         fds.append(fd)
         again = os.fstat(fd)
@@ -554,12 +628,13 @@ def parse_result(stdout: str, measure: str) -> dict:
         ScoringOutputError: anything else (the message says what).
     """
     if len(stdout) > MAX_STDOUT_CHARS:
-        raise ScoringOutputError(f"the scoring process printed {len(stdout):,} characters (at most "
-                                 f"{MAX_STDOUT_CHARS:,} are read)")
+        raise ScoringOutputError(
+            f"the scoring process printed {len(stdout):,} characters (at most {MAX_STDOUT_CHARS:,} are read)"
+        )
     lines = [line for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if len(lines) != 1:
         raise ScoringOutputError(f"expected one result line from the scoring process, found {len(lines)}")
-    text = lines[0][len(RESULT_PREFIX):]
+    text = lines[0][len(RESULT_PREFIX) :]
     if len(text) > MAX_RESULT_CHARS:
         raise ScoringOutputError(f"the result line has {len(text):,} characters, more than {MAX_RESULT_CHARS:,}")
 
@@ -572,13 +647,20 @@ def parse_result(stdout: str, measure: str) -> dict:
         raise ScoringOutputError(f"the result line is not JSON: {_clean(str(err), 200)}") from None
     keys = {"version", "measure", "ok", "reason", "metrics"}
     if not isinstance(record, dict) or set(record) != keys:
-        raise ScoringOutputError(f"expected a result object with keys {sorted(keys)}, found "
-                                 f"{sorted(record) if isinstance(record, dict) else type(record).__name__}")
+        raise ScoringOutputError(
+            f"expected a result object with keys {sorted(keys)}, found "
+            f"{sorted(record) if isinstance(record, dict) else type(record).__name__}"
+        )
     if record["version"] != RESULT_VERSION or record["measure"] != measure:
-        raise ScoringOutputError(f"expected version {RESULT_VERSION} of measure {measure!r}, found version "
-                                 f"{record['version']!r} of {record['measure']!r}")
-    if not isinstance(record["ok"], bool) or not isinstance(record["reason"], str) \
-            or not isinstance(record["metrics"], dict):
+        raise ScoringOutputError(
+            f"expected version {RESULT_VERSION} of measure {measure!r}, found version "
+            f"{record['version']!r} of {record['measure']!r}"
+        )
+    if (
+        not isinstance(record["ok"], bool)
+        or not isinstance(record["reason"], str)
+        or not isinstance(record["metrics"], dict)
+    ):
         raise ScoringOutputError("expected ok (true/false), reason (text) and metrics (an object)")
     if len(record["reason"]) > MAX_REASON_CHARS:
         raise ScoringOutputError(f"the reason has {len(record['reason']):,} characters, more than {MAX_REASON_CHARS}")
@@ -586,8 +668,10 @@ def parse_result(stdout: str, measure: str) -> dict:
     if record["ok"]:
         required = {k for k, (_, needed) in spec.items() if needed}
         if not required <= set(metrics) <= set(spec):
-            raise ScoringOutputError(f"expected metrics {sorted(required)} (and optionally "
-                                     f"{sorted(set(spec) - required)}), found {sorted(metrics)}")
+            raise ScoringOutputError(
+                f"expected metrics {sorted(required)} (and optionally "
+                f"{sorted(set(spec) - required)}), found {sorted(metrics)}"
+            )
         for key, value in metrics.items():
             _check_number(key, value, spec[key][0])
     elif metrics or not record["reason"]:
@@ -611,12 +695,14 @@ def contamination_reason(metrics: dict, info: dict, name: str = "model_2.keras")
     if gap <= threshold:
         return ""
     usage = info.get("usage", "PrivateTest")
-    return (f"{name} scores {graded:.1%} on {usage} (the faces it is graded on, {metrics['faces']:,}) but "
-            f"{public:.1%} on PublicTest ({metrics['public_faces']:,} faces): {gap:+.1f} points, "
-            f"{gap / se if se else float('inf'):.1f} standard errors, above the {threshold:.1f}-point limit "
-            f"(honest models stay within a few points; benchmarks/model_contamination.py). It may have been "
-            f"trained on the {usage} faces, which Kaggle's fer2013.csv labels. Not penalised: read the student's "
-            "training code and run record before deciding")
+    return (
+        f"{name} scores {graded:.1%} on {usage} (the faces it is graded on, {metrics['faces']:,}) but "
+        f"{public:.1%} on PublicTest ({metrics['public_faces']:,} faces): {gap:+.1f} points, "
+        f"{gap / se if se else float('inf'):.1f} standard errors, above the {threshold:.1f}-point limit "
+        f"(honest models stay within a few points; benchmarks/model_contamination.py). It may have been "
+        f"trained on the {usage} faces, which Kaggle's fer2013.csv labels. Not penalised: read the student's "
+        "training code and run record before deciding"
+    )
 
 
 def _run_scorer(scorer: Scorer, folder: Path, *, sandbox: bool, timeout: float, env: dict) -> str:
@@ -628,27 +714,50 @@ def _run_scorer(scorer: Scorer, folder: Path, *, sandbox: bool, timeout: float, 
     """
     from . import sandbox as sandbox_module
 
-    args = ["-m", "course.model_scoring", scorer.measure, str(folder / MODEL_NAME), str(folder / DATA_NAME),
-            scorer.model_file]
+    args = [
+        "-m",
+        "course.model_scoring",
+        scorer.measure,
+        str(folder / MODEL_NAME),
+        str(folder / DATA_NAME),
+        scorer.model_file,
+    ]
     try:
         if sandbox:
-            proc = sandbox_module.run_sandboxed([str(sandbox_module._venv_python()), *args], folder, timeout=timeout,
-                                                env=env)
+            proc = sandbox_module.run_sandboxed(
+                [str(sandbox_module.venv_python()), *args], folder, timeout=timeout, env=env
+            )
         else:
             path = os.pathsep.join([str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])])
-            proc = subprocess.run([sys.executable, *args], cwd=folder, capture_output=True, text=True,
-                                  timeout=timeout, env={**env, "PYTHONPATH": path})
+            proc = subprocess.run(
+                [sys.executable, *args],
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env={**env, "PYTHONPATH": path},
+            )
     except subprocess.TimeoutExpired:
-        raise ScoringOutputError(f"the separate scoring of {scorer.model_file} ran past {timeout:.0f} s and was "
-                                 "stopped") from None
+        raise ScoringOutputError(
+            f"the separate scoring of {scorer.model_file} ran past {timeout:.0f} s and was stopped"
+        ) from None
     if proc.returncode != 0:
-        raise ScoringOutputError(f"the separate scoring of {scorer.model_file} exited with status {proc.returncode}: "
-                                 f"{_clean(proc.stderr[-600:], 600)}")
+        raise ScoringOutputError(
+            f"the separate scoring of {scorer.model_file} exited with status {proc.returncode}: "
+            f"{_clean(proc.stderr[-600:], 600)}"
+        )
     return proc.stdout
 
 
-def score_cell(scorer: Scorer, root: Path, student: str, *, sandbox: bool = True,
-               timeout: float = DEFAULT_TIMEOUT, env: dict | None = None) -> CellScore:
+def score_cell(
+    scorer: Scorer,
+    root: Path,
+    student: str,
+    *,
+    sandbox: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    env: dict | None = None,
+) -> CellScore:
     """Score ``student``'s handed-in ``scorer.model_file`` of ``scorer.assignment`` in a process of its own (see
     the module docstring); the gradebook is not touched.
 
@@ -662,22 +771,33 @@ def score_cell(scorer: Scorer, root: Path, student: str, *, sandbox: bool = True
     folder = Path(tempfile.mkdtemp(prefix="expression-lab-model-score-"))
     try:
         try:
-            copy_submitted_file(root, student, scorer.assignment, scorer.model_file, folder / MODEL_NAME,
-                                scorer.max_bytes)
+            copy_submitted_file(
+                root, student, scorer.assignment, scorer.model_file, folder / MODEL_NAME, scorer.max_bytes
+            )
         except ScoringRefused as err:
             return CellScore(scorer, "refused", reason=str(err))
         except OSError as err:  # the grader's folder, not the student's file: a person must look
-            return CellScore(scorer, "error", reason=_clean(f"{scorer.model_file} could not be read: "
-                                                            f"{type(err).__name__}: {err}", MAX_REASON_CHARS))
+            return CellScore(
+                scorer,
+                "error",
+                reason=_clean(f"{scorer.model_file} could not be read: {type(err).__name__}: {err}", MAX_REASON_CHARS),
+            )
         try:
             arrays, info = scorer.data(root)
             np.savez(folder / DATA_NAME, **arrays)
         except Exception as err:  # noqa: BLE001 (the grader's data, not the student's file: a person must look)
-            return CellScore(scorer, "error", reason=_clean(f"the grading data for {scorer.model_file} could not be "
-                                                            f"prepared: {type(err).__name__}: {err}", MAX_REASON_CHARS))
+            return CellScore(
+                scorer,
+                "error",
+                reason=_clean(
+                    f"the grading data for {scorer.model_file} could not be prepared: {type(err).__name__}: {err}",
+                    MAX_REASON_CHARS,
+                ),
+            )
         try:
-            record = parse_result(_run_scorer(scorer, folder, sandbox=sandbox, timeout=timeout, env=env),
-                                  scorer.measure)
+            record = parse_result(
+                _run_scorer(scorer, folder, sandbox=sandbox, timeout=timeout, env=env), scorer.measure
+            )
         except ScoringOutputError as err:
             return CellScore(scorer, "error", reason=str(err), info=info)
         if not record["ok"]:
@@ -696,17 +816,28 @@ def _set_comment(gb, grade, text: str) -> None:
     instructor sees)."""
     from nbgrader.api import Comment
 
-    comment = gb.db.query(Comment).filter(Comment.cell_id == grade.cell_id,
-                                          Comment.notebook_id == grade.notebook_id).one_or_none()
+    comment = (
+        gb.db.query(Comment)
+        .filter(Comment.cell_id == grade.cell_id, Comment.notebook_id == grade.notebook_id)
+        .one_or_none()
+    )
     if comment is None:
         comment = Comment(cell_id=grade.cell_id, notebook_id=grade.notebook_id)
         gb.db.add(comment)
     comment.auto_comment = text
 
 
-def apply_model_scores(root: Path, assignment: str, student: str, worker_db: Path, *, sandbox: bool = True,
-                       timeout: float = DEFAULT_TIMEOUT, slot: int | None = None,
-                       registry: Mapping[tuple[str, str], Scorer] | None = None) -> list[str]:
+def apply_model_scores(
+    root: Path,
+    assignment: str,
+    student: str,
+    worker_db: Path,
+    *,
+    sandbox: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    slot: int | None = None,
+    registry: Mapping[tuple[str, str], Scorer] | None = None,
+) -> list[str]:
     """Score every registered model file of ``student``'s ``assignment`` separately and write the scores into the
     nbgrader gradebook ``worker_db`` (after ``nbgrader autograde`` of that student, before the merge).
 
@@ -755,8 +886,11 @@ def apply_model_scores(root: Path, assignment: str, student: str, worker_db: Pat
             except MissingEntry:
                 pass
     reasons, contamination = [], []
-    results = [(s, score_cell(s, root, student, sandbox=sandbox, timeout=timeout, env=env))
-               for s in scorers if s.grade_id in present]
+    results = [
+        (s, score_cell(s, root, student, sandbox=sandbox, timeout=timeout, env=env))
+        for s in scorers
+        if s.grade_id in present
+    ]
     with Gradebook(url) as gb:
         for scorer, result in results:
             grade = gb.find_grade(scorer.grade_id, scorer.notebook, assignment, student)
@@ -772,19 +906,31 @@ def apply_model_scores(root: Path, assignment: str, student: str, worker_db: Pat
             grade.auto_score = after
             if result.status == "error":
                 grade.needs_manual_grade = True
-            _set_comment(gb, grade, f"Scored separately from the notebook ({scorer.model_file} loaded alone, "
-                                    f"safe_mode): {result.summary()}; {what}.")
+            _set_comment(
+                gb,
+                grade,
+                f"Scored separately from the notebook ({scorer.model_file} loaded alone, "
+                f"safe_mode): {result.summary()}; {what}.",
+            )
             gb.db.commit()
             cell = f"{scorer.notebook}.ipynb cell {scorer.grade_id}"
             if result.status == "error":
-                reasons.append(f"{cell}: {scorer.model_file} {result.summary()}; the cell scores 0 until a person "
-                               f"grades it (the notebook gave {(before or 0):g})")
+                reasons.append(
+                    f"{cell}: {scorer.model_file} {result.summary()}; the cell scores 0 until a person "
+                    f"grades it (the notebook gave {(before or 0):g})"
+                )
             elif abs((before or 0.0) - after) > 1e-9:
-                why = (" A notebook that scores a model file higher than the file itself may have changed the file, "
-                       "how models load or how tests run." if (before or 0.0) > after else "")
-                reasons.append(f"{cell}: the notebook scored {(before or 0):g} of {scorer.points:g}, the separate "
-                               f"scoring of the handed-in {scorer.model_file} {after:g} ({result.summary()}); the "
-                               f"gradebook keeps the separate score.{why}")
+                why = (
+                    " A notebook that scores a model file higher than the file itself may have changed the file, "
+                    "how models load or how tests run."
+                    if (before or 0.0) > after
+                    else ""
+                )
+                reasons.append(
+                    f"{cell}: the notebook scored {(before or 0):g} of {scorer.points:g}, the separate "
+                    f"scoring of the handed-in {scorer.model_file} {after:g} ({result.summary()}); the "
+                    f"gradebook keeps the separate score.{why}"
+                )
             if result.contamination:
                 contamination.append(f"{cell}: {result.contamination}")
     if contamination:

@@ -13,7 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ASSIGNMENTS, REPO_ROOT
+from . import ASSIGNMENTS, REPO_ROOT, review
+from .submission_files import Caps, nbgrader_ignore, quarantine_unsafe
 
 #: Files a source assignment folder may hold; anything else would be released to students.
 RELEASABLE_SUFFIXES = {".ipynb", ".md", ".png", ".jpg", ".svg", ".csv"}
@@ -51,12 +52,20 @@ def check_source_folder(assignment: str, root: Path = REPO_ROOT) -> None:
     folder = root / "solutions" / assignment
     if not folder.is_dir():
         raise GradingError(f"no source assignment at {folder}")
-    stray = [p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts
-             and "__pycache__" not in p.parts and p.suffix.lower() not in RELEASABLE_SUFFIXES]
+    stray = [
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and ".ipynb_checkpoints" not in p.parts
+        and "__pycache__" not in p.parts
+        and p.suffix.lower() not in RELEASABLE_SUFFIXES
+    ]
     if stray:
         listed = "\n  ".join(str(p.relative_to(root)) for p in stray)
-        raise GradingError(f"solutions/{assignment} holds files that would be released to students:\n  {listed}\n"
-                           "Move or delete them (a model trained by the solution notebook is an answer).")
+        raise GradingError(
+            f"solutions/{assignment} holds files that would be released to students:\n  {listed}\n"
+            "Move or delete them (a model trained by the solution notebook is an answer)."
+        )
 
 
 def release(assignment: str | None = None, root: Path = REPO_ROOT) -> list[Path]:
@@ -77,15 +86,69 @@ def submission_folder(student: str, assignment: str, root: Path = REPO_ROOT) -> 
     return root / "grading" / "submitted" / student / assignment
 
 
+def intake(
+    assignment: str, student: str, root: Path = REPO_ROOT, caps: Caps | None = None, ignore: list[str] | None = None
+) -> list[str]:
+    """Make ``student``'s submission folder safe for nbgrader; return why it must be refused ([] when it may be
+    graded).
+
+    Links, hard links, FIFOs, sockets, device files and pages or scripts a browser would run (the formgrader
+    serves the autograded folder's files as they are) are moved (never followed) to
+    ``grading/quarantine/<student>/<assignment>/`` and flagged for review (source ``"intake"``); a folder over
+    ``caps`` is refused with the reason and the fix, and flagged too. Files nbgrader never copies (the course's
+    ``CourseDirectory.ignore``, read from its config when ``ignore`` is None) do not count against the caps.
+
+    Raises:
+        GradingError: the submission folder itself is a link or not a folder.
+    """
+    caps = caps or Caps.from_env()
+    ignore = nbgrader_ignore(root) if ignore is None else ignore
+    folder = submission_folder(student, assignment, root)
+    try:
+        found, moved = quarantine_unsafe(
+            folder, root / "grading" / "quarantine" / student / assignment, caps, active_content=True, ignore=ignore
+        )
+    except NotADirectoryError as err:
+        review.add(assignment, student, "intake", [str(err)], root)
+        raise GradingError(f"{student}'s submission is not a folder: {err}") from None
+    if moved:
+        review.add(assignment, student, "intake", moved, root)
+    over = found.over_caps(caps)
+    if over:
+        review.add(assignment, student, "intake", over, root)
+        return [
+            f"{'; '.join(over)}. Not graded: ask the student to hand in only the notebooks, their model files "
+            "and run records (or raise the cap for this assignment), then grade again"
+        ]
+    return []
+
+
+def check_autograded(assignment: str, student: str, root: Path = REPO_ROOT) -> list[str]:
+    """Move anything but regular files and folders out of ``student``'s autograded (and feedback) folder, as
+    :func:`intake` does for the submission; return one reason per entry moved (each flagged for review)."""
+    reasons = []
+    for stage in ("autograded", "feedback"):
+        folder = root / "grading" / stage / student / assignment
+        if os.path.lexists(folder):
+            try:
+                quarantine = root / "grading" / "quarantine" / student / f"{assignment}.{stage}"
+                _, moved = quarantine_unsafe(folder, quarantine)
+            except NotADirectoryError as err:
+                os.unlink(folder)
+                moved = [f"{stage}: {err}; removed"]
+            reasons += [f"{stage}/{m}" for m in moved]
+    if reasons:
+        review.add(assignment, student, "intake", reasons, root)
+    return reasons
+
+
 def autograde(assignment: str, student: str, root: Path = REPO_ROOT) -> str:
     """Autograde one submission (re-executes it in grading mode; locked cells come from the gradebook), after the
-    intake of :func:`course.autograde.intake` (links and special files moved out, the caps checked).
+    intake of :func:`intake` (links and special files moved out, the caps checked).
 
     Raises:
         GradingError: nbgrader failed, or the submission is over the caps (the message says which and the fix).
     """
-    from . import review
-    from .autograde import check_autograded, intake
 
     review.clear(assignment, student, root)
     refused = intake(assignment, student, root)
@@ -100,18 +163,17 @@ def generate_feedback(assignment: str, student: str, root: Path = REPO_ROOT) -> 
     """Write the feedback HTML (hidden tests stripped) and return its folder.
 
     nbgrader copies the autograded folder's other files into the feedback, following links: anything but regular
-    files and folders is moved out of both folders first and after (:func:`course.autograde.check_autograded`).
+    files and folders is moved out of both folders first and after (:func:`check_autograded`).
     """
-    from .autograde import check_autograded
-
     check_autograded(assignment, student, root)
     nbgrader("generate_feedback", assignment, "--student", student, "--force", root=root)
     check_autograded(assignment, student, root)
     return root / "grading" / "feedback" / student / assignment
 
 
-def feedback_class(assignment: str, students: list[str] | None = None, *, release: bool = False,
-                   root: Path = REPO_ROOT) -> list[Path]:
+def feedback_class(
+    assignment: str, students: list[str] | None = None, *, release: bool = False, root: Path = REPO_ROOT
+) -> list[Path]:
     """Write the feedback of every autograded submission of ``assignment`` (or only ``students``), each through
     :func:`generate_feedback` (links and special files moved out before and after); with ``release``, publish them
     through nbgrader's exchange (``nbgrader release_feedback``). Returns the feedback folders written.
@@ -119,20 +181,20 @@ def feedback_class(assignment: str, students: list[str] | None = None, *, releas
     Raises:
         GradingError: no autograded submission of ``assignment`` (or of a named student), or an nbgrader step failed.
     """
-    from .autograde import check_autograded
-
     autograded = root / "grading" / "autograded"
     everyone = sorted(p.parent.name for p in autograded.glob(f"*/{assignment}") if p.is_dir() and not p.is_symlink())
     wanted = everyone if students is None else list(students)
     missing = sorted(set(wanted) - set(everyone))
     if missing or not wanted:
-        raise GradingError(f"no autograded submission of {assignment} for: {', '.join(missing) or 'anyone'} "
-                           f"(autograde first: python -m course autograde {assignment})")
+        raise GradingError(
+            f"no autograded submission of {assignment} for: {', '.join(missing) or 'anyone'} "
+            f"(autograde first: python -m course autograde {assignment})"
+        )
     folders = [generate_feedback(assignment, student, root) for student in wanted]
     if release:
         for student in everyone:
             check_autograded(assignment, student, root)
-        for only in ([None] if students is None else wanted):
+        for only in [None] if students is None else wanted:
             nbgrader("release_feedback", assignment, *([f"--student={only}"] if only else []), root=root)
     return folders
 

@@ -61,3 +61,51 @@ def cell_by_grade_id(notebook: Notebook, gid: str) -> Any:
     if gid not in cells:
         raise KeyError(f"{where} has no cell with grade_id {gid!r} (it has: {', '.join(cells) or 'none'})")
     return cells[gid]
+
+
+_PS1 = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
+_MODEL_2 = ("config", "imports", "preprocess", "make_augmentation", "build_model_2")
+
+#: The solution cells that tests and benchmarks execute, by what they define: ``name: (notebook under
+#: ``solutions/``, grade_ids in notebook order)``. One list, so that a cell renamed or added is changed here only.
+SOLUTION_CELLS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "build_model_2": (_PS1, _MODEL_2),
+    "build_model_1_and_2": (_PS1, ("config", "imports", "preprocess", "build_model_1", *_MODEL_2[-2:])),
+    "voxelize": ("ps3_iphonex_3dcnn/iphonex_3dcnn.ipynb", ("imports", "voxelize", "build_model_4")),
+    "action_units": (
+        "ps4_action_units/action_units.ipynb",
+        (
+            "imports",
+            "build_au_cnn",
+            "per_au_f1",
+            "pick_thresholds",
+            "build_au_transfer",
+            "ccc",
+            "build_va_model",
+            "fit_au_to_emotion",
+        ),
+    ),
+}
+
+
+def run_solution_cells(name: str, namespace: dict | None = None, root: str | os.PathLike | None = None) -> dict:
+    """Execute the cells :data:`SOLUTION_CELLS` lists under ``name`` (``solutions/<notebook>`` of ``root``, the
+    repository by default) in ``namespace`` and return it, so that a test or benchmark runs the very code the
+    notebook defines. Solution markers are comments: the cells run as they are.
+
+    Raises:
+        KeyError: ``name`` is not in :data:`SOLUTION_CELLS`, or the notebook has no cell with one of its
+            ``grade_id`` s (the message names the notebook and the cell).
+    """
+    from . import REPO_ROOT
+
+    if name not in SOLUTION_CELLS:
+        raise KeyError(f"no solution cells named {name!r}; expected one of {sorted(SOLUTION_CELLS)}")
+    notebook, grade_ids = SOLUTION_CELLS[name]
+    by_id = sources_by_grade_id(Path(root or REPO_ROOT) / "solutions" / notebook)
+    ns = {} if namespace is None else namespace
+    for gid in grade_ids:
+        if gid not in by_id:
+            raise KeyError(f"{notebook} has no cell with grade_id {gid!r}")
+        exec(compile(by_id[gid], f"{notebook}#{gid}", "exec"), ns)  # noqa: S102 (the kit's own solution notebook)
+    return ns

@@ -26,8 +26,9 @@ def _environ(extra: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def execute_notebook(path: Path, env: Mapping[str, str] | None = None, cell_timeout: int = 3600,
-                     progress: bool = True, save: bool = True) -> nbformat.NotebookNode:
+def execute_notebook(
+    path: Path, env: Mapping[str, str] | None = None, cell_timeout: int = 3600, progress: bool = True, save: bool = True
+) -> nbformat.NotebookNode:
     """Run every cell of ``path`` in its own folder, as a student would (stops at the first error).
 
     Args:
@@ -44,9 +45,13 @@ def execute_notebook(path: Path, env: Mapping[str, str] | None = None, cell_time
         nbclient.exceptions.CellExecutionError: a cell raised; the message names the cell and the error.
     """
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}},
-                            extra_arguments=["--IPKernelApp.capture_fd_output=False"])
+    client = NotebookClient(
+        nb,
+        timeout=cell_timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        extra_arguments=["--IPKernelApp.capture_fd_output=False"],
+    )
     with _environ(env or {}), client.setup_kernel():
         code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
         bar = tqdm(code_cells, desc=f"running {path.name}", unit="cell", disable=not progress)

@@ -61,13 +61,17 @@ class ClassReport:
     def summary(self) -> str:
         """Three lines: submissions and score statistics, the most failed test, manual grading progress."""
         s, t, m = self.scores, self.failing_tests, self.manual_progress
-        worst = (f"most failed test: {t.cell[0]} ({t.failed[0]} of {t.submissions[0]})"
-                 if len(t) and t.failed[0] else "no test failed")
-        return (f"{self.assignment}: {len(s)} submissions, mean {s.score.mean():.1f}, median {s.score.median():.1f} "
-                f"of {s.max_score.max():g} points\n{worst}\n"
-                f"written answers graded: {int(m.graded.sum())} of {int(m.submissions.sum())}"
-                + (f"\nflagged for review: {', '.join(sorted(set(self.flagged.student)))}"
-                   if len(self.flagged) else ""))
+        worst = (
+            f"most failed test: {t.cell[0]} ({t.failed[0]} of {t.submissions[0]})"
+            if len(t) and t.failed[0]
+            else "no test failed"
+        )
+        return (
+            f"{self.assignment}: {len(s)} submissions, mean {s.score.mean():.1f}, median {s.score.median():.1f} "
+            f"of {s.max_score.max():g} points\n{worst}\n"
+            f"written answers graded: {int(m.graded.sum())} of {int(m.submissions.sum())}"
+            + (f"\nflagged for review: {', '.join(sorted(set(self.flagged.student)))}" if len(self.flagged) else "")
+        )
 
 
 def _db_url(root: Path) -> str:
@@ -134,27 +138,48 @@ def class_report(assignment: str, root: Path = REPO_ROOT) -> ClassReport:
                         manual += grade.score if graded else 0.0
                     else:
                         auto += grade.score
-                    question_rows.append({
-                        "student": sub.student.id, "notebook": nb.name, "cell": grade.name,
-                        "kind": "manual" if is_manual else "auto",
-                        "score": float(grade.score) if graded else float("nan"),
-                        "max_score": float(grade.max_score), "failed": bool(grade.failed_tests)})
-            score_rows.append({"student": sub.student.id, "score": float(sub.score),
-                               "max_score": float(sub.max_score), "auto_score": auto, "manual_score": manual,
-                               "manual_pending": pending})
+                    question_rows.append(
+                        {
+                            "student": sub.student.id,
+                            "notebook": nb.name,
+                            "cell": grade.name,
+                            "kind": "manual" if is_manual else "auto",
+                            "score": float(grade.score) if graded else float("nan"),
+                            "max_score": float(grade.max_score),
+                            "failed": bool(grade.failed_tests),
+                        }
+                    )
+            score_rows.append(
+                {
+                    "student": sub.student.id,
+                    "score": float(sub.score),
+                    "max_score": float(sub.max_score),
+                    "auto_score": auto,
+                    "manual_score": manual,
+                    "manual_pending": pending,
+                }
+            )
     if not score_rows:
         raise ValueError(f"no submission of {assignment!r} is in the gradebook yet (collect and autograde first)")
     scores = pd.DataFrame(score_rows).sort_values("student", ignore_index=True)
     flags = {student: review.read(assignment, student, root) for student in scores.student}
     scores["review"] = [review.summary(flags[student]) for student in scores.student]
-    flagged = pd.DataFrame([{"student": student, "source": f.source, "reason": f.reason}
-                            for student, found in flags.items() for f in found],
-                           columns=["student", "source", "reason"])
+    flagged = pd.DataFrame(
+        [
+            {"student": student, "source": f.source, "reason": f.reason}
+            for student, found in flags.items()
+            for f in found
+        ],
+        columns=["student", "source", "reason"],
+    )
     questions = pd.DataFrame(question_rows)
 
     tests = questions[questions.kind == "auto"]
-    failing = (tests.groupby(["notebook", "cell"], sort=False)
-               .agg(failed=("failed", "sum"), submissions=("failed", "size")).reset_index())
+    failing = (
+        tests.groupby(["notebook", "cell"], sort=False)
+        .agg(failed=("failed", "sum"), submissions=("failed", "size"))
+        .reset_index()
+    )
     failing["hidden"] = [(nb, cell) in hidden for nb, cell in zip(failing.notebook, failing.cell)]
     failing["failed_share"] = failing.failed / failing.submissions
     failing["error"] = [_most_common(errors, nb, cell) for nb, cell in zip(failing.notebook, failing.cell)]
@@ -162,9 +187,12 @@ def class_report(assignment: str, root: Path = REPO_ROOT) -> ClassReport:
     failing = failing[["notebook", "cell", "hidden", "failed", "submissions", "failed_share", "error"]]
 
     written = questions[questions.kind == "manual"]
-    progress = (written.assign(graded=written.score.notna())
-                .groupby(["notebook", "cell"], sort=False)
-                .agg(graded=("graded", "sum"), submissions=("graded", "size")).reset_index())
+    progress = (
+        written.assign(graded=written.score.notna())
+        .groupby(["notebook", "cell"], sort=False)
+        .agg(graded=("graded", "sum"), submissions=("graded", "size"))
+        .reset_index()
+    )
     return ClassReport(assignment, scores, questions, failing, progress, flagged)
 
 
@@ -199,10 +227,16 @@ def canvas_gradebook(root: Path = REPO_ROOT, assignments: list[str] | None = Non
         possible.update({a: float(gb.find_assignment(a).max_score) for a in wanted})
         rows = [possible]
         for student in sorted(gb.students, key=lambda s: s.id):
-            name = (f"{student.last_name}, {student.first_name}" if student.last_name and student.first_name
-                    else student.id)
-            row = {"Student": name, "ID": student.lms_user_id or "", "SIS User ID": "",
-                   "SIS Login ID": student.id, "Section": ""}
+            name = (
+                f"{student.last_name}, {student.first_name}" if student.last_name and student.first_name else student.id
+            )
+            row = {
+                "Student": name,
+                "ID": student.lms_user_id or "",
+                "SIS User ID": "",
+                "SIS Login ID": student.id,
+                "Section": "",
+            }
             for sub in student.submissions:
                 if sub.assignment.name in wanted:
                     row[sub.assignment.name] = float(sub.score)
@@ -214,24 +248,50 @@ def _figures(report: ClassReport) -> list:
     import plotly.express as px
 
     max_total = report.scores.max_score.max()
-    dist = px.histogram(report.scores, x="score", nbins=max(10, min(40, len(report.scores))),
-                        range_x=[0, max_total], title=f"Total score (of {max_total:g} points)",
-                        labels={"score": "points"})
+    dist = px.histogram(
+        report.scores,
+        x="score",
+        nbins=max(10, min(40, len(report.scores))),
+        range_x=[0, max_total],
+        title=f"Total score (of {max_total:g} points)",
+        labels={"score": "points"},
+    )
     dist.update_layout(yaxis_title="submissions", bargap=0.05)
 
-    per_q = (report.questions.groupby(["cell", "kind"], sort=False)
-             .agg(mean=("score", "mean"), max_score=("max_score", "first")).reset_index())
-    questions = px.bar(per_q, x="cell", y="mean", color="kind", hover_data=["max_score"],
-                       title="Mean points per question (written answers: graded ones only)",
-                       labels={"mean": "mean points", "cell": "question (grade_id)"})
-    questions.add_scatter(x=per_q.cell, y=per_q.max_score, mode="markers", name="maximum",
-                          marker={"symbol": "line-ew-open", "size": 18, "color": "black"})
+    per_q = (
+        report.questions.groupby(["cell", "kind"], sort=False)
+        .agg(mean=("score", "mean"), max_score=("max_score", "first"))
+        .reset_index()
+    )
+    questions = px.bar(
+        per_q,
+        x="cell",
+        y="mean",
+        color="kind",
+        hover_data=["max_score"],
+        title="Mean points per question (written answers: graded ones only)",
+        labels={"mean": "mean points", "cell": "question (grade_id)"},
+    )
+    questions.add_scatter(
+        x=per_q.cell,
+        y=per_q.max_score,
+        mode="markers",
+        name="maximum",
+        marker={"symbol": "line-ew-open", "size": 18, "color": "black"},
+    )
 
     tests = report.failing_tests
-    failing = px.bar(tests, x="failed_share", y="cell", orientation="h", color="hidden",
-                     hover_data=["failed", "submissions", "error"], range_x=[0, 1],
-                     title="Test cells by share of submissions that fail them",
-                     labels={"failed_share": "share failed", "cell": "test cell (grade_id)"})
+    failing = px.bar(
+        tests,
+        x="failed_share",
+        y="cell",
+        orientation="h",
+        color="hidden",
+        hover_data=["failed", "submissions", "error"],
+        range_x=[0, 1],
+        title="Test cells by share of submissions that fail them",
+        labels={"failed_share": "share failed", "cell": "test cell (grade_id)"},
+    )
     failing.update_yaxes(autorange="reversed")
     return [dist, questions, failing]
 
@@ -243,26 +303,32 @@ def _page(report: ClassReport) -> str:
     parts = []
     for i, fig in enumerate(_figures(report)):
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
-    summary = (f"{len(scores)} submissions · mean {scores.score.mean():.1f} · median {scores.score.median():.1f} "
-               f"of {scores.max_score.max():g} points · written answers graded: {graded} of {total}")
+    summary = (
+        f"{len(scores)} submissions · mean {scores.score.mean():.1f} · median {scores.score.median():.1f} "
+        f"of {scores.max_score.max():g} points · written answers graded: {graded} of {total}"
+    )
     tables = [("Flagged for review (look before releasing grades)", report.flagged)] if len(report.flagged) else []
     tables += [
-        ("Tests that fail most", report.failing_tests.assign(failed_share=report.failing_tests.failed_share
-                                                             .map("{:.0%}".format))),
+        (
+            "Tests that fail most",
+            report.failing_tests.assign(failed_share=report.failing_tests.failed_share.map("{:.0%}".format)),
+        ),
         ("Manual grading progress", progress),
         ("Scores", scores),
     ]
-    body = "\n".join(parts + [f"<h2>{html.escape(t)}</h2>\n{df.to_html(index=False, na_rep='')}"
-                              for t, df in tables])
+    body = "\n".join(parts + [f"<h2>{html.escape(t)}</h2>\n{df.to_html(index=False, na_rep='')}" for t, df in tables])
     title = f"{html.escape(report.assignment)}: class report"
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title>"
-            "<style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style></head>"
-            f"<body><h1>{title}</h1><p>{html.escape(summary)}</p>\n{body}\n</body></html>\n")
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title>"
+        "<style>body{font-family:sans-serif;margin:2em} table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}</style></head>"
+        f"<body><h1>{title}</h1><p>{html.escape(summary)}</p>\n{body}\n</body></html>\n"
+    )
 
 
-def write_report(assignment: str, out: Path | None = None, root: Path = REPO_ROOT,
-                 all_assignments: bool = False) -> tuple[ClassReport, dict[str, Path]]:
+def write_report(
+    assignment: str, out: Path | None = None, root: Path = REPO_ROOT, all_assignments: bool = False
+) -> tuple[ClassReport, dict[str, Path]]:
     """Write ``<assignment>_report.html`` and ``<assignment>_canvas.csv`` into ``out``.
 
     ``out`` defaults to ``root/grading/reports``. Returns the report and {"html": path, "csv": path}. The CSV holds

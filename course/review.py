@@ -47,8 +47,9 @@ def read(assignment: str, student: str, root: Path = REPO_ROOT) -> list[Flag]:
     return [Flag(str(f["source"]), str(f["reason"])) for f in json.loads(path.read_text())]
 
 
-def add(assignment: str, student: str, source: str, reasons: list[str] | tuple[str, ...],
-        root: Path = REPO_ROOT) -> list[Flag]:
+def add(
+    assignment: str, student: str, source: str, reasons: list[str] | tuple[str, ...], root: Path = REPO_ROOT
+) -> list[Flag]:
     """Record one flag per reason (duplicates kept once); return every flag of the submission."""
     flags = read(assignment, student, root)
     for reason in reasons:

@@ -121,10 +121,14 @@ def write_run_record(model_path: str | os.PathLike, record: dict) -> Path:
     """
     model_path = Path(model_path)
     data = {k: v for k, v in _finite_or_none(dict(record)).items() if k not in _WRITTEN_FOR_YOU}
-    data = {"schema": SCHEMA, "model": model_path.name,
-            **({"model_sha256": file_sha256(model_path)} if model_path.is_file() else {}),
-            "kit_version": kit_version(), "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            **data}
+    data = {
+        "schema": SCHEMA,
+        "model": model_path.name,
+        **({"model_sha256": file_sha256(model_path)} if model_path.is_file() else {}),
+        "kit_version": kit_version(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **data,
+    }
     problems = record_problems(data)
     text = json.dumps(data, indent=1, allow_nan=False)
     if len(text.encode()) > MAX_BYTES:
@@ -152,19 +156,22 @@ def record_problems(record: Any) -> list[str]:
     for key in ("model", "model_sha256", "kit_version", "created", "data"):
         if key in record and not isinstance(record[key], str):
             problems.append(f"{key} is {record[key]!r}, expected a string")
-    if "epochs" in record and not (isinstance(record["epochs"], int) and not isinstance(record["epochs"], bool)
-                                   and record["epochs"] >= 0):
+    if "epochs" in record and not (
+        isinstance(record["epochs"], int) and not isinstance(record["epochs"], bool) and record["epochs"] >= 0
+    ):
         problems.append(f"epochs is {record['epochs']!r}, expected an integer ≥ 0")
     if "seconds" in record and not (_is_number(record["seconds"]) and record["seconds"] >= 0):
         problems.append(f"seconds is {record['seconds']!r}, expected a number ≥ 0")
     if "history" in record:
         history = record["history"]
         if not isinstance(history, dict) or not all(
-                isinstance(v, list) and all(x is None or _is_number(x) for x in v) for v in history.values()):
+            isinstance(v, list) and all(x is None or _is_number(x) for x in v) for v in history.values()
+        ):
             problems.append("history must map each metric name to a list of numbers (null for a diverged value)")
         elif len({len(v) for v in history.values()}) > 1:
-            problems.append("history lists have different lengths: "
-                            + ", ".join(f"{k} {len(v)}" for k, v in history.items()))
+            problems.append(
+                "history lists have different lengths: " + ", ".join(f"{k} {len(v)}" for k, v in history.items())
+            )
     if "test" in record:
         test = record["test"]
         if not isinstance(test, dict):
@@ -174,21 +181,27 @@ def record_problems(record: Any) -> list[str]:
                 problems.append(f"test.usage is {test.get('usage')!r}, expected the Usage measured on (a string)")
             if not (_is_number(test.get("accuracy")) and 0 <= test["accuracy"] <= 1):
                 problems.append(f"test.accuracy is {test.get('accuracy')!r}, expected a fraction in [0, 1]")
-            if not (isinstance(test.get("faces"), int) and not isinstance(test.get("faces"), bool)
-                    and test["faces"] >= 0):
+            if not (
+                isinstance(test.get("faces"), int) and not isinstance(test.get("faces"), bool) and test["faces"] >= 0
+            ):
                 problems.append(f"test.faces is {test.get('faces')!r}, expected the number of faces (an int ≥ 0)")
             if "loss" in test and not (test["loss"] is None or _is_number(test["loss"])):
                 problems.append(f"test.loss is {test['loss']!r}, expected a number")
     if "confusion_matrix" in record:
         cm = record["confusion_matrix"]
-        if not (isinstance(cm, list) and all(isinstance(r, list) and len(r) == len(cm) for r in cm)
-                and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for r in cm for x in r)):
+        if not (
+            isinstance(cm, list)
+            and all(isinstance(r, list) and len(r) == len(cm) for r in cm)
+            and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for r in cm for x in r)
+        ):
             problems.append("confusion_matrix must be a square list of lists of counts (ints ≥ 0)")
         elif isinstance(record.get("class_names"), list) and len(record["class_names"]) != len(cm):
-            problems.append(f"class_names has {len(record['class_names'])} names for a "
-                            f"{len(cm)}×{len(cm)} confusion matrix")
-    if "class_names" in record and not (isinstance(record["class_names"], list)
-                                        and all(isinstance(n, str) for n in record["class_names"])):
+            problems.append(
+                f"class_names has {len(record['class_names'])} names for a {len(cm)}×{len(cm)} confusion matrix"
+            )
+    if "class_names" in record and not (
+        isinstance(record["class_names"], list) and all(isinstance(n, str) for n in record["class_names"])
+    ):
         problems.append("class_names must be a list of strings")
     return problems
 
@@ -220,8 +233,15 @@ def read_run_record(model_path: str | os.PathLike) -> dict | None:
     return record
 
 
-def reproduction_check(record: dict | None, *, accuracy: float, usage: str, faces: int,
-                       model_sha256: str | None = None, tolerance: float = TOLERANCE) -> tuple[bool | None, str]:
+def reproduction_check(
+    record: dict | None,
+    *,
+    accuracy: float,
+    usage: str,
+    faces: int,
+    model_sha256: str | None = None,
+    tolerance: float = TOLERANCE,
+) -> tuple[bool | None, str]:
     """Does a re-evaluation of the submitted model reproduce the record's test accuracy?
 
     Args:
@@ -240,14 +260,24 @@ def reproduction_check(record: dict | None, *, accuracy: float, usage: str, face
     if not isinstance(test, dict):
         return None, "the run record has no test measurement: nothing to compare"
     if test.get("usage") != usage or test.get("faces") != faces:
-        return None, (f"the record was measured on {test.get('faces')} faces of {test.get('usage')}, the grader "
-                      f"has {faces} faces of {usage} (other data): not compared")
+        return None, (
+            f"the record was measured on {test.get('faces')} faces of {test.get('usage')}, the grader "
+            f"has {faces} faces of {usage} (other data): not compared"
+        )
     gap = accuracy - float(test["accuracy"])
-    same_file = "" if model_sha256 is None or "model_sha256" not in record else (
-        " (the record was written for this model file)" if record["model_sha256"] == model_sha256
-        else " (the record was written for a DIFFERENT model file)")
-    line = (f"record {test['accuracy']:.1%}, re-evaluated {accuracy:.1%} on {usage} ({faces:,} faces): "
-            f"gap {gap * 100:+.1f} points{same_file}")
+    same_file = (
+        ""
+        if model_sha256 is None or "model_sha256" not in record
+        else (
+            " (the record was written for this model file)"
+            if record["model_sha256"] == model_sha256
+            else " (the record was written for a DIFFERENT model file)"
+        )
+    )
+    line = (
+        f"record {test['accuracy']:.1%}, re-evaluated {accuracy:.1%} on {usage} ({faces:,} faces): "
+        f"gap {gap * 100:+.1f} points{same_file}"
+    )
     if abs(gap) <= tolerance:
         return True, f"reproduced within ±{tolerance * 100:g} points: {line}"
     return False, f"NOT REPRODUCED (tolerance ±{tolerance * 100:g} points): {line}"
@@ -278,7 +308,8 @@ def run_summary(record: dict | None) -> dict[str, str]:
         "training time": f"{seconds / 60:.1f} min" if _is_number(seconds) else "–",
         "final training accuracy": _pct(_last(history, "accuracy")),
         "final validation accuracy": _pct(_last(history, "val_accuracy")),
-        "test set": f"{test.get('usage', '–')} ({test['faces']:,} faces)" if isinstance(test.get("faces"), int)
+        "test set": f"{test.get('usage', '–')} ({test['faces']:,} faces)"
+        if isinstance(test.get("faces"), int)
         else str(test.get("usage", "–")),
         "test accuracy": _pct(test.get("accuracy")),
         "model file": str(record.get("model", "–")),
@@ -316,8 +347,10 @@ def show_student_run(model_path: str | os.PathLike, grading: dict | None = None)
         print(f"the student's run record could not be read: {exc}")
         return None
     if record is None:
-        print(f"No run record ({record_path(model_path).name}) was handed in: the student's own numbers are only "
-              "in their written answers.")
+        print(
+            f"No run record ({record_path(model_path).name}) was handed in: the student's own numbers are only "
+            "in their written answers."
+        )
         return None
     print(f"The student's own run ({record_path(model_path).name}), beside this grading run:")
     try:
@@ -338,8 +371,12 @@ def _curves_figure(student: dict, grading: dict | None):
         for key in ("accuracy", "val_accuracy"):
             values = history.get(key)
             if values:
-                fig.add_scatter(x=list(range(1, len(values) + 1)), y=values, name=f"{name}: {key}",
-                                line={"dash": dash})
-    fig.update_layout(title="accuracy per epoch: the student's own run and the grading run", height=320,
-                      xaxis_title="epoch", yaxis_title="accuracy", yaxis_tickformat=".0%")
+                fig.add_scatter(x=list(range(1, len(values) + 1)), y=values, name=f"{name}: {key}", line={"dash": dash})
+    fig.update_layout(
+        title="accuracy per epoch: the student's own run and the grading run",
+        height=320,
+        xaxis_title="epoch",
+        yaxis_title="accuracy",
+        yaxis_tickformat=".0%",
+    )
     return fig

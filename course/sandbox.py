@@ -41,50 +41,69 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from . import REPO_ROOT
+from .settings import positive_setting
 
 #: The kernelspec name nbgrader is told to use (``--Execute.kernel_name``).
 KERNEL_NAME = "expression-lab-sandbox"
 #: The kit's packages a notebook imports; only these folders of the course root are visible inside.
 RUNTIME_PACKAGES = ("data_loaders", "widgets", "course")
 #: Environment variables naming data a notebook reads (bound read-only when they name a path).
-DATA_VARIABLES = ("FER2013_PATH", "IPHONEX_PATH", "AU_DATA_PATH", "VIDEO_PATH", "PERSONAL_PHOTOS_PATH", "MODEL_2_PATH",
-                  "EXPRESSION_LAB_DATA")
+DATA_VARIABLES = (
+    "FER2013_PATH",
+    "IPHONEX_PATH",
+    "AU_DATA_PATH",
+    "VIDEO_PATH",
+    "PERSONAL_PHOTOS_PATH",
+    "MODEL_2_PATH",
+    "EXPRESSION_LAB_DATA",
+)
 #: Environment variables passed into the sandbox unchanged (everything else is dropped: tokens, HOME, …).
 PASSED_VARIABLES = DATA_VARIABLES + (
-    "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "EXPRESSION_LAB_QUICK", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
-    "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
-    "KERAS_BACKEND", "OMP_NUM_THREADS", "MPLBACKEND")
+    "NBGRADER_EXECUTION",
+    "NBGRADER_VALIDATING",
+    "EXPRESSION_LAB_QUICK",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "PYTHONHASHSEED",
+    "PYTHONDONTWRITEBYTECODE",
+    "TF_CPP_MIN_LOG_LEVEL",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "KERAS_BACKEND",
+    "OMP_NUM_THREADS",
+    "MPLBACKEND",
+)
 #: Files of /etc that Python, TensorFlow and matplotlib read; the rest of /etc stays outside.
-ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "fonts", "nsswitch.conf",
-             "host.conf", "hosts", "passwd", "group", "mime.types", "ssl", "ca-certificates", "alternatives",
-             "os-release", "matplotlibrc")
+ETC_FILES = (
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "timezone",
+    "fonts",
+    "nsswitch.conf",
+    "host.conf",
+    "hosts",
+    "passwd",
+    "group",
+    "mime.types",
+    "ssl",
+    "ca-certificates",
+    "alternatives",
+    "os-release",
+    "matplotlibrc",
+)
 #: First user id of the sandbox users when grading as root; worker ``k`` uses ``SANDBOX_UID + k``.
 SANDBOX_UID = 62000
 #: Inside the sandbox: the private home folder.
 SANDBOX_HOME = "/home/student"
 
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 class SandboxError(RuntimeError):
     """The sandbox cannot be used here (no bubblewrap, no namespaces) or would expose the course."""
-
-
-def positive_setting(env, name: str, default: int) -> int:
-    """``env[name]`` as a positive integer, or ``default`` when unset or empty.
-
-    Raises:
-        ValueError: it is set but not a positive integer (the message names the variable).
-    """
-    if not env.get(name):
-        return default
-    try:
-        value = int(env[name])
-    except ValueError:
-        raise ValueError(f"{name}={env[name]!r}: expected a positive integer") from None
-    if value <= 0:
-        raise ValueError(f"{name}={env[name]!r}: expected a positive integer")
-    return value
 
 
 @dataclass(frozen=True)
@@ -114,11 +133,15 @@ class Limits:
             ValueError: a variable is not a positive integer.
         """
         env = os.environ if env is None else env
-        return cls(**{f.name: positive_setting(env, f"EXPRESSION_LAB_SANDBOX_{f.name.upper()}", f.default)
-                      for f in fields(cls)})
+        return cls(
+            **{
+                f.name: positive_setting(env, f"EXPRESSION_LAB_SANDBOX_{f.name.upper()}", f.default)
+                for f in fields(cls)
+            }
+        )
 
 
-def _venv_python() -> Path:
+def venv_python() -> Path:
     """This environment's interpreter by a path that works inside the sandbox (symlinks resolved up to the
     environment folder, so that Python still finds its ``pyvenv.cfg``)."""
     return Path(sys.prefix).resolve() / "bin" / Path(sys.executable).name
@@ -157,28 +180,38 @@ def _check_workdir(workdir: Path, env: dict | None = None) -> None:
     """
     env = os.environ if env is None else env
     home = Path.home().resolve()
-    for guarded, what in ((REPO_ROOT, "the course (solutions/, grading/)"), (home, "the home folder"),
-                          (Path("/"), "the whole system")):
+    for guarded, what in (
+        (REPO_ROOT, "the course (solutions/, grading/)"),
+        (home, "the home folder"),
+        (Path("/"), "the whole system"),
+    ):
         if _is_within(guarded, workdir):
-            raise SandboxError(f"the sandboxed kernel was started in {workdir}, which holds {what}; it runs only in "
-                               "a submission's folder (nbgrader's grading/autograded/<student>/<assignment>)")
+            raise SandboxError(
+                f"the sandboxed kernel was started in {workdir}, which holds {what}; it runs only in "
+                "a submission's folder (nbgrader's grading/autograded/<student>/<assignment>)"
+            )
     autograded = env.get("EXPRESSION_LAB_SANDBOX_AUTOGRADED")
     if autograded:
         autograded_dir = Path(autograded).resolve()
         if workdir.parent.parent != autograded_dir:
-            raise SandboxError(f"the sandboxed kernel was started in {workdir}; it runs only in a submission's "
-                               f"folder {autograded_dir}/<student>/<assignment>")
+            raise SandboxError(
+                f"the sandboxed kernel was started in {workdir}; it runs only in a submission's "
+                f"folder {autograded_dir}/<student>/<assignment>"
+            )
         return
     if workdir.name in ("solutions", "grading", "submitted", "autograded", "source_with_tests", "feedback"):
-        raise SandboxError(f"the sandboxed kernel was started in {workdir}, a course folder: it runs only in a "
-                           "submission's folder (nbgrader's autograded/<student>/<assignment>)")
+        raise SandboxError(
+            f"the sandboxed kernel was started in {workdir}, a course folder: it runs only in a "
+            "submission's folder (nbgrader's autograded/<student>/<assignment>)"
+        )
     for marker in ("nbgrader_config.py", "gradebook.db"):
         if (workdir / marker).exists():
             raise SandboxError(
                 f"the sandboxed kernel was started in {workdir}, which holds {marker}: it runs only in a submission's "
                 "folder (nbgrader's autograded/<student>/<assignment>). If that is a submission's folder, the student "
                 f"handed in something named {marker}: grade with `python -m course autograde`, which judges the "
-                "folder by its path, or remove it from the submitted folder and grade again.")
+                "folder by its path, or remove it from the submitted folder and grade again."
+            )
 
 
 #: Run inside the sandbox before the kernel when the working folder is private: copy the submission's files in
@@ -186,12 +219,20 @@ def _check_workdir(workdir: Path, env: dict | None = None) -> None:
 #: (``$2``; the grader checks them before using any). SIGINT stays ignored here (nbgrader interrupts the kernel).
 _PRIVATE_WORKDIR_SCRIPT = (
     'src=$1; out=$2; shift 2; cp -R "$src"/. . || exit 70; "$@"; status=$?; '
-    'for f in autograde_outputs/*.run.json; do [ -f "$f" ] && [ ! -L "$f" ] && cp "$f" "$out"/; done; exit $status')
+    'for f in autograde_outputs/*.run.json; do [ -f "$f" ] && [ ! -L "$f" ] && cp "$f" "$out"/; done; exit $status'
+)
 
 
-def bwrap_command(command: list[str], workdir: Path, *, writable: tuple[Path, ...] = (),
-                  uid: int | None = None, limits: Limits | None = None, env: dict | None = None,
-                  private_copy: tuple[Path, Path] | None = None) -> list[str]:
+def bwrap_command(
+    command: list[str],
+    workdir: Path,
+    *,
+    writable: tuple[Path, ...] = (),
+    uid: int | None = None,
+    limits: Limits | None = None,
+    env: dict | None = None,
+    private_copy: tuple[Path, Path] | None = None,
+) -> list[str]:
     """The ``bwrap`` command line that runs ``command`` sandboxed in ``workdir``.
 
     Args:
@@ -210,14 +251,25 @@ def bwrap_command(command: list[str], workdir: Path, *, writable: tuple[Path, ..
     """
     bwrap = shutil.which("bwrap")
     if bwrap is None:
-        raise SandboxError("bubblewrap (`bwrap`) is not installed: `sudo apt-get install bubblewrap` (Debian/Ubuntu) "
-                           "or pass --no-sandbox to grade with the grader's own rights")
+        raise SandboxError(
+            "bubblewrap (`bwrap`) is not installed: `sudo apt-get install bubblewrap` (Debian/Ubuntu) "
+            "or pass --no-sandbox to grade with the grader's own rights"
+        )
     env = dict(os.environ if env is None else env)
     limits = limits or Limits.from_env(env)
     workdir = workdir.resolve()
     _check_workdir(workdir, env)
-    args = [bwrap, "--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-            "--unshare-cgroup-try", "--hostname", "sandbox"]
+    args = [
+        bwrap,
+        "--die-with-parent",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "sandbox",
+    ]
     if os.geteuid() != 0:
         args.append("--unshare-user")  # an unprivileged bwrap needs a user namespace for its mounts
     # bwrap makes the missing parents of a mount point owner-only: create them world-readable first, so that
@@ -269,10 +321,17 @@ def bwrap_command(command: list[str], workdir: Path, *, writable: tuple[Path, ..
         mount("--bind", str(path), str(path))
     args += ["--clearenv"]
     inner_env = {k: env[k] for k in PASSED_VARIABLES if env.get(k)}
-    inner_env.update(HOME=SANDBOX_HOME, USER="student", LOGNAME="student", TMPDIR="/tmp",
-                     PATH=f"{Path(sys.prefix).resolve() / 'bin'}:/usr/local/bin:/usr/bin:/bin",
-                     PYTHONPATH=str(REPO_ROOT), EXPRESSION_LAB_CACHE=str(cache), MPLCONFIGDIR=f"{SANDBOX_HOME}/.mpl",
-                     PYTHONDONTWRITEBYTECODE="1")  # the packages are read-only: no __pycache__ writes
+    inner_env.update(
+        HOME=SANDBOX_HOME,
+        USER="student",
+        LOGNAME="student",
+        TMPDIR="/tmp",
+        PATH=f"{Path(sys.prefix).resolve() / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        PYTHONPATH=str(REPO_ROOT),
+        EXPRESSION_LAB_CACHE=str(cache),
+        MPLCONFIGDIR=f"{SANDBOX_HOME}/.mpl",
+        PYTHONDONTWRITEBYTECODE="1",
+    )  # the packages are read-only: no __pycache__ writes
     for key, value in sorted(inner_env.items()):
         args += ["--setenv", key, value]
     args += ["--chdir", str(workdir), "--"]
@@ -280,8 +339,16 @@ def bwrap_command(command: list[str], workdir: Path, *, writable: tuple[Path, ..
         setpriv = shutil.which("setpriv")
         if setpriv is None:
             raise SandboxError("`setpriv` (util-linux) is needed to run student code as an unprivileged user")
-        args += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
-                 "--bounding-set=-all", "--no-new-privs", "--"]
+        args += [
+            setpriv,
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+            "--",
+        ]
     if private_copy is not None:
         copy, outbox = private_copy
         command = ["/bin/sh", "-c", _PRIVATE_WORKDIR_SCRIPT, "sh", str(copy), str(outbox), *command]
@@ -298,9 +365,13 @@ def set_limits(limits: Limits, uid: int | None) -> None:
     if uid is None:
         mine = sum(1 for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == os.getuid())
         processes += mine * 64  # each may hold threads; a safe margin, still finite
-    for which, value in ((resource.RLIMIT_AS, limits.memory), (resource.RLIMIT_NPROC, processes),
-                         (resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_FSIZE, limits.file_size),
-                         (resource.RLIMIT_CORE, 0)):
+    for which, value in (
+        (resource.RLIMIT_AS, limits.memory),
+        (resource.RLIMIT_NPROC, processes),
+        (resource.RLIMIT_CPU, limits.cpu_seconds),
+        (resource.RLIMIT_FSIZE, limits.file_size),
+        (resource.RLIMIT_CORE, 0),
+    ):
         soft, hard = resource.getrlimit(which)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(which, (value, value))
@@ -357,13 +428,17 @@ def launch_kernel(connection_file: str, extra: list[str]) -> None:
 
     info = json.loads(Path(connection_file).read_text())
     if info.get("transport") != "ipc":
-        raise SandboxError("the sandboxed kernel has no network: its connection must use the ipc transport "
-                           "(c.KernelManager.transport = 'ipc' and a private c.KernelManager.ip folder, as in "
-                           "the course's nbgrader_config.py)")
+        raise SandboxError(
+            "the sandboxed kernel has no network: its connection must use the ipc transport "
+            "(c.KernelManager.transport = 'ipc' and a private c.KernelManager.ip folder, as in "
+            "the course's nbgrader_config.py)"
+        )
     socket_dir = Path(info["ip"]).resolve().parent
     if not socket_dir.name.startswith("expression-lab-kernel-"):
-        raise SandboxError(f"the kernel's socket folder {socket_dir} is not a private one made for it "
-                           "(c.KernelManager.ip = '<mkdtemp(prefix=\"expression-lab-kernel-\")>/kernel')")
+        raise SandboxError(
+            f"the kernel's socket folder {socket_dir} is not a private one made for it "
+            "(c.KernelManager.ip = '<mkdtemp(prefix=\"expression-lab-kernel-\")>/kernel')"
+        )
     workdir = Path.cwd().resolve()
     _check_workdir(workdir)
     limits = Limits.from_env()
@@ -378,9 +453,8 @@ def launch_kernel(connection_file: str, extra: list[str]) -> None:
     if uid is not None:
         _give_to(socket_dir, uid)
         _share_cache(_cache_dir())
-    command = [str(_venv_python()), "-m", "ipykernel_launcher", "-f", str(inner_connection), *extra]
-    args = bwrap_command(command, workdir, writable=(socket_dir,), uid=uid, limits=limits,
-                         private_copy=(copy, outbox))
+    command = [str(venv_python()), "-m", "ipykernel_launcher", "-f", str(inner_connection), *extra]
+    args = bwrap_command(command, workdir, writable=(socket_dir,), uid=uid, limits=limits, private_copy=(copy, outbox))
     cgroups.join(_slot(), limits)
     set_limits(limits, uid)
     os.umask(0o022)
@@ -410,13 +484,17 @@ def collect_run_records(socket_dir: Path, target: Path, *, max_files: int = 20) 
         others = [*found.folders, *(rel for rel, _ in found.unsafe)]
         others += [f for f in found.files if not f.endswith(SUFFIX)]
         if others:
-            left_out.append("autograde_outputs: the grading run handed out more than run records "
-                            f"({', '.join(others)[:200]}); left out")
+            left_out.append(
+                "autograde_outputs: the grading run handed out more than run records "
+                f"({', '.join(others)[:200]}); left out"
+            )
         for name in (f for f in found.files if f.endswith(SUFFIX) and "/" not in f):
             size = os.lstat(outbox / name).st_size
             if size > MAX_BYTES or kept >= max_files:
-                left_out.append(f"autograde_outputs/{name}: {size:,} bytes, past the run records' limits "
-                                f"({MAX_BYTES:,} bytes each, {max_files} in all); left out")
+                left_out.append(
+                    f"autograde_outputs/{name}: {size:,} bytes, past the run records' limits "
+                    f"({MAX_BYTES:,} bytes each, {max_files} in all); left out"
+                )
                 continue
             target.mkdir(parents=True, exist_ok=True)
             copy_file_no_follow(outbox / name, target / name)
@@ -427,7 +505,7 @@ def collect_run_records(socket_dir: Path, target: Path, *, max_files: int = 20) 
 def kernel_spec() -> dict:
     """The kernelspec (``kernel.json``) of :data:`KERNEL_NAME`."""
     return {
-        "argv": [str(_venv_python()), "-m", "course.sandbox", "-f", "{connection_file}"],
+        "argv": [str(venv_python()), "-m", "course.sandbox", "-f", "{connection_file}"],
         "display_name": "Python 3 (Expression Lab grading sandbox)",
         "language": "python",
         "metadata": {"debugger": False},
@@ -452,8 +530,9 @@ def install_kernel_spec(prefix: str | None = None) -> Path:
     return folder
 
 
-def run_sandboxed(command: list[str], workdir: Path, *, limits: Limits | None = None, timeout: float = 120,
-                  env: dict | None = None) -> subprocess.CompletedProcess:
+def run_sandboxed(
+    command: list[str], workdir: Path, *, limits: Limits | None = None, timeout: float = 120, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run ``command`` in the same sandbox and limits as the grading kernel, in ``workdir``; return the finished
     process (text stdout/stderr captured). Used by :func:`check_sandbox` and the sandbox tests.
 
@@ -489,15 +568,17 @@ def check_sandbox() -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="expression-lab-sandbox-check-") as tmp:
-        proc = run_sandboxed([str(_venv_python()), "-c", "import data_loaders, widgets, course"], Path(tmp))
+        proc = run_sandboxed([str(venv_python()), "-c", "import data_loaders, widgets, course"], Path(tmp))
     if proc.returncode != 0:
-        raise SandboxError(f"bubblewrap cannot start the grading sandbox on this machine (exit {proc.returncode}): "
-                           f"{proc.stderr.strip()[-600:]}\nThis is the machine, not a submission: check that "
-                           f"{shutil.which('bwrap')} is a root-owned executable (`ls -l $(command -v bwrap)`; "
-                           "reinstall the Debian package `bubblewrap` if its mode changed) and that bwrap may use "
-                           "user namespaces or runs as root, then `python -m course sandbox check`. Grading "
-                           "without the sandbox (--no-sandbox) runs every submission with your rights: never for "
-                           "a class you do not trust.")
+        raise SandboxError(
+            f"bubblewrap cannot start the grading sandbox on this machine (exit {proc.returncode}): "
+            f"{proc.stderr.strip()[-600:]}\nThis is the machine, not a submission: check that "
+            f"{shutil.which('bwrap')} is a root-owned executable (`ls -l $(command -v bwrap)`; "
+            "reinstall the Debian package `bubblewrap` if its mode changed) and that bwrap may use "
+            "user namespaces or runs as root, then `python -m course sandbox check`. Grading "
+            "without the sandbox (--no-sandbox) runs every submission with your rights: never for "
+            "a class you do not trust."
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,69 +49,184 @@ ATTRIBUTES = {
     "custom_exceptions": "IPython's custom exception handlers",
     "CustomTB": "IPython's custom exception handler",
     "showtraceback": "IPython's traceback display",
-    "run_cell": "IPython's cell runner", "run_cell_async": "IPython's cell runner",
-    "run_ast_nodes": "IPython's cell runner", "run_code": "IPython's cell runner",
-    "transform_cell": "IPython's input transformers", "transform_ast": "IPython's AST transformers",
-    "do_execute": "the kernel's execute handler", "execute_request": "the kernel's execute handler",
-    "shell_handlers": "the kernel's message handlers", "user_expressions": "the kernel's user expressions",
-    "display_formatter": "IPython's display formatters", "for_type": "a display formatter",
+    "run_cell": "IPython's cell runner",
+    "run_cell_async": "IPython's cell runner",
+    "run_ast_nodes": "IPython's cell runner",
+    "run_code": "IPython's cell runner",
+    "transform_cell": "IPython's input transformers",
+    "transform_ast": "IPython's AST transformers",
+    "do_execute": "the kernel's execute handler",
+    "execute_request": "the kernel's execute handler",
+    "shell_handlers": "the kernel's message handlers",
+    "user_expressions": "the kernel's user expressions",
+    "display_formatter": "IPython's display formatters",
+    "for_type": "a display formatter",
     "for_type_by_name": "a display formatter",
-    "displayhook": "the display hook", "excepthook": "the exception hook",
-    "settrace": "a trace function (settrace)", "setprofile": "a profile function (setprofile)",
-    "_getframe": "frames of running code", "currentframe": "frames of running code",
-    "getouterframes": "frames of running code", "getinnerframes": "frames of running code",
-    "f_back": "frames of running code", "f_globals": "frames of running code", "f_locals": "frames of running code",
-    "f_trace": "frames of running code", "f_lineno": "frames of running code", "tb_frame": "frames of running code",
-    "gi_frame": "frames of running code", "cr_frame": "frames of running code",
-    "get_objects": "every object of the interpreter (gc)", "get_referrers": "every object of the interpreter (gc)",
+    "displayhook": "the display hook",
+    "excepthook": "the exception hook",
+    "settrace": "a trace function (settrace)",
+    "setprofile": "a profile function (setprofile)",
+    "_getframe": "frames of running code",
+    "currentframe": "frames of running code",
+    "getouterframes": "frames of running code",
+    "getinnerframes": "frames of running code",
+    "f_back": "frames of running code",
+    "f_globals": "frames of running code",
+    "f_locals": "frames of running code",
+    "f_trace": "frames of running code",
+    "f_lineno": "frames of running code",
+    "tb_frame": "frames of running code",
+    "gi_frame": "frames of running code",
+    "cr_frame": "frames of running code",
+    "get_objects": "every object of the interpreter (gc)",
+    "get_referrers": "every object of the interpreter (gc)",
     "get_referents": "every object of the interpreter (gc)",
-    "__code__": "a function's code object", "__globals__": "a function's globals",
-    "__closure__": "a function's closure", "__subclasses__": "every subclass of a type",
-    "__builtins__": "the builtins", "meta_path": "the import system (sys.meta_path)",
-    "path_hooks": "the import system (sys.path_hooks)", "path_importer_cache": "the import system",
-    "FunctionType": "functions built from code objects", "CodeType": "code objects built by hand",
+    "__code__": "a function's code object",
+    "__globals__": "a function's globals",
+    "__closure__": "a function's closure",
+    "__subclasses__": "every subclass of a type",
+    "__builtins__": "the builtins",
+    "meta_path": "the import system (sys.meta_path)",
+    "path_hooks": "the import system (sys.path_hooks)",
+    "path_importer_cache": "the import system",
+    "FunctionType": "functions built from code objects",
+    "CodeType": "code objects built by hand",
     "enable_unsafe_deserialization": "Keras' unsafe deserialization (arbitrary code in a model file)",
 }
 #: Names whose use is a finding wherever they appear.
-NAMES = {"get_ipython": "the running IPython shell (get_ipython)", "__builtins__": "the builtins",
-         "exec": "dynamic code (exec)", "eval": "dynamic code (eval)", "compile": "dynamic code (compile)",
-         "__import__": "dynamic imports (__import__)", "breakpoint": "the debugger (breakpoint)"}
+NAMES = {
+    "get_ipython": "the running IPython shell (get_ipython)",
+    "__builtins__": "the builtins",
+    "exec": "dynamic code (exec)",
+    "eval": "dynamic code (eval)",
+    "compile": "dynamic code (compile)",
+    "__import__": "dynamic imports (__import__)",
+    "breakpoint": "the debugger (breakpoint)",
+}
 #: Modules whose import is a finding: top-level name -> what they give.
 MODULES = {
-    "builtins": "the builtins", "ctypes": "raw memory (ctypes)", "cffi": "raw memory (cffi)",
-    "gc": "every object of the interpreter (gc)", "importlib": "dynamic imports (importlib)",
-    "imp": "dynamic imports (imp)", "linecache": "the source of cells that ran (linecache)",
-    "pickle": "code hidden in data (pickle)", "_pickle": "code hidden in data (pickle)",
-    "dill": "code hidden in data (dill)", "cloudpickle": "code hidden in data (cloudpickle)",
-    "marshal": "code hidden in data (marshal)", "shelve": "code hidden in data (shelve)",
-    "subprocess": "other programs (subprocess)", "pty": "other programs (pty)",
-    "threading": "threads (code that runs while the tests run)", "_thread": "threads",
-    "signal": "signal handlers", "atexit": "exit handlers", "code": "an interactive interpreter (code)",
-    "codeop": "dynamic code (codeop)", "IPython": "IPython's internals", "ipykernel": "the kernel's internals",
-    "jupyter_client": "the kernel's messaging", "zmq": "the kernel's sockets", "traitlets": "IPython's configuration",
-    "nbformat": "notebook files", "nbclient": "notebook execution", "nbgrader": "the grader",
+    "builtins": "the builtins",
+    "ctypes": "raw memory (ctypes)",
+    "cffi": "raw memory (cffi)",
+    "gc": "every object of the interpreter (gc)",
+    "importlib": "dynamic imports (importlib)",
+    "imp": "dynamic imports (imp)",
+    "linecache": "the source of cells that ran (linecache)",
+    "pickle": "code hidden in data (pickle)",
+    "_pickle": "code hidden in data (pickle)",
+    "dill": "code hidden in data (dill)",
+    "cloudpickle": "code hidden in data (cloudpickle)",
+    "marshal": "code hidden in data (marshal)",
+    "shelve": "code hidden in data (shelve)",
+    "subprocess": "other programs (subprocess)",
+    "pty": "other programs (pty)",
+    "threading": "threads (code that runs while the tests run)",
+    "_thread": "threads",
+    "signal": "signal handlers",
+    "atexit": "exit handlers",
+    "code": "an interactive interpreter (code)",
+    "codeop": "dynamic code (codeop)",
+    "IPython": "IPython's internals",
+    "ipykernel": "the kernel's internals",
+    "jupyter_client": "the kernel's messaging",
+    "zmq": "the kernel's sockets",
+    "traitlets": "IPython's configuration",
+    "nbformat": "notebook files",
+    "nbclient": "notebook execution",
+    "nbgrader": "the grader",
 }
 #: Imports of these modules are fine although their top-level package is listed above.
 ALLOWED_MODULES = ("IPython.display", "IPython.core.display")
 #: Calls that run another program: (module, function).
-PROGRAMS = {("os", "system"), ("os", "popen"), ("os", "execv"), ("os", "execve"), ("os", "execvp"),
-            ("os", "execl"), ("os", "execlp"), ("os", "spawnv"), ("os", "spawnl"), ("os", "posix_spawn"),
-            ("os", "fork"), ("os", "forkpty"), ("os", "kill"), ("os", "killpg")}
+PROGRAMS = {
+    ("os", "system"),
+    ("os", "popen"),
+    ("os", "execv"),
+    ("os", "execve"),
+    ("os", "execvp"),
+    ("os", "execl"),
+    ("os", "execlp"),
+    ("os", "spawnv"),
+    ("os", "spawnl"),
+    ("os", "posix_spawn"),
+    ("os", "fork"),
+    ("os", "forkpty"),
+    ("os", "kill"),
+    ("os", "killpg"),
+}
 #: Calls that load code hidden in data: (module, function).
-LOADS = {("pickle", "load"), ("pickle", "loads"), ("marshal", "load"), ("marshal", "loads"), ("dill", "load"),
-         ("dill", "loads"), ("cloudpickle", "load"), ("cloudpickle", "loads"), ("joblib", "load"),
-         ("pandas", "read_pickle"), ("torch", "load"), ("shelve", "open")}
+LOADS = {
+    ("pickle", "load"),
+    ("pickle", "loads"),
+    ("marshal", "load"),
+    ("marshal", "loads"),
+    ("dill", "load"),
+    ("dill", "loads"),
+    ("cloudpickle", "load"),
+    ("cloudpickle", "loads"),
+    ("joblib", "load"),
+    ("pandas", "read_pickle"),
+    ("torch", "load"),
+    ("shelve", "open"),
+}
 #: Parts of a module attribute chain that mark a setting, not a replaced function (``pd.options.display...``).
 SETTINGS = ("options", "rcParams", "environ")
 #: Builtins whose replacement changes what a test concludes (as in course.kernel_guard.VERDICT_BUILTINS).
 VERDICT_BUILTINS = {
-    "isinstance", "issubclass", "len", "abs", "all", "any", "float", "int", "bool", "str", "type", "hasattr",
-    "getattr", "round", "sum", "min", "max", "next", "sorted", "set", "list", "tuple", "dict", "zip", "range",
-    "print", "repr", "iter", "map", "filter", "enumerate", "callable", "AssertionError", "Exception",
-    "BaseException", "ValueError", "TypeError", "KeyError", "IndexError", "RuntimeError", "NotImplementedError"}
+    "isinstance",
+    "issubclass",
+    "len",
+    "abs",
+    "all",
+    "any",
+    "float",
+    "int",
+    "bool",
+    "str",
+    "type",
+    "hasattr",
+    "getattr",
+    "round",
+    "sum",
+    "min",
+    "max",
+    "next",
+    "sorted",
+    "set",
+    "list",
+    "tuple",
+    "dict",
+    "zip",
+    "range",
+    "print",
+    "repr",
+    "iter",
+    "map",
+    "filter",
+    "enumerate",
+    "callable",
+    "AssertionError",
+    "Exception",
+    "BaseException",
+    "ValueError",
+    "TypeError",
+    "KeyError",
+    "IndexError",
+    "RuntimeError",
+    "NotImplementedError",
+}
 #: Names that stand for modules in a notebook even where the scan saw no import of them.
-USUAL_ALIASES = {"np": "numpy", "pd": "pandas", "tf": "tensorflow", "plt": "matplotlib.pyplot", "keras": "keras",
-                 "sys": "sys", "os": "os", "builtins": "builtins", "sklearn": "sklearn"}
+USUAL_ALIASES = {
+    "np": "numpy",
+    "pd": "pandas",
+    "tf": "tensorflow",
+    "plt": "matplotlib.pyplot",
+    "keras": "keras",
+    "sys": "sys",
+    "os": "os",
+    "builtins": "builtins",
+    "sklearn": "sklearn",
+}
 #: Largest .py file scanned (bytes); a larger one is a finding by itself.
 MAX_PY_BYTES = 1024 * 1024
 
@@ -166,15 +281,17 @@ class _Scanner(ast.NodeVisitor):
 
     def scan_code(self, text: str, node, first_line: int) -> None:
         """Scan code a magic runs (its argument, or its body from the cell's line ``first_line``)."""
-        self.found += scan_source(text, self.where, offset=getattr(node, "lineno", 1) + self.offset + first_line - 2,
-                                  modules=self.modules)
+        self.found += scan_source(
+            text, self.where, offset=getattr(node, "lineno", 1) + self.offset + first_line - 2, modules=self.modules
+        )
 
     # imports
     def visit_Import(self, node):
         for alias in node.names:
             self._module(node, alias.name)
-            self.modules[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else \
-                alias.name.split(".")[0]
+            self.modules[alias.asname or alias.name.split(".")[0]] = (
+                alias.name if alias.asname else alias.name.split(".")[0]
+            )
         self.generic_visit(node)
 
     def visit_ImportFrom(self, node):
@@ -188,8 +305,11 @@ class _Scanner(ast.NodeVisitor):
                     self._module(node, full)
                 self.modules[alias.asname or alias.name] = full
                 if alias.name in NAMES or alias.name in ATTRIBUTES or (node.module, alias.name) == ("sys", "modules"):
-                    self.add(node, f"imports {alias.name}: "
-                                   f"{NAMES.get(alias.name) or ATTRIBUTES.get(alias.name, 'the loaded modules')}")
+                    self.add(
+                        node,
+                        f"imports {alias.name}: "
+                        f"{NAMES.get(alias.name) or ATTRIBUTES.get(alias.name, 'the loaded modules')}",
+                    )
         self.generic_visit(node)
 
     def _module(self, node, name: str) -> None:
@@ -206,8 +326,11 @@ class _Scanner(ast.NodeVisitor):
         chain = _chain(node) or []
         if node.attr in ATTRIBUTES:
             self.add(node, f"uses .{node.attr}: {ATTRIBUTES[node.attr]}")
-        elif node.attr in ("register", "unregister", "callbacks") and isinstance(node.value, ast.Attribute) \
-                and node.value.attr == "events":
+        elif (
+            node.attr in ("register", "unregister", "callbacks")
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "events"
+        ):
             self.add(node, f"uses events.{node.attr}: an IPython event callback (runs around every cell)")
         elif chain[:1] and self.modules.get(chain[0], "") == "sys" and node.attr == "modules":
             self.add(node, "uses sys.modules: the interpreter's loaded modules")
@@ -223,18 +346,29 @@ class _Scanner(ast.NodeVisitor):
         name = chain[-1] if chain else ""
         if isinstance(func, ast.Attribute) and _is_get_ipython_call(func.value):
             self._ipython_call(node, func.attr)
-        if len(chain) >= 2 and chain[0] in self.modules and chain[-2:-1] == ["path"] and chain[-1] in (
-                "insert", "append", "extend", "remove", "pop", "clear"):
+        if (
+            len(chain) >= 2
+            and chain[0] in self.modules
+            and chain[-2:-1] == ["path"]
+            and chain[-1] in ("insert", "append", "extend", "remove", "pop", "clear")
+        ):
             if self.modules.get(chain[0], "").split(".")[0] == "sys":
                 self.add(node, "changes sys.path: the import path")
-        if chain and (module.split(".")[0], name) in PROGRAMS or module.split(".")[0] == "os" and name.startswith(
-                ("exec", "spawn")):
+        if (
+            chain
+            and (module.split(".")[0], name) in PROGRAMS
+            or module.split(".")[0] == "os"
+            and name.startswith(("exec", "spawn"))
+        ):
             self.add(node, f"calls {'.'.join(chain)}: runs another program")
         if chain and ((module.split(".")[-1], name) in LOADS or (module.split(".")[0], name) in LOADS):
             self.add(node, f"calls {'.'.join(chain)}: loads code hidden in data")
         keywords = {k.arg: k.value for k in node.keywords if k.arg}
-        if name == "load" and isinstance(keywords.get("allow_pickle"), ast.Constant) and \
-                keywords["allow_pickle"].value is True:
+        if (
+            name == "load"
+            and isinstance(keywords.get("allow_pickle"), ast.Constant)
+            and keywords["allow_pickle"].value is True
+        ):
             self.add(node, f"calls {'.'.join(chain)}(allow_pickle=True): loads code hidden in data")
         if isinstance(keywords.get("safe_mode"), ast.Constant) and keywords["safe_mode"].value is False:
             self.add(node, f"calls {'.'.join(chain) or 'a loader'}(safe_mode=False): runs code from a model file")
@@ -243,12 +377,20 @@ class _Scanner(ast.NodeVisitor):
             on_module = bool(target) and target[0] in self.modules
             computed = len(node.args) > 1 and not isinstance(node.args[1], ast.Constant)
             if func.id in ("setattr", "delattr") and (on_module or computed):
-                self.add(node, f"calls {func.id} on {'a module' if on_module else 'a computed name'}: "
-                               "changes attributes out of sight")
+                self.add(
+                    node,
+                    f"calls {func.id} on {'a module' if on_module else 'a computed name'}: "
+                    "changes attributes out of sight",
+                )
             elif func.id == "getattr" and on_module and computed:
                 self.add(node, "calls getattr with a computed name on a module")
         if chain[-2:] in (["asyncio", "get_event_loop"], ["asyncio", "get_running_loop"]) or name in (
-                "call_soon", "call_later", "call_at", "call_soon_threadsafe", "run_in_executor"):
+            "call_soon",
+            "call_later",
+            "call_at",
+            "call_soon_threadsafe",
+            "run_in_executor",
+        ):
             self.add(node, f"calls {'.'.join(chain) or name}: schedules code to run later (while the tests run)")
         self.generic_visit(node)
 
@@ -274,17 +416,24 @@ class _Scanner(ast.NodeVisitor):
             for sub in ast.walk(target) if isinstance(target, (ast.Tuple, ast.List)) else [target]:
                 chain = _chain(sub) if isinstance(sub, ast.Attribute) else None
                 if chain and chain[0] in self.modules and not any(part in SETTINGS for part in chain[1:]):
-                    self.add(node, f"assigns {'.'.join(chain)}: replaces an attribute of {self.modules[chain[0]]}, "
-                                   "which the notebook imported")
+                    self.add(
+                        node,
+                        f"assigns {'.'.join(chain)}: replaces an attribute of {self.modules[chain[0]]}, "
+                        "which the notebook imported",
+                    )
                 if isinstance(sub, ast.Name) and self.depth == 0:
                     self._rebinds(node, sub.id, value)
 
     def _rebinds(self, node, name: str, value) -> None:
-        if name in VERDICT_BUILTINS and isinstance(value, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef,
-                                                           ast.ClassDef)):
+        if name in VERDICT_BUILTINS and isinstance(
+            value, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        ):
             self.add(node, f"defines {name}, hiding the builtin the tests use")
-        elif name in self.whole_modules and not (isinstance(value, ast.Name) and value.id in self.modules) and \
-                isinstance(node, (ast.Assign, ast.AnnAssign)):
+        elif (
+            name in self.whole_modules
+            and not (isinstance(value, ast.Name) and value.id in self.modules)
+            and isinstance(node, (ast.Assign, ast.AnnAssign))
+        ):
             self.add(node, f"assigns {name}, the name of the module {self.modules[name]}")
 
     def visit_FunctionDef(self, node):
@@ -336,8 +485,9 @@ def _imported(tree) -> tuple[dict[str, str], set[str]]:
                 names[local] = alias.name if alias.asname else alias.name.split(".")[0]
                 modules.add(local)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.update({alias.asname or alias.name: f"{node.module}.{alias.name}" for alias in node.names
-                          if alias.name != "*"})
+            names.update(
+                {alias.asname or alias.name: f"{node.module}.{alias.name}" for alias in node.names if alias.name != "*"}
+            )
     return names, modules
 
 
@@ -358,13 +508,25 @@ def scan_source(source: str, where: str, offset: int = 0, modules: dict[str, str
     scanner.modules.update(names)
     scanner.whole_modules |= whole
     for node in ast.walk(tree):  # get_ipython() made by a harmless magic is not a finding
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _is_get_ipython_call(
-                node.func.value) and node.func.attr == "run_line_magic" and node.args and isinstance(
-                node.args[0], ast.Constant) and node.args[0].value in HARMLESS_MAGICS:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and _is_get_ipython_call(node.func.value)
+            and node.func.attr == "run_line_magic"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and node.args[0].value in HARMLESS_MAGICS
+        ):
             scanner.allowed_calls.add(id(node.func.value.func))
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _is_get_ipython_call(
-                node.func.value) and node.func.attr == "run_cell_magic" and node.args and isinstance(
-                node.args[0], ast.Constant) and node.args[0].value in HARMLESS_MAGICS:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and _is_get_ipython_call(node.func.value)
+            and node.func.attr == "run_cell_magic"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and node.args[0].value in HARMLESS_MAGICS
+        ):
             scanner.allowed_calls.add(id(node.func.value.func))
     scanner.visit(tree)
     unique = []
@@ -442,8 +604,14 @@ def scan_folder(folder: Path) -> list[Finding]:
         top = path.relative_to(folder).parts[0]
         name = top[:-3] if top.endswith(".py") else top
         if name.isidentifier() and _installed(name):
-            found.append(Finding(rel, 1, f"a submitted module named like the installed module {name}: an import "
-                                         f"of {name} in the notebook could load this file instead"))
+            found.append(
+                Finding(
+                    rel,
+                    1,
+                    f"a submitted module named like the installed module {name}: an import "
+                    f"of {name} in the notebook could load this file instead",
+                )
+            )
         if path.stat().st_size > MAX_PY_BYTES:
             found.append(Finding(rel, 1, f"a .py file over {MAX_PY_BYTES:,} bytes, not scanned"))
             continue
@@ -463,8 +631,10 @@ def main(argv: list[str] | None = None) -> int:
         notebooks = sorted(path.rglob("*.ipynb")) if path.is_dir() else [path]
         for nb_path in notebooks:
             if ".ipynb_checkpoints" not in nb_path.parts:
-                found += [Finding(f"{nb_path}: {f.where}", f.line, f.what)
-                          for f in scan_notebook(nbformat.read(nb_path, as_version=4))]
+                found += [
+                    Finding(f"{nb_path}: {f.where}", f.line, f.what)
+                    for f in scan_notebook(nbformat.read(nb_path, as_version=4))
+                ]
         if path.is_dir():
             found += [Finding(f"{path}/{f.where}", f.line, f.what) for f in scan_folder(path)]
         for finding in found:

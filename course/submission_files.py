@@ -21,11 +21,10 @@ import stat
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-MIB = 2 ** 20
+MIB = 2**20
 #: Files a browser would run as a page or script of the formgrader's own origin, which serves every file of an
 #: autograded folder at ``/formgrader/submissions/<id>/<file>`` unsandboxed: quarantined like links.
-ACTIVE_CONTENT_SUFFIXES = (".html", ".htm", ".xhtml", ".xht", ".svg", ".svgz", ".xml", ".xsl", ".xslt", ".js",
-                           ".mjs")
+ACTIVE_CONTENT_SUFFIXES = (".html", ".htm", ".xhtml", ".xht", ".svg", ".svgz", ".xml", ".xsl", ".xslt", ".js", ".mjs")
 
 
 @dataclass(frozen=True)
@@ -48,11 +47,15 @@ class Caps:
         Raises:
             ValueError: a variable is not a positive integer.
         """
-        from .sandbox import positive_setting
+        from .settings import positive_setting
 
         env = os.environ if env is None else env
-        return cls(**{f.name: positive_setting(env, f"EXPRESSION_LAB_SUBMISSION_MAX_{f.name.upper()}", f.default)
-                      for f in fields(cls)})
+        return cls(
+            **{
+                f.name: positive_setting(env, f"EXPRESSION_LAB_SUBMISSION_MAX_{f.name.upper()}", f.default)
+                for f in fields(cls)
+            }
+        )
 
 
 @dataclass
@@ -70,11 +73,15 @@ class Inspection:
         """Why the folder exceeds ``caps`` (empty when it does not), each reason with its fix."""
         reasons = []
         if len(self.files) > caps.files:
-            reasons.append(f"{len(self.files)} files, more than the {caps.files} a submission may hold "
-                           "(EXPRESSION_LAB_SUBMISSION_MAX_FILES)")
+            reasons.append(
+                f"{len(self.files)} files, more than the {caps.files} a submission may hold "
+                "(EXPRESSION_LAB_SUBMISSION_MAX_FILES)"
+            )
         if self.bytes > caps.bytes:
-            reasons.append(f"{self.bytes / MIB:.1f} MiB of files, more than the {caps.bytes / MIB:.0f} MiB a "
-                           "submission may hold (EXPRESSION_LAB_SUBMISSION_MAX_BYTES)")
+            reasons.append(
+                f"{self.bytes / MIB:.1f} MiB of files, more than the {caps.bytes / MIB:.0f} MiB a "
+                "submission may hold (EXPRESSION_LAB_SUBMISSION_MAX_BYTES)"
+            )
         if self.too_deep:
             reasons.append(f"folders nested deeper than {caps.depth} levels ({self.too_deep[0]})")
         return reasons
@@ -99,8 +106,9 @@ def describe_mode(mode: int, nlink: int = 1) -> str:
     return "special file"
 
 
-def inspect_folder(folder: Path, caps: Caps | None = None, *, active_content: bool = False,
-                   ignore: tuple[str, ...] | list[str] = ()) -> Inspection:
+def inspect_folder(
+    folder: Path, caps: Caps | None = None, *, active_content: bool = False, ignore: tuple[str, ...] | list[str] = ()
+) -> Inspection:
     """Walk ``folder`` without following links and sort what it holds into safe and unsafe entries; with
     ``active_content``, files a browser would run (:data:`ACTIVE_CONTENT_SUFFIXES`) count as unsafe too.
 
@@ -144,8 +152,14 @@ def inspect_folder(folder: Path, caps: Caps | None = None, *, active_content: bo
     return found
 
 
-def quarantine_unsafe(folder: Path, quarantine: Path, caps: Caps | None = None, *, active_content: bool = False,
-                      ignore: tuple[str, ...] | list[str] = ()) -> tuple[Inspection, list[str]]:
+def quarantine_unsafe(
+    folder: Path,
+    quarantine: Path,
+    caps: Caps | None = None,
+    *,
+    active_content: bool = False,
+    ignore: tuple[str, ...] | list[str] = (),
+) -> tuple[Inspection, list[str]]:
     """Move every entry of ``folder`` that is not a regular file or folder (with ``active_content``: also pages
     and scripts, see :func:`inspect_folder`) into ``quarantine`` (same relative path; renamed, never opened or
     followed); return the inspection and one reason per entry moved.
@@ -164,8 +178,10 @@ def quarantine_unsafe(folder: Path, quarantine: Path, caps: Caps | None = None, 
         detail = ""
         if kind == "symbolic link":
             detail = f" to {os.readlink(target)!r}"
-        reasons.append(f"{rel}: {'' if kind.startswith('page') else 'a '}{kind}{detail}, removed before grading "
-                       f"(kept in {quarantine.name}/ for you)")
+        reasons.append(
+            f"{rel}: {'' if kind.startswith('page') else 'a '}{kind}{detail}, removed before grading "
+            f"(kept in {quarantine.name}/ for you)"
+        )
     return found, reasons
 
 
@@ -183,8 +199,9 @@ def nbgrader_ignore(root: Path) -> list[str]:
     return list(CourseDirectory.class_traits()["ignore"].default_value)
 
 
-def copy_regular_files(source: Path, target: Path, caps: Caps | None = None, *,
-                       skip_suffixes: tuple[str, ...] = (".ipynb",)) -> list[str]:
+def copy_regular_files(
+    source: Path, target: Path, caps: Caps | None = None, *, skip_suffixes: tuple[str, ...] = (".ipynb",)
+) -> list[str]:
     """Copy the regular files and folders of ``source`` into ``target`` (created), never following a link and
     never copying a special file, within ``caps``; files ending in ``skip_suffixes`` are left out.
 

@@ -65,15 +65,24 @@ def _track(grey: np.ndarray, previous: tuple[int, int, int, int]) -> np.ndarray:
     scale = min(1.0, 80 / max(w, 1))
     if scale < 1.0:
         region = cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    boxes = detect_faces(region, min_size=max(20, int(0.7 * w * scale)), max_size=int(1.5 * w * scale) + 1,
-                         profile=False, border=False)
+    boxes = detect_faces(
+        region, min_size=max(20, int(0.7 * w * scale)), max_size=int(1.5 * w * scale) + 1, profile=False, border=False
+    )
     if len(boxes) == 0:
         return boxes
     return np.rint(boxes / scale).astype(np.int64) + np.array([x0, y0, 0, 0])
 
 
-def analyze_video(path: str | os.PathLike, model, every: int = 1, batch_size: int = 64, margin: float = 0.2,
-                  min_face: float = 0.1, profile: bool = False, progress: bool = True) -> pd.DataFrame:
+def analyze_video(
+    path: str | os.PathLike,
+    model,
+    every: int = 1,
+    batch_size: int = 64,
+    margin: float = 0.2,
+    min_face: float = 0.1,
+    profile: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Find and classify the faces of every ``every``-th frame of a clip.
 
     Args:
@@ -115,7 +124,7 @@ def analyze_video(path: str | os.PathLike, model, every: int = 1, batch_size: in
     smallest = max(20, int(min_face * min(info.width, info.height)))
     rows: list[dict] = []
     crops: list[np.ndarray] = []
-    owners: list[int] = []   # the row of each pending crop
+    owners: list[int] = []  # the row of each pending crop
     probabilities: dict[int, np.ndarray] = {}
 
     def flush():
@@ -124,8 +133,10 @@ def analyze_video(path: str | os.PathLike, model, every: int = 1, batch_size: in
         x = np.stack(crops)[..., None].astype("float32") / 255.0
         p = np.asarray(model.predict(x, verbose=0, batch_size=len(x)), dtype=np.float64)
         if p.shape != (len(x), len(EMOTIONS)):
-            raise ValueError(f"the model returned shape {p.shape} for {len(x)} faces, expected "
-                             f"({len(x)}, {len(EMOTIONS)}) probabilities")
+            raise ValueError(
+                f"the model returned shape {p.shape} for {len(x)} faces, expected "
+                f"({len(x)}, {len(EMOTIONS)}) probabilities"
+            )
         probabilities.update(zip(owners, p))
         crops.clear()
         owners.clear()
@@ -144,8 +155,15 @@ def analyze_video(path: str | os.PathLike, model, every: int = 1, batch_size: in
             for k, box in enumerate(boxes):
                 owners.append(len(rows))
                 crops.append(crop_face(grey, tuple(int(v) for v in box), margin, size))
-                rows.append({"frame": index, "time_s": time_s, "face": True, "face_index": k,
-                             **dict(zip(BOX_COLUMNS, (int(v) for v in box)))})
+                rows.append(
+                    {
+                        "frame": index,
+                        "time_s": time_s,
+                        "face": True,
+                        "face_index": k,
+                        **dict(zip(BOX_COLUMNS, (int(v) for v in box))),
+                    }
+                )
             if len(crops) >= batch_size:
                 flush()
             bar.update(1)
@@ -162,14 +180,25 @@ def analyze_video(path: str | os.PathLike, model, every: int = 1, batch_size: in
         df[name] = p[:, k]
     df["smile"] = smile_score(p)
     df["label"] = [EMOTIONS[int(np.argmax(r))] if np.isfinite(r).all() else "" for r in p]
-    df = df.astype({"frame": "int64", "time_s": "float64", "face": "bool", "face_index": "int64",
-                    **{c: "Int64" for c in BOX_COLUMNS}})
-    df.attrs.update(path=str(path), fps=info.fps, frame_count=info.frame_count, width=info.width,
-                    height=info.height, every=every)
+    df = df.astype(
+        {
+            "frame": "int64",
+            "time_s": "float64",
+            "face": "bool",
+            "face_index": "int64",
+            **{c: "Int64" for c in BOX_COLUMNS},
+        }
+    )
+    df.attrs.update(
+        path=str(path), fps=info.fps, frame_count=info.frame_count, width=info.width, height=info.height, every=every
+    )
     if not df["face"].any():
-        warnings.warn(f"{path}: no face found in any of the {len(df)} analysed frames (every {every}); the rows "
-                      "are marked face=False. Is the face frontal, lit and at least "
-                      f"{smallest} px tall?", stacklevel=2)
+        warnings.warn(
+            f"{path}: no face found in any of the {len(df)} analysed frames (every {every}); the rows "
+            "are marked face=False. Is the face frontal, lit and at least "
+            f"{smallest} px tall?",
+            stacklevel=2,
+        )
     return df
 
 
@@ -183,19 +212,20 @@ def _bars_panel(height: int, probs: np.ndarray | None, width: int = 170) -> np.n
     best = -1 if probs is None else int(np.nanargmax(probs))
     for k, name in enumerate(EMOTIONS):
         y = top + k * step
-        cv2.putText(panel, name[:8], (4, y + step - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (40, 40, 40), 1,
-                    cv2.LINE_AA)
+        cv2.putText(panel, name[:8], (4, y + step - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (40, 40, 40), 1, cv2.LINE_AA)
         length = 0 if probs is None else int(round(float(probs[k]) * (width - 74)))
         colour = (209, 73, 91) if k == best else (154, 165, 177)
         cv2.rectangle(panel, (68, y + 3), (68 + max(length, 1), y + step - 4), colour, -1)
     if probs is None:
-        cv2.putText(panel, "no face", (60, top - 0 + 4 * step), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (120, 0, 0), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            panel, "no face", (60, top - 0 + 4 * step), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (120, 0, 0), 1, cv2.LINE_AA
+        )
     return panel
 
 
-def write_annotated_video(df: pd.DataFrame, path_in: str | os.PathLike, path_out: str | os.PathLike,
-                          progress: bool = True) -> Path:
+def write_annotated_video(
+    df: pd.DataFrame, path_in: str | os.PathLike, path_out: str | os.PathLike, progress: bool = True
+) -> Path:
     """Write a copy of a clip with each face's box, its top label and probability bars drawn on every frame.
 
     Args:
@@ -222,14 +252,20 @@ def write_annotated_video(df: pd.DataFrame, path_in: str | os.PathLike, path_out
     info = video_info(path_in)
     by_frame = {frame: rows for frame, rows in df.groupby("frame")}
     path_out.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path_out), cv2.VideoWriter_fourcc(*"mp4v"), info.fps or 30.0,
-                             (info.width + 170, info.height), True)
+    writer = cv2.VideoWriter(
+        str(path_out), cv2.VideoWriter_fourcc(*"mp4v"), info.fps or 30.0, (info.width + 170, info.height), True
+    )
     if not writer.isOpened():
         raise OSError(f"{path_out}: OpenCV cannot write MPEG-4 (mp4v) video here")
     current = None
     try:
-        for index, _, rgb in tqdm(iter_frames(path_in), total=info.frame_count or None, disable=not progress,
-                                  desc=f"writing {path_out.name}", unit="frame"):
+        for index, _, rgb in tqdm(
+            iter_frames(path_in),
+            total=info.frame_count or None,
+            disable=not progress,
+            desc=f"writing {path_out.name}",
+            unit="frame",
+        ):
             current = by_frame.get(index, current)
             image = rgb.copy()
             probs = None
@@ -240,8 +276,9 @@ def write_annotated_video(df: pd.DataFrame, path_in: str | os.PathLike, path_out
                     probs = p if probs is None else probs
                     cv2.rectangle(image, (x, y), (x + w, y + h), (209, 73, 91), 2)
                     text = f"{row['label']} {np.nanmax(p):.0%}"
-                    cv2.putText(image, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (209, 73, 91), 1,
-                                cv2.LINE_AA)
+                    cv2.putText(
+                        image, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (209, 73, 91), 1, cv2.LINE_AA
+                    )
             frame = np.concatenate([image, _bars_panel(info.height, probs)], axis=1)
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     finally:

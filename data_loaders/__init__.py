@@ -12,7 +12,24 @@ from .fer2013 import FER2013FormatError, fer2013_path, fer2013_splits, grading_t
 from .iphonex import IPhoneXFormatError, iphonex_path, load_iphonex
 from .personal import PersonalPhotoError, load_personal, personal_path
 
-__all__ = ["BadRow", "EMOTIONS", "FER2013FormatError", "IPhoneXFormatError", "ImageDataset", "PointCloudDataset",
-           "emotion_code", "fer2013_path", "fer2013_splits", "grading_test_set", "iphonex_path", "load_fer2013",
-           "load_iphonex", "ActionUnitDataset", "ActionUnitFormatError", "load_action_units",
-           "PersonalPhotoError", "load_personal", "personal_path"]
+__all__ = [
+    "BadRow",
+    "EMOTIONS",
+    "FER2013FormatError",
+    "IPhoneXFormatError",
+    "ImageDataset",
+    "PointCloudDataset",
+    "emotion_code",
+    "fer2013_path",
+    "fer2013_splits",
+    "grading_test_set",
+    "iphonex_path",
+    "load_fer2013",
+    "load_iphonex",
+    "ActionUnitDataset",
+    "ActionUnitFormatError",
+    "load_action_units",
+    "PersonalPhotoError",
+    "load_personal",
+    "personal_path",
+]

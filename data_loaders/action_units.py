@@ -183,15 +183,20 @@ class ActionUnitDataset:
         for j, au in enumerate(self.au_names):
             name, muscles = AU_FACTS.get(au, ("?", "?"))
             on = self.presence[:, j]
-            rows.append({"AU": au, "name": name, "muscles": muscles, "present": f"{on.mean():.0%}",
-                         "mean intensity when present": round(float(self.intensity[on, j].mean()), 2)
-                         if on.any() else 0.0})
+            rows.append(
+                {
+                    "AU": au,
+                    "name": name,
+                    "muscles": muscles,
+                    "present": f"{on.mean():.0%}",
+                    "mean intensity when present": round(float(self.intensity[on, j].mean()), 2) if on.any() else 0.0,
+                }
+            )
         return pd.DataFrame(rows).set_index("AU")
 
     def __repr__(self) -> str:
         per_usage = ", ".join(f"{u} {int((self.usage == u).sum())}" for u in self.usages)
-        return (f"ActionUnitDataset({len(self)} faces × {len(self.au_names)} AUs from {self.source}: "
-                f"{per_usage})")
+        return f"ActionUnitDataset({len(self)} faces × {len(self.au_names)} AUs from {self.source}: {per_usage})"
 
 
 # --------------------------------------------------------------------------------------------------- resolution
@@ -224,8 +229,9 @@ def _synthetic_default() -> Path:
     return default_data("fer2013").parent
 
 
-def load_action_units(path: str | os.PathLike | None = None, *, on_bad_rows: Literal["raise", "skip"] = "raise",
-                      use_cache: bool = True) -> ActionUnitDataset:
+def load_action_units(
+    path: str | os.PathLike | None = None, *, on_bad_rows: Literal["raise", "skip"] = "raise", use_cache: bool = True
+) -> ActionUnitDataset:
     """Load faces with AU labels from any format in the module docstring.
 
     Args:
@@ -262,8 +268,11 @@ def load_action_units(path: str | os.PathLike | None = None, *, on_bad_rows: Lit
         if use_cache:
             cache.save_arrays(key, **_to_arrays(dataset))
     if dataset.bad_rows:
-        warnings.warn(f"{source}: left out {len(dataset.bad_rows)} rows/frames (first: {dataset.bad_rows[0]}); "
-                      "see dataset.bad_rows", stacklevel=2)
+        warnings.warn(
+            f"{source}: left out {len(dataset.bad_rows)} rows/frames (first: {dataset.bad_rows[0]}); "
+            "see dataset.bad_rows",
+            stacklevel=2,
+        )
     return dataset
 
 
@@ -275,8 +284,10 @@ def _read(source: Path, files: list[Path], on_bad: str) -> ActionUnitDataset:
     elif csvs:
         parts = [_read_openface(p, on_bad) for p in csvs]
     else:
-        raise ActionUnitFormatError(f"{source} holds no Action Unit data: expected an OpenFace csv (AU01_r … "
-                                    f"columns) or DISFA-style <subject>/<subject>_au<N>.txt files. {HOW_TO_GET}")
+        raise ActionUnitFormatError(
+            f"{source} holds no Action Unit data: expected an OpenFace csv (AU01_r … "
+            f"columns) or DISFA-style <subject>/<subject>_au<N>.txt files. {HOW_TO_GET}"
+        )
     return _combine(parts, source)
 
 
@@ -292,19 +303,31 @@ def _load_synthetic(folder: Path) -> ActionUnitDataset:
     faces = load_fer2013(folder / "fer2013.csv")
     labels, usage, aus = sample_image_aus(int(facts["images"]), int(facts["seed"]))
     if not (np.array_equal(labels, faces.labels) and np.array_equal(usage, faces.usage)):
-        raise ActionUnitFormatError(f"{folder}: fer2013.csv does not match the generator's draws for seed "
-                                    f"{facts['seed']} (edited by hand, or written by another generator version)")
+        raise ActionUnitFormatError(
+            f"{folder}: fer2013.csv does not match the generator's draws for seed "
+            f"{facts['seed']} (edited by hand, or written by another generator version)"
+        )
     from .synthetic import AUS
 
     intensity = (aus * MAX_INTENSITY).astype(np.float32)
     valence, arousal = valence_arousal(labels, aus)
     n = len(labels)
     return ActionUnitDataset(
-        faces.images, intensity, intensity >= 0.5, valence, arousal, labels, usage,
-        np.array([f"synthetic-{i}" for i in range(n)]), np.arange(n, dtype=np.int64), tuple(AUS),
-        str(folder), f"SYNTHETIC FACS faces with exact AU labels, not real people ({n:,} faces, "
+        faces.images,
+        intensity,
+        intensity >= 0.5,
+        valence,
+        arousal,
+        labels,
+        usage,
+        np.array([f"synthetic-{i}" for i in range(n)]),
+        np.arange(n, dtype=np.int64),
+        tuple(AUS),
+        str(folder),
+        f"SYNTHETIC FACS faces with exact AU labels, not real people ({n:,} faces, "
         f"{len(AUS)} AUs, from {folder / 'fer2013.csv'}). To use real data, put OpenFace or DISFA-style labels "
-        f"in data/action_units/ or set {ENV_VAR}.")
+        f"in data/action_units/ or set {ENV_VAR}.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- OpenFace
@@ -321,7 +344,8 @@ def _read_openface(path: Path, on_bad: str) -> dict:
     if missing or not r_cols:
         raise ActionUnitFormatError(
             f"{path}: not OpenFace output: missing column(s) {', '.join(missing + ([] if r_cols else ['AU01_r …']))}"
-            f" (found {', '.join(frame.columns[:8])}{' …' if len(frame.columns) > 8 else ''})")
+            f" (found {', '.join(frame.columns[:8])}{' …' if len(frame.columns) > 8 else ''})"
+        )
     names = [au_name(_OPENFACE_R.match(c)[1]) for c in r_cols]
     aligned = path.with_name(f"{path.stem}_aligned")
     bad: list[BadRow] = []
@@ -416,9 +440,10 @@ def _read_disfa(root: Path, label_files: list[Path], on_bad: str) -> dict:
     names = next(iter(au_sets.values()))
     odd = {s: a for s, a in au_sets.items() if a != names}
     if odd:
-        raise ActionUnitFormatError(f"{root}: every subject needs the same AU files; {next(iter(au_sets))} has "
-                                    f"{', '.join(names)} but " + "; ".join(f"{s} has {', '.join(a)}"
-                                                                            for s, a in odd.items()))
+        raise ActionUnitFormatError(
+            f"{root}: every subject needs the same AU files; {next(iter(au_sets))} has "
+            f"{', '.join(names)} but " + "; ".join(f"{s} has {', '.join(a)}" for s, a in odd.items())
+        )
     parts, all_bad = [], []
     for subject in sorted(by_subject):
         labels: dict[str, dict[int, int]] = {}
@@ -428,8 +453,10 @@ def _read_disfa(root: Path, label_files: list[Path], on_bad: str) -> dict:
         frames = sorted(set().union(*[set(v) for v in labels.values()]))
         folder = by_subject[subject][names[0]].parent / "frames"
         if not folder.is_dir():
-            raise ActionUnitFormatError(f"{folder}: missing; DISFA-style data needs the face crops of the "
-                                        f"labelled frames as {subject}/frames/<frame>.png|jpg|bmp")
+            raise ActionUnitFormatError(
+                f"{folder}: missing; DISFA-style data needs the face crops of the "
+                f"labelled frames as {subject}/frames/<frame>.png|jpg|bmp"
+            )
         images = {}
         for p in folder.iterdir():
             if p.suffix.lower() in IMAGE_SUFFIXES and p.stem.isdigit():
@@ -506,14 +533,17 @@ def _raise_if_bad(where: Path, bad: list[BadRow], on_bad: str, always_ok: tuple[
     if errors and on_bad == "raise":
         listed = "\n  ".join(str(b) for b in errors[:10])
         more = f"\n  … and {len(errors) - 10} more" if len(errors) > 10 else ""
-        raise ActionUnitFormatError(f"{where}: {len(errors)} bad rows (on_bad_rows='skip' leaves them out):\n  "
-                                    f"{listed}{more}")
+        raise ActionUnitFormatError(
+            f"{where}: {len(errors)} bad rows (on_bad_rows='skip' leaves them out):\n  {listed}{more}"
+        )
 
 
 def _part(keep: list[tuple], names: list[str], subject: str, source: str, bad: list[BadRow]) -> dict:
     n, k = len(keep), len(names)
     return {
-        "names": names, "source": source, "bad": list(bad),
+        "names": names,
+        "source": source,
+        "bad": list(bad),
         "images": np.stack([r[0] for r in keep]) if keep else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
         "intensity": np.array([r[1] for r in keep], np.float32).reshape(n, k),
         "presence": np.array([r[2] for r in keep], bool).reshape(n, k),
@@ -537,19 +567,37 @@ def _combine(parts: list[dict], source: Path) -> ActionUnitDataset:
     names = parts[0]["names"]
     odd = [p["source"] for p in parts if p["names"] != names]
     if odd:
-        raise ActionUnitFormatError(f"{source}: every csv needs the same AU columns; {parts[0]['source']} has "
-                                    f"{', '.join(names)} but {', '.join(odd)} differ")
+        raise ActionUnitFormatError(
+            f"{source}: every csv needs the same AU columns; {parts[0]['source']} has "
+            f"{', '.join(names)} but {', '.join(odd)} differ"
+        )
     data = _merge_parts(parts, names)
     if not len(data["images"]):
-        raise ActionUnitFormatError(f"{source}: no usable frames ({len(data['bad'])} left out; first: "
-                                    f"{data['bad'][0] if data['bad'] else 'none'})")
+        raise ActionUnitFormatError(
+            f"{source}: no usable frames ({len(data['bad'])} left out; first: "
+            f"{data['bad'][0] if data['bad'] else 'none'})"
+        )
     usage = _split(data["usage"], data["subjects"])
     n_subjects = len(set(data["subjects"].tolist()))
-    description = (f"{len(usage):,} faces of {n_subjects} subject(s) × {len(names)} AUs ({', '.join(names)}) "
-                   f"from {source}" + (f"; {len(data['bad'])} rows/frames left out" if data["bad"] else ""))
-    return ActionUnitDataset(data["images"], data["intensity"], data["presence"], data["valence"],
-                             data["arousal"], data["labels"], usage, data["subjects"].astype(str), data["frames"],
-                             tuple(names), str(source), description, bad_rows=tuple(data["bad"]))
+    description = (
+        f"{len(usage):,} faces of {n_subjects} subject(s) × {len(names)} AUs ({', '.join(names)}) "
+        f"from {source}" + (f"; {len(data['bad'])} rows/frames left out" if data["bad"] else "")
+    )
+    return ActionUnitDataset(
+        data["images"],
+        data["intensity"],
+        data["presence"],
+        data["valence"],
+        data["arousal"],
+        data["labels"],
+        usage,
+        data["subjects"].astype(str),
+        data["frames"],
+        tuple(names),
+        str(source),
+        description,
+        bad_rows=tuple(data["bad"]),
+    )
 
 
 def _split(given: np.ndarray, subjects: np.ndarray) -> np.ndarray:
@@ -559,25 +607,40 @@ def _split(given: np.ndarray, subjects: np.ndarray) -> np.ndarray:
     people = sorted(set(subjects.tolist()))
     if len(people) >= 3:
         n_test = max(1, round(0.1 * len(people)))
-        public, private = set(people[-2 * n_test:-n_test]), set(people[-n_test:])
-        return np.array(["PublicTest" if s in public else "PrivateTest" if s in private else "Training"
-                         for s in subjects])
+        public, private = set(people[-2 * n_test : -n_test]), set(people[-n_test:])
+        return np.array(
+            ["PublicTest" if s in public else "PrivateTest" if s in private else "Training" for s in subjects]
+        )
     n = len(subjects)
     cut1, cut2 = int(round(0.8 * n)), int(round(0.9 * n))
     return np.array(["Training"] * cut1 + ["PublicTest"] * (cut2 - cut1) + ["PrivateTest"] * (n - cut2))
 
 
 def _to_arrays(d: ActionUnitDataset) -> dict[str, np.ndarray]:
-    return {**{name: getattr(d, name) for name in ActionUnitDataset._ROW_ARRAYS},
-            "au_names": np.array(d.au_names), "description": np.array(d.description), **bad_rows_to_arrays(d.bad_rows)}
+    return {
+        **{name: getattr(d, name) for name in ActionUnitDataset._ROW_ARRAYS},
+        "au_names": np.array(d.au_names),
+        "description": np.array(d.description),
+        **bad_rows_to_arrays(d.bad_rows),
+    }
 
 
 def _from_arrays(a: dict[str, np.ndarray], source: str) -> ActionUnitDataset:
-    return ActionUnitDataset(**{name: a[name] for name in ActionUnitDataset._ROW_ARRAYS},
-                             au_names=tuple(str(x) for x in a["au_names"]), source=source,
-                             description=str(a["description"]) + " (read from the cache)",
-                             bad_rows=bad_rows_from_arrays(a))
+    return ActionUnitDataset(
+        **{name: a[name] for name in ActionUnitDataset._ROW_ARRAYS},
+        au_names=tuple(str(x) for x in a["au_names"]),
+        source=source,
+        description=str(a["description"]) + " (read from the cache)",
+        bad_rows=bad_rows_from_arrays(a),
+    )
 
 
-__all__ = ["AU_FACTS", "ActionUnitDataset", "ActionUnitFormatError", "ENV_VAR", "action_units_path", "au_name",
-           "load_action_units"]
+__all__ = [
+    "AU_FACTS",
+    "ActionUnitDataset",
+    "ActionUnitFormatError",
+    "ENV_VAR",
+    "action_units_path",
+    "au_name",
+    "load_action_units",
+]

@@ -63,7 +63,6 @@ def save_arrays(name: str, **arrays: np.ndarray) -> Path | None:
         with atomic_write(final) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
     except OSError as err:
-        warnings.warn(f"the cache folder {folder} is not writable ({err.strerror}): {name} is not cached",
-                      stacklevel=2)
+        warnings.warn(f"the cache folder {folder} is not writable ({err.strerror}): {name} is not cached", stacklevel=2)
         return None
     return final

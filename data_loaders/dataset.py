@@ -37,8 +37,10 @@ def bad_rows_listing(bad: tuple[BadRow, ...] | list[BadRow], first: int = 10) ->
 
 def bad_rows_to_arrays(bad: tuple[BadRow, ...]) -> dict[str, np.ndarray]:
     """``bad_where`` and ``bad_reason`` string arrays, for storing skipped items beside cached arrays."""
-    return {"bad_where": np.array([b.where for b in bad], dtype=str),
-            "bad_reason": np.array([b.reason for b in bad], dtype=str)}
+    return {
+        "bad_where": np.array([b.where for b in bad], dtype=str),
+        "bad_reason": np.array([b.reason for b in bad], dtype=str),
+    }
 
 
 def bad_rows_from_arrays(arrays: dict[str, np.ndarray]) -> tuple[BadRow, ...]:
@@ -79,9 +81,7 @@ class ImageDataset:
         if self.images.dtype != np.uint8 or self.images.ndim != 3:
             raise ValueError(f"images must be uint8 (N, H, W), got {self.images.dtype} {self.images.shape}")
         if self.labels.shape != (n,) or self.usage.shape != (n,):
-            raise ValueError(
-                f"labels {self.labels.shape} and usage {self.usage.shape} must both have shape ({n},)"
-            )
+            raise ValueError(f"labels {self.labels.shape} and usage {self.usage.shape} must both have shape ({n},)")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -120,8 +120,9 @@ class ImageDataset:
     def counts(self) -> pd.DataFrame:
         """Images per class (rows) and ``Usage`` (columns), with totals."""
         names = [self.class_names[i] if i >= 0 else "(unlabelled)" for i in self.labels]
-        table = pd.crosstab(pd.Series(names, name="emotion"), pd.Series(self.usage, name="Usage"),
-                            margins=True, margins_name="total")
+        table = pd.crosstab(
+            pd.Series(names, name="emotion"), pd.Series(self.usage, name="Usage"), margins=True, margins_name="total"
+        )
         order = [n for n in (*self.class_names, "(unlabelled)") if n in table.index] + ["total"]
         cols = [u for u in self.usages if u in table.columns] + ["total"]
         return table.loc[order, cols]
@@ -175,8 +176,13 @@ class PointCloudDataset:
 
     def select(self, keep: np.ndarray) -> PointCloudDataset:
         """The rows where the boolean mask (or the index array) ``keep`` selects."""
-        return replace(self, points=self.points[keep], labels=self.labels[keep], subjects=self.subjects[keep],
-                       emotions=self.emotions[keep])
+        return replace(
+            self,
+            points=self.points[keep],
+            labels=self.labels[keep],
+            subjects=self.subjects[keep],
+            emotions=self.emotions[keep],
+        )
 
     def cloud(self, subject: str, emotion: str | int) -> np.ndarray:
         """The ``float32 (P, 3)`` cloud of one subject and emotion (a name or a FER2013 code).
@@ -185,8 +191,11 @@ class PointCloudDataset:
             KeyError: no such cloud (the message lists what this subject has).
         """
         names = [c.lower() for c in self.class_names]
-        code = int(emotion) if isinstance(emotion, (int, np.integer)) else (
-            names.index(str(emotion).lower()) if str(emotion).lower() in names else -1)
+        code = (
+            int(emotion)
+            if isinstance(emotion, (int, np.integer))
+            else (names.index(str(emotion).lower()) if str(emotion).lower() in names else -1)
+        )
         hit = np.flatnonzero((self.subjects == subject) & (self.labels == code))
         if not len(hit):
             have = [self.class_names[c] for c in self.labels[self.subjects == subject]]
@@ -201,5 +210,7 @@ class PointCloudDataset:
         return table
 
     def __repr__(self) -> str:
-        return (f"PointCloudDataset({len(self)} clouds × {self.points.shape[1]} points from {self.source}: "
-                f"{len(self.subject_ids)} subjects)")
+        return (
+            f"PointCloudDataset({len(self)} clouds × {self.points.shape[1]} points from {self.source}: "
+            f"{len(self.subject_ids)} subjects)"
+        )

@@ -12,12 +12,19 @@ EMOTIONS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surpri
 
 # Spellings met in image-folder mirrors, the iPhone X data and photo file names.
 _ALIASES = {
-    "angry": 0, "anger": 0,
-    "disgust": 1, "disgusted": 1,
-    "fear": 2, "fearful": 2, "afraid": 2,
-    "happy": 3, "happiness": 3,
-    "sad": 4, "sadness": 4,
-    "surprise": 5, "surprised": 5,
+    "angry": 0,
+    "anger": 0,
+    "disgust": 1,
+    "disgusted": 1,
+    "fear": 2,
+    "fearful": 2,
+    "afraid": 2,
+    "happy": 3,
+    "happiness": 3,
+    "sad": 4,
+    "sadness": 4,
+    "surprise": 5,
+    "surprised": 5,
     "neutral": 6,
 }
 

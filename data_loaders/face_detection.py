@@ -27,19 +27,21 @@ from functools import cache, lru_cache
 import numpy as np
 
 #: Frontal cascades (file stem, minNeighbors) and the profile cascade, all from ``cv2.data.haarcascades``.
-FRONTAL_CASCADES: tuple[tuple[str, int], ...] = (("haarcascade_frontalface_default", 4),
-                                                 ("haarcascade_frontalface_alt", 3),
-                                                 ("haarcascade_frontalface_alt2", 3))
+FRONTAL_CASCADES: tuple[tuple[str, int], ...] = (
+    ("haarcascade_frontalface_default", 4),
+    ("haarcascade_frontalface_alt", 3),
+    ("haarcascade_frontalface_alt2", 3),
+)
 PROFILE_CASCADE: tuple[str, int] = ("haarcascade_profileface", 4)
 #: Passes (cascade × contrast normalisation × mirror) that must agree on a face…
 MIN_VOTES = 2
 #: …unless one pass alone found it with at least this many neighbouring windows.
 STRONG_NEIGHBOURS = 12
-_NMS_IOU = 0.3          # boxes overlapping more than this are one face
-_SCALE_FACTOR = 1.1     # OpenCV's default step between window scales
-_PAD = 0.12             # border added on each side, as a fraction of the longer side
-_ENLARGE_BELOW = 160    # images whose shorter side is smaller are enlarged to this before detection
-_SHRINK_ABOVE = 480     # …and those whose longer side is bigger are shrunk to this (faces ≥ 8 % stay ≥ 24 px)
+_NMS_IOU = 0.3  # boxes overlapping more than this are one face
+_SCALE_FACTOR = 1.1  # OpenCV's default step between window scales
+_PAD = 0.12  # border added on each side, as a fraction of the longer side
+_ENLARGE_BELOW = 160  # images whose shorter side is smaller are enlarged to this before detection
+_SHRINK_ABOVE = 480  # …and those whose longer side is bigger are shrunk to this (faces ≥ 8 % stay ≥ 24 px)
 _FIRST_PASSES = {("haarcascade_frontalface_default", 0), ("haarcascade_frontalface_alt2", 1)}
 
 
@@ -77,13 +79,17 @@ def _as_grey(image: np.ndarray) -> np.ndarray:
 
         image = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
     if image.ndim != 2 or image.dtype != np.uint8:
-        raise ValueError(f"expected a grayscale uint8 image (H, W) (or RGB (H, W, 3)), got {image.dtype} "
-                         f"{image.shape}")
+        raise ValueError(f"expected a grayscale uint8 image (H, W) (or RGB (H, W, 3)), got {image.dtype} {image.shape}")
     return image
 
 
-def detect_faces(image: np.ndarray, min_size: int | None = None, profile: bool = True,
-                 max_size: int | None = None, border: bool = True) -> np.ndarray:
+def detect_faces(
+    image: np.ndarray,
+    min_size: int | None = None,
+    profile: bool = True,
+    max_size: int | None = None,
+    border: bool = True,
+) -> np.ndarray:
     """Every face found in ``image``, largest first.
 
     Args:
@@ -110,8 +116,13 @@ def detect_faces(image: np.ndarray, min_size: int | None = None, profile: bool =
         return np.zeros((0, 4), np.int64)
     enlarge = max(1.0, _ENLARGE_BELOW / min(h0, w0))
     enlarge = min(enlarge, _SHRINK_ABOVE / max(h0, w0)) if enlarge == 1.0 else enlarge
-    work = grey if enlarge == 1.0 else cv2.resize(grey, None, fx=enlarge, fy=enlarge, interpolation=(
-        cv2.INTER_CUBIC if enlarge > 1 else cv2.INTER_AREA))
+    work = (
+        grey
+        if enlarge == 1.0
+        else cv2.resize(
+            grey, None, fx=enlarge, fy=enlarge, interpolation=(cv2.INTER_CUBIC if enlarge > 1 else cv2.INTER_AREA)
+        )
+    )
     pad = int(round(_PAD * max(work.shape))) if border else 0
     work = cv2.copyMakeBorder(work, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     smallest = int(round((min_size if min_size is not None else max(20, 0.08 * min(h0, w0))) * enlarge))
@@ -120,8 +131,11 @@ def detect_faces(image: np.ndarray, min_size: int | None = None, profile: bool =
     runs = [(name, n, False) for name, n in FRONTAL_CASCADES]
     if profile:
         runs += [(PROFILE_CASCADE[0], PROFILE_CASCADE[1], False), (PROFILE_CASCADE[0], PROFILE_CASCADE[1], True)]
-    passes = [(k, name, n, mirrored, v, version) for k, (name, n, mirrored) in enumerate(runs)
-              for v, version in enumerate((equalised, clahe))]
+    passes = [
+        (k, name, n, mirrored, v, version)
+        for k, (name, n, mirrored) in enumerate(runs)
+        for v, version in enumerate((equalised, clahe))
+    ]
     # the two passes that find most faces run first; when they agree on a face, the rest are not needed
     is_first = [(p[1], p[4]) in _FIRST_PASSES for p in passes]
     found = _run_passes([p for p, f in zip(passes, is_first) if f], smallest, largest)
@@ -146,8 +160,9 @@ def _run_passes(passes, smallest: int, largest: tuple[int, int]) -> tuple[np.nda
     boxes, scores, ids = [], [], []
     for k, name, neighbours, mirrored, v, version in passes:
         src = np.ascontiguousarray(version[:, ::-1]) if mirrored else version
-        found, counts = cascade(name).detectMultiScale2(src, scaleFactor=_SCALE_FACTOR, minNeighbors=neighbours,
-                                                        minSize=(smallest, smallest), maxSize=largest)
+        found, counts = cascade(name).detectMultiScale2(
+            src, scaleFactor=_SCALE_FACTOR, minNeighbors=neighbours, minSize=(smallest, smallest), maxSize=largest
+        )
         for (x, y, w, h), c in zip(np.reshape(found, (-1, 4)), np.ravel(counts)):
             boxes.append((src.shape[1] - x - w if mirrored else x, y, w, h))
             scores.append(float(c))
@@ -179,8 +194,9 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter / (box[2] * box[3] + boxes[:, 2] * boxes[:, 3] - inter)
 
 
-def largest_face(image: np.ndarray, min_size: int | None = None,
-                 profile: bool = True) -> tuple[int, int, int, int] | None:
+def largest_face(
+    image: np.ndarray, min_size: int | None = None, profile: bool = True
+) -> tuple[int, int, int, int] | None:
     """The largest face of :func:`detect_faces` as ``(x, y, w, h)`` pixels, or None when there is none."""
     faces = detect_faces(image, min_size=min_size, profile=profile)
     return None if len(faces) == 0 else tuple(int(v) for v in faces[0])
@@ -195,12 +211,22 @@ def single_cascade_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
     grey = _as_grey(image)
     smallest = max(30, int(0.08 * min(grey.shape)))
     faces = cascade("haarcascade_frontalface_default").detectMultiScale(
-        cv2.equalizeHist(grey), scaleFactor=1.1, minNeighbors=5, minSize=(smallest, smallest))
+        cv2.equalizeHist(grey), scaleFactor=1.1, minNeighbors=5, minSize=(smallest, smallest)
+    )
     if len(faces) == 0:
         return None
     x, y, w, h = max(faces, key=lambda f: int(f[2]) * int(f[3]))
     return int(x), int(y), int(w), int(h)
 
 
-__all__ = ["FaceDetectorError", "FRONTAL_CASCADES", "MIN_VOTES", "PROFILE_CASCADE", "STRONG_NEIGHBOURS", "cascade",
-           "detect_faces", "largest_face", "single_cascade_face"]
+__all__ = [
+    "FaceDetectorError",
+    "FRONTAL_CASCADES",
+    "MIN_VOTES",
+    "PROFILE_CASCADE",
+    "STRONG_NEIGHBOURS",
+    "cascade",
+    "detect_faces",
+    "largest_face",
+    "single_cascade_face",
+]

@@ -49,8 +49,14 @@ N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 #: Kaggle ``test.csv`` holds PublicTest then PrivateTest, 3,589 rows each (dataset description).
 _TEST_HALF = 3589
 
-_CSV_NAMES = ("fer2013.csv", "fer2013.csv.gz", "fer2013.zip", "fer2013.tar.gz", "icml_face_data.csv",
-              "icml_face_data.csv.gz")
+_CSV_NAMES = (
+    "fer2013.csv",
+    "fer2013.csv.gz",
+    "fer2013.zip",
+    "fer2013.tar.gz",
+    "icml_face_data.csv",
+    "icml_face_data.csv.gz",
+)
 
 HOW_TO_GET = (
     "FER2013 is not redistributable, so the kit does not ship it. Download it from Kaggle "
@@ -84,8 +90,9 @@ def fer2013_path(path: str | os.PathLike | None = None, *, synthetic_fallback: b
         return default
     if synthetic_fallback:
         return _synthetic_default()
-    raise FileNotFoundError(f"FER2013 not found: FER2013_PATH is not set and {default} holds no FER2013 file. "
-                            f"{HOW_TO_GET}")
+    raise FileNotFoundError(
+        f"FER2013 not found: FER2013_PATH is not set and {default} holds no FER2013 file. {HOW_TO_GET}"
+    )
 
 
 def _is_synthetic(target: Path) -> bool:
@@ -134,13 +141,17 @@ def load_fer2013(
     target = _pick_in_folder(source) if source.is_dir() else source
     dataset = _load_cached(target, on_bad_rows) if use_cache else _parse(target, on_bad_rows)
     if _is_synthetic(target):
-        dataset = replace(dataset, description=f"SYNTHETIC FACS faces, not FER2013 ({dataset.description}). "
-                                               "To use real data, put FER2013 in data/fer2013/ or set FER2013_PATH.")
+        dataset = replace(
+            dataset,
+            description=f"SYNTHETIC FACS faces, not FER2013 ({dataset.description}). "
+            "To use real data, put FER2013 in data/fer2013/ or set FER2013_PATH.",
+        )
     if dataset.bad_rows:
         shown = ", ".join(b.where.rsplit(":", 1)[-1] if ":" in b.where else b.where for b in dataset.bad_rows[:10])
         more = " …" if len(dataset.bad_rows) > 10 else ""
-        warnings.warn(f"{target}: skipped {len(dataset.bad_rows)} bad rows ({shown}{more}); see dataset.bad_rows",
-                      stacklevel=2)
+        warnings.warn(
+            f"{target}: skipped {len(dataset.bad_rows)} bad rows ({shown}{more}); see dataset.bad_rows", stacklevel=2
+        )
     return dataset if usage is None else dataset.subset(usage)
 
 
@@ -173,13 +184,23 @@ def _load_cached(target: Path, on_bad_rows: str) -> ImageDataset:
     name = f"fer2013-{cache.file_key(target, *files, extra=f'fer2013|{on_bad_rows}')}"
     arrays = cache.load_arrays(name)
     if arrays is not None:
-        return ImageDataset(arrays["images"], arrays["labels"], arrays["usage"], EMOTIONS, str(target),
-                            str(arrays["description"]) + " (parsed arrays read from the cache)",
-                            bad_rows_from_arrays(arrays))
+        return ImageDataset(
+            arrays["images"],
+            arrays["labels"],
+            arrays["usage"],
+            EMOTIONS,
+            str(target),
+            str(arrays["description"]) + " (parsed arrays read from the cache)",
+            bad_rows_from_arrays(arrays),
+        )
     dataset = _parse(target, on_bad_rows)
     cache.save_arrays(
-        name, images=dataset.images, labels=dataset.labels, usage=dataset.usage,
-        description=np.array(dataset.description), **bad_rows_to_arrays(dataset.bad_rows),
+        name,
+        images=dataset.images,
+        labels=dataset.labels,
+        usage=dataset.usage,
+        description=np.array(dataset.description),
+        **bad_rows_to_arrays(dataset.bad_rows),
     )
     return dataset
 
@@ -230,8 +251,9 @@ def _choose_csv(archive: Path, names: list[str]) -> str:
 
 def _csv_frame(source, label: str, compression: str | None = None) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(source, dtype=str, keep_default_na=False, compression=compression,
-                            skipinitialspace=False, engine="c")
+        frame = pd.read_csv(
+            source, dtype=str, keep_default_na=False, compression=compression, skipinitialspace=False, engine="c"
+        )
     except UnicodeDecodeError as exc:
         raise FER2013FormatError(f"{label}: not a UTF-8/ASCII csv file ({exc.reason} at byte {exc.start})") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, EOFError, OSError) as exc:
@@ -272,8 +294,11 @@ def _frame_to_dataset(frame: pd.DataFrame, label: str, source: str, on_bad_rows:
     elif "emotion" in frame.columns:  # Kaggle train.csv
         usage = np.full(n, "Training")
     else:  # Kaggle test.csv: PublicTest rows, then PrivateTest rows
-        usage = np.where(np.arange(n) < _TEST_HALF, "PublicTest", "PrivateTest") if n == 2 * _TEST_HALF \
+        usage = (
+            np.where(np.arange(n) < _TEST_HALF, "PublicTest", "PrivateTest")
+            if n == 2 * _TEST_HALF
             else np.full(n, "PublicTest")
+        )
 
     good = well_formed.to_numpy().copy()
     images = np.zeros((0, N_PIXELS), np.uint8)
@@ -297,10 +322,16 @@ def _frame_to_dataset(frame: pd.DataFrame, label: str, source: str, on_bad_rows:
     keep = np.ones(n, bool)
     keep[bad_index] = False
     images = images[keep[good]] if good.any() else images
-    description = (f"FER2013 from {label}: {int(keep.sum())} rows"
-                   + (f", {len(bad)} bad rows skipped" if bad else ""))
-    return ImageDataset(images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE), labels[keep], usage[keep].astype(str),
-                        EMOTIONS, source, description, bad)
+    description = f"FER2013 from {label}: {int(keep.sum())} rows" + (f", {len(bad)} bad rows skipped" if bad else "")
+    return ImageDataset(
+        images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
+        labels[keep],
+        usage[keep].astype(str),
+        EMOTIONS,
+        source,
+        description,
+        bad,
+    )
 
 
 def _pixel_problem(text: str) -> str:
@@ -320,8 +351,15 @@ def _pixel_problem(text: str) -> str:
 def _read_image_folders(root: Path, on_bad_rows: str) -> ImageDataset:
     from PIL import Image, UnidentifiedImageError
 
-    split_usage = {"train": "Training", "training": "Training", "test": "Test", "validation": "PublicTest",
-                   "val": "PublicTest", "publictest": "PublicTest", "privatetest": "PrivateTest"}
+    split_usage = {
+        "train": "Training",
+        "training": "Training",
+        "test": "Test",
+        "validation": "PublicTest",
+        "val": "PublicTest",
+        "publictest": "PublicTest",
+        "privatetest": "PrivateTest",
+    }
     images, labels, usage, bad = [], [], [], []
     splits = sorted(d for d in root.iterdir() if d.is_dir() and d.name.lower() in split_usage)
     for split in splits:
@@ -339,11 +377,14 @@ def _read_image_folders(root: Path, on_bad_rows: str) -> ImageDataset:
                     if grey.shape != (IMAGE_SIZE, IMAGE_SIZE):
                         raise ValueError(f"image is {grey.shape[1]}×{grey.shape[0]}, expected 48×48")
                 except (ValueError, OSError, UnidentifiedImageError) as exc:
-                    problem = BadRow(str(file), str(exc) if isinstance(exc, ValueError) and
-                                     not isinstance(exc, UnidentifiedImageError) else f"unreadable image ({exc})")
+                    problem = BadRow(
+                        str(file),
+                        str(exc)
+                        if isinstance(exc, ValueError) and not isinstance(exc, UnidentifiedImageError)
+                        else f"unreadable image ({exc})",
+                    )
                     if on_bad_rows == "raise":
-                        raise FER2013FormatError(
-                            f"{problem}. Fix or remove it, or pass on_bad_rows='skip'.") from None
+                        raise FER2013FormatError(f"{problem}. Fix or remove it, or pass on_bad_rows='skip'.") from None
                     bad.append(problem)
                     continue
                 images.append(grey)
@@ -351,12 +392,20 @@ def _read_image_folders(root: Path, on_bad_rows: str) -> ImageDataset:
                 usage.append(split_usage[split.name.lower()])
     if not images:
         raise FER2013FormatError(f"{root}: no images found under train/<emotion>/ or test/<emotion>/")
-    description = (f"FER2013 image folders at {root}: {len(images)} images"
-                   + (f", {len(bad)} bad files skipped" if bad else "")
-                   + ("; test/ merges PublicTest and PrivateTest, so its Usage is 'Test'"
-                      if "Test" in usage else ""))
-    return ImageDataset(np.stack(images).astype(np.uint8), np.array(labels, np.int64), np.array(usage, str),
-                        EMOTIONS, str(root), description, tuple(bad))
+    description = (
+        f"FER2013 image folders at {root}: {len(images)} images"
+        + (f", {len(bad)} bad files skipped" if bad else "")
+        + ("; test/ merges PublicTest and PrivateTest, so its Usage is 'Test'" if "Test" in usage else "")
+    )
+    return ImageDataset(
+        np.stack(images).astype(np.uint8),
+        np.array(labels, np.int64),
+        np.array(usage, str),
+        EMOTIONS,
+        str(root),
+        description,
+        tuple(bad),
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ splits
@@ -393,8 +442,9 @@ def _labelled(dataset: ImageDataset, usage: str) -> np.ndarray:
     return (dataset.usage == usage) & (dataset.labels >= 0)
 
 
-def _stratified_split(index: np.ndarray, labels: np.ndarray, fraction: float,
-                      seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_split(
+    index: np.ndarray, labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(kept, held out) subsets of ``index``: stratified by label where every class has two rows, else random."""
     from sklearn.model_selection import train_test_split
 
@@ -412,8 +462,13 @@ def _training_holdout(dataset: ImageDataset, seed: int, fraction: float) -> tupl
     return _stratified_split(index, dataset.labels[index], fraction, seed)
 
 
-def fer2013_splits(dataset: ImageDataset, *, seed: int = 0, validation_fraction: float = VALIDATION_FRACTION,
-                   holdout_fraction: float = HOLDOUT_FRACTION) -> FER2013Splits:
+def fer2013_splits(
+    dataset: ImageDataset,
+    *,
+    seed: int = 0,
+    validation_fraction: float = VALIDATION_FRACTION,
+    holdout_fraction: float = HOLDOUT_FRACTION,
+) -> FER2013Splits:
     """Split any FER2013 copy into train, validation and test sets (see :class:`FER2013Splits`).
 
     ``PublicTest`` is the test set when present; a copy without it (image folders: ``Test``; Kaggle's
@@ -426,8 +481,10 @@ def fer2013_splits(dataset: ImageDataset, *, seed: int = 0, validation_fraction:
             ``Usage`` values it has.
     """
     if not _labelled(dataset, "Training").any():
-        raise ValueError(f"{dataset.source} has no labelled Training rows to train on (it has: "
-                         f"{', '.join(dataset.usages) or 'no rows'}); Kaggle's test.csv alone is unlabelled")
+        raise ValueError(
+            f"{dataset.source} has no labelled Training rows to train on (it has: "
+            f"{', '.join(dataset.usages) or 'no rows'}); Kaggle's test.csv alone is unlabelled"
+        )
     if _labelled(dataset, "PublicTest").any():
         test_name, test_index = "PublicTest", np.flatnonzero(_labelled(dataset, "PublicTest"))
         pool = np.flatnonzero(_labelled(dataset, "Training"))
@@ -435,22 +492,30 @@ def fer2013_splits(dataset: ImageDataset, *, seed: int = 0, validation_fraction:
     elif _labelled(dataset, "Test").any():
         test_name, test_index = "Test", np.flatnonzero(_labelled(dataset, "Test"))
         pool = np.flatnonzero(_labelled(dataset, "Training"))
-        how = ("this copy has no PublicTest, so the test set is its test/ folder (Usage 'Test': PublicTest and "
-               "PrivateTest merged)")
+        how = (
+            "this copy has no PublicTest, so the test set is its test/ folder (Usage 'Test': PublicTest and "
+            "PrivateTest merged)"
+        )
     else:
         test_name = TRAINING_HOLDOUT
         pool, test_index = _training_holdout(dataset, seed, holdout_fraction)
-        how = (f"this copy has no PublicTest or test/ folder, so the test set is a stratified {holdout_fraction:.0%} "
-               f"hold-out of Training (seed {seed}), never trained on")
+        how = (
+            f"this copy has no PublicTest or test/ folder, so the test set is a stratified {holdout_fraction:.0%} "
+            f"hold-out of Training (seed {seed}), never trained on"
+        )
     train_index, val_index = _stratified_split(pool, dataset.labels[pool], validation_fraction, seed)
-    note = (f"Training {len(train_index):,} · validation {len(val_index):,} (a stratified {validation_fraction:.0%} "
-            f"of Training, seed {seed}, for model selection) · {how} ({len(test_index):,} faces)")
-    return FER2013Splits(dataset.select(train_index), dataset.select(val_index), dataset.select(test_index),
-                         test_name, note)
+    note = (
+        f"Training {len(train_index):,} · validation {len(val_index):,} (a stratified {validation_fraction:.0%} "
+        f"of Training, seed {seed}, for model selection) · {how} ({len(test_index):,} faces)"
+    )
+    return FER2013Splits(
+        dataset.select(train_index), dataset.select(val_index), dataset.select(test_index), test_name, note
+    )
 
 
-def grading_test_set(dataset: ImageDataset, *, seed: int = 0,
-                     holdout_fraction: float = HOLDOUT_FRACTION) -> tuple[ImageDataset, str]:
+def grading_test_set(
+    dataset: ImageDataset, *, seed: int = 0, holdout_fraction: float = HOLDOUT_FRACTION
+) -> tuple[ImageDataset, str]:
     """The faces a submitted model is graded on, and their name.
 
     ``PrivateTest`` when the copy has it (the full Kaggle file), else the test set of :func:`fer2013_splits`

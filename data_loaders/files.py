@@ -11,6 +11,10 @@ from pathlib import Path
 #: folders and personal photos).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 
+#: The split folders of a personal photo set, ``<split>/<emotion>/<photo>``: what the capture widget writes, the
+#: stand-in generator draws and :func:`data_loaders.load_personal` reads.
+PHOTO_SPLITS = ("train", "test")
+
 
 @contextmanager
 def atomic_write(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:

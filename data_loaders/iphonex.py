@@ -37,8 +37,10 @@ _DEFAULT_NAMES = ("faces.py", "faces.npz")
 #: A list of plain numbers: the only text read without ast (fast, and it cannot hold code).
 _NUMBER_LIST = re.compile(r"\[((?:[-+0-9.eE,\s]|nan|NaN|inf|Infinity)*)\]")
 
-HOW_TO_GET = ("The iPhone X face data (faces.py) comes with the course materials; put it at data/iphonex/faces.py "
-              "or set IPHONEX_PATH=/path/to/faces.py (also .npz, or a folder <subject>/<emotion>.ply).")
+HOW_TO_GET = (
+    "The iPhone X face data (faces.py) comes with the course materials; put it at data/iphonex/faces.py "
+    "or set IPHONEX_PATH=/path/to/faces.py (also .npz, or a folder <subject>/<emotion>.ply)."
+)
 
 
 class IPhoneXFormatError(ValueError):
@@ -72,8 +74,9 @@ def iphonex_path(path: str | os.PathLike | None = None, *, synthetic_fallback: b
     raise FileNotFoundError(f"iPhone X data not found: IPHONEX_PATH is not set and {folder} is empty. {HOW_TO_GET}")
 
 
-def load_iphonex(path: str | os.PathLike | None = None, *, on_bad_rows: Literal["raise", "skip"] = "raise",
-                 use_cache: bool = True) -> PointCloudDataset:
+def load_iphonex(
+    path: str | os.PathLike | None = None, *, on_bad_rows: Literal["raise", "skip"] = "raise", use_cache: bool = True
+) -> PointCloudDataset:
     """Load face point clouds from ``faces.py``, an ``.npz`` or a folder of PLY/OBJ/XYZ files.
 
     Args:
@@ -99,20 +102,35 @@ def load_iphonex(path: str | os.PathLike | None = None, *, on_bad_rows: Literal[
         arrays = cache.load_arrays(key)
         if arrays is None:
             dataset = _load(source, on_bad_rows)
-            cache.save_arrays(key, points=dataset.points, subjects=dataset.subjects, emotions=dataset.emotions,
-                              description=np.array(dataset.description), **bad_rows_to_arrays(dataset.bad_rows))
+            cache.save_arrays(
+                key,
+                points=dataset.points,
+                subjects=dataset.subjects,
+                emotions=dataset.emotions,
+                description=np.array(dataset.description),
+                **bad_rows_to_arrays(dataset.bad_rows),
+            )
         else:
-            dataset = _dataset(arrays["points"], arrays["subjects"], arrays["emotions"], source,
-                               str(arrays["description"]) + " (read from the cache)", bad_rows_from_arrays(arrays))
+            dataset = _dataset(
+                arrays["points"],
+                arrays["subjects"],
+                arrays["emotions"],
+                source,
+                str(arrays["description"]) + " (read from the cache)",
+                bad_rows_from_arrays(arrays),
+            )
     else:
         dataset = _load(source, on_bad_rows)
     from .synthetic import is_synthetic
 
     if is_synthetic(source):
-        dataset = replace(dataset, description="SYNTHETIC FACS faces, not iPhone X recordings "
-                                               f"({dataset.description}). "
-                                                   "To use real data, put faces.py in data/iphonex/ or set "
-                                                   "IPHONEX_PATH.")
+        dataset = replace(
+            dataset,
+            description="SYNTHETIC FACS faces, not iPhone X recordings "
+            f"({dataset.description}). "
+            "To use real data, put faces.py in data/iphonex/ or set "
+            "IPHONEX_PATH.",
+        )
     if dataset.bad_rows:
         warnings.warn(f"{source}: skipped {len(dataset.bad_rows)} bad clouds; see dataset.bad_rows", stacklevel=2)
     return dataset
@@ -120,8 +138,16 @@ def load_iphonex(path: str | os.PathLike | None = None, *, on_bad_rows: Literal[
 
 def _dataset(points, subjects, emotions, source, description, bad=()) -> PointCloudDataset:
     labels = np.array([emotion_code(e) for e in emotions], np.int64)
-    return PointCloudDataset(np.asarray(points, np.float32), labels, np.asarray(subjects).astype(str),
-                             np.asarray(emotions).astype(str), EMOTIONS, str(source), description, tuple(bad))
+    return PointCloudDataset(
+        np.asarray(points, np.float32),
+        labels,
+        np.asarray(subjects).astype(str),
+        np.asarray(emotions).astype(str),
+        EMOTIONS,
+        str(source),
+        description,
+        tuple(bad),
+    )
 
 
 # ------------------------------------------------------------------------------------------- checking clouds
@@ -152,18 +178,22 @@ def _check_clouds(clouds: list[tuple[str, str, object]], label: str, on_bad: str
         for i, a in arrays.items():
             if len(a) != expected:
                 problems[i] = f"{len(a)} points, expected {expected} like the other clouds (ARKit meshes: 1220)"
-    bad = tuple(BadRow(f"{label}: sample {clouds[i][0]!r} emotion {clouds[i][1]!r}", problems[i])
-                for i in sorted(problems))
+    bad = tuple(
+        BadRow(f"{label}: sample {clouds[i][0]!r} emotion {clouds[i][1]!r}", problems[i]) for i in sorted(problems)
+    )
     if bad and on_bad == "raise":
-        raise IPhoneXFormatError(f"{label}: {len(bad)} bad cloud(s) out of {len(clouds)}:\n{bad_rows_listing(bad)}\n"
-                                 "Fix the data, or pass on_bad_rows='skip' to leave them out.")
+        raise IPhoneXFormatError(
+            f"{label}: {len(bad)} bad cloud(s) out of {len(clouds)}:\n{bad_rows_listing(bad)}\n"
+            "Fix the data, or pass on_bad_rows='skip' to leave them out."
+        )
     keep = [i for i in range(len(clouds)) if i not in problems]
     if not keep:
         raise IPhoneXFormatError(f"{label}: no usable point clouds")
     points = np.stack([arrays[i] for i in keep]).astype(np.float32)
-    description = (f"iPhone X point clouds from {label}: {len(keep)} clouds × {points.shape[1]} points, "
-                   f"{len({clouds[i][0] for i in keep})} subjects"
-                   + (f", {len(bad)} bad clouds skipped" if bad else ""))
+    description = (
+        f"iPhone X point clouds from {label}: {len(keep)} clouds × {points.shape[1]} points, "
+        f"{len({clouds[i][0] for i in keep})} subjects" + (f", {len(bad)} bad clouds skipped" if bad else "")
+    )
     return _dataset(points, [clouds[i][0] for i in keep], [clouds[i][1] for i in keep], label, description, bad)
 
 
@@ -199,8 +229,13 @@ def _read_faces_py(path: Path) -> list[tuple[str, str, object]]:
         tree = ast.parse(skeleton, filename=str(path))
     except SyntaxError as exc:
         raise IPhoneXFormatError(f"{path}:{exc.lineno}: not valid Python literal syntax ({exc.msg})") from None
-    body = [node for node in tree.body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-                                               and isinstance(node.value.value, str))]  # docstrings are fine
+    body = [
+        node
+        for node in tree.body
+        if not (
+            isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        )
+    ]  # docstrings are fine
     node = body[0] if len(body) == 1 else None
     if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
         value = node.value
@@ -211,19 +246,29 @@ def _read_faces_py(path: Path) -> list[tuple[str, str, object]]:
         raise IPhoneXFormatError(
             f"{path}:{where}: expected exactly one statement, face_samples = {{...}}; found "
             f"{len(body)} statement(s) ({', '.join(type(n).__name__ for n in body[:4]) or 'none'}). "
-            "The file is data and is never executed.")
+            "The file is data and is never executed."
+        )
     try:
         samples = ast.literal_eval(value)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
-        bad = next((n for n in ast.walk(value) if not isinstance(
-            n, (ast.Dict, ast.List, ast.Tuple, ast.Constant, ast.UnaryOp, ast.USub, ast.UAdd, ast.Load))), value)
+        bad = next(
+            (
+                n
+                for n in ast.walk(value)
+                if not isinstance(
+                    n, (ast.Dict, ast.List, ast.Tuple, ast.Constant, ast.UnaryOp, ast.USub, ast.UAdd, ast.Load)
+                )
+            ),
+            value,
+        )
         raise IPhoneXFormatError(
             f"{path}:{getattr(bad, 'lineno', '?')}: only literal values are allowed (found "
             f"{type(bad).__name__}: {ast.get_source_segment(skeleton, bad) or exc}). The file is never executed."
         ) from None
     if not isinstance(samples, dict):
-        raise IPhoneXFormatError(f"{path}: expected a dict {{sample_id: {{emotion: {{'x', 'y', 'z'}}}}}}, "
-                                 f"found a {type(samples).__name__}")
+        raise IPhoneXFormatError(
+            f"{path}: expected a dict {{sample_id: {{emotion: {{'x', 'y', 'z'}}}}}}, found a {type(samples).__name__}"
+        )
     clouds = []
     for sid, emotions in samples.items():
         if not isinstance(emotions, dict):
@@ -284,16 +329,20 @@ def _read_npz(path: Path) -> list[tuple[str, str, object]]:
         with np.load(path, allow_pickle=False) as npz:
             missing = {"points", "sample_id", "emotion"} - set(npz.files)
             if missing:
-                raise IPhoneXFormatError(f"{path}: missing arrays {sorted(missing)}; expected points (N, P, 3), "
-                                         "sample_id (N,) and emotion (N,)")
+                raise IPhoneXFormatError(
+                    f"{path}: missing arrays {sorted(missing)}; expected points (N, P, 3), "
+                    "sample_id (N,) and emotion (N,)"
+                )
             points, ids, emotions = npz["points"], npz["sample_id"], npz["emotion"]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         if isinstance(exc, IPhoneXFormatError):
             raise
         raise IPhoneXFormatError(f"{path}: not a readable .npz ({exc})") from None
     if points.ndim != 3 or points.shape[2] != 3 or len(ids) != len(points) or len(emotions) != len(points):
-        raise IPhoneXFormatError(f"{path}: points {points.shape}, sample_id {ids.shape}, emotion {emotions.shape}; "
-                                 "expected (N, P, 3), (N,), (N,)")
+        raise IPhoneXFormatError(
+            f"{path}: points {points.shape}, sample_id {ids.shape}, emotion {emotions.shape}; "
+            "expected (N, P, 3), (N,), (N,)"
+        )
     return [(str(s), str(e), p.astype(np.float64)) for s, e, p in zip(ids, emotions, points)]
 
 
@@ -305,8 +354,13 @@ def _read_folder(root: Path) -> list[tuple[str, str, object]]:
     for subject in sorted(d for d in root.iterdir() if d.is_dir()):
         for file in sorted(f for f in subject.iterdir() if f.is_file()):
             if file.suffix.lower() not in _CLOUD_SUFFIXES:
-                clouds.append((subject.name, file.stem, f"{file.name}: not a point-cloud file (expected "
-                                                        f"{', '.join(sorted(_CLOUD_SUFFIXES))})"))
+                clouds.append(
+                    (
+                        subject.name,
+                        file.stem,
+                        f"{file.name}: not a point-cloud file (expected {', '.join(sorted(_CLOUD_SUFFIXES))})",
+                    )
+                )
                 continue
             if file.stat().st_size == 0:
                 clouds.append((subject.name, file.stem, f"{file.name}: empty file (0 bytes)"))
@@ -315,8 +369,13 @@ def _read_folder(root: Path) -> list[tuple[str, str, object]]:
                 points = np.asarray(o3d.io.read_triangle_mesh(str(file)).vertices, np.float64)
             else:
                 points = np.asarray(o3d.io.read_point_cloud(str(file)).points, np.float64)
-            clouds.append((subject.name, file.stem, points if len(points) else
-                           f"{file.name}: no points read (empty or unreadable {file.suffix} file)"))
+            clouds.append(
+                (
+                    subject.name,
+                    file.stem,
+                    points if len(points) else f"{file.name}: no points read (empty or unreadable {file.suffix} file)",
+                )
+            )
     if not clouds:
         raise IPhoneXFormatError(f"{root}: no <subject>/<emotion>.ply|.obj|.xyz files found")
     return clouds

@@ -27,13 +27,14 @@ import pandas as pd
 from .dataset import BadRow, ImageDataset
 from .emotions import EMOTIONS, emotion_code
 from .face_detection import largest_face
-from .files import IMAGE_SUFFIXES
+from .files import IMAGE_SUFFIXES, PHOTO_SPLITS
 from .resolve import SYNTHETIC, configured_path, repo_data_dir
 
-SPLITS = ("train", "test")
 _MAX_SIDE = 1024  # photos are shrunk to this before detection: faster, and the cascade needs no more
-NO_FACE_HINT = ("no face found: face the camera in even, frontal light, fill about a third of the frame, "
-                "and keep hair and hands off the face")
+NO_FACE_HINT = (
+    "no face found: face the camera in even, frontal light, fill about a third of the frame, "
+    "and keep hair and hands off the face"
+)
 
 
 class PersonalPhotoError(ValueError):
@@ -46,8 +47,13 @@ def personal_path(path: str | os.PathLike | None = None) -> Path:
     The folder need not exist yet (the capture widget creates it). ``synthetic`` as path or variable means the
     stand-in photos (:func:`data_loaders.synthetic.standin_photos`).
     """
-    chosen = configured_path(path, "PERSONAL_PHOTOS_PATH", "the personal photo folder",
-                             "Set PERSONAL_PHOTOS_PATH to your photo folder, or to 'synthetic'.", must_exist=False)
+    chosen = configured_path(
+        path,
+        "PERSONAL_PHOTOS_PATH",
+        "the personal photo folder",
+        "Set PERSONAL_PHOTOS_PATH to your photo folder, or to 'synthetic'.",
+        must_exist=False,
+    )
     if chosen == SYNTHETIC:
         from .synthetic.photos import standin_photos
 
@@ -93,8 +99,9 @@ def find_face(grey: np.ndarray) -> tuple[int, int, int, int] | None:
     return largest_face(grey, min_size=max(30, int(0.08 * min(grey.shape))))
 
 
-def crop_face(grey: np.ndarray, box: tuple[int, int, int, int] | None, margin: float = 0.2,
-              size: int = 48) -> np.ndarray:
+def crop_face(
+    grey: np.ndarray, box: tuple[int, int, int, int] | None, margin: float = 0.2, size: int = 48
+) -> np.ndarray:
     """A square crop around ``box`` (grown by ``margin`` of its size on each side; the whole image when
     ``box`` is None), clamped to the image and resized to ``uint8 (size, size)``."""
     from PIL import Image
@@ -109,20 +116,22 @@ def crop_face(grey: np.ndarray, box: tuple[int, int, int, int] | None, margin: f
     cx, cy = x + w / 2, y + h / 2
     left = int(round(min(max(cx - side / 2, 0), w_img - side)))
     top = int(round(min(max(cy - side / 2, 0), h_img - side)))
-    crop = grey[top:top + side, left:left + side]
+    crop = grey[top : top + side, left : left + side]
     return np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.LANCZOS), dtype=np.uint8)
 
 
 def _label_of(file: Path, root: Path) -> tuple[str, str]:
     """(split, emotion name) from the layout, or from tokens of a flat file name."""
     parts = file.relative_to(root).parts
-    if len(parts) == 3 and parts[0].lower() in SPLITS:
+    if len(parts) == 3 and parts[0].lower() in PHOTO_SPLITS:
         return parts[0].lower(), parts[1]
     tokens = [t for t in re.split(r"[^a-zA-Z]+", file.stem.lower()) if t]
     emotion = next((t for t in tokens if _is_emotion(t)), None)
     if emotion is None:
-        raise PersonalPhotoError(f"{file}: no emotion in the path or file name (expected "
-                                 f"<train|test>/<emotion>/<n>.jpg or a name like happy_1.jpg)")
+        raise PersonalPhotoError(
+            f"{file}: no emotion in the path or file name (expected "
+            f"<train|test>/<emotion>/<n>.jpg or a name like happy_1.jpg)"
+        )
     split = "test" if "test" in tokens or (len(parts) > 1 and parts[0].lower() == "test") else "train"
     return split, emotion
 
@@ -135,8 +144,9 @@ def _is_emotion(token: str) -> bool:
         return False
 
 
-def load_personal(path: str | os.PathLike | None = None, detect: bool = True, margin: float = 0.2,
-                  size: int = 48) -> ImageDataset:
+def load_personal(
+    path: str | os.PathLike | None = None, detect: bool = True, margin: float = 0.2, size: int = 48
+) -> ImageDataset:
     """Read a folder of face photos, crop each face to ``size`` × ``size`` grayscale.
 
     Args:
@@ -158,13 +168,24 @@ def load_personal(path: str | os.PathLike | None = None, detect: bool = True, ma
     """
     root = personal_path(path)
     if not root.is_dir():
-        raise PersonalPhotoError(f"no photo folder at {root}: take photos with the capture widget, or put them in "
-                                 "<folder>/<train|test>/<emotion>/<n>.jpg")
+        raise PersonalPhotoError(
+            f"no photo folder at {root}: take photos with the capture widget, or put them in "
+            "<folder>/<train|test>/<emotion>/<n>.jpg"
+        )
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     rows, images, labels, usage, bad = [], [], [], [], []
     for file in files:
-        row = {"file": str(file.relative_to(root)), "split": None, "emotion": None, "face_found": False,
-               "box": None, "width": None, "height": None, "used": False, "problem": ""}
+        row = {
+            "file": str(file.relative_to(root)),
+            "split": None,
+            "emotion": None,
+            "face_found": False,
+            "box": None,
+            "width": None,
+            "height": None,
+            "used": False,
+            "problem": "",
+        }
         try:
             if file.suffix.lower() not in IMAGE_SUFFIXES:
                 raise PersonalPhotoError(f"{file}: not an image file (expected {', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -190,19 +211,33 @@ def load_personal(path: str | os.PathLike | None = None, detect: bool = True, ma
             row["problem"] = str(exc.args[0] if isinstance(exc, KeyError) else exc).replace(f"{file}: ", "")
             bad.append(BadRow(str(file), row["problem"]))
         rows.append(row)
-    report = pd.DataFrame(rows, columns=["file", "split", "emotion", "face_found", "box", "width", "height", "used",
-                                         "problem"])
+    report = pd.DataFrame(
+        rows, columns=["file", "split", "emotion", "face_found", "box", "width", "height", "used", "problem"]
+    )
     if bad:
-        warnings.warn(f"{len(bad)} of {len(files)} photos not used: "
-                      + "; ".join(f"{Path(b.where).name} ({b.reason})" for b in bad[:5])
-                      + (" …" if len(bad) > 5 else "") + ". See the report.", stacklevel=2)
+        warnings.warn(
+            f"{len(bad)} of {len(files)} photos not used: "
+            + "; ".join(f"{Path(b.where).name} ({b.reason})" for b in bad[:5])
+            + (" …" if len(bad) > 5 else "")
+            + ". See the report.",
+            stacklevel=2,
+        )
     if not images:
-        raise PersonalPhotoError(f"{root}: no usable photo among {len(files)} files"
-                                 + (f" (first problem: {bad[0]})" if bad else ""))
-    dataset = ImageDataset(np.stack(images), np.array(labels, np.int64), np.array(usage, str), EMOTIONS,
-                           str(root), f"personal photos in {root}: {len(images)} faces "
-                           f"({usage.count('train')} train, {usage.count('test')} test)"
-                           + (f", {len(bad)} photos not used" if bad else ""), tuple(bad), report)
+        raise PersonalPhotoError(
+            f"{root}: no usable photo among {len(files)} files" + (f" (first problem: {bad[0]})" if bad else "")
+        )
+    dataset = ImageDataset(
+        np.stack(images),
+        np.array(labels, np.int64),
+        np.array(usage, str),
+        EMOTIONS,
+        str(root),
+        f"personal photos in {root}: {len(images)} faces "
+        f"({usage.count('train')} train, {usage.count('test')} test)"
+        + (f", {len(bad)} photos not used" if bad else ""),
+        tuple(bad),
+        report,
+    )
     return dataset
 
 
@@ -211,8 +246,10 @@ def _shrink(grey: np.ndarray, scale: float) -> np.ndarray:
     from PIL import Image
 
     h, w = grey.shape
-    return np.asarray(Image.fromarray(grey).resize((max(1, int(w * scale)), max(1, int(h * scale))),
-                                                   Image.Resampling.BOX), dtype=np.uint8)
+    return np.asarray(
+        Image.fromarray(grey).resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.Resampling.BOX),
+        dtype=np.uint8,
+    )
 
 
 def delete_photos(path: str | os.PathLike | None = None) -> int:

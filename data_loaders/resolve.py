@@ -21,8 +21,9 @@ def repo_data_dir() -> Path:
     return Path(value).expanduser() if value else Path(__file__).resolve().parent.parent / "data"
 
 
-def configured_path(path: str | os.PathLike | None, env_var: str, what: str, how_to_get: str, *,
-                    must_exist: bool = True) -> Path | str | None:
+def configured_path(
+    path: str | os.PathLike | None, env_var: str, what: str, how_to_get: str, *, must_exist: bool = True
+) -> Path | str | None:
     """``path`` if given, else ``$env_var`` if set: a :class:`~pathlib.Path`, or :data:`SYNTHETIC` when the value
     is the word ``synthetic``; None when neither is set. ``must_exist=False`` accepts a path that does not exist
     yet (a folder the kit will write into).

@@ -96,8 +96,10 @@ def _open(path: Path):
         raise VideoError(f"{path}: empty file (0 bytes)")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise VideoError(f"{path}: OpenCV cannot open it as a video (not a video file, or a codec this OpenCV "
-                         f"build cannot decode; re-encode it, e.g. `ffmpeg -i {path.name} -c:v libx264 out.mp4`)")
+        raise VideoError(
+            f"{path}: OpenCV cannot open it as a video (not a video file, or a codec this OpenCV "
+            f"build cannot decode; re-encode it, e.g. `ffmpeg -i {path.name} -c:v libx264 out.mp4`)"
+        )
     return capture
 
 
@@ -114,16 +116,22 @@ def video_info(path: str | os.PathLike) -> VideoInfo:
     try:
         code = int(capture.get(cv2.CAP_PROP_FOURCC))
         codec = "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).strip("\x00 ")
-        info = VideoInfo(path, float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
-                         int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                         int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), codec)
+        info = VideoInfo(
+            path,
+            float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
+            int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0),
+            int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            codec,
+        )
     finally:
         capture.release()
     return info
 
 
-def iter_frames(path: str | os.PathLike, every: int = 1, grey: bool = False,
-                stop: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+def iter_frames(
+    path: str | os.PathLike, every: int = 1, grey: bool = False, stop: int | None = None
+) -> Iterator[tuple[int, float, np.ndarray]]:
     """Decode a clip frame by frame.
 
     Args:
@@ -161,8 +169,9 @@ def iter_frames(path: str | os.PathLike, every: int = 1, grey: bool = False,
                 if index == 0:
                     raise VideoError(f"{path}: no frame could be decoded (corrupt file or unsupported codec)")
                 if expected > 0 and index < expected - 1 and (stop is None or index < stop):
-                    raise VideoError(f"{path}: decoding failed at frame {index} of {expected} (corrupt or "
-                                     "truncated file)")
+                    raise VideoError(
+                        f"{path}: decoding failed at frame {index} of {expected} (corrupt or truncated file)"
+                    )
                 return
             if image is not None:
                 code = cv2.COLOR_BGR2GRAY if grey else cv2.COLOR_BGR2RGB
@@ -219,5 +228,16 @@ def load_ground_truth(path: str | os.PathLike) -> pd.DataFrame | None:
     return truth.sort_values("frame", ignore_index=True)
 
 
-__all__ = ["ENV_VAR", "VIDEO_SUFFIXES", "VideoError", "VideoInfo", "ground_truth_path", "is_synthetic_clip",
-           "iter_frames", "load_ground_truth", "read_frame", "video_info", "video_path"]
+__all__ = [
+    "ENV_VAR",
+    "VIDEO_SUFFIXES",
+    "VideoError",
+    "VideoInfo",
+    "ground_truth_path",
+    "is_synthetic_clip",
+    "iter_frames",
+    "load_ground_truth",
+    "read_frame",
+    "video_info",
+    "video_path",
+]

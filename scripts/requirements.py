@@ -25,7 +25,7 @@ def requirements(cpu_only: bool = False) -> list[str]:
     out = []
     for req in reqs:
         name = re.match(r"[A-Za-z0-9_.-]+", req).group(0)
-        out.append(CPU_ONLY[name] + req[len(name):] if name in CPU_ONLY else req)
+        out.append(CPU_ONLY[name] + req[len(name) :] if name in CPU_ONLY else req)
     return out
 
 

@@ -61,8 +61,9 @@ def real_fer2013() -> Path | None:
     return Path(value) if value and Path(value).exists() else None
 
 
-requires_real_data = pytest.mark.skipif(real_fer2013() is None,
-                                        reason="FER2013_PATH is not set (real FER2013 not available here)")
+requires_real_data = pytest.mark.skipif(
+    real_fer2013() is None, reason="FER2013_PATH is not set (real FER2013 not available here)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -126,23 +127,36 @@ def tiny_source_notebook():
     """
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-    return new_notebook(cells=[
-        new_markdown_cell("Write `double(x)` and `triple(x)`.", metadata=_nbgrader_meta("intro", locked=True)),
-        new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-                      metadata=_nbgrader_meta("double", solution=True)),
-        new_code_cell("print('public check: double(2) =', double(2))\n"
-                      "assert double(2) == 4, f'expected double(2) == 4, found {double(2)}'\n"
-                      f"### BEGIN HIDDEN TESTS\n{TINY_SECRET} = double(21)\n"
-                      f"assert {TINY_SECRET} == 42, f'expected 42, found {{{TINY_SECRET}}}'\n### END HIDDEN TESTS",
-                      metadata=_nbgrader_meta("test_double", grade=True, locked=True, points=2)),
-        new_code_cell("def triple(x):\n    ### BEGIN SOLUTION\n    return 3 * x\n    ### END SOLUTION",
-                      metadata=_nbgrader_meta("triple", solution=True)),
-        new_code_cell("assert triple(2) == 6, f'expected triple(2) == 6, found {triple(2)}'",
-                      metadata=_nbgrader_meta("test_triple", grade=True, locked=True, points=2)),
-        new_code_cell("print('a public test cell keeps its output')\n"
-                      "assert double(0) == 0, f'expected double(0) == 0, found {double(0)}'",
-                      metadata=_nbgrader_meta("test_public", grade=True, locked=True, points=1)),
-    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    return new_notebook(
+        cells=[
+            new_markdown_cell("Write `double(x)` and `triple(x)`.", metadata=_nbgrader_meta("intro", locked=True)),
+            new_code_cell(
+                "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+                metadata=_nbgrader_meta("double", solution=True),
+            ),
+            new_code_cell(
+                "print('public check: double(2) =', double(2))\n"
+                "assert double(2) == 4, f'expected double(2) == 4, found {double(2)}'\n"
+                f"### BEGIN HIDDEN TESTS\n{TINY_SECRET} = double(21)\n"
+                f"assert {TINY_SECRET} == 42, f'expected 42, found {{{TINY_SECRET}}}'\n### END HIDDEN TESTS",
+                metadata=_nbgrader_meta("test_double", grade=True, locked=True, points=2),
+            ),
+            new_code_cell(
+                "def triple(x):\n    ### BEGIN SOLUTION\n    return 3 * x\n    ### END SOLUTION",
+                metadata=_nbgrader_meta("triple", solution=True),
+            ),
+            new_code_cell(
+                "assert triple(2) == 6, f'expected triple(2) == 6, found {triple(2)}'",
+                metadata=_nbgrader_meta("test_triple", grade=True, locked=True, points=2),
+            ),
+            new_code_cell(
+                "print('a public test cell keeps its output')\n"
+                "assert double(0) == 0, f'expected double(0) == 0, found {double(0)}'",
+                metadata=_nbgrader_meta("test_public", grade=True, locked=True, points=1),
+            ),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
 
 
 def make_tiny_course(root: Path, timeout: int = 120) -> tuple[Path, Path]:
@@ -152,8 +166,9 @@ def make_tiny_course(root: Path, timeout: int = 120) -> tuple[Path, Path]:
 
     from course import nbgrader_steps as steps
 
-    (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text()
-                                             + f"\nc.Execute.timeout = {timeout}\n")
+    (root / "nbgrader_config.py").write_text(
+        (REPO / "nbgrader_config.py").read_text() + f"\nc.Execute.timeout = {timeout}\n"
+    )
     (root / "solutions" / TINY_ID).mkdir(parents=True)
     nbformat.write(tiny_source_notebook(), root / "solutions" / TINY_ID / TINY_NOTEBOOK)
     steps.release(TINY_ID, root)
@@ -181,8 +196,10 @@ def hand_in(root: Path, student: str, assignment: str, nb, name: str) -> Path:
 def pretend_bfloat16(monkeypatch):
     """``pretend_bfloat16(answer)`` makes ``course.cpu.cpu_has_bfloat16`` answer ``answer`` for the rest of the
     test: with ``False``, the reference ``build_model_2`` builds its float32 network on any CPU."""
+
     def pretend(answer: bool) -> None:
         monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: answer)
+
     return pretend
 
 
@@ -193,16 +210,20 @@ def fit_random_faces(model, epochs: int = 1, callbacks=()) -> np.ndarray:
 
     rng = np.random.default_rng(1)
     x = rng.random((128, 48, 48, 1), dtype=np.float32)
-    model.fit(x, keras.utils.to_categorical(rng.integers(0, 7, 128), 7), batch_size=32, epochs=epochs, verbose=0,
-              callbacks=list(callbacks))
+    model.fit(
+        x,
+        keras.utils.to_categorical(rng.integers(0, 7, 128), 7),
+        batch_size=32,
+        epochs=epochs,
+        verbose=0,
+        callbacks=list(callbacks),
+    )
     return x
 
 
 @pytest.fixture(scope="module")
 def build_model_2():
     """The solution notebook's ``build_model_2(steps_per_epoch, epochs)``, with the cells it needs run."""
-    from benchmarks.solution_code import solution_namespace
+    from course.notebook_cells import run_solution_cells
 
-    ns = solution_namespace("ps1_fer2013_cnn/fer2013_cnn.ipynb",
-                            ["config", "imports", "preprocess", "make_augmentation", "build_model_2"], {"__name__": "t"})
-    return ns["build_model_2"]
+    return run_solution_cells("build_model_2", {"__name__": "t"})["build_model_2"]

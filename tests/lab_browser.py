@@ -21,8 +21,14 @@ from course.notebook_cells import grade_id
 
 CHROMIUM = os.environ.get("EXPRESSION_LAB_CHROMIUM", "/usr/bin/chromium")
 #: headless Chromium as the kit's CI runs it; WebGL comes from SwiftShader (software), as on a machine without a GPU
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
 #: a fake webcam (a test pattern) and automatic "Allow" on the camera prompt
 FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
@@ -68,19 +74,34 @@ class Lab:
         # off-screen cells unrendered, and the tests read cells anywhere in the notebook). No autosave: the tests
         # save with Ctrl+S, and an autosave still in flight then makes JupyterLab ask "File Changed … Overwrite?".
         settings = log.parent / "lab-user-settings"
-        for plugin, values in {"notebook-extension/tracker": {"windowingMode": "none"},
-                               "docmanager-extension/plugin": {"autosave": False}}.items():
+        for plugin, values in {
+            "notebook-extension/tracker": {"windowingMode": "none"},
+            "docmanager-extension/plugin": {"autosave": False},
+        }.items():
             file = settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_text(json.dumps(values))
-        env = dict(env, JUPYTERLAB_SETTINGS_DIR=str(settings),
-                   JUPYTERLAB_WORKSPACES_DIR=str(log.parent / "lab-workspaces"))
+        env = dict(
+            env, JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(log.parent / "lab-workspaces")
+        )
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [str(jupyter), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
-             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
-             "--ServerApp.port_retries=0", "--ServerApp.allow_root=True"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=root)
+            [
+                str(jupyter),
+                "lab",
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={self.port}",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.port_retries=0",
+                "--ServerApp.allow_root=True",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -105,8 +126,9 @@ class Lab:
         with urllib.request.urlopen(f"{self.base}/api/sessions?token={self.token}", timeout=10) as r:
             sessions = json.load(r)
         for session in sessions:
-            request = urllib.request.Request(f"{self.base}/api/sessions/{session['id']}?token={self.token}",
-                                             method="DELETE")
+            request = urllib.request.Request(
+                f"{self.base}/api/sessions/{session['id']}?token={self.token}", method="DELETE"
+            )
             urllib.request.urlopen(request, timeout=30).close()
 
     def stop(self) -> None:
@@ -120,8 +142,7 @@ class Lab:
 
 def launch(playwright, extra_args: list[str] = ()):
     """A headless Chromium (playwright ``Browser``) from a running ``sync_playwright()`` instance."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                      args=CHROMIUM_ARGS + list(extra_args))
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + list(extra_args))
 
 
 ACTIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"  #: the notebook tab on screen
@@ -193,16 +214,24 @@ def error_outputs(nb: dict) -> list[str]:
 
 def output_of(page, text_in_source: str):
     """The output area of the first code cell whose source contains ``text_in_source``."""
-    cell = page.locator(ACTIVE).first.locator(".jp-CodeCell").filter(
-        has=page.locator(".jp-InputArea", has_text=text_in_source)).first
+    cell = (
+        page.locator(ACTIVE)
+        .first.locator(".jp-CodeCell")
+        .filter(has=page.locator(".jp-InputArea", has_text=text_in_source))
+        .first
+    )
     return cell.locator(".jp-OutputArea")
 
 
 def plot_signature(locator, index: int = 0) -> str:
     """A digest of what the ``index``-th plotly figure under ``locator`` draws (its traces' data, as JSON)."""
-    return locator.locator(".js-plotly-plot").nth(index).evaluate(
-        "gd => JSON.stringify(gd.data.map(t => [t.x, t.y, t.z, t.marker && t.marker.color]))"
-        ".slice(0, 200000)")
+    return (
+        locator.locator(".js-plotly-plot")
+        .nth(index)
+        .evaluate(
+            "gd => JSON.stringify(gd.data.map(t => [t.x, t.y, t.z, t.marker && t.marker.color])).slice(0, 200000)"
+        )
+    )
 
 
 def wait_for_change(read, before: str, timeout_s: float = 30) -> str:
@@ -223,8 +252,9 @@ def popups(page) -> list[str]:
     return [t.strip() for t in texts if t.strip()]
 
 
-def synthetic_face_frames(expressions: list[int], width: int = 320, height: int = 240, face_side: int = 160,
-                          seed: int = 2) -> list:
+def synthetic_face_frames(
+    expressions: list[int], width: int = 320, height: int = 240, face_side: int = 160, seed: int = 2
+) -> list:
     """One synthetic face (identity, light and background fixed by ``seed``; front view; each emotion's prototype
     Action Units at their typical intensity): the 48×48 render of each FER2013 code in ``expressions``, upscaled
     to ``face_side`` pixels and centred on a mid-grey ``uint8 (height, width)`` frame. With seed 2 the Haar
@@ -238,16 +268,22 @@ def synthetic_face_frames(expressions: list[int], width: int = 320, height: int 
 
     rng = np.random.default_rng(seed)
     identity = np.repeat(draw_identities(1, rng), 7, axis=0)
-    front = {"yaw": np.zeros(7, np.float32), "pitch": np.zeros(7, np.float32), "roll": np.zeros(7, np.float32),
-             "scale": np.ones(7, np.float32), "shift": np.zeros((7, 3), np.float32)}
+    front = {
+        "yaw": np.zeros(7, np.float32),
+        "pitch": np.zeros(7, np.float32),
+        "roll": np.zeros(7, np.float32),
+        "scale": np.ones(7, np.float32),
+        "shift": np.zeros((7, 3), np.float32),
+    }
     # all seven rendered in one call, so that a face looks the same whatever the sequence asked for
     faces = render_faces(identity, emotion_au_table().astype(np.float32), rng, 48, front)[list(expressions)]
     frames = []
     for face in faces:
         frame = np.full((height, width), 128, np.uint8)
         top, left = (height - face_side) // 2, (width - face_side) // 2
-        frame[top:top + face_side, left:left + face_side] = np.asarray(
-            Image.fromarray(face).resize((face_side, face_side), Image.Resampling.BICUBIC))
+        frame[top : top + face_side, left : left + face_side] = np.asarray(
+            Image.fromarray(face).resize((face_side, face_side), Image.Resampling.BICUBIC)
+        )
         frames.append(frame)
     return frames
 

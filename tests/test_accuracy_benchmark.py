@@ -14,8 +14,9 @@ def _tiny_classifier(use_ema: bool):
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(7, activation="softmax")])
-    model.compile(optimizer=keras.optimizers.AdamW(0.1, use_ema=use_ema, ema_momentum=0.9),
-                  loss="categorical_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.AdamW(0.1, use_ema=use_ema, ema_momentum=0.9), loss="categorical_crossentropy"
+    )
     rng = np.random.default_rng(0)
     return model, rng.random((64, 6), dtype=np.float32), keras.utils.to_categorical(rng.integers(0, 7, 64), 7)
 
@@ -39,10 +40,12 @@ def test_checkpoints_use_the_moving_average_and_restore_the_raw_weights():
 
     model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[Probe()])
     assert not np.allclose(seen["raw"], seen["average"]), "expected the raw weights to differ from their average"
-    np.testing.assert_allclose(seen["inside"], seen["average"],
-                               err_msg="expected the moving average inside the block, found other weights")
-    np.testing.assert_allclose(seen["after"], seen["raw"],
-                               err_msg="expected the raw weights back after the block, found other weights")
+    np.testing.assert_allclose(
+        seen["inside"], seen["average"], err_msg="expected the moving average inside the block, found other weights"
+    )
+    np.testing.assert_allclose(
+        seen["after"], seen["raw"], err_msg="expected the raw weights back after the block, found other weights"
+    )
 
 
 def test_without_a_moving_average_the_weights_are_left_alone():
@@ -82,10 +85,20 @@ def test_reestimated_statistics_are_those_of_each_batch_norms_input_over_the_fac
     for name in ("first", "second"):  # the second's input is computed with the first's new statistics
         layer = model.get_layer(name)
         x = keras.Model(model.input, layer.input).predict(faces, verbose=0)
-        np.testing.assert_allclose(layer.moving_mean.numpy(), x.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5,
-                                   err_msg=f"expected {name}'s running mean = its input's mean over the faces")
-        np.testing.assert_allclose(layer.moving_variance.numpy(), x.var(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5,
-                                   err_msg=f"expected {name}'s running variance = its input's variance over the faces")
+        np.testing.assert_allclose(
+            layer.moving_mean.numpy(),
+            x.mean(axis=(0, 1, 2)),
+            rtol=1e-4,
+            atol=1e-5,
+            err_msg=f"expected {name}'s running mean = its input's mean over the faces",
+        )
+        np.testing.assert_allclose(
+            layer.moving_variance.numpy(),
+            x.var(axis=(0, 1, 2)),
+            rtol=1e-4,
+            atol=1e-5,
+            err_msg=f"expected {name}'s running variance = its input's variance over the faces",
+        )
 
 
 def test_reestimating_statistics_of_no_faces_is_refused():

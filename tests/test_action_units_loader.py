@@ -97,14 +97,17 @@ def test_openface_frames_without_a_face_are_left_out_and_listed(tmp_path):
     assert len(data) == 4 and data.bad_rows[0].where == "clip.csv:6" and "success = 0" in data.bad_rows[0].reason
 
 
-@pytest.mark.parametrize("line, message", [
-    ("5,0,0.1,0.9,1,7.5,0,0,0,0,0,0", "AU01_r = 7.5 is outside the intensity range 0-5"),
-    ("5,0,0.1,0.9,1,x,0,0,0,0,0,0", "AU01_r = 'x' is not a number"),
-    ("5,0,0.1,0.9,2,1,0,0,0,0,0,0", "success must be 0 or 1"),
-    ("5,0,0.1,0.9,1,1,0,0,3,0,0,0", "AU01_c must be 0 or 1"),
-    ("5,0,0.1,0.9,1,1,0,0,1,0,0,1.5", "valence = 1.5 is outside"),
-    ("5,0,0.1,0.9,1,1,0,0,1,0,0,0", "no aligned face image clip_aligned/frame_det_00_000005"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("5,0,0.1,0.9,1,7.5,0,0,0,0,0,0", "AU01_r = 7.5 is outside the intensity range 0-5"),
+        ("5,0,0.1,0.9,1,x,0,0,0,0,0,0", "AU01_r = 'x' is not a number"),
+        ("5,0,0.1,0.9,2,1,0,0,0,0,0,0", "success must be 0 or 1"),
+        ("5,0,0.1,0.9,1,1,0,0,3,0,0,0", "AU01_c must be 0 or 1"),
+        ("5,0,0.1,0.9,1,1,0,0,1,0,0,1.5", "valence = 1.5 is outside"),
+        ("5,0,0.1,0.9,1,1,0,0,1,0,0,0", "no aligned face image clip_aligned/frame_det_00_000005"),
+    ],
+)
 def test_openface_bad_rows_name_the_file_line_and_problem(tmp_path, line, message):
     path, _ = _openface(tmp_path / "of", spaces=False, extra_lines=[line])
     with pytest.raises(ActionUnitFormatError, match="clip.csv:6") as err:
@@ -127,7 +130,8 @@ def _disfa(root, subjects=("SN001", "SN002", "SN003"), frames=5, aus=(1, 12)):
         (root / s / "frames").mkdir(parents=True)
         for au in aus:
             (root / s / f"{s}_au{au}.txt").write_text(
-                "".join(f"{f},{rng.integers(0, 6)}\n" for f in range(1, frames + 1)))
+                "".join(f"{f},{rng.integers(0, 6)}\n" for f in range(1, frames + 1))
+            )
         for f in range(1, frames + 1):
             Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)).save(root / s / "frames" / f"{f:04d}.png")
     return root

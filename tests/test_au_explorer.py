@@ -37,8 +37,7 @@ def _explorer(face, **kw):
 
 def test_a_slider_moves_the_face_re_renders_and_updates_both_bar_charts(face):
     au_model, emotion_model = _Probe(len(AUS)), _Probe(7)
-    explorer = _explorer(face, au_model=au_model, emotion_model=emotion_model,
-                         au_thresholds=np.full(len(AUS), 0.3))
+    explorer = _explorer(face, au_model=au_model, emotion_model=emotion_model, au_thresholds=np.full(len(AUS), 0.3))
     assert np.allclose(explorer.face.data[0].x, face[0][:, 0]), "all sliders at 0: the neutral face"
     image_before = np.array(explorer.image.data[0].z)
     bars_before = list(explorer.emotion_bars.data[0].y)

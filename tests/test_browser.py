@@ -53,15 +53,23 @@ def lab(tmp_path_factory):
     for assignment, name in ASSIGNMENTS.items():
         folder = root / assignment
         folder.mkdir()
-        nb = fill_answers(REPO / "assignments" / assignment / f"{name}.ipynb",
-                          REPO / "solutions" / assignment / f"{name}.ipynb")
+        nb = fill_answers(
+            REPO / "assignments" / assignment / f"{name}.ipynb", REPO / "solutions" / assignment / f"{name}.ipynb"
+        )
         nbformat.write(nb, folder / f"{name}.ipynb")
     capture = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CAPTURE_NB)])
     capture.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(capture, root / "capture.ipynb")
-    env = dict(os.environ, NBGRADER_EXECUTION="autograde", FER2013_PATH="synthetic", IPHONEX_PATH="synthetic",
-               AU_DATA_PATH="synthetic", PERSONAL_PHOTOS_PATH=str(root / "photos"), PYTHONPATH=str(REPO),
-               JUPYTER_PLATFORM_DIRS="1")
+    env = dict(
+        os.environ,
+        NBGRADER_EXECUTION="autograde",
+        FER2013_PATH="synthetic",
+        IPHONEX_PATH="synthetic",
+        AU_DATA_PATH="synthetic",
+        PERSONAL_PHOTOS_PATH=str(root / "photos"),
+        PYTHONPATH=str(REPO),
+        JUPYTER_PLATFORM_DIRS="1",
+    )
     env.pop("MODEL_2_PATH", None)
     server = Lab(root, env, root.parent / "jupyterlab.log")
     yield server
@@ -96,8 +104,8 @@ def _assert_webgl(output) -> None:
     canvases = output.locator(".gl-container canvas")
     assert canvases.count() > 0, "the 3D figure drew no canvas"
     assert canvases.first.evaluate(
-        "c => !!(c.getContext('webgl') || c.getContext('webgl2') || c.getContext('experimental-webgl'))"), \
-        "the 3D figure's canvas has no WebGL context"
+        "c => !!(c.getContext('webgl') || c.getContext('webgl2') || c.getContext('experimental-webgl'))"
+    ), "the 3D figure's canvas has no WebGL context"
     assert "WebGL is not supported" not in output.inner_text()
 
 

@@ -26,8 +26,20 @@ from conftest import REPO, SHARED_CACHE
 from course import ASSIGNMENTS
 from course.bundle import COURSE_MODULES, build_bundle, bundle_problems, hidden_lines
 
-INSTRUCTOR_ONLY = ("demo", "nbgrader_steps", "sample_submission", "evaluate", "autograde", "sandbox", "report",
-                   "bundle", "inference", "notebook_run", "fallback_training", "__main__")
+INSTRUCTOR_ONLY = (
+    "demo",
+    "nbgrader_steps",
+    "sample_submission",
+    "evaluate",
+    "autograde",
+    "sandbox",
+    "report",
+    "bundle",
+    "inference",
+    "notebook_run",
+    "fallback_training",
+    "__main__",
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +52,9 @@ def bundle(tmp_path_factory):
 
 def test_the_bundle_holds_the_release_notebooks_the_runtime_packages_and_an_install_file(bundle):
     for aid, name in ASSIGNMENTS.items():
-        assert (bundle / "assignments" / aid / f"{name}.ipynb").read_bytes() == \
-            (REPO / "assignments" / aid / f"{name}.ipynb").read_bytes()
+        assert (bundle / "assignments" / aid / f"{name}.ipynb").read_bytes() == (
+            REPO / "assignments" / aid / f"{name}.ipynb"
+        ).read_bytes()
     for package in ("data_loaders", "data_loaders/synthetic", "widgets", "course"):
         assert (bundle / package / "__init__.py").is_file(), f"{package} missing from the bundle"
     assert (bundle / "course" / "models" / "fallback_model_2.keras").read_bytes() == b"a trained model file"
@@ -61,7 +74,7 @@ def test_no_solution_hidden_test_or_instructor_module_is_in_the_bundle(bundle):
     assert len(secret) > 100, f"expected the source notebooks' solution and hidden-test lines, found {len(secret)}"
     assert bundle_problems(bundle) == []
     text = "\n".join(p.read_text(errors="ignore") for p in bundle.rglob("*") if p.is_file())
-    for marker in ("### BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "_check_model_4(\"model_4.keras\")"):
+    for marker in ("### BEGIN SOLUTION", "BEGIN HIDDEN TESTS", '_check_model_4("model_4.keras")'):
         assert marker not in text, f"{marker!r} reached the bundle"
 
 
@@ -142,34 +155,60 @@ def test_every_bundled_notebook_runs_from_the_bundle_alone_in_a_fresh_venv(tmp_p
     root = tmp_path / "unpacked" / "expression-lab"
     python = _fresh_venv(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-                    "-e", str(root)], check=True, env=env, cwd=tmp_path)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-e", str(root)],
+        check=True,
+        env=env,
+        cwd=tmp_path,
+    )
 
-    probe = subprocess.run([str(python), "-c", "import course.demo"], env=env, cwd=root / "assignments",
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [str(python), "-c", "import course.demo"], env=env, cwd=root / "assignments", capture_output=True, text=True
+    )
     assert probe.returncode != 0 and "No module named 'course.demo'" in probe.stderr, probe.stderr[-500:]
-    where = subprocess.run([str(python), "-c", "import course, data_loaders, widgets; "
-                            "print(course.__file__, data_loaders.__file__, widgets.__file__)"],
-                           env=env, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import course, data_loaders, widgets; print(course.__file__, data_loaders.__file__, widgets.__file__)",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert all(Path(p).is_relative_to(root) for p in where), f"expected the bundle's packages, found {where}"
 
     kernels = tmp_path / "jupyter" / "kernels" / "bundle"
     kernels.mkdir(parents=True)
-    (kernels / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "student bundle", "language": "python"}))
+    (kernels / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "student bundle",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.delenv("PYTHONPATH", raising=False)
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     check = nbformat.v4.new_code_cell(
         "import importlib.util, course\n"
         f"assert course.__file__.startswith({str(root)!r}), course.__file__\n"
-        "assert importlib.util.find_spec('course.demo') is None and importlib.util.find_spec('course.evaluate') is None\n")
+        "assert importlib.util.find_spec('course.demo') is None and importlib.util.find_spec('course.evaluate') is None\n"
+    )
     for aid, name in ASSIGNMENTS.items():
         path = root / "assignments" / aid / f"{name}.ipynb"
         nb = fill_answers(path, REPO / "solutions" / aid / f"{name}.ipynb")
         nb.cells.insert(0, check)
-        NotebookClient(nb, timeout=600, kernel_name="bundle", resources={"metadata": {"path": str(path.parent)}},
-                       extra_arguments=["--IPKernelApp.capture_fd_output=False"]).execute()
+        NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="bundle",
+            resources={"metadata": {"path": str(path.parent)}},
+            extra_arguments=["--IPKernelApp.capture_fd_output=False"],
+        ).execute()
         errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{aid}: {errors[0]['ename']}: {errors[0]['evalue']}"

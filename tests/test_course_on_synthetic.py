@@ -23,8 +23,11 @@ def test_every_assignment_scores_every_automatic_point_on_synthetic_data(synthet
     root, table = synthetic_course
     assert set(table.notebook) == set(ASSIGNMENTS.values())
     for aid in ASSIGNMENTS:
-        lost = [(s.cell, s.score, s.max_score) for s in steps.cell_scores(aid, "demo", root)
-                if s.kind == "auto" and s.score != s.max_score]
+        lost = [
+            (s.cell, s.score, s.max_score)
+            for s in steps.cell_scores(aid, "demo", root)
+            if s.kind == "auto" and s.score != s.max_score
+        ]
         assert not lost, f"{aid}: {lost}"
 
 
@@ -32,12 +35,14 @@ def test_the_notebooks_say_they_ran_on_synthetic_data(synthetic_course):
     root, _ = synthetic_course
     for aid, name in ASSIGNMENTS.items():
         nb = json.loads((root / "grading" / "submitted" / "demo" / aid / f"{name}.ipynb").read_text())
-        text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
-                       for o in c.get("outputs", []))
+        text = "".join(
+            "".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+        )
         expected = "DATA IN USE: stand-in photos" if aid == "ps2_personal_transfer" else "DATA IN USE: SYNTHETIC"
         assert expected in text, aid
-        assert "Traceback" not in text and not any(o.get("output_type") == "error" for c in nb["cells"]
-                                                   for o in c.get("outputs", []))
+        assert "Traceback" not in text and not any(
+            o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", [])
+        )
 
 
 def test_the_submitted_models_are_handed_in(synthetic_course):
@@ -62,8 +67,10 @@ def test_ps1_student_run_record_is_shown_beside_the_grading_run(synthetic_course
 
 def test_the_video_assignment_evaluates_smiles_frame_by_frame(synthetic_course):
     root, _ = synthetic_course
-    nb = json.loads((root / "grading" / "submitted" / "demo" / "ps5_faces_in_motion" / "faces_in_motion.ipynb")
-                    .read_text())
-    text = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
-                   for o in c.get("outputs", []))
+    nb = json.loads(
+        (root / "grading" / "submitted" / "demo" / "ps5_faces_in_motion" / "faces_in_motion.ipynb").read_text()
+    )
+    text = "".join(
+        "".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+    )
     assert "DATA IN USE: SYNTHETIC clip" in text and "AUC by smoothing window" in text

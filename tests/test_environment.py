@@ -14,8 +14,9 @@ def test_environment_yml_matches_pyproject():
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     declared = {d for d in pip_section if not d.startswith("-e")}
-    assert declared == wanted, (f"only in environment.yml: {sorted(declared - wanted)}; "
-                                f"only in pyproject.toml: {sorted(wanted - declared)}")
+    assert declared == wanted, (
+        f"only in environment.yml: {sorted(declared - wanted)}; only in pyproject.toml: {sorted(wanted - declared)}"
+    )
     assert "-e ." in pip_section, "environment.yml must install the kit itself"
 
 

@@ -85,14 +85,14 @@ def test_flip_tta_averages_the_face_and_its_mirror_image(tmp_path):
     from course.evaluate import with_flip_tta
 
     inputs = keras.Input((48, 48, 1))
-    left = keras.layers.Cropping2D(((0, 0), (0, 24)))(inputs)                 # columns 0-23
+    left = keras.layers.Cropping2D(((0, 0), (0, 24)))(inputs)  # columns 0-23
     logits = keras.layers.Dense(7)(keras.layers.GlobalAveragePooling2D()(left))
     model = keras.Model(inputs, keras.layers.Softmax()(logits))
     weights = np.zeros((1, 7), np.float32)
     weights[0, 3] = 10.0
     model.layers[-2].set_weights([weights, np.zeros(7, np.float32)])
     face = np.zeros((1, 48, 48, 1), np.float32)
-    face[:, :, 24:] = 1.0                                                     # bright right half only
+    face[:, :, 24:] = 1.0  # bright right half only
     plain = model.predict(face, verbose=0)
     mirrored = model.predict(face[:, :, ::-1], verbose=0)
     wrapped = with_flip_tta(model)

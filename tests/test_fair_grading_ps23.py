@@ -36,6 +36,7 @@ def _run(path, grade_ids, ns):
 
 # ---------------------------------------------------------------- ps2
 
+
 @pytest.fixture
 def ps2_namespace():
     """What the notebook defines before the model_3 tests: a small trained model_2 (fewer weights than any
@@ -53,9 +54,16 @@ def ps2_namespace():
     model_2 = keras.Model(inputs, layers.Dense(7, activation="softmax")(h))
     model_2.compile("adam", "sparse_categorical_crossentropy")
     model_2.fit(rng.random((28, 48, 48, 1)).astype("float32"), np.tile(np.arange(7), 4), epochs=1, verbose=0)
-    ns = {"np": np, "keras": keras, "layers": layers, "model_2": model_2,
-          "x_train": rng.random((7, 48, 48, 1)).astype("float32"), "y_train": np.arange(7),
-          "x_test": rng.random((7, 48, 48, 1)).astype("float32"), "y_test": np.arange(7)}
+    ns = {
+        "np": np,
+        "keras": keras,
+        "layers": layers,
+        "model_2": model_2,
+        "x_train": rng.random((7, 48, 48, 1)).astype("float32"),
+        "y_train": np.arange(7),
+        "x_test": rng.random((7, 48, 48, 1)).astype("float32"),
+        "y_test": np.arange(7),
+    }
     return _run(PS2, ["make_heavy_augmentation"], ns)
 
 
@@ -65,7 +73,7 @@ def _with_answer(ns, code):
     return fresh
 
 
-HEAD_WITH_BATCH_NORM_AND_HIDDEN_LAYER = '''
+HEAD_WITH_BATCH_NORM_AND_HIDDEN_LAYER = """
 def build_model_3(model_2, augmentation):
     base = keras.Model(model_2.inputs, model_2.layers[-2].output)
     base.trainable = False
@@ -77,9 +85,9 @@ def build_model_3(model_2, augmentation):
     model = keras.Model(inputs, outputs)
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
-'''
+"""
 
-FROZEN_LAYER_BY_LAYER_WITH_SOFTMAX_LAYER = '''
+FROZEN_LAYER_BY_LAYER_WITH_SOFTMAX_LAYER = """
 def build_model_3(model_2, augmentation):
     for layer in model_2.layers[:-1]:
         layer.trainable = False
@@ -87,9 +95,9 @@ def build_model_3(model_2, augmentation):
                               layers.Dense(7), layers.Softmax()])
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
     return model
-'''
+"""
 
-COPIED_BASE = '''
+COPIED_BASE = """
 def build_model_3(model_2, augmentation):
     clone = keras.models.clone_model(model_2)
     clone.set_weights(model_2.get_weights())
@@ -100,9 +108,9 @@ def build_model_3(model_2, augmentation):
     model = keras.Model(inputs, outputs)
     model.compile("adam", "sparse_categorical_crossentropy")
     return model
-'''
+"""
 
-UNFROZEN_BASE = '''
+UNFROZEN_BASE = """
 def build_model_3(model_2, augmentation):
     base = keras.Model(model_2.inputs, model_2.layers[-2].output)
     inputs = keras.Input((48, 48, 1))
@@ -110,9 +118,9 @@ def build_model_3(model_2, augmentation):
     model = keras.Model(inputs, outputs)
     model.compile("adam", "sparse_categorical_crossentropy")
     return model
-'''
+"""
 
-NEW_RANDOM_BASE = '''
+NEW_RANDOM_BASE = """
 def build_model_3(model_2, augmentation):
     clone = keras.models.clone_model(model_2)
     base = keras.Model(clone.inputs, clone.layers[-2].output)
@@ -122,13 +130,14 @@ def build_model_3(model_2, augmentation):
     model = keras.Model(inputs, outputs)
     model.compile("adam", "sparse_categorical_crossentropy")
     return model
-'''
+"""
 
 
-@pytest.mark.parametrize("answer", [HEAD_WITH_BATCH_NORM_AND_HIDDEN_LAYER, FROZEN_LAYER_BY_LAYER_WITH_SOFTMAX_LAYER,
-                                    COPIED_BASE],
-                         ids=["batch-norm-and-hidden-layer-head", "frozen-layer-by-layer-softmax-layer",
-                              "copied-base"])
+@pytest.mark.parametrize(
+    "answer",
+    [HEAD_WITH_BATCH_NORM_AND_HIDDEN_LAYER, FROZEN_LAYER_BY_LAYER_WITH_SOFTMAX_LAYER, COPIED_BASE],
+    ids=["batch-norm-and-hidden-layer-head", "frozen-layer-by-layer-softmax-layer", "copied-base"],
+)
 def test_correct_but_different_model_3_passes_every_test(ps2_namespace, answer):
     ns = _with_answer(ps2_namespace, answer)
     before = [w.numpy() for w in ns["model_2"].weights]
@@ -137,9 +146,14 @@ def test_correct_but_different_model_3_passes_every_test(ps2_namespace, answer):
         np.testing.assert_array_equal(a, w.numpy())
 
 
-@pytest.mark.parametrize("answer, message", [(UNFROZEN_BASE, "expected model_2's base to be frozen"),
-                                             (NEW_RANDOM_BASE, "expected model_3 to hold all of model_2's")],
-                         ids=["unfrozen-base", "new-random-base"])
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        (UNFROZEN_BASE, "expected model_2's base to be frozen"),
+        (NEW_RANDOM_BASE, "expected model_3 to hold all of model_2's"),
+    ],
+    ids=["unfrozen-base", "new-random-base"],
+)
 def test_wrong_model_3_fails_the_public_test_with_a_reason(ps2_namespace, answer, message):
     ns = _with_answer(ps2_namespace, answer)
     with pytest.raises(AssertionError, match=message):
@@ -147,11 +161,14 @@ def test_wrong_model_3_fails_the_public_test_with_a_reason(ps2_namespace, answer
 
 
 def test_brightness_outside_the_unit_range_fails_the_augmentation_test(ps2_namespace):
-    ns = _with_answer(ps2_namespace, '''
+    ns = _with_answer(
+        ps2_namespace,
+        """
 def make_heavy_augmentation():
     return keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.04), layers.RandomZoom(0.15),
                              layers.RandomContrast(0.3), layers.RandomBrightness(0.2)])
-''')
+""",
+    )
     with pytest.raises(AssertionError, match="value_range"):
         _run(PS2, ["test_heavy_augmentation"], ns)
     _run(PS2, ["make_heavy_augmentation", "test_heavy_augmentation"], ns)  # the solution's passes
@@ -159,7 +176,7 @@ def make_heavy_augmentation():
 
 # ---------------------------------------------------------------- ps3
 
-HISTOGRAM_VOXELIZE = '''
+HISTOGRAM_VOXELIZE = """
 def voxelize(points, grid=24, box=None):
     pts = np.asarray(points, dtype=float)
     single = pts.ndim == 2
@@ -172,9 +189,9 @@ def voxelize(points, grid=24, box=None):
         np.add.at(v, tuple(cell.T), 1)
         out.append(v)
     return out[0] if single else np.stack(out)
-'''
+"""
 
-LOSES_THE_UPPER_EDGE = '''
+LOSES_THE_UPPER_EDGE = """
 def voxelize(points, grid=24, box=None):
     pts = np.asarray(points, dtype=float)
     single = pts.ndim == 2
@@ -187,17 +204,17 @@ def voxelize(points, grid=24, box=None):
         np.add.at(v, tuple(cell.T), 1)
         out.append(v)
     return out[0] if single else np.stack(out)
-'''
+"""
 
 
-NESTED_BLOCKS_MODEL_4 = '''
+NESTED_BLOCKS_MODEL_4 = """
 def build_model_4(grid=24):
     block = lambda n: keras.Sequential([layers.Conv3D(n, 3, padding="same", activation="relu"), layers.MaxPool3D(2)])
     model = keras.Sequential([keras.Input((grid, grid, grid, 1)), block(8), block(16),
                               layers.GlobalAveragePooling3D(), layers.Dense(7), layers.Activation("softmax")])
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
-'''
+"""
 
 
 @pytest.fixture
@@ -208,9 +225,16 @@ def ps3_namespace(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     clouds = types.SimpleNamespace(points=rng.normal(size=(3, 120, 3)).astype("float32"))
-    return {"np": np, "keras": keras, "layers": layers, "GRID": 24, "clouds": clouds, "MODEL_DIR": tmp_path,
-            "x_all": rng.random((2, 24, 24, 24, 1)).astype("float32"),
-            "x_test": rng.random((3, 24, 24, 24, 1)).astype("float32")}
+    return {
+        "np": np,
+        "keras": keras,
+        "layers": layers,
+        "GRID": 24,
+        "clouds": clouds,
+        "MODEL_DIR": tmp_path,
+        "x_all": rng.random((2, 24, 24, 24, 1)).astype("float32"),
+        "x_test": rng.random((3, 24, 24, 24, 1)).astype("float32"),
+    }
 
 
 def test_a_correct_but_different_voxelize_passes_public_and_hidden_tests(ps3_namespace):
@@ -231,14 +255,21 @@ def test_a_3d_cnn_of_nested_blocks_passes_the_model_tests(ps3_namespace, tmp_pat
 
 
 def test_a_subject_split_with_group_shuffle_split_passes(ps3_namespace):
-    _run(PS3, ["test_subject_split"], _with_answer(ps3_namespace, '''
+    _run(
+        PS3,
+        ["test_subject_split"],
+        _with_answer(
+            ps3_namespace,
+            """
 from sklearn.model_selection import GroupShuffleSplit
 def subject_split(subjects, test_fraction=0.2, seed=0):
     train, test = next(GroupShuffleSplit(1, test_size=test_fraction, random_state=seed).split(subjects, groups=subjects))
     mask = np.zeros(len(subjects), bool)
     mask[test] = True
     return ~mask, mask
-'''))
+""",
+        ),
+    )
 
 
 def test_the_released_extra_credit_cell_does_not_end_run_all_with_an_error(capsys):
@@ -248,6 +279,7 @@ def test_the_released_extra_credit_cell_does_not_end_run_all_with_an_error(capsy
 
 
 # ---------------------------------------------------------------- both notebooks
+
 
 @pytest.mark.parametrize("path", [PS2, PS3], ids=["ps2", "ps3"])
 def test_every_test_cell_checks_in_public_and_every_assert_says_what_was_expected(path):
@@ -263,7 +295,9 @@ def test_every_test_cell_checks_in_public_and_every_assert_says_what_was_expecte
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Assert):
                 message = ast.unparse(node.msg) if node.msg is not None else ""
-                assert "expected" in message, f"{meta['grade_id']} line {node.lineno}: the assert says no expected value"
+                assert "expected" in message, (
+                    f"{meta['grade_id']} line {node.lineno}: the assert says no expected value"
+                )
 
 
 @pytest.mark.parametrize("path", [PS2, PS3], ids=["ps2", "ps3"])

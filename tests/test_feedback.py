@@ -58,4 +58,5 @@ def test_the_submission_is_still_graded_for_what_it_answered(graded):
     root, _ = graded
     scores = {s.cell: (s.score, s.max_score) for s in steps.cell_scores(TINY_ID, "leaker", root)}
     assert scores == {"test_double": (2, 2), "test_triple": (2, 2), "test_public": (1, 1)}, (
-        f"expected full points; found {scores}")
+        f"expected full points; found {scores}"
+    )

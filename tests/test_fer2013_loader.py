@@ -66,8 +66,14 @@ def test_gzip_zip_and_tar_archives_give_the_same_data(fer_csv, tmp_path):
 def test_icml_face_data_headers_with_leading_spaces(tmp_path, tiny_faces):
     images, labels = tiny_faces
     usages = ["Training"] * 10 + ["PrivateTest"] * 4
-    path = write_fer_csv(tmp_path / "icml_face_data.csv", images, labels, usages,
-                         header="emotion, Usage, pixels", columns=("e", "u", "p"))
+    path = write_fer_csv(
+        tmp_path / "icml_face_data.csv",
+        images,
+        labels,
+        usages,
+        header="emotion, Usage, pixels",
+        columns=("e", "u", "p"),
+    )
     data = load_fer2013(path)
     assert np.array_equal(data.images, images)
     assert list(data.usage) == usages
@@ -134,17 +140,20 @@ def _corrupt(fer_csv, line_number, new_line):
 GOOD = " ".join(["7"] * 2304)
 
 
-@pytest.mark.parametrize("bad_line, expected", [
-    (f"0,{' '.join(['7'] * 2303)},Training", "has 2303 pixel values, expected 2304"),
-    (f"0,{' '.join(['7'] * 2305)},Training", "has 2305 pixel values, expected 2304"),
-    (f"0,{GOOD[:-1]}7x,Training", "pixel 2304 is '7x', expected an integer 0-255"),
-    (f"0,{GOOD[:-1]}300,Training", "pixel 2304 is 300, expected an integer 0-255"),
-    (f"0,{GOOD[:-1]}-1,Training", "pixel 2304 is '-1', expected an integer 0-255"),
-    (f"9,{GOOD},Training", "emotion '9' is not a FER2013 label code 0-6"),
-    (f"happy,{GOOD},Training", "emotion 'happy' is not a FER2013 label code 0-6"),
-    (f"3,{GOOD},Validation", "Usage 'Validation' is not one of Training, PublicTest, PrivateTest"),
-    ("3,,Training", "has 0 pixel values, expected 2304"),
-])
+@pytest.mark.parametrize(
+    "bad_line, expected",
+    [
+        (f"0,{' '.join(['7'] * 2303)},Training", "has 2303 pixel values, expected 2304"),
+        (f"0,{' '.join(['7'] * 2305)},Training", "has 2305 pixel values, expected 2304"),
+        (f"0,{GOOD[:-1]}7x,Training", "pixel 2304 is '7x', expected an integer 0-255"),
+        (f"0,{GOOD[:-1]}300,Training", "pixel 2304 is 300, expected an integer 0-255"),
+        (f"0,{GOOD[:-1]}-1,Training", "pixel 2304 is '-1', expected an integer 0-255"),
+        (f"9,{GOOD},Training", "emotion '9' is not a FER2013 label code 0-6"),
+        (f"happy,{GOOD},Training", "emotion 'happy' is not a FER2013 label code 0-6"),
+        (f"3,{GOOD},Validation", "Usage 'Validation' is not one of Training, PublicTest, PrivateTest"),
+        ("3,,Training", "has 0 pixel values, expected 2304"),
+    ],
+)
 def test_bad_rows_name_the_file_and_line(fer_csv, bad_line, expected):
     _corrupt(fer_csv, 5, bad_line)
     with pytest.raises(FER2013FormatError) as err:

@@ -39,7 +39,9 @@ def write_format(kind: str, folder):
     if kind == "train.csv":
         images, labels = _faces(PER_CLASS["Training"], 0)
         path = folder / "train.csv"
-        path.write_text("emotion,pixels\n" + "\n".join(f"{lab},{pixels_string(img)}" for img, lab in zip(images, labels)))
+        path.write_text(
+            "emotion,pixels\n" + "\n".join(f"{lab},{pixels_string(img)}" for img, lab in zip(images, labels))
+        )
         return path
     if kind == "image folders":
         for split, n in (("train", PER_CLASS["Training"]), ("test", 4)):
@@ -64,8 +66,10 @@ def test_every_format_has_disjoint_stratified_sets(tmp_path, kind):
     assert splits.test_name == TEST_NAME[kind]
     assert len(splits.train) and len(splits.validation) and len(splits.test)
     assert set(splits.train.usage) == set(splits.validation.usage) == {"Training"}
+
     def rows(d):
         return {img.tobytes() for img in d.images}
+
     assert not rows(splits.train) & rows(splits.validation), "validation rows must not be trained on"
     assert not rows(splits.test) & (rows(splits.train) | rows(splits.validation)), "test rows must be unseen"
     assert len(rows(splits.train) | rows(splits.validation) | rows(splits.test)) >= len(data.subset("Training"))
@@ -84,7 +88,8 @@ def test_the_graded_faces_are_privatetest_else_the_test_split(tmp_path, kind):
     assert name == GRADED_ON[kind]
     if kind != "fer2013.csv":
         assert np.array_equal(faces.images, fer2013_splits(data, seed=6835).test.images), (
-            "without PrivateTest the grade uses the same faces the student's test split held out")
+            "without PrivateTest the grade uses the same faces the student's test split held out"
+        )
 
 
 def test_unlabelled_test_csv_alone_is_a_clear_error(tmp_path):
@@ -120,8 +125,9 @@ def _run(cells, namespace):
 
 
 @pytest.mark.parametrize("kind", FORMATS)
-def test_ps1_locked_cells_and_graded_accuracy_test_work_on_every_format(tmp_path, monkeypatch, grading_mode, capsys,
-                                                                        kind):
+def test_ps1_locked_cells_and_graded_accuracy_test_work_on_every_format(
+    tmp_path, monkeypatch, grading_mode, capsys, kind
+):
     import shutil
 
     import keras
@@ -129,20 +135,31 @@ def test_ps1_locked_cells_and_graded_accuracy_test_work_on_every_format(tmp_path
     from course.run_record import read_run_record
 
     monkeypatch.setenv("FER2013_PATH", str(write_format(kind, tmp_path)))
-    ns = _run(_cells("config", "imports", "load_data", "preprocess", "prepare_arrays"),
-              {"display": lambda *a, **k: None})
+    ns = _run(
+        _cells("config", "imports", "load_data", "preprocess", "prepare_arrays"), {"display": lambda *a, **k: None}
+    )
     assert len(ns["x_train"]) and len(ns["x_test"]) and len(ns["x_val"])
     assert ns["TEST_NAME"] == TEST_NAME[kind]
 
     # trained models stand-ins that always answer "Happy": the cells after training must run on every format
     inputs = keras.Input((48, 48, 1))
     flat = keras.layers.Flatten()(inputs)
-    outputs = keras.layers.Dense(7, activation="softmax", kernel_initializer="zeros",
-                                 bias_initializer=keras.initializers.Constant([0, 0, 0, 9, 0, 0, 0]))(flat)
+    outputs = keras.layers.Dense(
+        7,
+        activation="softmax",
+        kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant([0, 0, 0, 9, 0, 0, 0]),
+    )(flat)
     happy = keras.Model(inputs, outputs)
     happy.save(ns["MODEL_DIR"] / "model_2.keras")
-    ns.update(model_1=happy, model_2=happy, epochs_2=1, seconds_2=1.0, MODEL_2_BATCH_SIZE=128,
-              history_2=type("History", (), {"history": {"loss": [1.9], "val_accuracy": [0.2]}})())
+    ns.update(
+        model_1=happy,
+        model_2=happy,
+        epochs_2=1,
+        seconds_2=1.0,
+        MODEL_2_BATCH_SIZE=128,
+        history_2=type("History", (), {"history": {"loss": [1.9], "val_accuracy": [0.2]}})(),
+    )
     _run(_cells("test_once", "student_run", "confusion_matrix"), ns)
     grading_run = read_run_record(ns["MODEL_DIR"] / "model_2.keras")
     assert grading_run["test"]["usage"] == TEST_NAME[kind]

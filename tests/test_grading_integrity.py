@@ -106,8 +106,9 @@ def test_changed_cell_metadata_is_refused_and_named(graded):
 def test_an_endless_loop_times_out_and_the_rest_is_graded(graded):
     root, _, _ = graded
     nb = json.loads((root / "grading" / "autograded" / "endless" / TINY_ID / TINY_NOTEBOOK).read_text())
-    errors = [o.get("ename") for o in cell_by_grade_id(nb, "triple").get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        o.get("ename") for o in cell_by_grade_id(nb, "triple").get("outputs", []) if o.get("output_type") == "error"
+    ]
     assert "CellTimeoutError" in errors, f"expected the looping cell interrupted at {TIMEOUT} s, found {errors}"
     scores = _points(_scores(root, "endless"))
     assert sum(scores.values()) == FULL, f"expected every later cell to run and be graded, found {scores}"
@@ -139,7 +140,9 @@ def test_logs_and_warnings_in_test_cells_do_not_zero_a_correct_answer(synthetic_
         "    import logging, warnings\n"
         "    warnings.warn('a student warning', UserWarning)\n"
         "    logging.getLogger('tensorflow').warning('a tensorflow log line')\n"
-        "    logging.getLogger('absl').warning('an absl log line')\n", 1)
+        "    logging.getLogger('absl').warning('an absl log line')\n",
+        1,
+    )
     folder = hand_in(root, "noisy", aid, nb, name)
     shutil.copy(steps.submission_folder("demo", aid, root) / "model_4.keras", folder / "model_4.keras")
     with pytest.MonkeyPatch.context() as mp:
@@ -147,7 +150,8 @@ def test_logs_and_warnings_in_test_cells_do_not_zero_a_correct_answer(synthetic_
         steps.autograde(aid, "noisy", root)
     scores = _points(_scores(root, "noisy", aid))
     assert scores["test_voxelize"] == 3 and scores["test_voxelize_hidden"] == 3, (
-        f"expected 3 + 3 points for the noisy but correct voxelize, found {scores}")
+        f"expected 3 + 3 points for the noisy but correct voxelize, found {scores}"
+    )
     assert sum(scores.values()) == 14, f"expected all 14 automatic points of ps3, found {scores}"
 
 

@@ -47,9 +47,15 @@ def _hand_in_stored_model_2(folder) -> float:
     test = fer2013_splits(load_fer2013(real_fer2013()), seed=SEED).test
     probs = model.predict(test.images[..., None].astype("float32") / 255.0, batch_size=512, verbose=0)
     accuracy = float(np.mean(np.argmax(probs, axis=1) == test.labels))
-    write_run_record(folder / "model_2.keras", {"assignment": AID, "data": "FER2013", "epochs": 0,
-                                                "test": {"usage": "PublicTest", "accuracy": accuracy,
-                                                         "faces": len(test)}})
+    write_run_record(
+        folder / "model_2.keras",
+        {
+            "assignment": AID,
+            "data": "FER2013",
+            "epochs": 0,
+            "test": {"usage": "PublicTest", "accuracy": accuracy, "faces": len(test)},
+        },
+    )
     return accuracy
 
 
@@ -70,10 +76,12 @@ def graded_course(tmp_path_factory):
     # A flawed student: unscaled inputs, a wrong model_1 with its locked test cell edited to `pass`,
     # and no model_2.keras handed in.
     flawed = fill_answers(release_nb, source_nb)
-    cell_by_grade_id(flawed, "preprocess").source = (
-        "def preprocess(images):\n    return np.asarray(images, dtype=np.float32)[..., None]\n")
+    cell_by_grade_id(
+        flawed, "preprocess"
+    ).source = "def preprocess(images):\n    return np.asarray(images, dtype=np.float32)[..., None]\n"
     cell_by_grade_id(flawed, "build_model_1").source = cell_by_grade_id(flawed, "build_model_1").source.replace(
-        "layers.Conv2D(64, (5, 5)", "layers.Conv2D(32, (5, 5)")
+        "layers.Conv2D(64, (5, 5)", "layers.Conv2D(32, (5, 5)"
+    )
     cell_by_grade_id(flawed, "test_model_1").source = "pass\n"
     hand_in(root, "flawed", AID, flawed, NOTEBOOK)
 
@@ -92,8 +100,14 @@ def _scores(root, student):
 def test_the_solution_scores_every_automatic_point(graded_course):
     scores = _scores(graded_course, "perfect")
     auto = {k: v for k, v in scores.items() if v.kind == "auto"}
-    assert set(auto) == {"test_parse_pixels", "test_preprocess", "test_model_1", "test_augmentation",
-                         "test_model_2", "test_model_2_accuracy"}
+    assert set(auto) == {
+        "test_parse_pixels",
+        "test_preprocess",
+        "test_model_1",
+        "test_augmentation",
+        "test_model_2",
+        "test_model_2_accuracy",
+    }
     lost = {k: (v.score, v.max_score) for k, v in auto.items() if v.score != v.max_score}
     assert not lost, f"the solution lost points: {lost}"
     assert sum(v.max_score for v in auto.values()) == 18
@@ -106,7 +120,8 @@ def test_a_flawed_submission_scores_less_and_cannot_edit_a_test(graded_course):
     zero = {k for k, v in scores.items() if v.kind == "auto" and v.score == 0}
     assert zero == {"test_preprocess", "test_model_1", "test_model_2_accuracy"}, (
         "unscaled inputs, a wrong model_1 (its test restored although edited to `pass`) and a missing "
-        f"model_2.keras must each lose their points; zero scores: {zero}")
+        f"model_2.keras must each lose their points; zero scores: {zero}"
+    )
     full = {k for k, v in scores.items() if v.kind == "auto" and v.score == v.max_score}
     assert full == {"test_parse_pixels", "test_augmentation", "test_model_2"}
 

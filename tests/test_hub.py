@@ -44,8 +44,14 @@ COURSE_ID = "expression-lab"  # docs/deploy/nbgrader_config.py
 DEPLOY = REPO / "docs" / "deploy"
 VENV = Path(sys.prefix)
 #: The course checkout the instructor works in: the kit's tracked files these folders hold.
-COURSE_FILES = ("nbgrader_config.py", "course/", "data_loaders/", "widgets/", f"solutions/{AID}/",
-                f"assignments/{AID}/")
+COURSE_FILES = (
+    "nbgrader_config.py",
+    "course/",
+    "data_loaders/",
+    "widgets/",
+    f"solutions/{AID}/",
+    f"assignments/{AID}/",
+)
 
 
 def hub_missing() -> str | None:
@@ -121,12 +127,32 @@ class UserServer:
             self._ws = websocket.create_connection(url, header=[f"Authorization: token {self.hub.token}"])
         self._ws.settimeout(timeout)
         msg_id = uuid.uuid4().hex
-        self._ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": self.user,
-                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True}}))
+        self._ws.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "username": self.user,
+                        "session": uuid.uuid4().hex,
+                        "version": "5.3",
+                        "date": "",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "buffers": [],
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                }
+            )
+        )
         out, error = [], None
         while True:
             msg = json.loads(self._ws.recv())
@@ -145,9 +171,11 @@ class UserServer:
 
     def run(self, argv: list[str], cwd: Path | str = "~") -> tuple[int, str]:
         """Run a command as this user from a kernel of their server; (exit status, stdout + stderr)."""
-        code = (f"import json, os, subprocess\n"
-                f"p = subprocess.run({argv!r}, cwd=os.path.expanduser({str(cwd)!r}), capture_output=True, "
-                f"text=True)\nprint(json.dumps([p.returncode, p.stdout + p.stderr]))")
+        code = (
+            f"import json, os, subprocess\n"
+            f"p = subprocess.run({argv!r}, cwd=os.path.expanduser({str(cwd)!r}), capture_output=True, "
+            f"text=True)\nprint(json.dumps([p.returncode, p.stdout + p.stderr]))"
+        )
         rc, output = json.loads(self.python(code).strip().splitlines()[-1])
         return rc, output
 
@@ -187,17 +215,27 @@ class Hub:
             "c.JupyterHub.authenticator_class = 'dummy'\n"
             "c.JupyterHub.services = [{'name': 'course-test', 'api_token': %r}]\n"
             "c.JupyterHub.load_roles = [{'name': 'course-test', 'services': ['course-test'],\n"
-            "    'scopes': ['admin:users', 'admin:servers', 'access:servers']}]\n" % self.token)
+            "    'scopes': ['admin:users', 'admin:servers', 'access:servers']}]\n" % self.token
+        )
         env = {k: v for k, v in os.environ.items() if k in ("LANG", "LC_ALL", "TZ")}
-        env.update(PATH=os.pathsep.join([str(VENV / "bin"), os.environ.get("PATH", "/usr/bin:/bin")]),
-                   EXPRESSION_LAB_VENV=str(VENV), EXPRESSION_LAB_HUB_STATE=str(self.state),
-                   EXPRESSION_LAB_HUB_URL=self.url,
-                   EXPRESSION_LAB_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
-                   EXPRESSION_LAB_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}", **env_overrides)
+        env.update(
+            PATH=os.pathsep.join([str(VENV / "bin"), os.environ.get("PATH", "/usr/bin:/bin")]),
+            EXPRESSION_LAB_VENV=str(VENV),
+            EXPRESSION_LAB_HUB_STATE=str(self.state),
+            EXPRESSION_LAB_HUB_URL=self.url,
+            EXPRESSION_LAB_HUB_API_URL=f"http://127.0.0.1:{_free_port()}",
+            EXPRESSION_LAB_PROXY_API_URL=f"http://127.0.0.1:{_free_port()}",
+            **env_overrides,
+        )
         self.log_path = self.state / "jupyterhub.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 (the hub writes it until stop())
-        self.proc = subprocess.Popen([str(VENV / "bin" / "jupyterhub"), "-f", str(config)], cwd=self.state,
-                                     env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [str(VENV / "bin" / "jupyterhub"), "-f", str(config)],
+            cwd=self.state,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self._wait(lambda: self._get("hub/api").status_code == 200, 90, "the hub to answer")
 
     def log_tail(self, lines: int = 60) -> str:
@@ -235,8 +273,9 @@ class Hub:
         """Create the hub user (a Unix account of that name must exist) and start their JupyterLab."""
         self.api("POST", f"users/{user}")
         self.api("POST", f"users/{user}/server")
-        self._wait(lambda: (self.api("GET", f"users/{user}").json()["servers"].get("", {}).get("ready")),
-                   120, f"{user}'s server")
+        self._wait(
+            lambda: self.api("GET", f"users/{user}").json()["servers"].get("", {}).get("ready"), 120, f"{user}'s server"
+        )
         return UserServer(self, user)
 
     def stop(self) -> None:
@@ -251,8 +290,11 @@ class Hub:
 
 def _useradd(name: str) -> None:
     # Home folders private (0700): Debian's default (the umask) would let every user read every home.
-    subprocess.run(["useradd", "--create-home", "--key", "HOME_MODE=0700", "--shell", "/bin/bash", name],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["useradd", "--create-home", "--key", "HOME_MODE=0700", "--shell", "/bin/bash", name],
+        check=True,
+        capture_output=True,
+    )
 
 
 def _userdel(name: str) -> None:
@@ -271,8 +313,13 @@ def _userdel(name: str) -> None:
 def _copy_course(dest: Path) -> None:
     """The instructor's course checkout: the kit's course files plus the hub's nbgrader settings."""
     # What a clone of this checkout would hold (tracked files and new ones not ignored), not its grading/.
-    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", *COURSE_FILES],
-                             cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", *COURSE_FILES],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for rel in tracked:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, dest / rel)
@@ -294,8 +341,7 @@ def _chown_tree(path: Path, user: str) -> None:
 def hub_course():
     """The whole round trip on a live hub; yields what the tests inspect (the hub stays up for them)."""
     suffix = secrets.token_hex(3)
-    users = {"instructor": f"elab-instructor-{suffix}", "good": f"elab-ada-{suffix}",
-             "bad": f"elab-bob-{suffix}"}
+    users = {"instructor": f"elab-instructor-{suffix}", "good": f"elab-ada-{suffix}", "bad": f"elab-bob-{suffix}"}
     root = Path(tempfile.mkdtemp(prefix="expression-lab-hub-"))
     root.chmod(0o755)
     # Every user runs the kit's venv and imports the kit: folders on the way there that others cannot pass
@@ -322,10 +368,21 @@ def hub_course():
         course.chmod(0o700)
 
         # The administrator's one-time step: the sandboxed grading kernel's kernelspec, in the shared venv.
-        subprocess.run([sys.executable, "-m", "course", "sandbox", "install"], cwd=REPO, check=True,
-                       capture_output=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
-        hub = Hub(root, {"NBGRADER_EXCHANGE": str(exchange), "EXPRESSION_LAB_JUPYTER_CONFIG": str(jupyter_config),
-                         "EXPRESSION_LAB_KIT": str(REPO)})
+        subprocess.run(
+            [sys.executable, "-m", "course", "sandbox", "install"],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+        )
+        hub = Hub(
+            root,
+            {
+                "NBGRADER_EXCHANGE": str(exchange),
+                "EXPRESSION_LAB_JUPYTER_CONFIG": str(jupyter_config),
+                "EXPRESSION_LAB_KIT": str(REPO),
+            },
+        )
         servers = {role: hub.start_server(name) for role, name in users.items()}
         teacher, ada, bob = servers["instructor"], servers["good"], servers["bad"]
 
@@ -342,8 +399,7 @@ def hub_course():
                 release_copy = root / f"{who}-{NOTEBOOK}"
                 release_copy.write_text(json.dumps(nb))
                 nb = fill_answers(release_copy, REPO / "solutions" / AID / NOTEBOOK)
-            server.request("PUT", f"api/contents/{fetched}", json={"type": "notebook", "format": "json",
-                                                                    "content": nb})
+            server.request("PUT", f"api/contents/{fetched}", json={"type": "notebook", "format": "json", "content": nb})
             server.assignments("submit")
 
         # Instructor: collect, autograde, feedback.
@@ -356,8 +412,7 @@ def hub_course():
             server.assignments("fetch_feedback")
         # Instructor: the class report from the course's gradebook.
         teacher.check(["python", "-m", "course", "report", AID, "--out", "reports"], cwd=course)
-        yield {"hub": hub, "servers": servers, "users": users, "course": course, "exchange": exchange,
-               "root": root}
+        yield {"hub": hub, "servers": servers, "users": users, "course": course, "exchange": exchange, "root": root}
     finally:
         for server in servers.values():
             server.close()
@@ -388,8 +443,12 @@ def _failed_tests(course: Path, student: str) -> dict[str, tuple[float, float]]:
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'grading' / 'gradebook.db'}") as gb:
-        return {g.name: (g.score, g.max_score) for nb in gb.find_submission(AID, student).notebooks
-                for g in nb.grades if g.cell_type == "code" and g.score < g.max_score}
+        return {
+            g.name: (g.score, g.max_score)
+            for nb in gb.find_submission(AID, student).notebooks
+            for g in nb.grades
+            if g.cell_type == "code" and g.score < g.max_score
+        }
 
 
 @_hub
@@ -406,8 +465,10 @@ def test_each_submission_is_graded_and_the_answered_one_scores_more(hub_course):
 @_hub
 def test_each_student_fetches_only_their_own_feedback(hub_course):
     course, users = hub_course["course"], hub_course["users"]
-    expected = {who: (course / "grading" / "feedback" / users[who] / AID / NOTEBOOK).with_suffix(".html")
-                for who in ("good", "bad")}
+    expected = {
+        who: (course / "grading" / "feedback" / users[who] / AID / NOTEBOOK).with_suffix(".html")
+        for who in ("good", "bad")
+    }
     assert expected["good"].read_text() != expected["bad"].read_text()
     for who in ("good", "bad"):
         server = hub_course["servers"][who]
@@ -428,16 +489,17 @@ def test_a_student_cannot_read_the_other_students_work_or_the_course(hub_course)
         "list the exchange inbound": f"os.listdir({str(exchange / COURSE_ID / 'inbound')!r})",
         "read ada's notebook": f"open({str(ada_home / COURSE_ID / AID / NOTEBOOK)!r}).read()",
         "list ada's home": f"os.listdir({str(ada_home)!r})",
-        "read ada's collected submission":
-            f"open({str(course / 'grading' / 'submitted' / users['good'] / AID / NOTEBOOK)!r}).read()",
+        "read ada's collected submission": f"open({str(course / 'grading' / 'submitted' / users['good'] / AID / NOTEBOOK)!r}).read()",
         "read the hidden tests": f"open({str(course / 'solutions' / AID / NOTEBOOK)!r}).read()",
         "read the gradebook": f"open({str(course / 'grading' / 'gradebook.db')!r}, 'rb').read()",
     }
-    code = ("import json, os\nresult = {}\n"
-            f"for what, expr in {attempts!r}.items():\n"
-            "    try:\n        eval(expr)\n        result[what] = 'succeeded'\n"
-            "    except Exception as err:\n        result[what] = type(err).__name__\n"
-            "print(json.dumps(result))")
+    code = (
+        "import json, os\nresult = {}\n"
+        f"for what, expr in {attempts!r}.items():\n"
+        "    try:\n        eval(expr)\n        result[what] = 'succeeded'\n"
+        "    except Exception as err:\n        result[what] = type(err).__name__\n"
+        "print(json.dumps(result))"
+    )
     result = json.loads(hub_course["servers"]["bad"].python(code).strip().splitlines()[-1])
     assert result == {what: "PermissionError" for what in attempts}, f"as {users['bad']}: {result}"
 

@@ -16,8 +16,16 @@ def _trained_bn_net(sequential: bool = False):
 
     keras.utils.set_random_seed(0)
     if sequential:
-        model = keras.Sequential([keras.Input((12, 12, 1)), layers.Conv2D(4, 3, use_bias=False), layers.BatchNormalization(),
-                                  layers.ReLU(), layers.GlobalAveragePooling2D(), layers.Dense(7, activation="softmax")])
+        model = keras.Sequential(
+            [
+                keras.Input((12, 12, 1)),
+                layers.Conv2D(4, 3, use_bias=False),
+                layers.BatchNormalization(),
+                layers.ReLU(),
+                layers.GlobalAveragePooling2D(),
+                layers.Dense(7, activation="softmax"),
+            ]
+        )
     else:
         inputs = keras.Input((12, 12, 1))
         x = layers.RandomFlip("horizontal")(inputs)
@@ -102,7 +110,9 @@ def test_bfloat16_copy_predicts_nearly_the_same_in_float32():
         expected, found = folded.predict(x, verbose=0), copy.predict(x, verbose=0)
         assert found.dtype == np.float32, f"expected float32 probabilities, found {found.dtype}"
         difference = np.abs(found - expected).max()
-        assert difference < 2e-2, f"expected probabilities within 2e-2 of float32's, found a difference of {difference:.2g}"
+        assert difference < 2e-2, (
+            f"expected probabilities within 2e-2 of float32's, found a difference of {difference:.2g}"
+        )
         policies = {layer.name: layer.dtype_policy.name for layer in copy.layers if layer.weights}
         output = copy.layers[-1].name
         assert policies.pop(output) == "float32", f"expected the output layer {output} in float32, found {policies}"

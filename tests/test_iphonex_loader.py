@@ -45,8 +45,9 @@ def test_faces_py_loads_as_float32_metres_in_file_order(faces_py, small_faces):
 def test_code_in_faces_py_is_refused_without_running_it(tmp_path):
     marker = tmp_path / "PWNED"
     evil = tmp_path / "faces.py"
-    evil.write_text('face_samples = {"s": {"happy": {"x": __import__("os").system("touch '
-                    f'{marker}"), "y": [1], "z": [1]}}}}}}\n')
+    evil.write_text(
+        f'face_samples = {{"s": {{"happy": {{"x": __import__("os").system("touch {marker}"), "y": [1], "z": [1]}}}}}}\n'
+    )
     with pytest.raises(IPhoneXFormatError, match=r"faces\.py:1: only literal values.*Call.*never executed"):
         load_iphonex(evil)
     evil.write_text(f'import os\nos.system("touch {marker}")\nface_samples = {{}}\n')
@@ -72,8 +73,10 @@ def test_npz_and_ply_obj_xyz_folders_give_the_same_clouds(tmp_path, small_faces)
         cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(from_npz.points[i].astype(np.float64)))
         suffix = [".ply", ".xyz", ".pcd"][i % 3]
         o3d.io.write_point_cloud(str(root / sid / f"{emotion}{suffix}"), cloud)
-    mesh = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(from_npz.points[7].astype(np.float64)),
-                                     o3d.utility.Vector3iVector(np.stack([np.arange(1218) + k for k in range(3)], 1)))
+    mesh = o3d.geometry.TriangleMesh(
+        o3d.utility.Vector3dVector(from_npz.points[7].astype(np.float64)),
+        o3d.utility.Vector3iVector(np.stack([np.arange(1218) + k for k in range(3)], 1)),
+    )
     (root / "subject-b").mkdir()
     o3d.io.write_triangle_mesh(str(root / "subject-b" / "angry.obj"), mesh)
     folder = load_iphonex(root)
@@ -83,17 +86,24 @@ def test_npz_and_ply_obj_xyz_folders_give_the_same_clouds(tmp_path, small_faces)
     assert np.allclose(folder.points[7], from_npz.points[7], atol=1e-5)
 
 
-@pytest.mark.parametrize("cloud, problem", [
-    ({"x": [0.1, float("nan")], "y": [0, 0], "z": [0, 0]}, "NaN or inf"),
-    ({"x": [0.1, 0.2], "y": [0, 0], "z": [0]}, "different lengths"),
-    ({"x": [], "y": [], "z": []}, "empty cloud"),
-    ({"x": [0.1], "y": [0]}, "expected keys 'x', 'y', 'z'"),
-    ({"x": [0.1, 0.2, 0.3], "y": [0, 0, 0], "z": [0, 0, 0]}, "3 points, expected 4"),
-])
+@pytest.mark.parametrize(
+    "cloud, problem",
+    [
+        ({"x": [0.1, float("nan")], "y": [0, 0], "z": [0, 0]}, "NaN or inf"),
+        ({"x": [0.1, 0.2], "y": [0, 0], "z": [0]}, "different lengths"),
+        ({"x": [], "y": [], "z": []}, "empty cloud"),
+        ({"x": [0.1], "y": [0]}, "expected keys 'x', 'y', 'z'"),
+        ({"x": [0.1, 0.2, 0.3], "y": [0, 0, 0], "z": [0, 0, 0]}, "3 points, expected 4"),
+    ],
+)
 def test_bad_clouds_are_named_by_sample_and_emotion(tmp_path, cloud, problem):
     path = tmp_path / "faces.py"
-    text = _faces_text({"2018-03-11 18:48:11 +0000": {"happy": _cloud(), "sad": _cloud()},
-                        "2018-03-12 09:00:00 +0000": {"angry": _cloud(), "fear": cloud}})
+    text = _faces_text(
+        {
+            "2018-03-11 18:48:11 +0000": {"happy": _cloud(), "sad": _cloud()},
+            "2018-03-12 09:00:00 +0000": {"angry": _cloud(), "fear": cloud},
+        }
+    )
     path.write_text(text.replace("NaN", "nan"))  # json writes NaN; Python's repr (and so a faces.py) says nan
     with pytest.raises(IPhoneXFormatError) as err:
         load_iphonex(path)

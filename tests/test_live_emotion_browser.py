@@ -63,8 +63,16 @@ def template_model(path: Path) -> Path:
         t -= t.mean()
         templates.append(t / np.linalg.norm(t))
     kernel = (np.stack(templates, axis=1) * SHARPNESS).astype(np.float32)
-    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.UnitNormalization(),
-                              keras.layers.Dense(7, use_bias=False), keras.layers.Softmax()], name="templates")
+    model = keras.Sequential(
+        [
+            keras.Input((48, 48, 1)),
+            keras.layers.Flatten(),
+            keras.layers.UnitNormalization(),
+            keras.layers.Dense(7, use_bias=False),
+            keras.layers.Softmax(),
+        ],
+        name="templates",
+    )
     model.layers[-2].set_weights([kernel])
     model.save(path)
     return path
@@ -122,20 +130,34 @@ def steady_runs(seen: list[tuple[float, str]], min_s: float = 0.5) -> list[str]:
 
 
 def test_steady_runs_merge_and_drop_transitions():
-    seen = [(0.0, "Happy"), (0.6, "Happy"), (0.7, "Fear"), (0.8, "Surprise"), (1.5, "Surprise"), (1.6, "no face"),
-            (2.5, "no face"), (2.6, "Surprise"), (3.4, "Surprise")]
+    seen = [
+        (0.0, "Happy"),
+        (0.6, "Happy"),
+        (0.7, "Fear"),
+        (0.8, "Surprise"),
+        (1.5, "Surprise"),
+        (1.6, "no face"),
+        (2.5, "no face"),
+        (2.6, "Surprise"),
+        (3.4, "Surprise"),
+    ]
     assert steady_runs(seen) == ["Happy", "Surprise"]
 
 
 def test_label_follows_the_faces_in_the_camera(playwright, lab, video, shots, tmp_path):
-    browser = launch(playwright, ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                                  f"--use-file-for-fake-video-capture={video}"])
+    browser = launch(
+        playwright,
+        [
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ],
+    )
     try:
         context, page = _open_live(browser, lab)
         page.wait_for_function("() => document.querySelector('.xl-live video').readyState >= 2", timeout=30_000)
         widget = page.locator(".xl-live").first
-        page.wait_for_function("() => (document.querySelector('.xl-live').dataset.label || '') !== ''",
-                               timeout=60_000)
+        page.wait_for_function("() => (document.querySelector('.xl-live').dataset.label || '') !== ''", timeout=60_000)
         loop = len(SEQUENCE) * HOLD_S
         seen = record_labels(page, 2 * loop + 1)
         runs = steady_runs(seen)

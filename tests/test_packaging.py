@@ -27,8 +27,13 @@ PACKAGES = ("data_loaders", "widgets", "course")
 
 def _tracked_sources(dest: Path) -> Path:
     """Copy the files git tracks that a wheel build reads (pyproject, README, the packages) into ``dest``."""
-    listed = subprocess.run(["git", "ls-files", "pyproject.toml", "README.md", *PACKAGES], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split()
+    listed = subprocess.run(
+        ["git", "ls-files", "pyproject.toml", "README.md", *PACKAGES],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in listed:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -40,8 +45,11 @@ def _tracked_sources(dest: Path) -> Path:
 def wheel(tmp_path_factory) -> Path:
     src = _tracked_sources(tmp_path_factory.mktemp("src"))
     out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(out), str(src)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, f"pip wheel failed:\n{proc.stdout}\n{proc.stderr}"
     (built,) = out.glob("expression_lab-*.whl")
     return built
@@ -49,8 +57,9 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_holds_every_package_and_subpackage(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    tracked = subprocess.run(["git", "ls-files", *PACKAGES], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", *PACKAGES], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     missing = [f for f in tracked if f.endswith((".py", ".js", ".css", ".html")) and f not in names]
     assert not missing, f"expected every tracked module and front-end file in {wheel.name}; missing: {missing}"
 
@@ -60,11 +69,20 @@ def fresh_python(wheel, tmp_path_factory) -> Path:
     env_dir = tmp_path_factory.mktemp("fresh-venv")
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (site / "kit-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, f"installing {wheel.name} failed:\n{proc.stdout}\n{proc.stderr}"
     return python
 
@@ -87,16 +105,27 @@ if failed:
 
 
 def test_every_module_imports_from_the_installed_wheel(fresh_python, tmp_path):
-    proc = subprocess.run([str(fresh_python), "-c", IMPORT_ALL], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.run(
+        [str(fresh_python), "-c", IMPORT_ALL],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert proc.returncode == 0, f"expected every module to import; found:\n{proc.stdout}\n{proc.stderr[-3000:]}"
     imported = proc.stdout.split()
     assert "data_loaders.synthetic.face_model" in imported, f"subpackage modules missing: {imported}"
 
 
 def test_the_command_line_runs_from_the_installed_wheel(fresh_python, tmp_path):
-    proc = subprocess.run([str(fresh_python), "-m", "course", "--help"], cwd=tmp_path, capture_output=True,
-                          text=True, env={"PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [str(fresh_python), "-m", "course", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0 and "demo" in proc.stdout, (
         f"expected `python -m course --help` to list the commands; exit {proc.returncode}:\n"
-        f"{proc.stdout}\n{proc.stderr}")
+        f"{proc.stdout}\n{proc.stderr}"
+    )

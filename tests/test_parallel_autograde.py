@@ -50,8 +50,12 @@ def course(tmp_path_factory):
     for student in ("partial", "unanswered"):
         steps.autograde(AID, student, root)
         plain[student] = _scores(root, student)
-    proc = subprocess.run([sys.executable, "-m", "course", "autograde", AID, "--jobs", "2", "--sandbox"],
-                          cwd=root, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "course", "autograde", AID, "--jobs", "2", "--sandbox"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     parallel = {s: _scores(root, s) for s in ("partial", "unanswered")}
     summary = json.loads((root / "grading" / "autograde" / f"{AID}.json").read_text())
 
@@ -62,8 +66,9 @@ def course(tmp_path_factory):
     nbformat.write(slow, resubmitted)
     late = autograde.autograde_class(AID, ["partial"], sandbox=False, root=root, timeout=3, progress=False)
     after_timeout = _scores(root, "partial")
-    return dict(root=root, plain=plain, parallel=parallel, proc=proc, summary=summary, late=late,
-                after_timeout=after_timeout)
+    return dict(
+        root=root, plain=plain, parallel=parallel, proc=proc, summary=summary, late=late, after_timeout=after_timeout
+    )
 
 
 def test_parallel_sandboxed_scores_equal_plain_nbgrader(course):
@@ -80,15 +85,17 @@ def test_a_damaged_submission_is_recorded_and_the_rest_graded(course):
     assert "2 of 3 graded" in course["proc"].stdout
 
 
-
 def test_a_submission_past_the_timeout_is_recorded_and_keeps_its_last_grades(course):
     (result,) = course["late"]
     assert result.status == "timeout" and "3 s" in result.reason
     assert course["after_timeout"] == course["parallel"]["partial"]
     csv = (course["root"] / "grading" / "autograde" / f"{AID}.csv").read_text().splitlines()
     assert csv[0].startswith("student,status,auto_score") and len(csv) == 4  # the earlier rows are kept
-    assert [line.split(",")[:2] for line in csv[1:]] == [["damaged", "failed"], ["partial", "timeout"],
-                                                         ["unanswered", "graded"]]
+    assert [line.split(",")[:2] for line in csv[1:]] == [
+        ["damaged", "failed"],
+        ["partial", "timeout"],
+        ["unanswered", "graded"],
+    ]
 
 
 def test_the_course_gradebook_holds_one_submission_per_student(course):

@@ -70,11 +70,11 @@ def test_exif_orientation_is_honoured(tmp_path):
 def test_the_largest_face_is_cropped_and_no_face_photos_are_reported(tmp_path, astronaut):
     grey = np.asarray(Image.fromarray(astronaut).convert("L"))
     two = np.full((600, 1000), 128, np.uint8)
-    two[40:552, 420:932] = grey                                  # big face
+    two[40:552, 420:932] = grey  # big face
     small = np.asarray(Image.fromarray(grey).resize((256, 256)))
-    two[300:556, 40:296] = small                                 # small face
+    two[300:556, 40:296] = small  # small face
     box = find_face(two)
-    assert box is not None and box[0] > 420 and box[2] > 80      # the bigger one
+    assert box is not None and box[0] > 420 and box[2] > 80  # the bigger one
     root = tmp_path / "photos"
     _put(root, "train", "happy", "1.png", Image.fromarray(two))
     _put(root, "test", "happy", "1.jpg", Image.fromarray(astronaut))
@@ -83,8 +83,17 @@ def test_the_largest_face_is_cropped_and_no_face_photos_are_reported(tmp_path, a
         data = load_personal(root)
     report = data.report
     assert len(data) == 2 and data.images.shape == (2, 48, 48) and data.images.dtype == np.uint8
-    assert list(report.columns) == ["file", "split", "emotion", "face_found", "box", "width", "height", "used",
-                                    "problem"]
+    assert list(report.columns) == [
+        "file",
+        "split",
+        "emotion",
+        "face_found",
+        "box",
+        "width",
+        "height",
+        "used",
+        "problem",
+    ]
     missing = report[~report.used].iloc[0]
     assert missing.file == "test/sad/1.png" and "light" in missing.problem and not missing.face_found
     assert report[report.file == "train/happy/1.png"].iloc[0].box[0] > 420

@@ -32,9 +32,14 @@ def _run_test(gid, answer: str, **names):
     from keras import layers
 
     rng = np.random.default_rng(0)
-    ns = {"np": np, "keras": keras, "layers": layers,
-          "test_set": SimpleNamespace(images=rng.integers(0, 256, (8, 48, 48)).astype(np.uint8)),
-          "x_test": rng.random((8, 48, 48, 1)).astype("float32"), **names}
+    ns = {
+        "np": np,
+        "keras": keras,
+        "layers": layers,
+        "test_set": SimpleNamespace(images=rng.integers(0, 256, (8, 48, 48)).astype(np.uint8)),
+        "x_test": rng.random((8, 48, 48, 1)).astype("float32"),
+        **names,
+    }
     exec(compile(answer, "answer", "exec"), ns)  # noqa: S102 (test fixtures written here)
     exec(compile(_source(gid), gid, "exec"), ns)  # noqa: S102 (our own solution notebook)
     return ns
@@ -74,19 +79,23 @@ def test_model_1_test_accepts_the_same_network_spelled_differently(variant):
     _run_test("test_model_1", MODEL_1_VARIANTS[variant])
 
 
-@pytest.mark.parametrize("change, expected", [
-    ('layers.Conv2D(64, 5)(inputs)', "expected activations relu"),  # no ReLU after the convolution
-    ('layers.Conv2D(64, 5, padding="same", activation="relu")(inputs)', "expected"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ("layers.Conv2D(64, 5)(inputs)", "expected activations relu"),  # no ReLU after the convolution
+        ('layers.Conv2D(64, 5, padding="same", activation="relu")(inputs)', "expected"),
+    ],
+)
 def test_model_1_test_still_fails_a_wrong_network(change, expected):
-    wrong = MODEL_1_VARIANTS["ReLU layers"].replace("layers.Conv2D(64, 5)(inputs)\n    x = layers.ReLU()(x)",
-                                                    change)
+    wrong = MODEL_1_VARIANTS["ReLU layers"].replace("layers.Conv2D(64, 5)(inputs)\n    x = layers.ReLU()(x)", change)
     with pytest.raises(AssertionError, match=expected):
         _run_test("test_model_1", wrong)
 
 
 def test_parse_pixels_and_preprocess_tests_accept_other_correct_answers():
-    _run_test("test_parse_pixels", """
+    _run_test(
+        "test_parse_pixels",
+        """
 import re
 def parse_pixels(pixels):
     if not re.fullmatch(r"\\s*\\d+(\\s+\\d+){2303}\\s*", pixels):
@@ -95,11 +104,15 @@ def parse_pixels(pixels):
     if max(values) > 255:
         raise ValueError("expected values 0-255")
     return np.array(values, dtype=np.uint8).reshape(48, 48)
-""")
-    _run_test("test_preprocess", """
+""",
+    )
+    _run_test(
+        "test_preprocess",
+        """
 def preprocess(images):
     return np.expand_dims(images.astype("float32") * (1 / 255), -1)
-""")
+""",
+    )
 
 
 def test_augmentation_test_accepts_other_settings_and_fails_a_vertical_flip():
@@ -116,19 +129,23 @@ def make_augmentation():
 def test_the_accuracy_scale():
     source = _source("test_model_2_accuracy")
     public = source.split("### BEGIN HIDDEN TESTS")[0]
-    definitions = public[:public.index("if Path(\"model_2.keras\")")]
+    definitions = public[: public.index('if Path("model_2.keras")')]
     ns = {"np": np}
     exec(compile(definitions, "bands", "exec"), ns)  # noqa: S102
     points = ns["accuracy_points"]
     assert [points(a) for a in (0.0, 0.439, 0.44, 0.499, 0.50, 0.559, 0.56, 0.9)] == [0, 0, 2, 2, 4, 4, 6, 6]
     assert CELLS["test_model_2_accuracy"]["metadata"]["nbgrader"]["points"] == 6
     assert source.rstrip().endswith("_points\n### END HIDDEN TESTS".rstrip()), (
-        "the graded cell's last value is its partial credit (nbgrader reads a numeric execute_result)")
+        "the graded cell's last value is its partial credit (nbgrader reads a numeric execute_result)"
+    )
 
 
 def _test_cells():
-    return {gid: _source(gid) for gid, c in CELLS.items()
-            if c["metadata"].get("nbgrader", {}).get("grade") and c["cell_type"] == "code"}
+    return {
+        gid: _source(gid)
+        for gid, c in CELLS.items()
+        if c["metadata"].get("nbgrader", {}).get("grade") and c["cell_type"] == "code"
+    }
 
 
 def test_every_test_cell_has_a_public_check():
@@ -145,9 +162,12 @@ def test_every_assert_says_what_was_expected_and_found():
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Assert):
                 message = ast.unparse(node.msg) if node.msg is not None else ""
-                assert re.search("expected", message, re.IGNORECASE), f"{gid}: assert without 'expected': {ast.unparse(node)}"
+                assert re.search("expected", message, re.IGNORECASE), (
+                    f"{gid}: assert without 'expected': {ast.unparse(node)}"
+                )
                 assert re.search("found", message, re.IGNORECASE) or "{" in message, (
-                    f"{gid}: assert message names no finding: {ast.unparse(node)}")
+                    f"{gid}: assert message names no finding: {ast.unparse(node)}"
+                )
 
 
 def test_one_model_1_figure_everywhere():
@@ -158,8 +178,11 @@ def test_one_model_1_figure_everywhere():
 
 
 def test_facs_table_and_model_answers_agree():
-    facs = next(text for text in ("".join(c["source"]) for c in json.loads(PS1.read_text())["cells"])
-                if text.startswith("## 1. Background"))
+    facs = next(
+        text
+        for text in ("".join(c["source"]) for c in json.loads(PS1.read_text())["cells"])
+        if text.startswith("## 1. Background")
+    )
     for fact in ("EMFACS", "iMotions", "AU24", "AU25", "AU10", "Disgust | 9 + 15 + 16", "Anger | 4 + 5 + 7 + 23"):
         assert fact in facs, f"expected {fact!r} in the FACS section"
     for gid in ("q_imbalance", "q_errors"):

@@ -68,7 +68,8 @@ def test_without_bfloat16_training_is_float32_and_narrower(build_model_2, preten
     wide = build_model_2(steps_per_epoch=4, epochs=18)  # built only: no bfloat16 arithmetic runs here
     assert narrow.count_params() < wide.count_params() <= 1.2e6, (
         f"expected the bfloat16 network wider than float32's and at most 1.2 M parameters, found "
-        f"{wide.count_params():,} and {narrow.count_params():,}")
+        f"{wide.count_params():,} and {narrow.count_params():,}"
+    )
 
 
 def _weights_before_after_and_last_step(build_model_2, epochs: int):
@@ -106,7 +107,8 @@ def test_long_runs_end_on_a_slow_moving_average_of_the_weights(build_model_2, pr
     to_start, to_last = _distance(after, before), _distance(after, last)
     assert to_start < to_last, (
         f"expected the weights after fit (a slow moving average) nearer the starting weights than the last step's, "
-        f"found distances {to_start:.3g} to the start and {to_last:.3g} to the last step")
+        f"found distances {to_start:.3g} to the start and {to_last:.3g} to the last step"
+    )
 
 
 @pytest.mark.parametrize("bfloat16, epochs", [(False, 18), (True, 18)])
@@ -119,4 +121,5 @@ def test_short_runs_end_on_the_last_steps_weights(build_model_2, pretend_bfloat1
     apart = _distance(after, last)
     assert apart == 0, (
         f"expected a {epochs}-epoch run in {'bfloat16' if bfloat16 else 'float32'} to end on its last step's "
-        f"weights, found them {apart:.3g} apart")
+        f"weights, found them {apart:.3g} apart"
+    )

@@ -59,7 +59,8 @@ def test_long_runs_train_on_blended_faces_until_the_learning_rate_is_low(build_m
     partner = original[::-1]
     values = mid[:, 0, 0, 0]
     assert np.all(np.abs(values - original) <= np.abs(values - partner) + 1e-6), (
-        f"expected each blend nearer its own face {original} than its partner {partner}, found {values}")
+        f"expected each blend nearer its own face {original} than its partner {partner}, found {values}"
+    )
     end = _faces_seen_in_training(model, steps * epochs - 1)
     assert _is_unblended(end), f"expected real faces at the end of the schedule, found {end[:, 0, 0, 0]}"
 
@@ -86,7 +87,8 @@ def test_a_mixup_model_saves_as_the_plain_network(build_model_2, tmp_path):
     model.save(tmp_path / "model_2.keras")
     reloaded = keras.models.load_model(tmp_path / "model_2.keras", compile=False)
     assert type(reloaded).__name__ == "Functional" and has_layer_graph(reloaded), (
-        f"expected a plain functional model, found {type(reloaded).__name__}")
+        f"expected a plain functional model, found {type(reloaded).__name__}"
+    )
     difference = np.abs(reloaded.predict(x[:16], verbose=0) - model.predict(x[:16], verbose=0)).max()
     assert difference < 1e-5, f"expected the reloaded model to predict the same, found a difference of {difference:.2g}"
 
@@ -117,10 +119,12 @@ def test_the_last_steps_average_the_batch_norm_statistics(build_model_2):
     expected_mean, expected_variance = np.mean(expected_means, axis=0), np.mean(expected_variances, axis=0)
     assert np.allclose(found_mean, expected_mean, atol=1e-4), (
         f"expected the running mean to be the average of the last three batches' means {expected_mean[:4]}..., "
-        f"found {found_mean[:4]}...")
+        f"found {found_mean[:4]}..."
+    )
     assert np.allclose(found_variance, expected_variance, atol=1e-4), (
         f"expected the running variance to be the average of the last three batches' variances "
-        f"{expected_variance[:4]}..., found {found_variance[:4]}...")
+        f"{expected_variance[:4]}..., found {found_variance[:4]}..."
+    )
 
 
 def _ramps() -> np.ndarray:

@@ -25,8 +25,9 @@ def test_committed_release_is_what_generate_assignment_makes(course_copy):
     committed = {p.relative_to(REPO): p.read_bytes() for p in (REPO / "assignments").rglob("*") if p.is_file()}
     shutil.rmtree(course_copy / "assignments")
     steps.release(root=course_copy)
-    fresh = {p.relative_to(course_copy): p.read_bytes()
-             for p in (course_copy / "assignments").rglob("*") if p.is_file()}
+    fresh = {
+        p.relative_to(course_copy): p.read_bytes() for p in (course_copy / "assignments").rglob("*") if p.is_file()
+    }
     assert sorted(fresh) == sorted(committed), "assignments/ holds other files than a fresh release"
     stale = [str(p) for p in fresh if fresh[p] != committed[p]]
     assert not stale, f"stale release (run `make release` and commit): {stale}"
@@ -41,8 +42,15 @@ def test_every_assignment_is_released():
 def test_release_gives_away_no_solution_and_no_hidden_test():
     for path in (REPO / "assignments").rglob("*.ipynb"):
         text = path.read_text()
-        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
-                       "PrivateTest\" in _full", "_held_out", "FER2013_PATH=/"):
+        for marker in (
+            "BEGIN SOLUTION",
+            "END SOLUTION",
+            "BEGIN HIDDEN TESTS",
+            "END HIDDEN TESTS",
+            'PrivateTest" in _full',
+            "_held_out",
+            "FER2013_PATH=/",
+        ):
             assert marker not in text, f"{path.relative_to(REPO)} contains {marker!r}"
 
 
@@ -82,8 +90,21 @@ def test_an_edited_notebook_can_be_released_again_once_the_demo_submission_is_re
         gb.add_submission(aid, "sample-student")
     source = course_copy / "solutions" / aid / name
     nb = json.loads(source.read_text())
-    nb["cells"].append({"cell_type": "markdown", "source": ["A new paragraph."], "metadata": {"nbgrader": {
-        "grade": False, "grade_id": "new_note", "locked": True, "schema_version": 3, "solution": False}}})
+    nb["cells"].append(
+        {
+            "cell_type": "markdown",
+            "source": ["A new paragraph."],
+            "metadata": {
+                "nbgrader": {
+                    "grade": False,
+                    "grade_id": "new_note",
+                    "locked": True,
+                    "schema_version": 3,
+                    "solution": False,
+                }
+            },
+        }
+    )
     source.write_text(json.dumps(nb))
     with pytest.raises(steps.GradingError, match="submissions associated"):
         steps.release(aid, root=course_copy)  # nbgrader protects existing submissions

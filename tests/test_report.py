@@ -25,8 +25,14 @@ AID, NB = "ps9", "faces"
 
 def _cell(source, grade_id, points, markdown=False):
     cell = nbformat.v4.new_markdown_cell(source) if markdown else nbformat.v4.new_code_cell(source)
-    cell.metadata["nbgrader"] = {"grade_id": grade_id, "grade": True, "solution": markdown, "locked": not markdown,
-                                 "points": points, "schema_version": 3}
+    cell.metadata["nbgrader"] = {
+        "grade_id": grade_id,
+        "grade": True,
+        "solution": markdown,
+        "locked": not markdown,
+        "points": points,
+        "schema_version": 3,
+    }
     return cell
 
 
@@ -47,17 +53,24 @@ def course(tmp_path_factory):
 def _build(tmp_path):
     from nbgrader.api import Gradebook
 
-    source = nbformat.v4.new_notebook(cells=[
-        _cell("assert 1 == 1", "test_shape", points=2),
-        _cell("assert 1 == 1\n### BEGIN HIDDEN TESTS\nassert 2 == 2\n### END HIDDEN TESTS", "test_hidden", points=3),
-        _cell("YOUR ANSWER HERE", "q_text", points=4, markdown=True),
-    ])
+    source = nbformat.v4.new_notebook(
+        cells=[
+            _cell("assert 1 == 1", "test_shape", points=2),
+            _cell(
+                "assert 1 == 1\n### BEGIN HIDDEN TESTS\nassert 2 == 2\n### END HIDDEN TESTS", "test_hidden", points=3
+            ),
+            _cell("YOUR ANSWER HERE", "q_text", points=4, markdown=True),
+        ]
+    )
     (tmp_path / "solutions" / AID).mkdir(parents=True)
     nbformat.write(source, tmp_path / "solutions" / AID / f"{NB}.ipynb")
 
     bob = nbformat.v4.new_notebook(cells=[c.copy() for c in source.cells])
-    bob.cells[1].outputs = [nbformat.v4.new_output("error", ename="AssertionError",
-                                                   evalue="expected 7 classes, found 6\nmore", traceback=[])]
+    bob.cells[1].outputs = [
+        nbformat.v4.new_output(
+            "error", ename="AssertionError", evalue="expected 7 classes, found 6\nmore", traceback=[]
+        )
+    ]
     (tmp_path / "grading" / "autograded" / "bob" / AID).mkdir(parents=True)
     nbformat.write(bob, tmp_path / "grading" / "autograded" / "bob" / AID / f"{NB}.ipynb")
 

@@ -11,11 +11,22 @@ from course import run_record as rr
 
 
 def _record(**extra):
-    return {"assignment": "ps1_fer2013_cnn", "data": "SYNTHETIC FACS faces", "epochs": 2, "seconds": 61.5,
-            "history": {"loss": [1.9, 1.5], "accuracy": np.array([0.3, 0.45]), "val_loss": [1.7, float("nan")],
-                        "val_accuracy": [0.35, 0.5]},
-            "test": {"usage": "PublicTest", "accuracy": np.float32(0.5), "faces": 200},
-            "confusion_matrix": np.eye(7, dtype=np.int64).tolist(), "class_names": list("ABCDEFG"), **extra}
+    return {
+        "assignment": "ps1_fer2013_cnn",
+        "data": "SYNTHETIC FACS faces",
+        "epochs": 2,
+        "seconds": 61.5,
+        "history": {
+            "loss": [1.9, 1.5],
+            "accuracy": np.array([0.3, 0.45]),
+            "val_loss": [1.7, float("nan")],
+            "val_accuracy": [0.35, 0.5],
+        },
+        "test": {"usage": "PublicTest", "accuracy": np.float32(0.5), "faces": 200},
+        "confusion_matrix": np.eye(7, dtype=np.int64).tolist(),
+        "class_names": list("ABCDEFG"),
+        **extra,
+    }
 
 
 def test_round_trip_beside_the_model(tmp_path):
@@ -40,15 +51,20 @@ def test_a_record_that_breaks_the_schema_is_not_written(tmp_path):
     assert not (tmp_path / "m.run.json").exists()
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("{not json", "not a JSON run record"),
-    ("[1, 2]", "expected a JSON object"),
-    (json.dumps({"schema": rr.SCHEMA, "assignment": "ps1", "epochs": "five"}), "epochs"),
-    (json.dumps({"schema": rr.SCHEMA, "assignment": "ps1", "history": {"loss": [1], "accuracy": [1, 2]}}),
-     "different lengths"),
-    (json.dumps({"schema": rr.SCHEMA, "assignment": "ps1", "confusion_matrix": [[1, 2]]}), "square"),
-    (json.dumps({"schema": "something/else", "assignment": "ps1"}), "schema"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("{not json", "not a JSON run record"),
+        ("[1, 2]", "expected a JSON object"),
+        (json.dumps({"schema": rr.SCHEMA, "assignment": "ps1", "epochs": "five"}), "epochs"),
+        (
+            json.dumps({"schema": rr.SCHEMA, "assignment": "ps1", "history": {"loss": [1], "accuracy": [1, 2]}}),
+            "different lengths",
+        ),
+        (json.dumps({"schema": rr.SCHEMA, "assignment": "ps1", "confusion_matrix": [[1, 2]]}), "square"),
+        (json.dumps({"schema": "something/else", "assignment": "ps1"}), "schema"),
+    ],
+)
 def test_a_malformed_record_is_a_clear_error(tmp_path, text, problem):
     (tmp_path / "model_2.run.json").write_text(text)
     with pytest.raises(rr.RunRecordError, match=problem) as err:
@@ -74,8 +90,9 @@ def test_the_grading_display_never_raises(tmp_path, capsys):
     assert rr.show_student_run(tmp_path / "model_2.keras") is None
     assert "No run record" in capsys.readouterr().out
     rr.write_run_record(tmp_path / "model_2.keras", _record())
-    table = rr.show_student_run(tmp_path / "model_2.keras", {"epochs": 1, "test": {"usage": "PrivateTest",
-                                                                                   "accuracy": 0.4, "faces": 50}})
+    table = rr.show_student_run(
+        tmp_path / "model_2.keras", {"epochs": 1, "test": {"usage": "PrivateTest", "accuracy": 0.4, "faces": 50}}
+    )
     assert list(table.columns) == ["student's own run", "grading run"]
     assert table.loc["test accuracy"].tolist() == ["50.0%", "40.0%"]
     assert table.loc["epochs"].tolist() == ["2", "1"]
@@ -86,11 +103,11 @@ def test_reproduction_tolerance(tmp_path):
     model.write_bytes(b"weights")
     rr.write_run_record(model, _record())
     record = rr.read_run_record(model)
-    ok, message = rr.reproduction_check(record, accuracy=0.515, usage="PublicTest", faces=200,
-                                        model_sha256=rr.file_sha256(model))
+    ok, message = rr.reproduction_check(
+        record, accuracy=0.515, usage="PublicTest", faces=200, model_sha256=rr.file_sha256(model)
+    )
     assert ok is True and "reproduced within ±2 points" in message and "this model file" in message
-    ok, message = rr.reproduction_check(record, accuracy=0.47, usage="PublicTest", faces=200,
-                                        model_sha256="0" * 64)
+    ok, message = rr.reproduction_check(record, accuracy=0.47, usage="PublicTest", faces=200, model_sha256="0" * 64)
     assert ok is False and "NOT REPRODUCED" in message and "DIFFERENT model file" in message
     ok, message = rr.reproduction_check(record, accuracy=0.9, usage="PrivateTest", faces=200)
     assert ok is None and "not compared" in message, "another test set cannot be compared"

@@ -94,8 +94,12 @@ def sandbox_ready():
 
 
 def _python(code: str, workdir: Path, **limits) -> subprocess.CompletedProcess:
-    return sandbox.run_sandboxed([str(sandbox._venv_python()), "-c", code], workdir,
-                                 limits=sandbox.Limits(**limits) if limits else None, timeout=90)
+    return sandbox.run_sandboxed(
+        [str(sandbox.venv_python()), "-c", code],
+        workdir,
+        limits=sandbox.Limits(**limits) if limits else None,
+        timeout=90,
+    )
 
 
 class _Listener:
@@ -129,6 +133,7 @@ class _Listener:
 
 # --- one command in the sandbox -------------------------------------------------------------------------------
 
+
 def test_only_the_submission_folder_and_private_tmp_are_writable(sandbox_ready, tmp_path):
     code = f"""
 import json, os, pathlib
@@ -161,8 +166,10 @@ def test_the_notebook_being_graded_cannot_be_read(sandbox_ready, tmp_path):
     """nbgrader's copy of the notebook it executes holds the hidden tests; the kernel gets its code over the
     socket and never needs the file."""
     (tmp_path / "iphonex_3dcnn.ipynb").write_text("### BEGIN HIDDEN TESTS\nassert secret\n")
-    code = ("try:\n    print(repr(open('iphonex_3dcnn.ipynb').read()))\n"
-            "except OSError as err:\n    print(type(err).__name__)")
+    code = (
+        "try:\n    print(repr(open('iphonex_3dcnn.ipynb').read()))\n"
+        "except OSError as err:\n    print(type(err).__name__)"
+    )
     proc = _python(code, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() in ("''", "PermissionError"), proc.stdout
@@ -170,14 +177,17 @@ def test_the_notebook_being_graded_cannot_be_read(sandbox_ready, tmp_path):
 
 
 def test_the_cache_is_read_only_and_a_cache_write_fails_soft(sandbox_ready, tmp_path):
-    code = ("import warnings, numpy as np\nfrom data_loaders import cache\n"
-            "with warnings.catch_warnings(record=True) as caught:\n"
-            "    warnings.simplefilter('always')\n"
-            "    print(cache.save_arrays('sandbox-probe', a=np.zeros(2)), [str(w.message) for w in caught])")
+    code = (
+        "import warnings, numpy as np\nfrom data_loaders import cache\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    print(cache.save_arrays('sandbox-probe', a=np.zeros(2)), [str(w.message) for w in caught])"
+    )
     proc = _python(code, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("None [") and "not writable" in proc.stdout, proc.stdout
     from data_loaders import cache
+
     assert not (cache.cache_dir() / "sandbox-probe.npz").exists()
 
 
@@ -241,10 +251,10 @@ try:
 except OSError as err:
     print("refused", err.errno)
 """
-    proc = _python(code, tmp_path, file_size=8 * 2 ** 20)
+    proc = _python(code, tmp_path, file_size=8 * 2**20)
     assert proc.returncode == 0, proc.stderr
     assert "refused 27" in proc.stdout  # EFBIG
-    assert (tmp_path / "big.bin").stat().st_size <= 8 * 2 ** 20
+    assert (tmp_path / "big.bin").stat().st_size <= 8 * 2**20
 
 
 def test_the_course_root_is_never_the_writable_folder(tmp_path):
@@ -268,7 +278,7 @@ def test_without_bubblewrap_grading_refuses_unless_told(monkeypatch, tmp_path, c
 
 # --- a crafted submission graded with an honest one -------------------------------------------------------------
 
-ATTACKS = r'''
+ATTACKS = r"""
 # ---- attacks (each wrapped so that the rest of the notebook still runs) ----
 import os as _os, pathlib as _pl, socket as _socket, sqlite3 as _sqlite3, time as _time
 
@@ -336,7 +346,7 @@ def _big_file():
     return "wrote 10 GB"
 _attack("write_10_gb_file", _big_file)
 # ---- end of attacks ----
-'''
+"""
 
 
 def _tree_checksums(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
@@ -353,7 +363,16 @@ def _tree_checksums(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 #: Parts of the kit's own folder that other processes may change meanwhile (or that are not the kit's).
-KIT_SKIP = (".git", ".venv", ".ruff_cache/", "grading/", ".nbgrader.log", ".pytest_cache/", "data/", "benchmarks/results/")
+KIT_SKIP = (
+    ".git",
+    ".venv",
+    ".ruff_cache/",
+    "grading/",
+    ".nbgrader.log",
+    ".pytest_cache/",
+    "data/",
+    "benchmarks/results/",
+)
 #: What Jupyter itself keeps in the grader's home folder (written by nbgrader, outside the sandbox).
 JUPYTER_STATE = (".jupyter/", ".local/", ".ipython/", ".cache/")
 #: What nbgrader itself writes while grading: the gradebook, autograded copies, the batch's own files, its log.
@@ -380,34 +399,57 @@ def attacked(tmp_path_factory):
         release, source = root / "assignments" / AID / NOTEBOOK, root / "solutions" / AID / NOTEBOOK
         hand_in(root, "honest", AID, fill_answers(release, source), NOTEBOOK)
         nb = fill_answers(release, source)
-        attacks = (ATTACKS.replace("GRADER_HOME", str(home)).replace("GRADER_PID", str(os.getpid()))
-                   .replace("LISTENER_PORT", str(listener.port)))
+        attacks = (
+            ATTACKS.replace("GRADER_HOME", str(home))
+            .replace("GRADER_PID", str(os.getpid()))
+            .replace("LISTENER_PORT", str(listener.port))
+        )
         cell_by_grade_id(nb, "voxelize").source += "\n" + attacks
         cell_by_grade_id(nb, "subject_split").source += "\nwhile True:  # loop forever\n    pass\n"
         hand_in(root, "attacker", AID, nb, NOTEBOOK)
 
-        watched = {"course": (root, GRADING_OUTPUTS), "kit": (REPO, KIT_SKIP),
-                   "home": (home, JUPYTER_STATE), "cache": (cache.cache_dir(), ())}
+        watched = {
+            "course": (root, GRADING_OUTPUTS),
+            "kit": (REPO, KIT_SKIP),
+            "home": (home, JUPYTER_STATE),
+            "cache": (cache.cache_dir(), ()),
+        }
         before = {name: _tree_checksums(folder, skip) for name, (folder, skip) in watched.items()}
         honest_submitted = _tree_checksums(root / "grading" / "submitted")
 
         mp.setenv("HOME", str(home))
         mp.setenv("JUPYTERHUB_API_TOKEN", "secret-token-4711")
         mp.chdir(root)
-        proc = subprocess.run([sys.executable, "-m", "course", "autograde", AID, "--jobs", "2", "--sandbox"],
-                              cwd=root, capture_output=True, text=True, env=dict(os.environ,
-                              EXPRESSION_LAB_SANDBOX_PROCESSES="160", EXPRESSION_LAB_SANDBOX_FILE_SIZE=str(64 * 2 ** 20)))
+        proc = subprocess.run(
+            [sys.executable, "-m", "course", "autograde", AID, "--jobs", "2", "--sandbox"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env=dict(
+                os.environ, EXPRESSION_LAB_SANDBOX_PROCESSES="160", EXPRESSION_LAB_SANDBOX_FILE_SIZE=str(64 * 2**20)
+            ),
+        )
         after = {name: _tree_checksums(folder, skip) for name, (folder, skip) in watched.items()}
     listener.close()
     graded = root / "grading" / "autograded" / "attacker" / AID / NOTEBOOK
     if not graded.is_file():
         log = root / "grading" / "autograde" / "workers" / "attacker.log"
-        pytest.fail(f"the attacker's notebook was not graded:\n{proc.stdout[-2000:]}\n"
-                    f"{log.read_text()[-3000:] if log.is_file() else proc.stderr[-3000:]}")
+        pytest.fail(
+            f"the attacker's notebook was not graded:\n{proc.stdout[-2000:]}\n"
+            f"{log.read_text()[-3000:] if log.is_file() else proc.stderr[-3000:]}"
+        )
     executed = nbformat.read(root / "grading" / "autograded" / "attacker" / AID / NOTEBOOK, as_version=4)
     output = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    return dict(root=root, proc=proc, before=before, after=after, listener=listener, output=output,
-                submitted=(honest_submitted, _tree_checksums(root / "grading" / "submitted")), executed=executed)
+    return dict(
+        root=root,
+        proc=proc,
+        before=before,
+        after=after,
+        listener=listener,
+        output=output,
+        submitted=(honest_submitted, _tree_checksums(root / "grading" / "submitted")),
+        executed=executed,
+    )
 
 
 ATTACK_NAMES = re.findall(r'_attack\("(\w+)"', ATTACKS)
@@ -441,8 +483,10 @@ def test_attacker_and_classmate_are_graded_for_what_they_answered(attacked):
         assert sum(scores.values()) == POINTS_WITHOUT_MODEL, (student, scores)
         assert scores["test_model_4_saved"] == 0, (student, scores)  # no model_4.keras handed in
     summary = json.loads((root / "grading" / "autograde" / f"{AID}.json").read_text())
-    assert {r["student"]: r["auto_score"] for r in summary} == {"attacker": POINTS_WITHOUT_MODEL,
-                                                                  "honest": POINTS_WITHOUT_MODEL}
+    assert {r["student"]: r["auto_score"] for r in summary} == {
+        "attacker": POINTS_WITHOUT_MODEL,
+        "honest": POINTS_WITHOUT_MODEL,
+    }
 
 
 @pytest.mark.slow
@@ -455,7 +499,10 @@ def test_nothing_outside_the_attackers_folder_changed(attacked):
     assert attacked["listener"].accepted == 0
     autograded = attacked["root"] / "grading" / "autograded"
     assert sorted(p.name for p in autograded.iterdir()) == ["attacker", "honest"]
-    assert not (autograded / "attacker" / "pwned.txt").exists() and not (autograded / "attacker" / AID / "big.bin").exists()
+    assert (
+        not (autograded / "attacker" / "pwned.txt").exists()
+        and not (autograded / "attacker" / AID / "big.bin").exists()
+    )
 
 
 # --- what a submission leaves behind: links, special files, too much ----------------------------------------------
@@ -471,13 +518,15 @@ def _link_cell(targets: dict[str, Path]) -> str:
     lines = ["import os as _os, pathlib as _pl"]
     for name, target in targets.items():
         lines.append(f"_os.symlink({str(target)!r}, {name + '.html'!r})")
-    lines += ["_pl.Path('autograde_outputs').mkdir(exist_ok=True)",
-              "_os.symlink('/etc/passwd', 'autograde_outputs/leak.run.json')",
-              "for _k in range(5000):",
-              "    open(f'empty-{_k}.txt', 'w').close()",
-              "for _k in range(40):",
-              "    _pl.Path(f'big-{_k}.bin').write_bytes(b'x' * 8 * 2 ** 20)",
-              "_os.mkfifo('pipe.html')"]
+    lines += [
+        "_pl.Path('autograde_outputs').mkdir(exist_ok=True)",
+        "_os.symlink('/etc/passwd', 'autograde_outputs/leak.run.json')",
+        "for _k in range(5000):",
+        "    open(f'empty-{_k}.txt', 'w').close()",
+        "for _k in range(40):",
+        "    _pl.Path(f'big-{_k}.bin').write_bytes(b'x' * 8 * 2 ** 20)",
+        "_os.mkfifo('pipe.html')",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -507,9 +556,13 @@ def left_behind(tmp_path_factory):
     victim.write_text("untouched")
     victim.chmod(0o644)
     hand_in(root, "honest", TINY_ID, fill_answers(release, source), TINY_NOTEBOOK)
-    targets = {"solution": root / "solutions" / TINY_ID / TINY_NOTEBOOK, "gradebook": root / "grading" / "gradebook.db",
-               "classmate": steps.submission_folder("honest", TINY_ID, root) / TINY_NOTEBOOK, "secret": secret,
-               "bwrap": bwrap}
+    targets = {
+        "solution": root / "solutions" / TINY_ID / TINY_NOTEBOOK,
+        "gradebook": root / "grading" / "gradebook.db",
+        "classmate": steps.submission_folder("honest", TINY_ID, root) / TINY_NOTEBOOK,
+        "secret": secret,
+        "bwrap": bwrap,
+    }
     modes = {name: path.stat().st_mode for name, path in {**targets, "victim": victim}.items()}
 
     linker = fill_answers(release, source)
@@ -539,18 +592,31 @@ def left_behind(tmp_path_factory):
     a = fill_answers(two_release["a"], two_source["a"])
     cell_by_grade_id(a, "double").source += f"\nimport os as _os\n_os.symlink({str(victim)!r}, 'b.ipynb')\n"
     hand_in(root, "linker", "two", a, "a.ipynb")
-    nbformat.write(fill_answers(two_release["b"], two_source["b"]), steps.submission_folder("linker", "two", root) / "b.ipynb")
+    nbformat.write(
+        fill_answers(two_release["b"], two_source["b"]), steps.submission_folder("linker", "two", root) / "b.ipynb"
+    )
 
-    env = dict(os.environ, EXPRESSION_LAB_SANDBOX_FILE_SIZE=str(16 * 2 ** 20))
-    batch = [subprocess.run([sys.executable, "-m", "course", "autograde", aid, "--jobs", "2", "--sandbox"],
-                            cwd=root, capture_output=True, text=True, env=env) for aid in (TINY_ID, "two")]
-    feedback = [subprocess.run([sys.executable, "-m", "course", "feedback", aid], cwd=root, capture_output=True,
-                               text=True) for aid in (TINY_ID, "two")]
+    env = dict(os.environ, EXPRESSION_LAB_SANDBOX_FILE_SIZE=str(16 * 2**20))
+    batch = [
+        subprocess.run(
+            [sys.executable, "-m", "course", "autograde", aid, "--jobs", "2", "--sandbox"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        for aid in (TINY_ID, "two")
+    ]
+    feedback = [
+        subprocess.run([sys.executable, "-m", "course", "feedback", aid], cwd=root, capture_output=True, text=True)
+        for aid in (TINY_ID, "two")
+    ]
     for proc in feedback:
         assert proc.returncode == 0, f"expected `python -m course feedback` to succeed, found {proc.stderr[-2000:]}"
     summary = {r["student"]: r for r in json.loads((root / "grading" / "autograde" / f"{TINY_ID}.json").read_text())}
-    return dict(root=root, targets=targets, modes=modes, victim=victim, secret=secret, batch=batch, summary=summary,
-                bwrap=bwrap)
+    return dict(
+        root=root, targets=targets, modes=modes, victim=victim, secret=secret, batch=batch, summary=summary, bwrap=bwrap
+    )
 
 
 def _files_under(folder: Path) -> list[Path]:
@@ -561,9 +627,11 @@ def _files_under(folder: Path) -> list[Path]:
 def test_links_left_behind_change_no_target(left_behind):
     for name, path in {**left_behind["targets"], "victim": left_behind["victim"]}.items():
         assert path.stat().st_mode == left_behind["modes"][name], (
-            f"{name}: expected mode {oct(left_behind['modes'][name])} kept, found {oct(path.stat().st_mode)}")
+            f"{name}: expected mode {oct(left_behind['modes'][name])} kept, found {oct(path.stat().st_mode)}"
+        )
     assert left_behind["victim"].read_text() == "untouched", (
-        f"expected the grader's file untouched, found {left_behind['victim'].read_text()[:80]!r}")
+        f"expected the grader's file untouched, found {left_behind['victim'].read_text()[:80]!r}"
+    )
     assert os.access(left_behind["bwrap"], os.X_OK), "expected the bwrap stand-in to stay executable"
 
 
@@ -580,7 +648,9 @@ def test_nothing_a_link_points_at_reaches_autograded_or_feedback(left_behind):
                 data = path.read_bytes()
                 assert not any(s in data for s in secrets), f"expected no outside file copied, found {path}"
     linker_files = _files_under(root / "grading" / "autograded" / "linker" / "tiny")
-    assert len(linker_files) < 10, f"expected the grading run's 5,040 files left in the sandbox, found {len(linker_files)}"
+    assert len(linker_files) < 10, (
+        f"expected the grading run's 5,040 files left in the sandbox, found {len(linker_files)}"
+    )
     assert not (root / "grading" / "autograded" / "linker" / "tiny" / "autograde_outputs" / "leak.run.json").exists()
 
 
@@ -604,7 +674,9 @@ def test_folders_named_like_the_course_are_graded(left_behind):
     assert row["status"] == "graded" and row["auto_score"] == 5, f"expected folders graded 5/5, found {row}"
     # the handed-in nbgrader_config.py may be flagged by the static scan (a module named like an installed one),
     # never refused or flagged by the intake
-    assert "intake" not in row["review"], f"expected no intake flag for folders named like the course's, found {row['review']!r}"
+    assert "intake" not in row["review"], (
+        f"expected no intake flag for folders named like the course's, found {row['review']!r}"
+    )
 
 
 @pytest.mark.slow
@@ -612,7 +684,9 @@ def test_a_submission_over_the_caps_is_refused_with_the_fix(left_behind):
     row = left_behind["summary"]["many"]
     assert row["status"] == "refused", f"expected many refused, found {row}"
     assert "252 files" in row["reason"] and "MAX_FILES" in row["reason"] and "no-sandbox" not in row["reason"], row
-    assert left_behind["summary"]["honest"]["auto_score"] == 5 and left_behind["summary"]["linker"]["status"] == "graded"
+    assert (
+        left_behind["summary"]["honest"]["auto_score"] == 5 and left_behind["summary"]["linker"]["status"] == "graded"
+    )
 
 
 @pytest.mark.slow
@@ -632,10 +706,14 @@ def test_flags_reach_the_class_report_escaped(left_behind):
     assert "handed" in report.summary() and "flagged for review" in report.summary(), report.summary()
     page = paths["html"].read_text()
     assert "Flagged for review" in page and "victim-link.txt" in page, "expected the flags table in the report"
-    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page, \
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page, (
         "expected the markup file name escaped in the report"
-    banner = nbformat.read(left_behind["root"] / "grading" / "autograded" / "handed" / "tiny" / "tiny.ipynb",
-                           as_version=4).cells[0].source
+    )
+    banner = (
+        nbformat.read(left_behind["root"] / "grading" / "autograded" / "handed" / "tiny" / "tiny.ipynb", as_version=4)
+        .cells[0]
+        .source
+    )
     assert "<img" not in banner and "&lt;img" in banner, f"expected the banner escaped, found {banner[:300]!r}"
 
 
@@ -659,7 +737,7 @@ def test_flags_reach_the_class_report_escaped(left_behind):
 # test of ``np.allclose``/``isinstance``, a test cell ending with a ``_points`` number, one importing
 # ``tqdm`` (not loaded before it) and one with a loop (11 points).
 
-GUARD_CONFIG = '''
+GUARD_CONFIG = """
 from nbgrader.converters import Autograde as _Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute as _Execute  # noqa: E402
 
@@ -668,9 +746,9 @@ from course.guarded_execute import GuardedExecute  # noqa: E402
 _steps = (c.Autograde.autograde_preprocessors if "autograde_preprocessors" in c.Autograde
           else _Autograde.class_traits()["autograde_preprocessors"].default())
 c.Autograde.autograde_preprocessors = [GuardedExecute if step is _Execute else step for step in _steps]
-'''
+"""
 #: Test-only: each nbgrader process records its own peak memory (kB) in grading/maxrss/<student>.txt.
-MAXRSS_CONFIG = '''
+MAXRSS_CONFIG = """
 import atexit as _atexit  # noqa: E402
 import resource as _resource  # noqa: E402
 
@@ -684,106 +762,153 @@ def _record_maxrss():
 
 
 _atexit.register(_record_maxrss)
-'''
+"""
 TIMEOUT = 20  # seconds per cell
 FULL, VARIANT_FULL = 5, 11
 VARIANT = "tinyguard"
 
 WRONG = {"double": "def double(x):\n    return x + 1\n", "triple": "def triple(x):\n    return x + 1\n"}
-CLEAR_ERROR = '''
+CLEAR_ERROR = """
 def _clear_error(result):
     result.error_in_exec = None
-'''
+"""
 #: student -> (extra code after the wrong `double`, extra code after the wrong `triple`); each raised the score of
 #: wrong answers on nbgrader's own Execute.
 TAMPER_ATTACKS = {
-    "transformer_post": ('get_ipython().input_transformers_post.append(\n'
-                         '    lambda lines: [line.replace("assert ", "assert True or ") for line in lines])\n', ""),
-    "transformer_cleanup": ('get_ipython().input_transformers_cleanup.append(\n'
-                            '    lambda lines: [line.replace("assert ", "assert True or ") for line in lines])\n', ""),
-    "ast_transformer": ("import ast as _ast\n\n\nclass _NoAsserts(_ast.NodeTransformer):\n"
-                        "    def visit_Assert(self, node):\n        return _ast.copy_location(_ast.Pass(), node)\n\n\n"
-                        "get_ipython().ast_transformers.append(_NoAsserts())\n", ""),
-    "custom_exc_hook": (CLEAR_ERROR + "get_ipython().set_custom_exc((Exception,), lambda *args, **kwargs: None)\n"
-                        "get_ipython().events.register('post_run_cell', _clear_error)\n", ""),
+    "transformer_post": (
+        "get_ipython().input_transformers_post.append(\n"
+        '    lambda lines: [line.replace("assert ", "assert True or ") for line in lines])\n',
+        "",
+    ),
+    "transformer_cleanup": (
+        "get_ipython().input_transformers_cleanup.append(\n"
+        '    lambda lines: [line.replace("assert ", "assert True or ") for line in lines])\n',
+        "",
+    ),
+    "ast_transformer": (
+        "import ast as _ast\n\n\nclass _NoAsserts(_ast.NodeTransformer):\n"
+        "    def visit_Assert(self, node):\n        return _ast.copy_location(_ast.Pass(), node)\n\n\n"
+        "get_ipython().ast_transformers.append(_NoAsserts())\n",
+        "",
+    ),
+    "custom_exc_hook": (
+        CLEAR_ERROR + "get_ipython().set_custom_exc((Exception,), lambda *args, **kwargs: None)\n"
+        "get_ipython().events.register('post_run_cell', _clear_error)\n",
+        "",
+    ),
     # the graded functions themselves install the handler while the test cell runs (after any reset before it)
-    "custom_exc_at_call": (CLEAR_ERROR + "_wrong_double = double\n\n\ndef double(x):\n"
-                           "    get_ipython().set_custom_exc((Exception,), lambda *args, **kwargs: None)\n"
-                           "    get_ipython().events.register('post_run_cell', _clear_error)\n"
-                           "    return _wrong_double(x)\n",
-                           "_wrong_triple = triple\n\n\ndef triple(x):\n    double(0)\n    return _wrong_triple(x)\n"),
+    "custom_exc_at_call": (
+        CLEAR_ERROR + "_wrong_double = double\n\n\ndef double(x):\n"
+        "    get_ipython().set_custom_exc((Exception,), lambda *args, **kwargs: None)\n"
+        "    get_ipython().events.register('post_run_cell', _clear_error)\n"
+        "    return _wrong_double(x)\n",
+        "_wrong_triple = triple\n\n\ndef triple(x):\n    double(0)\n    return _wrong_triple(x)\n",
+    ),
     # partial credit forged: a negative or non-numeric execute_result before the error scores full marks
-    "forged_result_call": ("_wrong_double = double\n\n\ndef double(x):\n    get_ipython().displayhook(-1)\n"
-                           "    return _wrong_double(x)\n",
-                           "_wrong_triple = triple\n\n\ndef triple(x):\n    get_ipython().displayhook(-1)\n"
-                           "    return _wrong_triple(x)\n"),
-    "forged_result_handler": ("def _forge(shell, etype, value, tb, tb_offset=None):\n    shell.displayhook(-1)\n\n\n"
-                              "get_ipython().set_custom_exc((AssertionError,), _forge)\n", ""),
-    "forged_result_event": ("def _forge_first(info):\n    get_ipython().displayhook(-1)\n\n\n"
-                            "get_ipython().events.register('pre_run_cell', _forge_first)\n", ""),
-    "run_cell_patch": ("from IPython.core.interactiveshell import InteractiveShell as _Shell\n\n"
-                       "_run_cell = _Shell.run_cell\n\n\ndef _rewriting_run_cell(self, raw_cell, *args, **kwargs):\n"
-                       "    return _run_cell(self, raw_cell.replace('assert ', 'assert True or '), *args, **kwargs)\n\n\n"
-                       "_Shell.run_cell = _rewriting_run_cell\n", ""),
-    "do_execute_patch": ("from IPython.core.interactiveshell import InteractiveShell as _Shell\n"
-                         "from ipykernel.ipkernel import IPythonKernel as _Kernel\n\n_do_execute = _Kernel.do_execute\n\n\n"
-                         "async def _always_ok(self, *args, **kwargs):\n"
-                         "    reply = await _do_execute(self, *args, **kwargs)\n"
-                         "    return dict(reply, status='ok')\n\n\n"
-                         "_Kernel.do_execute = _always_ok\n_Shell.showtraceback = lambda self, *args, **kwargs: None\n",
-                         ""),
+    "forged_result_call": (
+        "_wrong_double = double\n\n\ndef double(x):\n    get_ipython().displayhook(-1)\n    return _wrong_double(x)\n",
+        "_wrong_triple = triple\n\n\ndef triple(x):\n    get_ipython().displayhook(-1)\n    return _wrong_triple(x)\n",
+    ),
+    "forged_result_handler": (
+        "def _forge(shell, etype, value, tb, tb_offset=None):\n    shell.displayhook(-1)\n\n\n"
+        "get_ipython().set_custom_exc((AssertionError,), _forge)\n",
+        "",
+    ),
+    "forged_result_event": (
+        "def _forge_first(info):\n    get_ipython().displayhook(-1)\n\n\n"
+        "get_ipython().events.register('pre_run_cell', _forge_first)\n",
+        "",
+    ),
+    "run_cell_patch": (
+        "from IPython.core.interactiveshell import InteractiveShell as _Shell\n\n"
+        "_run_cell = _Shell.run_cell\n\n\ndef _rewriting_run_cell(self, raw_cell, *args, **kwargs):\n"
+        "    return _run_cell(self, raw_cell.replace('assert ', 'assert True or '), *args, **kwargs)\n\n\n"
+        "_Shell.run_cell = _rewriting_run_cell\n",
+        "",
+    ),
+    "do_execute_patch": (
+        "from IPython.core.interactiveshell import InteractiveShell as _Shell\n"
+        "from ipykernel.ipkernel import IPythonKernel as _Kernel\n\n_do_execute = _Kernel.do_execute\n\n\n"
+        "async def _always_ok(self, *args, **kwargs):\n"
+        "    reply = await _do_execute(self, *args, **kwargs)\n"
+        "    return dict(reply, status='ok')\n\n\n"
+        "_Kernel.do_execute = _always_ok\n_Shell.showtraceback = lambda self, *args, **kwargs: None\n",
+        "",
+    ),
 }
 #: What the guard's flag names for each attack (a word of its reason).
 ATTACK_REASONS = {
-    "transformer_post": "input_transformers_post", "transformer_cleanup": "input_transformers_cleanup",
-    "ast_transformer": "ast_transformers", "custom_exc_hook": "custom_exceptions",
-    "custom_exc_at_call": "swallowed", "forged_result_call": "final expression",
-    "forged_result_handler": "custom_exceptions", "forged_result_event": "pre_run_cell", "run_cell_patch": "run_cell",
+    "transformer_post": "input_transformers_post",
+    "transformer_cleanup": "input_transformers_cleanup",
+    "ast_transformer": "ast_transformers",
+    "custom_exc_hook": "custom_exceptions",
+    "custom_exc_at_call": "swallowed",
+    "forged_result_call": "final expression",
+    "forged_result_handler": "custom_exceptions",
+    "forged_result_event": "pre_run_cell",
+    "run_cell_patch": "run_cell",
     "do_execute_patch": "do_execute",
 }
 #: A later student cell looks for the hidden test's source wherever the kernel keeps what ran.
-HISTORY_READER = '''
+HISTORY_READER = """
 import linecache as _linecache
 _kept = [line for entry in _linecache.cache.values() if len(entry) > 2 for line in entry[2]]
 _kept += list(In) + list(_ih) + [str(v) for v in get_ipython().history_manager.outputs.values()]
 _kept += [str(row) for row in get_ipython().history_manager.get_range(output=True)]
 print("HIDDEN SOURCE FOUND" if any(SECRET in str(k) for k in _kept) else "hidden source not found")
-'''.replace("SECRET", f"{TINY_SECRET[:7]!r} + {TINY_SECRET[7:]!r}")  # the cell itself must not hold the secret
+""".replace("SECRET", f"{TINY_SECRET[:7]!r} + {TINY_SECRET[7:]!r}")  # the cell itself must not hold the secret
 #: Output floods in honest submissions: 200 MB printed; 60 MB written past the kernel-side cap.
 FLOOD = "for _ in range(200_000):\n    print('x' * 1000)\n"
-FLOOD_PAST_KERNEL_CAP = ("import sys as _sys\nimport time as _time\nfor _ in range(30):\n"
-                         "    type(_sys.stdout).write(_sys.stdout, 'y' * 2_000_000)\n    _time.sleep(0.05)\n")
+FLOOD_PAST_KERNEL_CAP = (
+    "import sys as _sys\nimport time as _time\nfor _ in range(30):\n"
+    "    type(_sys.stdout).write(_sys.stdout, 'y' * 2_000_000)\n    _time.sleep(0.05)\n"
+)
 
 #: The variant course: students and the code of their `double` cell (wrong answers return a list).
 VARIANT_WRONG = "def double(x):\n    return [1, 2]\n"
 VARIANT_ATTACKS = {
-    "helpers_patch": ("import builtins\n\n_isinstance = builtins.isinstance  # lenient only for the test's check\n"
-                      "builtins.isinstance = lambda obj, kind: kind is np.ndarray or _isinstance(obj, kind)\n"
-                      "np.allclose = lambda *args, **kwargs: True\n"),
-    "shadow_rebind": ("import types\n\n\ndef isinstance(*args):\n    return True\n\n\n"
-                      "np = types.SimpleNamespace(allclose=lambda *args, **kwargs: True, ndarray=list, arange=range)\n"),
-    "formatter_forge": ("get_ipython().display_formatter.formatters['text/plain'].for_type(\n"
-                        "    float, lambda value, printer, cycle: printer.text('2.0'))\n"),
+    "helpers_patch": (
+        "import builtins\n\n_isinstance = builtins.isinstance  # lenient only for the test's check\n"
+        "builtins.isinstance = lambda obj, kind: kind is np.ndarray or _isinstance(obj, kind)\n"
+        "np.allclose = lambda *args, **kwargs: True\n"
+    ),
+    "shadow_rebind": (
+        "import types\n\n\ndef isinstance(*args):\n    return True\n\n\n"
+        "np = types.SimpleNamespace(allclose=lambda *args, **kwargs: True, ndarray=list, arange=range)\n"
+    ),
+    "formatter_forge": (
+        "get_ipython().display_formatter.formatters['text/plain'].for_type(\n"
+        "    float, lambda value, printer, cycle: printer.text('2.0'))\n"
+    ),
     # IPython compiles each top-level statement on its own: a trace function can jump over an assert only inside a
     # compound statement (test_loop's for loop)
-    "settrace": ("import linecache as _linecache\nimport sys as _sys\n\n\ndef _skip_asserts(frame, event, arg):\n"
-                 "    if 'ipykernel_' not in frame.f_code.co_filename:  # only the cells' own code\n"
-                 "        return None\n"
-                 "    if event == 'line' and _linecache.getline(frame.f_code.co_filename, frame.f_lineno)"
-                 ".lstrip().startswith('assert '):\n"
-                 "        try:\n            frame.f_lineno += 1\n        except ValueError:\n            pass\n"
-                 "    return _skip_asserts\n\n\n_sys.settrace(_skip_asserts)\n"),
+    "settrace": (
+        "import linecache as _linecache\nimport sys as _sys\n\n\ndef _skip_asserts(frame, event, arg):\n"
+        "    if 'ipykernel_' not in frame.f_code.co_filename:  # only the cells' own code\n"
+        "        return None\n"
+        "    if event == 'line' and _linecache.getline(frame.f_code.co_filename, frame.f_lineno)"
+        ".lstrip().startswith('assert '):\n"
+        "        try:\n            frame.f_lineno += 1\n        except ValueError:\n            pass\n"
+        "    return _skip_asserts\n\n\n_sys.settrace(_skip_asserts)\n"
+    ),
     # a test imports a module the kernel has not loaded yet: a fake one in sys.modules, or tqdm.py handed in (the
     # submission folder comes before site-packages on the kernel's sys.path)
-    "fake_sys_module": ("import sys\nimport types\n\n"
-                        "sys.modules['tqdm'] = types.SimpleNamespace(tqdm=lambda iterable, **kwargs: [2, 4])\n"),
+    "fake_sys_module": (
+        "import sys\nimport types\n\n"
+        "sys.modules['tqdm'] = types.SimpleNamespace(tqdm=lambda iterable, **kwargs: [2, 4])\n"
+    ),
     "shadow_module": "",
 }
 #: Files handed in beside the notebook.
 VARIANT_FILES = {"shadow_module": {"tqdm.py": "def tqdm(iterable, **kwargs):\n    return [2, 4]\n"}}
-VARIANT_REASONS = {"helpers_patch": "np.allclose", "shadow_rebind": "isinstance", "formatter_forge": "printer",
-                   "settrace": "settrace", "fake_sys_module": "sys.modules['tqdm']",
-                   "shadow_module": "tqdm.py"}
+VARIANT_REASONS = {
+    "helpers_patch": "np.allclose",
+    "shadow_rebind": "isinstance",
+    "formatter_forge": "printer",
+    "settrace": "settrace",
+    "fake_sys_module": "sys.modules['tqdm']",
+    "shadow_module": "tqdm.py",
+}
 
 
 def variant_source_notebook():
@@ -792,22 +917,34 @@ def variant_source_notebook():
     (1 point, imports ``tqdm``) and ``test_loop`` (1 point, an assert inside a loop)."""
     nb = tiny_source_notebook()
     nb.cells.insert(1, new_code_cell("import numpy as np", metadata=_nbgrader_meta("setup", locked=True)))
-    nb.cells.append(new_code_cell(
-        "_d = double(np.arange(3))\n"
-        "assert isinstance(_d, np.ndarray), f'expected an array, found {type(_d).__name__}'\n"
-        "assert np.allclose(_d, [0, 2, 4]), f'expected [0, 2, 4], found {_d}'",
-        metadata=_nbgrader_meta("test_helpers", grade=True, locked=True, points=2)))
-    nb.cells.append(new_code_cell(
-        "# partial credit: 2 points if double(5) is 10\n_points = 2.0 * (double(5) == 10)\n_points",
-        metadata=_nbgrader_meta("test_partial", grade=True, locked=True, points=2)))
-    nb.cells.append(new_code_cell(
-        "import tqdm\n\nassert list(tqdm.tqdm(map(double, [1, 2]), disable=True)) == [2, 4], 'expected [2, 4]'",
-        metadata=_nbgrader_meta("test_import", grade=True, locked=True, points=1)))
-    nb.cells.append(new_code_cell(
-        "_checked = []\nfor _x in range(3):\n"
-        "    assert double(_x) == 2 * _x, f'expected double({_x}) == {2 * _x}, found {double(_x)}'\n"
-        "    _checked.append(_x)",
-        metadata=_nbgrader_meta("test_loop", grade=True, locked=True, points=1)))
+    nb.cells.append(
+        new_code_cell(
+            "_d = double(np.arange(3))\n"
+            "assert isinstance(_d, np.ndarray), f'expected an array, found {type(_d).__name__}'\n"
+            "assert np.allclose(_d, [0, 2, 4]), f'expected [0, 2, 4], found {_d}'",
+            metadata=_nbgrader_meta("test_helpers", grade=True, locked=True, points=2),
+        )
+    )
+    nb.cells.append(
+        new_code_cell(
+            "# partial credit: 2 points if double(5) is 10\n_points = 2.0 * (double(5) == 10)\n_points",
+            metadata=_nbgrader_meta("test_partial", grade=True, locked=True, points=2),
+        )
+    )
+    nb.cells.append(
+        new_code_cell(
+            "import tqdm\n\nassert list(tqdm.tqdm(map(double, [1, 2]), disable=True)) == [2, 4], 'expected [2, 4]'",
+            metadata=_nbgrader_meta("test_import", grade=True, locked=True, points=1),
+        )
+    )
+    nb.cells.append(
+        new_code_cell(
+            "_checked = []\nfor _x in range(3):\n"
+            "    assert double(_x) == 2 * _x, f'expected double({_x}) == {2 * _x}, found {double(_x)}'\n"
+            "    _checked.append(_x)",
+            metadata=_nbgrader_meta("test_loop", grade=True, locked=True, points=1),
+        )
+    )
     return nb
 
 
@@ -819,8 +956,10 @@ def make_course(root: Path) -> dict[str, tuple[Path, Path]]:
     (root / "solutions" / VARIANT).mkdir(parents=True)
     nbformat.write(variant_source_notebook(), root / "solutions" / VARIANT / TINY_NOTEBOOK)
     steps.release(VARIANT, root)
-    return {TINY_ID: (release, source),
-            VARIANT: (root / "assignments" / VARIANT / TINY_NOTEBOOK, root / "solutions" / VARIANT / TINY_NOTEBOOK)}
+    return {
+        TINY_ID: (release, source),
+        VARIANT: (root / "assignments" / VARIANT / TINY_NOTEBOOK, root / "solutions" / VARIANT / TINY_NOTEBOOK),
+    }
 
 
 def hand_in_cases(root: Path) -> dict[str, list[str]]:
@@ -869,8 +1008,12 @@ def tampered(request, tmp_path_factory):
     start, failed = time.perf_counter(), {}
     flag = "--sandbox" if route == "sandboxed" else "--no-sandbox"
     for assignment in cases:
-        proc = subprocess.run([sys.executable, "-m", "course", "autograde", assignment, "--jobs", "2", flag],
-                              cwd=root, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "course", "autograde", assignment, "--jobs", "2", flag],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 0, f"{assignment}: the batch failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         rows = json.loads((root / "grading" / "autograde" / f"{assignment}.json").read_text())
         failed.update({(assignment, r["student"]): r["reason"] for r in rows if r["status"] != "graded"})
@@ -903,12 +1046,15 @@ def _text(cell) -> str:
 def test_honest_submissions_keep_every_point_and_get_no_flag(tampered):
     for assignment, full in ((TINY_ID, FULL), (VARIANT, VARIANT_FULL)):
         scores = _tamper_scores(tampered, assignment, "honest")
-        assert sum(scores.values()) == full, f"{tampered['route']}: expected {full} points for {assignment}, found {scores}"
+        assert sum(scores.values()) == full, (
+            f"{tampered['route']}: expected {full} points for {assignment}, found {scores}"
+        )
         flags = _tamper_flags(tampered, assignment, "honest")
         assert not flags, f"{tampered['route']}: expected no flag for the honest {assignment}, found {flags}"
     assert _tamper_scores(tampered, VARIANT, "honest")["test_partial"] == 2, (
         "expected the partial-credit cell's final _points (2.0) to score 2 with the guard's statement before it, "
-        f"found {_tamper_scores(tampered, VARIANT, 'honest')}")
+        f"found {_tamper_scores(tampered, VARIANT, 'honest')}"
+    )
 
 
 @pytest.mark.slow
@@ -918,9 +1064,11 @@ def test_tampering_with_the_test_machinery_scores_nothing_and_is_flagged(tampere
     assert sum(scores.values()) == 0, f"{tampered['route']}: expected 0 points for wrong answers, found {scores}"
     reasons = _tamper_flags(tampered, TINY_ID, attack, "guard")
     assert any(ATTACK_REASONS[attack] in r for r in reasons), (
-        f"{tampered['route']}: expected a guard flag naming {ATTACK_REASONS[attack]!r}, found {reasons}")
+        f"{tampered['route']}: expected a guard flag naming {ATTACK_REASONS[attack]!r}, found {reasons}"
+    )
     assert _tamper_flags(tampered, TINY_ID, attack, "static-scan"), (
-        f"{tampered['route']}: expected the static scan to flag {attack}, found {_tamper_flags(tampered, TINY_ID, attack)}")
+        f"{tampered['route']}: expected the static scan to flag {attack}, found {_tamper_flags(tampered, TINY_ID, attack)}"
+    )
 
 
 @pytest.mark.slow
@@ -930,7 +1078,8 @@ def test_patched_helpers_builtins_and_forged_partial_credit_score_nothing(tamper
     assert sum(scores.values()) == 0, f"{tampered['route']}: expected 0 points for wrong answers, found {scores}"
     reasons = _tamper_flags(tampered, VARIANT, attack, "guard")
     assert any(VARIANT_REASONS[attack] in r for r in reasons), (
-        f"{tampered['route']}: expected a guard flag naming {VARIANT_REASONS[attack]!r}, found {reasons}")
+        f"{tampered['route']}: expected a guard flag naming {VARIANT_REASONS[attack]!r}, found {reasons}"
+    )
 
 
 @pytest.mark.slow
@@ -952,16 +1101,20 @@ def test_an_output_flood_is_cut_while_it_arrives(tampered):
     assert sum(scores.values()) == FULL, f"{tampered['route']}: expected {FULL} points, found {scores}"
     path = _tamper_autograded(tampered, TINY_ID, "flood")
     size = path.stat().st_size
-    assert size < 12 * 2 ** 20, f"{tampered['route']}: expected an autograded notebook under 12 MiB, found {size:,} bytes"
+    assert size < 12 * 2**20, f"{tampered['route']}: expected an autograded notebook under 12 MiB, found {size:,} bytes"
     nb = nbformat.read(path, as_version=4)
     for grade_id in ("double", "triple"):
-        notes = [o.data["text/plain"] for o in cell_by_grade_id(nb, grade_id).outputs if o.output_type == "display_data"]
+        notes = [
+            o.data["text/plain"] for o in cell_by_grade_id(nb, grade_id).outputs if o.output_type == "display_data"
+        ]
         assert any("[grader:" in n for n in notes), (
-            f"{tampered['route']}: expected a note on what was cut in {grade_id}, found {notes}")
+            f"{tampered['route']}: expected a note on what was cut in {grade_id}, found {notes}"
+        )
     peak = {s: int((root / "grading" / "maxrss" / f"{s}.txt").read_text()) // 1024 for s in ("honest", "flood")}
     assert peak["flood"] < peak["honest"] + 150, (
         f"{tampered['route']}: expected the grader's peak memory within 150 MB of the honest run's "
-        f"({peak['honest']} MB), found {peak['flood']} MB")
+        f"({peak['honest']} MB), found {peak['flood']} MB"
+    )
 
 
 # --- the pieces, without nbgrader -----------------------------------------------------------------------------
@@ -979,42 +1132,62 @@ def test_the_reference_solutions_scan_clean():
 
 
 def test_the_static_scan_names_the_cell_line_and_means():
-    release = nbformat.v4.new_notebook(cells=[
-        new_code_cell("import numpy as np", metadata=_nbgrader_meta("setup", locked=True)),
-        new_code_cell("def double(x):\n    return x\n\n" + TAMPER_ATTACKS["custom_exc_hook"][0],
-                      metadata=_nbgrader_meta("double", solution=True)),
-        new_code_cell("%%capture\n%matplotlib inline\nx = 1\n", metadata={}),
-        new_code_cell("x = 1\nnp.allclose = lambda *a, **k: True\n!curl example.org\n%run helper.py\n"
-                      "import sys, pickle\nsys._getframe(1).f_back\npickle.loads(b'')\nsetattr(np, name, 1)\n"),
-    ])
+    release = nbformat.v4.new_notebook(
+        cells=[
+            new_code_cell("import numpy as np", metadata=_nbgrader_meta("setup", locked=True)),
+            new_code_cell(
+                "def double(x):\n    return x\n\n" + TAMPER_ATTACKS["custom_exc_hook"][0],
+                metadata=_nbgrader_meta("double", solution=True),
+            ),
+            new_code_cell("%%capture\n%matplotlib inline\nx = 1\n", metadata={}),
+            new_code_cell(
+                "x = 1\nnp.allclose = lambda *a, **k: True\n!curl example.org\n%run helper.py\n"
+                "import sys, pickle\nsys._getframe(1).f_back\npickle.loads(b'')\nsetattr(np, name, 1)\n"
+            ),
+        ]
+    )
     found = {(f.where, f.line, f.what.split(":")[0]) for f in scan_notebook(release, {"import numpy as np"})}
-    expected = {('cell "double" (cell 2)', 7, "uses .set_custom_exc"), ('cell "double" (cell 2)', 8,
-                                                                          "uses events.register"),
-                ("cell 4", 2, "assigns np.allclose"), ("cell 4", 3, "runs a shell command (!curl example.org)"),
-                ("cell 4", 4, "runs the magic %run"), ("cell 4", 5, "imports pickle"),
-                ("cell 4", 6, "uses ._getframe"), ("cell 4", 6, "uses .f_back"), ("cell 4", 7, "calls pickle.loads"),
-                ("cell 4", 8, "calls setattr on a module")}
+    expected = {
+        ('cell "double" (cell 2)', 7, "uses .set_custom_exc"),
+        ('cell "double" (cell 2)', 8, "uses events.register"),
+        ("cell 4", 2, "assigns np.allclose"),
+        ("cell 4", 3, "runs a shell command (!curl example.org)"),
+        ("cell 4", 4, "runs the magic %run"),
+        ("cell 4", 5, "imports pickle"),
+        ("cell 4", 6, "uses ._getframe"),
+        ("cell 4", 6, "uses .f_back"),
+        ("cell 4", 7, "calls pickle.loads"),
+        ("cell 4", 8, "calls setattr on a module"),
+    }
     assert expected <= found, f"expected {sorted(expected - found)} among the findings, found {sorted(found)}"
     assert not [f for f in found if f[0].startswith("cell 1") or f[0] == "cell 3"], (
-        f"expected no finding in the instructor's cell or harmless magics, found {sorted(found)}")
+        f"expected no finding in the instructor's cell or harmless magics, found {sorted(found)}"
+    )
     assert scan_source("%%time\nimport ctypes\n", "c")[0].line == 2, "expected a cell magic's body scanned in place"
 
 
-@pytest.mark.parametrize("source, expected, ends_with_value", [
-    ("assert f(1)\n_points", "assert f(1)\nMARK\n_points\n", True),
-    ("x = 1; x", "x = 1;\nMARK\nx\n", True),
-    ("for i in range(2):\n    print(i)\n# done\n", "for i in range(2):\n    print(i)\n# done\nMARK\n", False),
-    ("%time y = 2\ny", "get_ipython().run_line_magic('time', 'y = 2')\nMARK\ny\n", True),
-])
+@pytest.mark.parametrize(
+    "source, expected, ends_with_value",
+    [
+        ("assert f(1)\n_points", "assert f(1)\nMARK\n_points\n", True),
+        ("x = 1; x", "x = 1;\nMARK\nx\n", True),
+        ("for i in range(2):\n    print(i)\n# done\n", "for i in range(2):\n    print(i)\n# done\nMARK\n", False),
+        ("%time y = 2\ny", "get_ipython().run_line_magic('time', 'y = 2')\nMARK\ny\n", True),
+    ],
+)
 def test_the_guard_statement_goes_last_but_before_a_final_expression(source, expected, ends_with_value):
     assert instrument(source, "MARK") == (expected, ends_with_value), (
-        f"expected {expected!r} for {source!r}, found {instrument(source, 'MARK')!r}")
+        f"expected {expected!r} for {source!r}, found {instrument(source, 'MARK')!r}"
+    )
     assert instrument("def broken(:\n", "MARK") is None, "expected an unparsable cell left as it is"
 
 
 def test_the_plan_lists_the_helpers_the_tests_use():
-    cells = [new_code_cell("from sklearn.metrics import roc_auc_score\nassert np.allclose(keras.models.load_model(p)"
-                           ".predict(x), y)")]
+    cells = [
+        new_code_cell(
+            "from sklearn.metrics import roc_auc_score\nassert np.allclose(keras.models.load_model(p).predict(x), y)"
+        )
+    ]
     plan = guard_plan(cells)
     for chain in (["np", "allclose"], ["keras", "models", "load_model"], ["sklearn.metrics", "roc_auc_score"]):
         assert chain in plan["chains"], f"expected {chain} in the plan, found {plan['chains']}"
@@ -1038,13 +1211,16 @@ def test_the_plan_lists_the_helpers_the_tests_use():
 # The sandboxed tests need bubblewrap (skipped without it unless ``EXPRESSION_LAB_REQUIRE_SANDBOX=1``).
 
 PS1, NB1 = "ps1_fer2013_cnn", "fer2013_cnn"
-SOLUTIONS = {aid: REPO / "solutions" / aid / f"{nb}.ipynb" for aid, nb in
-             [(PS1, NB1), ("ps3_iphonex_3dcnn", "iphonex_3dcnn"), ("ps4_action_units", "action_units")]}
+SOLUTIONS = {
+    aid: REPO / "solutions" / aid / f"{nb}.ipynb"
+    for aid, nb in [(PS1, NB1), ("ps3_iphonex_3dcnn", "iphonex_3dcnn"), ("ps4_action_units", "action_units")]
+}
 #: Faces per Usage in the random FER2013 file of these tests.
 FACES = 300
 
 
 # ----------------------------------------------------------------------------------- the rules are the notebooks'
+
 
 def _assigned(source: str, name: str):
     """The value assigned to ``name`` at the top level of ``source``: a literal, or the grading-mode branch of
@@ -1058,30 +1234,44 @@ def _assigned(source: str, name: str):
 
 def test_the_rules_are_the_source_notebooks_own():
     ps1, ps3, ps4 = (sources_by_grade_id(SOLUTIONS[a]) for a in (PS1, "ps3_iphonex_3dcnn", "ps4_action_units"))
-    found = {"ps1 SEED": _assigned(ps1["config"], "SEED"),
-             "ps1 MODEL_2_BANDS": _assigned(ps1["test_model_2_accuracy"].split("\n\n")[0], "MODEL_2_BANDS"),
-             "ps3 SEED": _assigned(ps3["config"], "SEED"), "ps3 GRID": _assigned(ps3["config"], "GRID"),
-             "ps3 SUBJECT_LIMIT (grading)": _assigned(ps3["config"], "SUBJECT_LIMIT")}
-    expected = {"ps1 SEED": ms.PS1_SEED, "ps1 MODEL_2_BANDS": ms.MODEL_2_BANDS, "ps3 SEED": ms.PS3_SEED,
-                "ps3 GRID": ms.PS3_GRID, "ps3 SUBJECT_LIMIT (grading)": ms.PS3_SUBJECT_LIMIT}
+    found = {
+        "ps1 SEED": _assigned(ps1["config"], "SEED"),
+        "ps1 MODEL_2_BANDS": _assigned(ps1["test_model_2_accuracy"].split("\n\n")[0], "MODEL_2_BANDS"),
+        "ps3 SEED": _assigned(ps3["config"], "SEED"),
+        "ps3 GRID": _assigned(ps3["config"], "GRID"),
+        "ps3 SUBJECT_LIMIT (grading)": _assigned(ps3["config"], "SUBJECT_LIMIT"),
+    }
+    expected = {
+        "ps1 SEED": ms.PS1_SEED,
+        "ps1 MODEL_2_BANDS": ms.MODEL_2_BANDS,
+        "ps3 SEED": ms.PS3_SEED,
+        "ps3 GRID": ms.PS3_GRID,
+        "ps3 SUBJECT_LIMIT (grading)": ms.PS3_SUBJECT_LIMIT,
+    }
     assert found == expected, f"expected the notebooks' constants {expected}, found {found}"
     hidden1 = ps1["test_model_2_accuracy"].split("### BEGIN HIDDEN TESTS")[1]
-    assert "grading_test_set(_full, seed=SEED)" in hidden1 and 'submitted_accuracy(_graded_on)' in hidden1, (
-        f"expected ps1's hidden test to grade on grading_test_set(load_fer2013(), seed=SEED), found:\n{hidden1}")
-    assert 'batch_size=512' in ps1["test_model_2_accuracy"] and '/ 255.0' in ps1["test_model_2_accuracy"], (
-        "expected ps1's submitted_accuracy to feed float32 faces / 255 in batches of 512, as the scorer does")
+    assert "grading_test_set(_full, seed=SEED)" in hidden1 and "submitted_accuracy(_graded_on)" in hidden1, (
+        f"expected ps1's hidden test to grade on grading_test_set(load_fer2013(), seed=SEED), found:\n{hidden1}"
+    )
+    assert "batch_size=512" in ps1["test_model_2_accuracy"] and "/ 255.0" in ps1["test_model_2_accuracy"], (
+        "expected ps1's submitted_accuracy to feed float32 faces / 255 in batches of 512, as the scorer does"
+    )
     assert "subject_split(clouds.subjects, test_fraction=0.2, seed=SEED)" in ps3["split_data"], (
-        f"expected ps3's split with test_fraction=0.2 (PS3_TEST_FRACTION), found {ps3['split_data']!r}")
-    assert "x_test[:4]" in ps3["test_model_4_saved"] and '_check_model_4("model_4.keras")' in ps3["test_model_4_saved"], (
-        "expected ps3's hidden check of model_4.keras on x_test[:4] (PS3_CHECK_CLOUDS)")
+        f"expected ps3's split with test_fraction=0.2 (PS3_TEST_FRACTION), found {ps3['split_data']!r}"
+    )
+    assert (
+        "x_test[:4]" in ps3["test_model_4_saved"] and '_check_model_4("model_4.keras")' in ps3["test_model_4_saved"]
+    ), "expected ps3's hidden check of model_4.keras on x_test[:4] (PS3_CHECK_CLOUDS)"
     hidden4 = ps4["test_model_5_submitted"]
     assert f"_auc >= {ms.MODEL_5_MIN_AUC}" in hidden4 and 'au_data.subset("PrivateTest")' in hidden4, (
-        f"expected ps4's pass mark {ms.MODEL_5_MIN_AUC} on PrivateTest, found:\n{hidden4}")
+        f"expected ps4's pass mark {ms.MODEL_5_MIN_AUC} on PrivateTest, found:\n{hidden4}"
+    )
     for (aid, gid), scorer in ms.REGISTRY.items():
         meta = cells_by_grade_id(SOLUTIONS[aid])[gid]["metadata"]["nbgrader"]
         assert meta["points"] == scorer.points and SOLUTIONS[aid].stem == scorer.notebook, (
             f"expected {aid}/{gid} worth {meta['points']} points in {SOLUTIONS[aid].stem}, found the scorer's "
-            f"{scorer.points} in {scorer.notebook}")
+            f"{scorer.points} in {scorer.notebook}"
+        )
     assert [ms.accuracy_points(a) for a in (0.0, 0.439, 0.44, 0.499, 0.5, 0.559, 0.56, 1.0)] == [0, 0, 2, 2, 4, 4, 6, 6]
 
 
@@ -1097,50 +1287,69 @@ def test_every_graded_cell_that_loads_a_handed_in_model_is_registered():
             source = "".join(cell["source"])
             if cell["metadata"]["nbgrader"].get("grade") and re.search(r"""(?<!/ )["']model_\d\.keras["']""", source):
                 found.add((aid, gid))
-    assert found == set(ms.REGISTRY), (f"expected every graded cell that reads a handed-in model file registered, "
-                                       f"found cells {sorted(found)} and scorers {sorted(ms.REGISTRY)}")
+    assert found == set(ms.REGISTRY), (
+        f"expected every graded cell that reads a handed-in model file registered, "
+        f"found cells {sorted(found)} and scorers {sorted(ms.REGISTRY)}"
+    )
 
 
 # ----------------------------------------------------------------------------------- the result line is untrusted
 
+
 def _line(**changes) -> str:
-    record = {"version": 1, "measure": "fer_accuracy", "ok": True, "reason": "",
-              "metrics": {"accuracy": 0.5, "faces": 100}}
+    record = {
+        "version": 1,
+        "measure": "fer_accuracy",
+        "ok": True,
+        "reason": "",
+        "metrics": {"accuracy": 0.5, "faces": 100},
+    }
     record.update(changes)
     return ms.RESULT_PREFIX + json.dumps(record)
 
 
-@pytest.mark.parametrize("stdout, expected", [
-    ("", "expected one result line"),
-    (_line() + "\n" + _line(), "expected one result line"),
-    ("x" * (ms.MAX_STDOUT_CHARS + 1), "characters"),
-    (ms.RESULT_PREFIX + "{not json", "not JSON"),
-    (ms.RESULT_PREFIX + '{"version": 1, "measure": "fer_accuracy", "ok": true, "reason": "", '
-     '"metrics": {"accuracy": NaN, "faces": 1}}', "not JSON"),
-    (_line(metrics={"accuracy": 1.5, "faces": 100}), "fraction"),
-    (_line(metrics={"accuracy": 0.5, "faces": 100.0}), "count"),
-    (_line(metrics={"accuracy": True, "faces": 100}), "number"),
-    (_line(metrics={"accuracy": 0.5}), "expected metrics"),
-    (_line(metrics={"accuracy": 0.5, "faces": 1, "points": 6}), "expected metrics"),
-    (_line(measure="au_auc"), "measure"),
-    (_line(version=2), "version"),
-    (_line(extra=1), "keys"),
-    (_line(ok=False, reason=""), "reason"),
-    (_line(ok=False, reason="refused"), "no metrics"),
-    (_line(reason="x" * (ms.MAX_REASON_CHARS + 1)), "reason has"),
-])
+@pytest.mark.parametrize(
+    "stdout, expected",
+    [
+        ("", "expected one result line"),
+        (_line() + "\n" + _line(), "expected one result line"),
+        ("x" * (ms.MAX_STDOUT_CHARS + 1), "characters"),
+        (ms.RESULT_PREFIX + "{not json", "not JSON"),
+        (
+            ms.RESULT_PREFIX + '{"version": 1, "measure": "fer_accuracy", "ok": true, "reason": "", '
+            '"metrics": {"accuracy": NaN, "faces": 1}}',
+            "not JSON",
+        ),
+        (_line(metrics={"accuracy": 1.5, "faces": 100}), "fraction"),
+        (_line(metrics={"accuracy": 0.5, "faces": 100.0}), "count"),
+        (_line(metrics={"accuracy": True, "faces": 100}), "number"),
+        (_line(metrics={"accuracy": 0.5}), "expected metrics"),
+        (_line(metrics={"accuracy": 0.5, "faces": 1, "points": 6}), "expected metrics"),
+        (_line(measure="au_auc"), "measure"),
+        (_line(version=2), "version"),
+        (_line(extra=1), "keys"),
+        (_line(ok=False, reason=""), "reason"),
+        (_line(ok=False, reason="refused"), "no metrics"),
+        (_line(reason="x" * (ms.MAX_REASON_CHARS + 1)), "reason has"),
+    ],
+)
 def test_the_result_line_is_parsed_strictly(stdout, expected):
     with pytest.raises(ms.ScoringOutputError, match=expected):
         ms.parse_result(stdout, "fer_accuracy")
 
 
 def test_a_well_formed_result_line_is_read_among_other_output():
-    record = ms.parse_result("noise\n" + _line(metrics={"accuracy": 0.61, "faces": 3589, "public_accuracy": 0.6,
-                                                        "public_faces": 3589}) + "\nmore noise", "fer_accuracy")
+    record = ms.parse_result(
+        "noise\n"
+        + _line(metrics={"accuracy": 0.61, "faces": 3589, "public_accuracy": 0.6, "public_faces": 3589})
+        + "\nmore noise",
+        "fer_accuracy",
+    )
     assert record["metrics"]["accuracy"] == 0.61 and record["ok"], f"expected the metrics back, found {record}"
 
 
 # ----------------------------------------------------------------------------------- a small course and gradebook
+
 
 @pytest.fixture(scope="module")
 def template_db(tmp_path_factory) -> Path:
@@ -1156,17 +1365,24 @@ def template_db(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:  # nbgrader would ask a new `alembic` process for this
         mp.setattr("nbgrader.api.get_alembic_version", lambda: head)
         with Gradebook(f"sqlite:///{db}") as gb:
-            for assignment, notebook, grade_id, points in ((PS1, NB1, "test_model_2_accuracy", 6),
-                                                           ("ps3_iphonex_3dcnn", "iphonex_3dcnn", "test_model_4_saved",
-                                                            4)):
+            for assignment, notebook, grade_id, points in (
+                (PS1, NB1, "test_model_2_accuracy", 6),
+                ("ps3_iphonex_3dcnn", "iphonex_3dcnn", "test_model_4_saved", 4),
+            ):
                 gb.add_assignment(assignment)
                 gb.add_notebook(notebook, assignment)
                 gb.add_grade_cell(grade_id, notebook, assignment, max_score=points, cell_type="code")
     return db
 
 
-def _gradebook(template: Path, root: Path, student: str, notebook_score: float | None, assignment: str = PS1,
-               grade_id: str = "test_model_2_accuracy") -> Path:
+def _gradebook(
+    template: Path,
+    root: Path,
+    student: str,
+    notebook_score: float | None,
+    assignment: str = PS1,
+    grade_id: str = "test_model_2_accuracy",
+) -> Path:
     """A worker gradebook (a copy of ``template``) holding ``student``'s submission of ``assignment``, the cell
     ``grade_id`` scored ``notebook_score`` by "the notebook"."""
     import shutil
@@ -1187,20 +1403,23 @@ def _gradebook(template: Path, root: Path, student: str, notebook_score: float |
     return db
 
 
-def _grade(db: Path, student: str, grade_id: str = "test_model_2_accuracy", assignment: str = PS1,
-           notebook: str = NB1):
+def _grade(db: Path, student: str, grade_id: str = "test_model_2_accuracy", assignment: str = PS1, notebook: str = NB1):
     """(auto_score, needs_manual_grade, the cell's auto comment) in ``db``."""
     from nbgrader.api import Comment, Gradebook
 
     with Gradebook(f"sqlite:///{db}") as gb:
         grade = gb.find_grade(grade_id, notebook, assignment, student)
-        comment = gb.db.query(Comment).filter(Comment.cell_id == grade.cell_id,
-                                              Comment.notebook_id == grade.notebook_id).one_or_none()
+        comment = (
+            gb.db.query(Comment)
+            .filter(Comment.cell_id == grade.cell_id, Comment.notebook_id == grade.notebook_id)
+            .one_or_none()
+        )
         return grade.auto_score, grade.needs_manual_grade, comment.auto_comment if comment else None
 
 
-def _hand_in_file(root: Path, student: str, source: Path | bytes, name: str = "model_2.keras",
-                  assignment: str = PS1) -> Path:
+def _hand_in_file(
+    root: Path, student: str, source: Path | bytes, name: str = "model_2.keras", assignment: str = PS1
+) -> Path:
     folder = root / "grading" / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(source if isinstance(source, bytes) else source.read_bytes())
@@ -1225,8 +1444,9 @@ def random_faces(tmp_path_factory):
 
     def dense(name):
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
-                                  keras.layers.Dense(7, activation="softmax")], name=name)
+        model = keras.Sequential(
+            [keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7, activation="softmax")], name=name
+        )
         model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
@@ -1236,14 +1456,15 @@ def random_faces(tmp_path_factory):
     paths["honest"] = folder / "honest.keras"
     honest.save(paths["honest"])
     memorised = dense("memorised")
-    memorised.fit(x[2 * FACES:], labels[2 * FACES:], epochs=60, batch_size=32, verbose=0)
-    seen = float(np.mean(memorised.predict(x[2 * FACES:], verbose=0).argmax(1) == labels[2 * FACES:]))
+    memorised.fit(x[2 * FACES :], labels[2 * FACES :], epochs=60, batch_size=32, verbose=0)
+    seen = float(np.mean(memorised.predict(x[2 * FACES :], verbose=0).argmax(1) == labels[2 * FACES :]))
     assert seen > 0.95, f"expected the memorised model to know its training faces, found {seen:.1%}"
     paths["memorised"] = folder / "memorised.keras"
     memorised.save(paths["memorised"])
     inputs = keras.Input((48, 48, 1))
-    outputs = keras.layers.Dense(7, activation="softmax")(keras.layers.Flatten()(
-        keras.layers.Lambda(lambda t: t * 1.0, name="innocent_scaling")(inputs)))
+    outputs = keras.layers.Dense(7, activation="softmax")(
+        keras.layers.Flatten()(keras.layers.Lambda(lambda t: t * 1.0, name="innocent_scaling")(inputs))
+    )
     paths["lambda"] = folder / "lambda.keras"
     keras.Model(inputs, outputs).save(paths["lambda"])
     return {"csv": csv, **paths}
@@ -1257,6 +1478,7 @@ def course(tmp_path, random_faces, monkeypatch):
 
 
 # ----------------------------------------------------------------------------------- nothing is followed
+
 
 def test_links_and_special_files_are_not_followed_or_scored(course, random_faces, tmp_path, template_db):
     good = random_faces["memorised"]  # a model that would earn 6 points if it were read
@@ -1289,9 +1511,11 @@ def test_links_and_special_files_are_not_followed_or_scored(course, random_faces
         score, manual, comment = _grade(db, student)
         assert score == 0, f"{student}: expected 0 points for a model file that is not a plain file, found {score}"
         assert len(reasons) == 1 and expected in reasons[0] and "notebook scored 6" in reasons[0], (
-            f"{student}: expected one review reason saying '{expected}', found {reasons}")
-        assert expected in comment and "Scored separately" in comment, f"{student}: expected the comment to say why, " \
-                                                                       f"found {comment!r}"
+            f"{student}: expected one review reason saying '{expected}', found {reasons}"
+        )
+        assert expected in comment and "Scored separately" in comment, (
+            f"{student}: expected the comment to say why, found {comment!r}"
+        )
         assert not manual, f"{student}: a refused file is the student's doing, not a case for manual grading"
     assert not list((course / "grading").rglob("*.npz")), "expected no data written for files never scored"
 
@@ -1308,7 +1532,8 @@ def test_a_scoring_process_that_fails_scores_zero_and_asks_for_a_person(course, 
     score, manual, comment = _grade(db, "crashed")
     assert (score, manual) == (0, True), f"expected 0 points and manual grading, found {score} and {manual}"
     assert len(reasons) == 1 and "ran past 300 s" in reasons[0] and "until a person grades it" in reasons[0], (
-        f"expected a reason asking for a person, found {reasons}")
+        f"expected a reason asking for a person, found {reasons}"
+    )
 
 
 def test_the_contamination_rule():
@@ -1319,13 +1544,15 @@ def test_the_contamination_rule():
     assert "+9.0 points" in reason and "Not penalised" in reason, f"expected a 9-point gap flagged, found {reason!r}"
     small = {"accuracy": 0.30, "faces": 200, "public_accuracy": 0.22, "public_faces": 200}
     assert ms.contamination_reason(small, {}) == "", (
-        "expected an 8-point gap on 200 faces each (under 4 standard errors, ~17 points) unflagged")
+        "expected an 8-point gap on 200 faces each (under 4 standard errors, ~17 points) unflagged"
+    )
     assert ms.contamination_reason({"accuracy": 0.99, "faces": 3589}, {}) == "", "expected no flag without PublicTest"
     lower = dict(honest, accuracy=0.55)
     assert ms.contamination_reason(lower, {}) == "", "expected a model better on PublicTest unflagged (one-sided)"
 
 
 # ----------------------------------------------------------------------------------- scored in the sandbox
+
 
 @pytest.mark.sandbox
 def test_an_oracle_score_falls_to_what_the_handed_in_file_earns(course, random_faces, template_db):
@@ -1338,9 +1565,11 @@ def test_an_oracle_score_falls_to_what_the_handed_in_file_earns(course, random_f
     assert score == 0, f"expected 0 points for a chance-level model_2.keras, found {score}"
     assert not manual, "expected no manual grading for a model that was scored"
     assert len(reasons) == 1 and "notebook scored 6 of 6" in reasons[0] and "separate scoring" in reasons[0], (
-        f"expected one reason saying the notebook gave 6 and the file earns 0, found {reasons}")
+        f"expected one reason saying the notebook gave 6 and the file earns 0, found {reasons}"
+    )
     assert re.search(r"accuracy \d+\.\d% on PrivateTest \(300 faces\), \d+\.\d% on PublicTest", comment), (
-        f"expected the comment to give the measured accuracies, found {comment!r}")
+        f"expected the comment to give the measured accuracies, found {comment!r}"
+    )
     assert review.read(PS1, "mallory", course) == [], "expected an honest (chance-level) model not flagged"
 
 
@@ -1352,10 +1581,12 @@ def test_a_lambda_model_and_garbage_files_are_refused_with_a_reason(course, rand
     zipped = course.parent / "no-config.zip"
     with zipfile.ZipFile(zipped, "w") as z:
         z.writestr("model.weights.h5", b"\0" * 64)
-    files = {"lambda": (random_faces["lambda"].read_bytes(), "holds a Lambda layer (innocent_scaling)"),
-             "garbage": (os.urandom(4096), "is not a Keras model file"),
-             "truncated": (random_faces["honest"].read_bytes()[:2000], "is not a Keras model file"),
-             "noconfig": (zipped.read_bytes(), "has no config.json")}
+    files = {
+        "lambda": (random_faces["lambda"].read_bytes(), "holds a Lambda layer (innocent_scaling)"),
+        "garbage": (os.urandom(4096), "is not a Keras model file"),
+        "truncated": (random_faces["honest"].read_bytes()[:2000], "is not a Keras model file"),
+        "noconfig": (zipped.read_bytes(), "has no config.json"),
+    }
     for student, (data, expected) in files.items():
         _hand_in_file(course, student, data)
         db = _gradebook(template_db, course, student, 6)
@@ -1374,8 +1605,9 @@ def test_a_model_trained_on_its_test_faces_is_flagged_and_keeps_its_points(cours
     db = _gradebook(template_db, course, "eve", 6)
     reasons = ms.apply_model_scores(course, PS1, "eve", db, sandbox=False)
     score, _, comment = _grade(db, "eve")
-    assert score == 6 and reasons == [], f"expected 6 points, as the notebook said, and no reason; found {score}, " \
-                                         f"{reasons}"
+    assert score == 6 and reasons == [], (
+        f"expected 6 points, as the notebook said, and no reason; found {score}, {reasons}"
+    )
     flags = review.read(PS1, "eve", course)
     assert [f.source for f in flags] == ["contamination"], f"expected one contamination flag, found {flags}"
     assert "PrivateTest" in flags[0].reason and "Not penalised" in flags[0].reason, flags[0].reason
@@ -1383,6 +1615,7 @@ def test_a_model_trained_on_its_test_faces_is_flagged_and_keeps_its_points(cours
 
 
 # ----------------------------------------------------------------------------------- ps3 and ps4 scorers
+
 
 @pytest.mark.slow
 def test_the_ps3_and_ps4_scorers_on_the_synthetic_data(tmp_path, monkeypatch, template_db):
@@ -1396,7 +1629,8 @@ def test_the_ps3_and_ps4_scorers_on_the_synthetic_data(tmp_path, monkeypatch, te
     arrays, _ = ms.REGISTRY[("ps3_iphonex_3dcnn", "test_model_4_saved")].data(REPO)
     x = arrays["x"]
     assert x.shape == (4, 24, 24, 24, 1) and x.dtype == np.float32 and x.max() == 1, (
-        f"expected 4 voxelized test clouds (4, 24, 24, 24, 1) scaled to [0, 1], found {x.shape} {x.dtype} {x.max()}")
+        f"expected 4 voxelized test clouds (4, 24, 24, 24, 1) scaled to [0, 1], found {x.shape} {x.dtype} {x.max()}"
+    )
     inputs = keras.Input((24, 24, 24, 1))
     h = keras.layers.MaxPooling3D(4)(keras.layers.Conv3D(2, 3, padding="same")(inputs))
     cnn = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(keras.layers.Flatten()(h)))
@@ -1415,7 +1649,8 @@ def test_the_ps3_and_ps4_scorers_on_the_synthetic_data(tmp_path, monkeypatch, te
         reasons = ms.apply_model_scores(root, "ps3_iphonex_3dcnn", student, db, sandbox=False)
         score = _grade(db, student, "test_model_4_saved", "ps3_iphonex_3dcnn", "iphonex_3dcnn")[0]
         assert score == expected and len(reasons) == (expected == 0), (
-            f"{student}: expected {expected} points and {int(expected == 0)} reason, found {score} and {reasons}")
+            f"{student}: expected {expected} points and {int(expected == 0)} reason, found {score} and {reasons}"
+        )
 
     arrays, info = ms.REGISTRY[("ps4_action_units", "test_model_5_submitted")].data(REPO)
     presence = arrays["presence"]
@@ -1438,7 +1673,7 @@ def test_the_ps3_and_ps4_scorers_on_the_synthetic_data(tmp_path, monkeypatch, te
 
 # ----------------------------------------------------------------------------------- the attack, end to end
 
-ORACLE = '''
+ORACLE = """
 # --- two oracles, both run while the notebook is graded ---
 import os as _os
 
@@ -1471,7 +1706,7 @@ if _os.environ.get("NBGRADER_EXECUTION"):
         return _Oracle() if str(path) == "model_2.keras" else _real_load_model(path, *args, **kwargs)
 
     keras.models.load_model = _load_model
-'''
+"""
 
 
 @pytest.mark.slow
@@ -1502,8 +1737,9 @@ def test_a_notebook_oracle_no_longer_raises_the_score(tmp_path, monkeypatch):
     cell_by_grade_id(nb, "build_model_2").source += "\n" + ORACLE
     folder = hand_in(root, "mallory", PS1, nb, f"{NB1}.ipynb")
     keras.utils.set_random_seed(0)
-    untrained = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
-                                  keras.layers.Dense(7, activation="softmax")])
+    untrained = keras.Sequential(
+        [keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7, activation="softmax")]
+    )
     untrained.save(folder / "model_2.keras")
     # an honest classmate: the same answers, a small model trained on Training only (about 51 %: 4 points)
     folder = hand_in(root, "honest", PS1, fill_answers(release, source), f"{NB1}.ipynb")
@@ -1511,27 +1747,36 @@ def test_a_notebook_oracle_no_longer_raises_the_score(tmp_path, monkeypatch):
 
     train = load_fer2013().subset("Training")
     keras.utils.set_random_seed(0)
-    trained = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(),
-                                keras.layers.Dense(7, activation="softmax")])
+    trained = keras.Sequential(
+        [keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7, activation="softmax")]
+    )
     trained.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
     trained.fit(train.images[..., None].astype("float32") / 255.0, train.labels, epochs=20, batch_size=128, verbose=0)
     trained.save(folder / "model_2.keras")
-    proc = subprocess.run([sys.executable, "-m", "course", "autograde", PS1, "--jobs", "2", "--sandbox"], cwd=root,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-m", "course", "autograde", PS1, "--jobs", "2", "--sandbox"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0 and "2 of 2 graded" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
     honest_score, _, honest_comment = _grade(root / "grading" / "gradebook.db", "honest")
     assert honest_score > 0, f"expected the honest model in a band (about 51 % here), found {honest_comment!r}"
     honest_flags = review.read(PS1, "honest", root)
     assert not [f for f in honest_flags if f.source in ("model-scoring", "contamination")], (
         f"expected the honest model scored alike in the notebook and separately, and not flagged; found {honest_flags} "
-        f"({honest_score} points, {honest_comment!r})")
+        f"({honest_score} points, {honest_comment!r})"
+    )
     score, manual, comment = _grade(root / "grading" / "gradebook.db", "mallory")
     assert score == 0 and not manual, f"expected 0 points for the untrained model_2.keras handed in, found {score}"
     flags = [f.reason for f in review.read(PS1, "mallory", root) if f.source == "model-scoring"]
     assert len(flags) == 1 and "the notebook scored 6 of 6" in flags[0], (
-        f"expected one model-scoring flag saying the notebook gave 6 (the oracles worked there), found {flags}")
+        f"expected one model-scoring flag saying the notebook gave 6 (the oracles worked there), found {flags}"
+    )
     assert re.search(r"accuracy \d+\.\d% on PrivateTest", comment), (
-        f"expected the measured accuracy in the comment, found {comment!r}")
+        f"expected the measured accuracy in the comment, found {comment!r}"
+    )
 
 
 # --- What instructors and students see: no script runs, no hidden test shows -------------------------------------------
@@ -1570,10 +1815,12 @@ HIDDEN_ASSERT = f"assert {TINY_SECRET} == 42"
 def payload(route: str) -> str:
     """JavaScript that, if it ever runs, requests the marker URL, logs a console marker and writes a file into the
     server's root with the page's ``_xsrf`` cookie (``PUT /api/contents/pwned-<route>.txt``)."""
-    return (f"fetch('/{MARKER}/{route}');console.log('XSS-RAN {route}');"
-            f"fetch('/api/contents/pwned-{route}.txt',{{method:'PUT',headers:{{'X-XSRFToken':"
-            f"decodeURIComponent((document.cookie.match(/_xsrf=([^;]+)/)||['',''])[1]),"
-            f"'Content-Type':'application/json'}},body:JSON.stringify({{type:'file',format:'text',content:'x'}})}})")
+    return (
+        f"fetch('/{MARKER}/{route}');console.log('XSS-RAN {route}');"
+        f"fetch('/api/contents/pwned-{route}.txt',{{method:'PUT',headers:{{'X-XSRFToken':"
+        f"decodeURIComponent((document.cookie.match(/_xsrf=([^;]+)/)||['',''])[1]),"
+        f"'Content-Type':'application/json'}},body:JSON.stringify({{type:'file',format:'text',content:'x'}})}})"
+    )
 
 
 def _references(text: str) -> str:
@@ -1586,18 +1833,21 @@ def _b64(text: str) -> str:
 
 
 def markdown_payload(tag: str) -> str:
-    return (f"My answer (harmless-text-{tag}): <img src=x onerror=\"{payload('md-img-' + tag)}\"> "
-            f"<svg onload=\"{payload('md-svg-' + tag)}\"></svg> "
-            f"<details open ontoggle=\"{payload('md-details-' + tag)}\"><summary>more</summary>x</details> "
-            f"[click me](javascript:eval(atob('{_b64(payload('md-link-' + tag))}'))) "
-            f"<iframe src=\"javascript:{payload('md-iframe-' + tag)}\"></iframe>\n\n"
-            f"<script>{payload('md-script-' + tag)}</script>\n")
+    return (
+        f'My answer (harmless-text-{tag}): <img src=x onerror="{payload("md-img-" + tag)}"> '
+        f'<svg onload="{payload("md-svg-" + tag)}"></svg> '
+        f'<details open ontoggle="{payload("md-details-" + tag)}"><summary>more</summary>x</details> '
+        f"[click me](javascript:eval(atob('{_b64(payload('md-link-' + tag))}'))) "
+        f'<iframe src="javascript:{payload("md-iframe-" + tag)}"></iframe>\n\n'
+        f"<script>{payload('md-script-' + tag)}</script>\n"
+    )
 
 
-XSS_HTML = (f"<b>html output</b><script>{payload('out-script')}</script>"
-            f"<img src=x onerror=\"{payload('out-img')}\">")
-SVG_PAYLOAD = (f'<svg xmlns="http://www.w3.org/2000/svg" onload="{payload("out-svg")}">'
-               f'<script>{payload("out-svg-script")}</script><circle r="4"/></svg>')
+XSS_HTML = f'<b>html output</b><script>{payload("out-script")}</script><img src=x onerror="{payload("out-img")}">'
+SVG_PAYLOAD = (
+    f'<svg xmlns="http://www.w3.org/2000/svg" onload="{payload("out-svg")}">'
+    f'<script>{payload("out-svg-script")}</script><circle r="4"/></svg>'
+)
 
 #: Answer ``double`` (runs before the hidden test): the leaking hook, an output to rewrite later, and the XSS outputs.
 DOUBLE_ATTACK = f"""
@@ -1631,8 +1881,12 @@ def tiny_source_with_written_answer():
     """The tiny source notebook plus a written (markdown) answer graded by hand, 1 point."""
     nb = tiny_source_notebook()
     nb.cells.append(new_markdown_cell("Explain `double`.", metadata=_nbgrader_meta("q_written", locked=True)))
-    nb.cells.append(new_markdown_cell("### BEGIN SOLUTION\nIt doubles.\n### END SOLUTION",
-                                      metadata=_nbgrader_meta("written", grade=True, solution=True, points=1)))
+    nb.cells.append(
+        new_markdown_cell(
+            "### BEGIN SOLUTION\nIt doubles.\n### END SOLUTION",
+            metadata=_nbgrader_meta("written", grade=True, solution=True, points=1),
+        )
+    )
     return nb
 
 
@@ -1649,13 +1903,33 @@ def hostile_submission(release: Path, source: Path):
         new_output("display_data", data={"application/javascript": payload("handed-js"), "text/plain": "js"}),
         new_output("display_data", data={"image/svg+xml": SVG_PAYLOAD.replace("out-", "handed-")}),
         new_output("display_data", data={"text/markdown": markdown_payload("handed")}),
-        new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "png"}, metadata={
-            "image/png": {"width": f"1 onerror=eval(atob(`{_b64(payload('handed-width'))}`))"}}),
-        new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {
-            "model_id": "m1", "version_major": 2, "version_minor": 0}, "text/plain": "widget"})]
-    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"version_major": 2, "version_minor": 0,
-        "state": {"m1": {"model_name": "HTMLModel", "model_module": "@jupyter-widgets/controls",
-                         "model_module_version": "2.0.0", "state": {"value": XSS_HTML}}}}}
+        new_output(
+            "display_data",
+            data={"image/png": "iVBORw0KGgo=", "text/plain": "png"},
+            metadata={"image/png": {"width": f"1 onerror=eval(atob(`{_b64(payload('handed-width'))}`))"}},
+        ),
+        new_output(
+            "display_data",
+            data={
+                "application/vnd.jupyter.widget-view+json": {"model_id": "m1", "version_major": 2, "version_minor": 0},
+                "text/plain": "widget",
+            },
+        ),
+    ]
+    nb.metadata["widgets"] = {
+        "application/vnd.jupyter.widget-state+json": {
+            "version_major": 2,
+            "version_minor": 0,
+            "state": {
+                "m1": {
+                    "model_name": "HTMLModel",
+                    "model_module": "@jupyter-widgets/controls",
+                    "model_module_version": "2.0.0",
+                    "state": {"value": XSS_HTML},
+                }
+            },
+        }
+    }
     return nb
 
 
@@ -1663,14 +1937,20 @@ def hostile_submission(release: Path, source: Path):
 def shown(tmp_path_factory):
     """``(course root, feedback folder)`` after one autograde and feedback of the hostile submission."""
     root = tmp_path_factory.mktemp("pages-course")
-    (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text() + "\nc.Execute.timeout = 60\n"
-                                             + PLAIN_EXECUTE)
+    (root / "nbgrader_config.py").write_text(
+        (REPO / "nbgrader_config.py").read_text() + "\nc.Execute.timeout = 60\n" + PLAIN_EXECUTE
+    )
     source = root / "solutions" / TINY_ID / TINY_NOTEBOOK
     source.parent.mkdir(parents=True)
     nbformat.write(tiny_source_with_written_answer(), source)
     steps.release(TINY_ID, root)
-    hand_in(root, STUDENT, TINY_ID, hostile_submission(root / "assignments" / TINY_ID / TINY_NOTEBOOK, source),
-            TINY_NOTEBOOK)
+    hand_in(
+        root,
+        STUDENT,
+        TINY_ID,
+        hostile_submission(root / "assignments" / TINY_ID / TINY_NOTEBOOK, source),
+        TINY_NOTEBOOK,
+    )
     steps.autograde(TINY_ID, STUDENT, root)
     return root, steps.generate_feedback(TINY_ID, STUDENT, root)
 
@@ -1682,6 +1962,7 @@ def _feedback_html(feedback: Path) -> str:
 
 
 # --- fast: the sanitiser and the feedback rule without nbgrader ---------------------------------------------
+
 
 class _ActiveContent(HTMLParser):
     """Collects what in an HTML page could run: scripts holding a payload, event handlers, ``javascript:`` URLs,
@@ -1721,13 +2002,15 @@ def active_content(page: str) -> list[str]:
 
 
 HTML_PAYLOADS = [
-    XSS_HTML, SVG_PAYLOAD, html_safety.render_markdown(markdown_payload("unit")),
-    f"<a href=\"javascript:{payload('a')}\">a</a><a href=\" JaVa&#115;cript:{payload('b')}\">b</a>",
-    f"<iframe srcdoc=\"<script>{payload('srcdoc')}</script>\"></iframe><object data=x></object><embed src=x>",
-    f"<form action=/api/contents method=post><input name=a><button formaction=\"javascript:{payload('f')}\">",
-    f"<math><mtext><table><mglyph><style><img src=x onerror=\"{payload('mxss')}\">",
-    f"<noscript><p title=\"</noscript><img src=x onerror={payload('noscript')}>\">",
-    f"<div style=\"background:url(/{MARKER}/css)\">c</div><img src=\"/{MARKER}/img\"><a href=\"evil.html\">r</a>",
+    XSS_HTML,
+    SVG_PAYLOAD,
+    html_safety.render_markdown(markdown_payload("unit")),
+    f'<a href="javascript:{payload("a")}">a</a><a href=" JaVa&#115;cript:{payload("b")}">b</a>',
+    f'<iframe srcdoc="<script>{payload("srcdoc")}</script>"></iframe><object data=x></object><embed src=x>',
+    f'<form action=/api/contents method=post><input name=a><button formaction="javascript:{payload("f")}">',
+    f'<math><mtext><table><mglyph><style><img src=x onerror="{payload("mxss")}">',
+    f'<noscript><p title="</noscript><img src=x onerror={payload("noscript")}>">',
+    f'<div style="background:url(/{MARKER}/css)">c</div><img src="/{MARKER}/img"><a href="evil.html">r</a>',
     "<script>" * 2000 + "x",  # unclosed, many: linear time
 ]
 
@@ -1750,9 +2033,11 @@ def test_clean_html_is_quick_on_markup_built_to_be_slow():
 
 
 def test_clean_html_keeps_text_tables_and_images():
-    table = ('<style scoped>.dataframe td {color: red}</style><table border="1" class="dataframe"><thead><tr '
-             'style="text-align: right;"><th></th><th>a</th></tr></thead><tbody><tr><th>0</th><td>1</td></tr></tbody>'
-             '</table>')
+    table = (
+        '<style scoped>.dataframe td {color: red}</style><table border="1" class="dataframe"><thead><tr '
+        'style="text-align: right;"><th></th><th>a</th></tr></thead><tbody><tr><th>0</th><td>1</td></tr></tbody>'
+        "</table>"
+    )
     png = '<img src="data:image/png;base64,iVBORw0KGgo=" width="40" alt="plot">'
     code = '<div class="highlight"><pre><span class="k">def</span> <span class="nf">f</span>()</pre></div>'
     for fragment in (table.split("</style>")[1], png, code, "<h2>Title</h2><p>x &lt; y</p><ul><li>one</li></ul>"):
@@ -1762,20 +2047,28 @@ def test_clean_html_keeps_text_tables_and_images():
 
 def test_sanitize_output_keeps_only_what_renders_safely():
     png_width = {"image/png": {"width": "1 onerror=alert(1)", "height": 30, "filenames": {"image/png": "/etc/x"}}}
-    outputs = [new_output("display_data", data={"application/javascript": payload("js"), "text/plain": "js"}),
-               new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "m"}}),
-               new_output("display_data", data={"image/svg+xml": SVG_PAYLOAD}),
-               new_output("display_data", data={"text/markdown": markdown_payload("o")}),
-               new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "p"}, metadata=png_width),
-               new_output("display_data", data={"image/jpeg": "not base64\" onerror=x", "text/plain": "j"}),
-               new_output("execute_result", data={"text/html": XSS_HTML, "text/plain": "4"}, execution_count=1),
-               new_output("stream", name="<b>stdout</b>", text="printed\n")]
+    outputs = [
+        new_output("display_data", data={"application/javascript": payload("js"), "text/plain": "js"}),
+        new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "m"}}),
+        new_output("display_data", data={"image/svg+xml": SVG_PAYLOAD}),
+        new_output("display_data", data={"text/markdown": markdown_payload("o")}),
+        new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "p"}, metadata=png_width),
+        new_output("display_data", data={"image/jpeg": 'not base64" onerror=x', "text/plain": "j"}),
+        new_output("execute_result", data={"text/html": XSS_HTML, "text/plain": "4"}, execution_count=1),
+        new_output("stream", name="<b>stdout</b>", text="printed\n"),
+    ]
     for output in outputs:
         html_safety.sanitize_output(output)
     kinds = [sorted(o.get("data", {})) for o in outputs]
-    assert kinds[:7] == [["text/plain"], ["text/plain"], ["text/html"], ["text/html"], ["image/png", "text/plain"],
-                         ["text/plain"], ["text/html", "text/plain"]], (
-        f"expected scripts, widgets and bad images dropped, SVG and markdown turned into HTML; found {kinds}")
+    assert kinds[:7] == [
+        ["text/plain"],
+        ["text/plain"],
+        ["text/html"],
+        ["text/html"],
+        ["image/png", "text/plain"],
+        ["text/plain"],
+        ["text/html", "text/plain"],
+    ], f"expected scripts, widgets and bad images dropped, SVG and markdown turned into HTML; found {kinds}"
     assert "not shown" in outputs[1].data["text/plain"], "expected a note where nothing was left to show"
     assert outputs[2].data["text/html"].startswith('<img src="data:image/svg+xml;base64,'), "expected the SVG as image"
     assert outputs[4].metadata == {"image/png": {"height": 30}}, f"expected only a numeric size; found {outputs[4]}"
@@ -1789,14 +2082,16 @@ def test_sanitize_output_keeps_only_what_renders_safely():
 def test_student_markdown_is_replaced_by_its_clean_rendering_and_instructor_markdown_stays():
     instructor = "Write `double(x)`. <b>Bold</b> and <img src='data:image/png;base64,iVBORw0KGgo='>"
     plain = "It doubles $x$: 2 * x."
-    nb = nbformat.v4.new_notebook(cells=[new_markdown_cell(instructor), new_markdown_cell(markdown_payload("cell")),
-                                         new_markdown_cell(plain)])
+    nb = nbformat.v4.new_notebook(
+        cells=[new_markdown_cell(instructor), new_markdown_cell(markdown_payload("cell")), new_markdown_cell(plain)]
+    )
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     removed = html_safety.sanitize_notebook(nb, trusted_text={instructor})
     assert nb.cells[0].source == instructor and nb.cells[2].source == plain, "expected clean markdown unchanged"
     rewritten = nb.cells[1].source
     assert rewritten.startswith("<div>") and "\n" not in rewritten and "harmless-text-cell" in rewritten, (
-        f"expected the payload cell as one clean line of HTML; found {rewritten[:120]!r}")
+        f"expected the payload cell as one clean line of HTML; found {rewritten[:120]!r}"
+    )
     rendered = html_safety.render_markdown(rewritten)  # what the formgrader's own renderer makes of it
     assert not active_content(rendered), f"expected nothing active once rendered; found {active_content(rendered)}"
     assert "widgets" not in nb.metadata and removed, f"expected the saved widget state dropped; found {removed}"
@@ -1808,21 +2103,40 @@ def test_render_time_filters_clean_the_formgrader_template_on_their_own():
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
-    nb = nbformat.v4.new_notebook(cells=[
-        new_markdown_cell(markdown_payload("fg"), metadata=_nbgrader_meta("written", grade=True, solution=True,
-                                                                           points=1)),
-        new_markdown_cell(markdown_payload("fg-added")),
-        nbformat.v4.new_code_cell("x", outputs=[new_output("display_data", data={"text/html": XSS_HTML}),
-                                                new_output("display_data", data={"text/markdown": markdown_payload(
-                                                    "fg-out")})])])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            new_markdown_cell(
+                markdown_payload("fg"), metadata=_nbgrader_meta("written", grade=True, solution=True, points=1)
+            ),
+            new_markdown_cell(markdown_payload("fg-added")),
+            nbformat.v4.new_code_cell(
+                "x",
+                outputs=[
+                    new_output("display_data", data={"text/html": XSS_HTML}),
+                    new_output("display_data", data={"text/markdown": markdown_payload("fg-out")}),
+                ],
+            ),
+        ]
+    )
     config = Config()
     config.HTMLExporter.template_name = "formgrade"
-    config.HTMLExporter.extra_template_basedirs = [str(Path(nbgrader.__file__).parent / "server_extensions" /
-                                                       "formgrader" / "templates")]
+    config.HTMLExporter.extra_template_basedirs = [
+        str(Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates")
+    ]
     config.HTMLExporter.sanitize_html = True
     config.HTMLExporter.filters = {"clean_html": html_safety.clean_html, "markdown2html": html_safety.markdown2html}
-    resources = {"base_url": "", "notebook_id": "n", "index": 0, "total": 1, "assignment_id": "a",
-                 "submission_id": "s", "student": "st", "last_name": "", "first_name": "", "notebook_path": "p"}
+    resources = {
+        "base_url": "",
+        "notebook_id": "n",
+        "index": 0,
+        "total": 1,
+        "assignment_id": "a",
+        "submission_id": "s",
+        "student": "st",
+        "last_name": "",
+        "first_name": "",
+        "notebook_path": "p",
+    }
     page, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=resources)
     assert "harmless-text-fg" in page, "expected the written answer on the page"
     assert not active_content(page), f"expected nothing active on the page; found {active_content(page)}"
@@ -1832,7 +2146,8 @@ def test_escape_markdown_renders_untrusted_text_as_text():
     text = "file <img src=x onerror=alert(1)> [x](javascript:y) *b* `c` $d$ &amp;"
     rendered = html_safety.render_markdown(html_safety.escape_markdown(text))
     assert html_safety.visible_text(rendered) == text and not active_content(rendered), (
-        f"expected the text back as plain text; found {rendered!r}")
+        f"expected the text back as plain text; found {rendered!r}"
+    )
 
 
 def test_hidden_material_is_found_in_any_common_disguise_and_not_in_honest_output():
@@ -1842,20 +2157,32 @@ def test_hidden_material_is_found_in_any_common_disguise_and_not_in_honest_outpu
     visible = "\n".join(without_hidden_regions(c.source) for c in source.cells)
     material = HiddenMaterial(regions, visible)
     region = regions[0]
-    disguises = {"plain": region, "repr of In": repr(["x", region]), "upper case": region.upper(),
-                 "base64": base64.b64encode(region.encode()).decode(),
-                 "zlib+base64": base64.b64encode(zlib.compress(region.encode())).decode(),
-                 "hex": region.encode().hex(), "reversed": region[::-1], "rot13": codecs.encode(region, "rot13"),
-                 "character references": _references(region), "URL-quoted": urllib.parse.quote(region),
-                 "character codes": str([ord(ch) for ch in region]), "spaced out": " ".join(region),
-                 "split over outputs": "\n".join(textwrap.wrap(region, 7)),
-                 "the hidden assert's message": "AssertionError: expected 42, found 40",
-                 "the secret name alone": f"NameError: name '{TINY_SECRET}' is not defined"}
+    disguises = {
+        "plain": region,
+        "repr of In": repr(["x", region]),
+        "upper case": region.upper(),
+        "base64": base64.b64encode(region.encode()).decode(),
+        "zlib+base64": base64.b64encode(zlib.compress(region.encode())).decode(),
+        "hex": region.encode().hex(),
+        "reversed": region[::-1],
+        "rot13": codecs.encode(region, "rot13"),
+        "character references": _references(region),
+        "URL-quoted": urllib.parse.quote(region),
+        "character codes": str([ord(ch) for ch in region]),
+        "spaced out": " ".join(region),
+        "split over outputs": "\n".join(textwrap.wrap(region, 7)),
+        "the hidden assert's message": "AssertionError: expected 42, found 40",
+        "the secret name alone": f"NameError: name '{TINY_SECRET}' is not defined",
+    }
     for name, text in disguises.items():
         assert material.found_in([text]), f"{name}: expected the hidden test found in {text[:60]!r}"
-    honest = ["public check: double(2) = 4", "AssertionError: expected double(2) == 4, found 5",
-              "Traceback (most recent call last):\n  Cell In[3], line 2\n    assert double(2) == 4",
-              "a public test cell keeps its output", "model accuracy 0.42 after 21 epochs"]
+    honest = [
+        "public check: double(2) = 4",
+        "AssertionError: expected double(2) == 4, found 5",
+        "Traceback (most recent call last):\n  Cell In[3], line 2\n    assert double(2) == 4",
+        "a public test cell keeps its output",
+        "model accuracy 0.42 after 21 epochs",
+    ]
     for text in honest:
         assert not material.found_in([text]), f"expected {text!r} not to count as a hidden test"
 
@@ -1892,23 +2219,36 @@ def test_feedback_rule_on_an_autograded_notebook(tmp_path):
     from course.review import BANNER_KEY
 
     leak = new_output("stream", name="stdout", text=f"STORED: {TINY_SECRET} = double(21)\n")
-    shown, config, resources = _feedback_course(tmp_path, "eve", {
-        "double": [new_output("display_data", data={"text/html": f"<pre>{_references(TINY_SECRET)}</pre>"})],
-        "test_double": [leak], "triple": [new_output("stream", name="stdout", text=f"HISTORY: {TINY_SECRET}\n")],
-        "test_triple": [leak], "test_public": [new_output("stream", name="stdout", text="a public test cell keeps "
-                                                                                          "its output\n")]},
-        {"triple": [new_output("stream", name="stdout", text="my own run\n"),
-                    new_output("display_data", data={"text/html": XSS_HTML})]})
+    shown, config, resources = _feedback_course(
+        tmp_path,
+        "eve",
+        {
+            "double": [new_output("display_data", data={"text/html": f"<pre>{_references(TINY_SECRET)}</pre>"})],
+            "test_double": [leak],
+            "triple": [new_output("stream", name="stdout", text=f"HISTORY: {TINY_SECRET}\n")],
+            "test_triple": [leak],
+            "test_public": [new_output("stream", name="stdout", text="a public test cell keeps its output\n")],
+        },
+        {
+            "triple": [
+                new_output("stream", name="stdout", text="my own run\n"),
+                new_output("display_data", data={"text/html": XSS_HTML}),
+            ]
+        },
+    )
     shown.cells.insert(0, new_markdown_cell("**Flagged for review**", metadata={BANNER_KEY: True}))
-    cell_by_grade_id(shown, "triple").outputs.append(new_output("error", ename="NameError", evalue=TINY_SECRET,
-                                                                 traceback=[TINY_SECRET]))
+    cell_by_grade_id(shown, "triple").outputs.append(
+        new_output("error", ename="NameError", evalue=TINY_SECRET, traceback=[TINY_SECRET])
+    )
     nb, _ = ClearHiddenTestOutputs(config=config).preprocess(shown, resources)
     shown = {gid: json.dumps(c.get("outputs", [])) for gid, c in cells_by_grade_id(nb).items()}
     everything = json.dumps(nb)
     assert TINY_SECRET not in everything and _references(TINY_SECRET)[:20] not in everything, (
-        "expected no trace of the hidden test in the feedback notebook")
+        "expected no trace of the hidden test in the feedback notebook"
+    )
     assert "my own run" in shown["triple"] and "stopped with NameError" in shown["triple"], (
-        f"expected the handed-in output and the grader's error class; found {shown['triple']}")
+        f"expected the handed-in output and the grader's error class; found {shown['triple']}"
+    )
     assert shown["double"] == "[]", f"expected no grader output for an answer cell; found {shown['double']}"
     assert "repeats part of a hidden test" in shown["test_triple"], f"found {shown['test_triple']}"
     assert "keeps its output" in shown["test_public"], "expected an honest public test's output kept"
@@ -1918,16 +2258,19 @@ def test_feedback_rule_on_an_autograded_notebook(tmp_path):
 
 # --- hidden tests through later cells ------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_each_leak_route_worked_while_grading(shown):
     root, _ = shown
     nb = nbformat.read(root / "grading" / "autograded" / STUDENT / TINY_ID / TINY_NOTEBOOK, as_version=4)
     text = {gid: json.dumps(cell.get("outputs", [])) for gid, cell in cells_by_grade_id(nb).items()}
-    routes = {"hook printing in a later public test cell": ("test_triple", TINY_SECRET),
-              "hook writing base64 in a later public test cell": ("test_public", "B64:"),
-              "hook writing HTML character references": ("test_public", _references(TINY_SECRET[:8])),
-              "print(In) in a later answer cell": ("triple", TINY_SECRET),
-              "update_display rewriting an earlier answer cell": ("double", TINY_SECRET)}
+    routes = {
+        "hook printing in a later public test cell": ("test_triple", TINY_SECRET),
+        "hook writing base64 in a later public test cell": ("test_public", "B64:"),
+        "hook writing HTML character references": ("test_public", _references(TINY_SECRET[:8])),
+        "print(In) in a later answer cell": ("triple", TINY_SECRET),
+        "update_display rewriting an earlier answer cell": ("double", TINY_SECRET),
+    }
     for route, (gid, needle) in routes.items():
         assert needle in text[gid], f"{route}: expected {needle!r} in the autograded outputs of {gid}; found none"
 
@@ -1939,11 +2282,15 @@ def test_feedback_carries_no_hidden_test_in_any_form(shown):
     encoded = {"plain": TINY_SECRET, "assert line": HIDDEN_ASSERT, "character references": _references(TINY_SECRET[:8])}
     for form, needle in encoded.items():
         assert needle not in page, f"expected no hidden test in the feedback ({form}); found {needle!r}"
-    decoded = [run for run in re.findall(r"[A-Za-z0-9+/]{16,}={0,2}", page)
-               if TINY_SECRET.encode() in base64.b64decode(run[:len(run) // 4 * 4])]
+    decoded = [
+        run
+        for run in re.findall(r"[A-Za-z0-9+/]{16,}={0,2}", page)
+        if TINY_SECRET.encode() in base64.b64decode(run[: len(run) // 4 * 4])
+    ]
     assert not decoded, f"expected no hidden test in base64 in the feedback; found {decoded[0][:40]}…"
     assert NOTE.split(";")[0] in page and REPEAT_NOTE.split(":")[0] in page, (
-        "expected the notes that replaced the hidden-test cell's output and the outputs repeating it")
+        "expected the notes that replaced the hidden-test cell's output and the outputs repeating it"
+    )
     assert "my own run: triple ok" in page, "expected the answer cell to show the output handed in"
     assert "About this feedback." in page, "expected the note explaining the feedback at its top"
 
@@ -1960,10 +2307,12 @@ def test_the_submission_is_still_graded_for_what_it_answered(shown):
     root, _ = shown
     scores = {s.cell: (s.score, s.max_score) for s in steps.cell_scores(TINY_ID, STUDENT, root)}
     assert scores["test_double"] == (2, 2) and scores["test_triple"] == (2, 2) and scores["test_public"] == (1, 1), (
-        f"expected full automatic points; found {scores}")
+        f"expected full automatic points; found {scores}"
+    )
 
 
 # --- the formgrader and feedback pages in Chromium -----------------------------------------------------------
+
 
 def browser_test(test):
     """Mark ``test`` slow and browser, skipped where Chromium or playwright is missing (``lab_browser``)."""
@@ -1977,14 +2326,31 @@ class JupyterServer:
 
     def __init__(self, root: Path, log: Path):
         self.root, self.port, self.token, self.log_path = root, free_port(), secrets.token_hex(16), log
-        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(log.parent / "jupyter-config"),
-                   JUPYTER_RUNTIME_DIR=str(log.parent / "jupyter-runtime"), JUPYTER_PLATFORM_DIRS="1")
+        env = dict(
+            os.environ,
+            JUPYTER_CONFIG_DIR=str(log.parent / "jupyter-config"),
+            JUPYTER_RUNTIME_DIR=str(log.parent / "jupyter-runtime"),
+            JUPYTER_PLATFORM_DIRS="1",
+        )
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "jupyter"), "server", "--no-browser", "--ServerApp.ip=127.0.0.1",
-             f"--ServerApp.port={self.port}", f"--IdentityProvider.token={self.token}",
-             f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0", "--ServerApp.allow_root=True",
-             "--ServerApp.log_level=INFO"], env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=root)
+            [
+                str(Path(sys.executable).parent / "jupyter"),
+                "server",
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={self.port}",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.port_retries=0",
+                "--ServerApp.allow_root=True",
+                "--ServerApp.log_level=INFO",
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -2041,6 +2407,7 @@ def _visit(playwright, server: JupyterServer, path: str) -> dict:
         def dialog(d):
             seen["dialogs"].append(d.message)
             d.dismiss()
+
         page.on("dialog", dialog)
         page.goto(f"{server.base}/api/status?token={server.token}")
         # from a page of the server, as a click in JupyterLab or the formgrader would (the server wants a referer)
@@ -2101,7 +2468,7 @@ def test_feedback_page_runs_no_student_script(shown, server, playwright):
 # Needs bubblewrap and, as root, writable cgroup controllers (cpu, memory, pids; cgroup v1 or v2); skipped without
 # them unless ``EXPRESSION_LAB_REQUIRE_SANDBOX=1`` (CI sets it).
 
-MIB = 2 ** 20
+MIB = 2**20
 
 
 def _required(reason: str) -> None:
@@ -2140,8 +2507,7 @@ def _start(code: str, workdir: Path, slot: int, limits: sandbox.Limits | None = 
     uid = sandbox.sandbox_uid(env)
     if uid is not None:
         sandbox._give_to(workdir, uid)
-    args = sandbox.bwrap_command([str(sandbox._venv_python()), "-c", code], workdir, uid=uid, limits=limits,
-                                 env=env)
+    args = sandbox.bwrap_command([str(sandbox.venv_python()), "-c", code], workdir, uid=uid, limits=limits, env=env)
 
     def start() -> None:
         cgroups.join(slot, limits)
@@ -2239,14 +2605,16 @@ def test_processes_and_tmpfs_together_stay_within_the_workers_memory(shares_read
     assert out.strip(), f"expected the memory hog's report, found no output; stderr: {err[-2000:]}"
     report = json.loads(out.strip().splitlines()[-1])
     assert report["tried_mib"] > 512, f"expected the attack to try more than the worker's 512 MiB, found {report}"
-    assert report["held_mib"] <= 512, (f"expected at most the worker's 512 MiB held by its processes and tmpfs "
-                                       f"together, found {report}")
+    assert report["held_mib"] <= 512, (
+        f"expected at most the worker's 512 MiB held by its processes and tmpfs together, found {report}"
+    )
     assert report["killed"] or report["refused"], f"expected some process killed or refused, found {report}"
     peak = cgroups.group_paths(0)["memory"]
     for name in ("memory.max_usage_in_bytes", "memory.peak"):
         if (peak / name).is_file():
-            assert int((peak / name).read_text()) <= 512 * MIB, f"expected the group's {name} <= 512 MiB, found " \
-                                                                f"{int((peak / name).read_text()) // MIB} MiB"
+            assert int((peak / name).read_text()) <= 512 * MIB, (
+                f"expected the group's {name} <= 512 MiB, found {int((peak / name).read_text()) // MIB} MiB"
+            )
 
 
 # --- processes ---------------------------------------------------------------------------------------------------
@@ -2275,8 +2643,10 @@ def test_a_fork_bomb_stops_at_the_workers_process_count(shares_ready, batch, tmp
     monkeypatch.setenv("EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES", "48")
     out, err = _finish(_start(FORK_BOMB, tmp_path / "w", slot=0, limits=sandbox.Limits(processes=512)))
     found = re.search(r"refused after (\d+) BlockingIOError", out)
-    assert found and int(found.group(1)) < 48, (f"expected fork refused before the worker's 48 processes (its "
-                                                f"rlimit allows 512), found {out!r}; stderr: {err[-1000:]}")
+    assert found and int(found.group(1)) < 48, (
+        f"expected fork refused before the worker's 48 processes (its "
+        f"rlimit allows 512), found {out!r}; stderr: {err[-1000:]}"
+    )
 
 
 def test_a_batchs_groups_are_removed_at_its_end(shares_ready, batch, tmp_path):
@@ -2328,11 +2698,13 @@ def test_a_hog_with_24_processes_leaves_the_other_worker_its_share(shares_ready,
     honest = _start(HONEST_LOOP, tmp_path / "honest", slot=0)
     (honest_out, honest_err), (hog_out, hog_err) = _finish(honest), _finish(hog)
     got = {m.group(1): float(m.group(2)) for m in re.finditer(r"(\w+) cores ([\d.]+)", honest_out + hog_out)}
-    assert set(got) == {"honest", "hog"}, f"expected both reports, found {honest_out!r} {honest_err[-500:]!r} " \
-                                          f"{hog_out!r} {hog_err[-500:]!r}"
+    assert set(got) == {"honest", "hog"}, (
+        f"expected both reports, found {honest_out!r} {honest_err[-500:]!r} {hog_out!r} {hog_err[-500:]!r}"
+    )
     assert got["honest"] >= 0.25, f"expected the honest loop to get >= 0.25 of a core beside the hog, found {got}"
-    assert got["hog"] <= shares.cpu_percent / 100 * 1.15, (f"expected the hog capped at {shares.cpu_percent}% of "
-                                                           f"a core, found {got}")
+    assert got["hog"] <= shares.cpu_percent / 100 * 1.15, (
+        f"expected the hog capped at {shares.cpu_percent}% of a core, found {got}"
+    )
 
 
 # --- the headline: an honest slow submission graded beside a hog -------------------------------------------------
@@ -2368,20 +2740,28 @@ def test_an_honest_slow_submission_graded_beside_a_hog_keeps_its_score(shares_re
     hog = fill_answers(release, source)
     cell_by_grade_id(hog, "double").source = HOG_CELL + cell_by_grade_id(hog, "double").source
     hand_in(root, "hog", TINY_ID, hog, TINY_NOTEBOOK)
-    proc = subprocess.run([sys.executable, "-m", "course", "autograde", TINY_ID, "--jobs", "2", "--sandbox"],
-                          cwd=root, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-m", "course", "autograde", TINY_ID, "--jobs", "2", "--sandbox"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     summary = root / "grading" / "autograde" / f"{TINY_ID}.json"
     assert summary.is_file(), f"expected the batch summary, found none:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     rows = {r["student"]: r for r in json.loads(summary.read_text())}
     said = [line for line in proc.stdout.splitlines() if "per-worker limits" in line]
-    assert said and "NOT enforced" not in said[0], f"expected the batch to say which per-worker limits hold, " \
-                                                   f"found {said or proc.stdout[-2000:]}"
+    assert said and "NOT enforced" not in said[0], (
+        f"expected the batch to say which per-worker limits hold, found {said or proc.stdout[-2000:]}"
+    )
     assert rows["honest"]["auto_score"] == 5, (
         f"expected the honest classmate's 5 of 5 beside the hog, found {rows['honest']}; the batch said:\n"
-        f"{proc.stdout[-3000:]}")
+        f"{proc.stdout[-3000:]}"
+    )
 
 
 # --- where the machine allows less: what is set up, and what is said ---------------------------------------------
+
 
 def _fake_hierarchy(tmp_path: Path, monkeypatch, mountinfo: list[str], own: str) -> Path:
     """Point :mod:`course.cgroups` at a made-up ``/proc/self/mountinfo`` and ``/proc/self/cgroup``."""
@@ -2397,11 +2777,14 @@ def test_cgroup_v2_groups_sit_beside_the_graders_with_all_limits(tmp_path, monke
     ``system.slice/expression-lab`` with cpu passed on from ``system.slice``, and each gets cpu.max, cpu.weight,
     memory.max, memory.swap.max and pids.max before the launcher joins."""
     point = tmp_path / "cg"
-    _fake_hierarchy(tmp_path, monkeypatch, [f"30 20 0:26 / {point} rw - cgroup2 cgroup2 rw"],
-                    "0::/system.slice/grader.service\n")
-    for folder, controllers, enabled in ((point, "cpu memory pids", "cpu memory pids"),
-                                         (point / "system.slice", "cpu memory pids", "memory pids"),
-                                         (point / "system.slice" / "expression-lab", "cpu memory pids", "")):
+    _fake_hierarchy(
+        tmp_path, monkeypatch, [f"30 20 0:26 / {point} rw - cgroup2 cgroup2 rw"], "0::/system.slice/grader.service\n"
+    )
+    for folder, controllers, enabled in (
+        (point, "cpu memory pids", "cpu memory pids"),
+        (point / "system.slice", "cpu memory pids", "memory pids"),
+        (point / "system.slice" / "expression-lab", "cpu memory pids", ""),
+    ):
         folder.mkdir(parents=True)
         (folder / "cgroup.controllers").write_text(controllers + "\n")
         (folder / "cgroup.subtree_control").write_text(enabled + "\n")
@@ -2411,20 +2794,27 @@ def test_cgroup_v2_groups_sit_beside_the_graders_with_all_limits(tmp_path, monke
     writes = []
     real_write = cgroups._write
     monkeypatch.setattr(cgroups, "_write", lambda path, value: (writes.append((path, value)), real_write(path, value)))
-    for name, value in (("JOBS", "2"), ("BATCH", "b1"), ("WORKER_MEMORY", str(3 * 2 ** 30))):
+    for name, value in (("JOBS", "2"), ("BATCH", "b1"), ("WORKER_MEMORY", str(3 * 2**30))):
         monkeypatch.setenv(f"EXPRESSION_LAB_SANDBOX_{name}", value)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     cgroups.join(1, sandbox.Limits(processes=100))
     base = point / "system.slice" / "expression-lab"
-    expected = [(point / "system.slice" / "cgroup.subtree_control", "+cpu"),
-                *[(base / "cgroup.subtree_control", f"+{c}") for c in ("cpu", "memory", "pids")],
-                (base / "cpu.weight", "200"), (group / "cpu.weight", "100"), (group / "cpu.max", "100000 100000"),
-                (group / "memory.max", str(3 * 2 ** 30)), (group / "memory.swap.max", "0"),
-                (group / "pids.max", str(100 + cgroups.LAUNCHER_TASKS)), (group / "cgroup.procs", str(os.getpid()))]
+    expected = [
+        (point / "system.slice" / "cgroup.subtree_control", "+cpu"),
+        *[(base / "cgroup.subtree_control", f"+{c}") for c in ("cpu", "memory", "pids")],
+        (base / "cpu.weight", "200"),
+        (group / "cpu.weight", "100"),
+        (group / "cpu.max", "100000 100000"),
+        (group / "memory.max", str(3 * 2**30)),
+        (group / "memory.swap.max", "0"),
+        (group / "pids.max", str(100 + cgroups.LAUNCHER_TASKS)),
+        (group / "cgroup.procs", str(os.getpid())),
+    ]
     assert writes == expected, f"expected the writes {expected}, found {writes}"
     text = cgroups.describe(sandbox.Limits(processes=100), jobs=2)
-    assert "cgroup v2" in text and "1.00 of 2 cores" in text and "3.0 GiB" in text and "NOT" not in text, \
+    assert "cgroup v2" in text and "1.00 of 2 cores" in text and "3.0 GiB" in text and "NOT" not in text, (
         f"expected cgroup v2 limits, all enforced, found {text!r}"
+    )
 
 
 def test_without_controllers_nothing_is_joined_and_the_output_says_so(tmp_path, monkeypatch):

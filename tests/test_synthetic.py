@@ -32,15 +32,18 @@ def test_face_geometry_is_arkit_like():
     assert face[_near(0, 0.8), 1].mean() > face[_near(0, -0.8), 1].mean() + 0.12  # +y up: forehead above chin
 
 
-@pytest.mark.parametrize("au, where, axis, sign", [
-    ("AU1", (0.13, 0.42), 1, +1),    # inner brows go up
-    ("AU4", (0.22, 0.37), 1, -1),    # brows go down
-    ("AU12", (0.27, -0.45), 1, +1),  # lip corners go up …
-    ("AU12", (0.27, -0.45), 0, +1),  # … and out (right side: +x)
-    ("AU15", (0.27, -0.45), 1, -1),  # lip corners go down
-    ("AU26", (0.0, -0.8), 1, -1),    # the jaw drops
-    ("AU5", (0.36, 0.27), 1, +1),    # upper lids go up
-])
+@pytest.mark.parametrize(
+    "au, where, axis, sign",
+    [
+        ("AU1", (0.13, 0.42), 1, +1),  # inner brows go up
+        ("AU4", (0.22, 0.37), 1, -1),  # brows go down
+        ("AU12", (0.27, -0.45), 1, +1),  # lip corners go up …
+        ("AU12", (0.27, -0.45), 0, +1),  # … and out (right side: +x)
+        ("AU15", (0.27, -0.45), 1, -1),  # lip corners go down
+        ("AU26", (0.0, -0.8), 1, -1),  # the jaw drops
+        ("AU5", (0.36, 0.27), 1, +1),  # upper lids go up
+    ],
+)
 def test_action_units_move_the_facs_regions(au, where, axis, sign):
     neutral = make_face()
     moved = make_face(aus={au: 1.0})
@@ -182,9 +185,16 @@ def test_the_handout_baseline_cnn_learns_synthetic_images_and_not_shuffled_label
 
     def accuracy(train_labels):
         keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((48, 48, 1)), layers.Conv2D(64, 5, activation="relu"),
-                                  layers.MaxPooling2D(5, 2), layers.Flatten(), layers.Dense(1024, activation="relu"),
-                                  layers.Dense(7, activation="softmax")])
+        model = keras.Sequential(
+            [
+                keras.Input((48, 48, 1)),
+                layers.Conv2D(64, 5, activation="relu"),
+                layers.MaxPooling2D(5, 2),
+                layers.Flatten(),
+                layers.Dense(1024, activation="relu"),
+                layers.Dense(7, activation="softmax"),
+            ]
+        )
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         model.fit(x[train], train_labels, batch_size=256, epochs=4, verbose=0)
         return model.evaluate(x[test], labels[test], verbose=0)[1]

@@ -72,7 +72,7 @@ def test_ground_truth_is_read_beside_the_clip(clip, tmp_path):
 def test_clip_resolution_order(clip, tmp_path, monkeypatch):
     video, _ = clip
     assert video_path(video) == video
-    assert video_path(video.parent) == video                      # a folder: its first clip
+    assert video_path(video.parent) == video  # a folder: its first clip
     monkeypatch.setenv("VIDEO_PATH", str(video))
     assert video_path() == video
     monkeypatch.setenv("VIDEO_PATH", str(tmp_path / "missing.mp4"))
@@ -150,7 +150,7 @@ def test_the_annotated_video_has_boxes_and_bars(clip, tmp_path):
     row = df[df.face].iloc[0]
     frame = read_frame(out, int(row.frame))
     x, y = int(row.x), int(row.y)
-    edge = frame[y + 5:y + int(row.h) - 5, x]
+    edge = frame[y + 5 : y + int(row.h) - 5, x]
     assert (edge[:, 0] > 150).mean() > 0.8 and (edge[:, 1] < 120).mean() > 0.8, "a red box edge"
     with pytest.raises(ValueError, match="lacks the columns"):
         write_annotated_video(df[["frame"]], video, tmp_path / "x.mp4")

@@ -31,8 +31,10 @@ def test_viewer_shows_the_chosen_subject_and_expressions(faces):
     viewer.subject.value = faces.sample_ids[2]
     viewer.expression.value = "Happy"
     viewer.compare.value = "Surprise"
+
     def row(code):
         return np.flatnonzero((faces.subjects == 2) & (faces.labels == code))[0]
+
     assert np.allclose(viewer.figure.data[0].x, faces.points[row(3), :, 0])
     assert np.allclose(viewer.figure.data[1].z, faces.points[row(5), :, 2])
     assert "Happy (left)" in viewer.figure.layout.title.text and faces.sample_ids[2] in viewer.figure.layout.title.text
@@ -123,7 +125,8 @@ def test_html_export_colours_as_the_widget_does(tmp_path, faces):
     moved = face_colours(faces.points[happy], faces.points[neutral])
     assert np.allclose(colours[happy, 1], moved, atol=0.006), (
         f"expected the page's movement colours to match the widget's (max {moved.max():.2f} mm); "
-        f"found max {colours[happy, 1].max():.2f} mm")
+        f"found max {colours[happy, 1].max():.2f} mm"
+    )
 
 
 def test_cli_exports_from_a_faces_file(tmp_path, capsys):

@@ -50,8 +50,12 @@ def test_interactive_prediction_bars_check_lengths():
 
 
 def test_training_curves_from_a_history_dict_or_object():
-    logs = {"loss": [1.5, 1.2, 1.0], "val_loss": [1.6, 1.3, 1.2], "accuracy": [0.3, 0.45, 0.5],
-            "val_accuracy": [0.28, 0.4, 0.47]}
+    logs = {
+        "loss": [1.5, 1.2, 1.0],
+        "val_loss": [1.6, 1.3, 1.2],
+        "accuracy": [0.3, 0.45, 0.5],
+        "val_accuracy": [0.28, 0.4, 0.47],
+    }
 
     class History:  # what model.fit returns
         history = logs
@@ -95,5 +99,5 @@ def test_sample_grid_shows_faces_of_each_class_in_its_row():
         assert all(labels[i] == row for i in picks), f"row {EMOTIONS[row]} shows another class"
     mosaic = np.asarray(fig.data[0].z)
     first = indices[3][0]
-    assert (mosaic[3 * 50:3 * 50 + 48, 0:48] == images[first]).all(), "the face is drawn in its cell"
+    assert (mosaic[3 * 50 : 3 * 50 + 48, 0:48] == images[first]).all(), "the face is drawn in its cell"
     assert list(fig.layout.yaxis.ticktext) == list(EMOTIONS)

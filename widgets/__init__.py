@@ -11,5 +11,16 @@ from .training_curves import plot_training_curves
 from .video_timeline import VideoTimeline
 from .viewer3d import FaceViewer
 
-__all__ = ["AUExplorer", "FaceViewer", "LiveEmotion", "PhotoCapture", "PredictionBars", "VideoTimeline", "data_banner",
-           "plot_confusion_matrix", "plot_emotion_prediction", "plot_sample_grid", "plot_training_curves"]
+__all__ = [
+    "AUExplorer",
+    "FaceViewer",
+    "LiveEmotion",
+    "PhotoCapture",
+    "PredictionBars",
+    "VideoTimeline",
+    "data_banner",
+    "plot_confusion_matrix",
+    "plot_emotion_prediction",
+    "plot_sample_grid",
+    "plot_training_curves",
+]

@@ -28,7 +28,7 @@ import plotly.graph_objects as go
 
 from data_loaders.emotions import EMOTIONS
 
-from .viewer3d import _MOVE_SCALE, CAMERAS
+from .viewer3d import CAMERAS, MOVEMENT_COLORSCALE
 
 MAX_INTENSITY = 5
 _JS = Path(__file__).with_name("au_explorer.js")
@@ -52,17 +52,27 @@ class AUExplorer(ipw.VBox):
         ValueError: shapes that do not agree (the message gives them).
     """
 
-    def __init__(self, neutral: np.ndarray, au_basis: np.ndarray, au_names: Sequence[str],
-                 render: Callable[[np.ndarray], np.ndarray], presets: Mapping[str, Mapping[str, float]] | None = None,
-                 au_model=None, au_thresholds: np.ndarray | None = None, emotion_model=None,
-                 class_names: Sequence[str] = EMOTIONS):
+    def __init__(
+        self,
+        neutral: np.ndarray,
+        au_basis: np.ndarray,
+        au_names: Sequence[str],
+        render: Callable[[np.ndarray], np.ndarray],
+        presets: Mapping[str, Mapping[str, float]] | None = None,
+        au_model=None,
+        au_thresholds: np.ndarray | None = None,
+        emotion_model=None,
+        class_names: Sequence[str] = EMOTIONS,
+    ):
         self.neutral = np.asarray(neutral, np.float32)
         self.au_basis = np.asarray(au_basis, np.float32)
         self.au_names = tuple(au_names)
         k = len(self.au_names)
         if self.neutral.ndim != 2 or self.neutral.shape[1] != 3 or self.au_basis.shape != (k, *self.neutral.shape):
-            raise ValueError(f"expected neutral (P, 3) and au_basis (K={k}, P, 3), got {self.neutral.shape} and "
-                             f"{self.au_basis.shape}")
+            raise ValueError(
+                f"expected neutral (P, 3) and au_basis (K={k}, P, 3), got {self.neutral.shape} and "
+                f"{self.au_basis.shape}"
+            )
         self.render, self.au_model, self.emotion_model = render, au_model, emotion_model
         self.presets = {name: dict(aus) for name, aus in (presets or {}).items()}
         self.thresholds = np.full(k, 0.5) if au_thresholds is None else np.asarray(au_thresholds, float)
@@ -70,42 +80,95 @@ class AUExplorer(ipw.VBox):
             raise ValueError(f"expected {k} thresholds, got shape {self.thresholds.shape}")
         self.class_names = tuple(class_names)
 
-        self.sliders = [ipw.IntSlider(value=0, min=0, max=MAX_INTENSITY, description=name,
-                                      layout=ipw.Layout(width="260px"), style={"description_width": "48px"})
-                        for name in self.au_names]
-        self.preset = ipw.ToggleButtons(options=["Neutral", *[p for p in self.presets if p != "Neutral"]],
-                                        value=None, description="preset", style={"button_width": "84px"})
+        self.sliders = [
+            ipw.IntSlider(
+                value=0,
+                min=0,
+                max=MAX_INTENSITY,
+                description=name,
+                layout=ipw.Layout(width="260px"),
+                style={"description_width": "48px"},
+            )
+            for name in self.au_names
+        ]
+        self.preset = ipw.ToggleButtons(
+            options=["Neutral", *[p for p in self.presets if p != "Neutral"]],
+            value=None,
+            description="preset",
+            style={"button_width": "84px"},
+        )
         self.status = ipw.HTML()
-        self.face = go.FigureWidget(go.Scatter3d(x=self.neutral[:, 0], y=self.neutral[:, 1], z=self.neutral[:, 2],
-                                                 mode="markers", hoverinfo="skip"))
-        self.face.update_layout(height=380, width=420, margin=dict(l=0, r=0, t=30, b=0), uirevision="face",
-                                title="3D face · colour: mm moved from neutral",
-                                scene=dict(camera=CAMERAS["front"], aspectmode="data", xaxis_visible=False,
-                                           yaxis_visible=False, zaxis_visible=False))
-        self.image = go.FigureWidget(go.Heatmap(z=np.zeros((48, 48)), colorscale="gray", zmin=0, zmax=255,
-                                                showscale=False))
-        self.image.update_layout(height=250, width=200, margin=dict(l=0, r=0, t=30, b=0), title="48×48 image",
-                                 yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),
-                                 xaxis=dict(visible=False))
+        self.face = go.FigureWidget(
+            go.Scatter3d(
+                x=self.neutral[:, 0], y=self.neutral[:, 1], z=self.neutral[:, 2], mode="markers", hoverinfo="skip"
+            )
+        )
+        self.face.update_layout(
+            height=380,
+            width=420,
+            margin=dict(l=0, r=0, t=30, b=0),
+            uirevision="face",
+            title="3D face · colour: mm moved from neutral",
+            scene=dict(
+                camera=CAMERAS["front"],
+                aspectmode="data",
+                xaxis_visible=False,
+                yaxis_visible=False,
+                zaxis_visible=False,
+            ),
+        )
+        self.image = go.FigureWidget(
+            go.Heatmap(z=np.zeros((48, 48)), colorscale="gray", zmin=0, zmax=255, showscale=False)
+        )
+        self.image.update_layout(
+            height=250,
+            width=200,
+            margin=dict(l=0, r=0, t=30, b=0),
+            title="48×48 image",
+            yaxis=dict(autorange="reversed", scaleanchor="x", visible=False),
+            xaxis=dict(visible=False),
+        )
         self.emotion_bars = go.FigureWidget(go.Bar(x=list(self.class_names), y=[0.0] * len(self.class_names)))
-        self.emotion_bars.update_layout(height=250, width=300, margin=dict(l=30, r=0, t=30, b=0), yaxis_range=[0, 1],
-                                        title="emotion_model" if emotion_model is not None else "no emotion model")
+        self.emotion_bars.update_layout(
+            height=250,
+            width=300,
+            margin=dict(l=30, r=0, t=30, b=0),
+            yaxis_range=[0, 1],
+            title="emotion_model" if emotion_model is not None else "no emotion model",
+        )
         self.au_bars = go.FigureWidget(go.Bar(x=list(self.au_names), y=[0.0] * k))
-        self.au_bars.update_layout(height=250, width=400, margin=dict(l=30, r=0, t=30, b=0), yaxis_range=[0, 1],
-                                   showlegend=False,
-                                   title="au_model (solid: past its threshold)" if au_model is not None
-                                   else "no AU model")
-        self.au_bars.add_scatter(x=list(self.au_names), y=list(self.thresholds), mode="markers", name="threshold",
-                                 marker=dict(symbol="line-ew-open", size=18, color="black"), showlegend=False)
+        self.au_bars.update_layout(
+            height=250,
+            width=400,
+            margin=dict(l=30, r=0, t=30, b=0),
+            yaxis_range=[0, 1],
+            showlegend=False,
+            title="au_model (solid: past its threshold)" if au_model is not None else "no AU model",
+        )
+        self.au_bars.add_scatter(
+            x=list(self.au_names),
+            y=list(self.thresholds),
+            mode="markers",
+            name="threshold",
+            marker=dict(symbol="line-ew-open", size=18, color="black"),
+            showlegend=False,
+        )
 
         self._quiet = False
         for slider in self.sliders:
             slider.observe(lambda _: self.redraw(), names="value")
-        self.preset.observe(lambda change: change["new"] and self.set_aus(self.presets.get(change["new"], {})),
-                            names="value")
+        self.preset.observe(
+            lambda change: change["new"] and self.set_aus(self.presets.get(change["new"], {})), names="value"
+        )
         columns = [ipw.VBox(self.sliders[i::2]) for i in range(2)]
-        super().__init__([self.preset, ipw.HBox([ipw.HBox(columns), self.face]),
-                          ipw.HBox([self.image, self.emotion_bars, self.au_bars]), self.status])
+        super().__init__(
+            [
+                self.preset,
+                ipw.HBox([ipw.HBox(columns), self.face]),
+                ipw.HBox([self.image, self.emotion_bars, self.au_bars]),
+                self.status,
+            ]
+        )
         self.redraw()
 
     # ------------------------------------------------------------------------------------------------ state
@@ -155,10 +218,19 @@ class AUExplorer(ipw.VBox):
         image = np.asarray(self.render(a))
         emotion, aus = self.predictions(image)
         with self.face.batch_update():
-            self.face.data[0].update(x=points[:, 0], y=points[:, 1], z=points[:, 2],
-                                     marker=dict(size=3, color=moved, colorscale=_MOVE_SCALE, cmin=0,
-                                                 cmax=max(float(moved.max()), 1.0),
-                                                 colorbar=dict(title="moved (mm)", len=0.6, thickness=12)))
+            self.face.data[0].update(
+                x=points[:, 0],
+                y=points[:, 1],
+                z=points[:, 2],
+                marker=dict(
+                    size=3,
+                    color=moved,
+                    colorscale=MOVEMENT_COLORSCALE,
+                    cmin=0,
+                    cmax=max(float(moved.max()), 1.0),
+                    colorbar=dict(title="moved (mm)", len=0.6, thickness=12),
+                ),
+            )
         self.image.data[0].z = image
         if emotion is not None:
             self.emotion_bars.data[0].y = [float(p) for p in emotion]
@@ -166,11 +238,13 @@ class AUExplorer(ipw.VBox):
         if aus is not None:
             with self.au_bars.batch_update():
                 self.au_bars.data[0].y = [float(p) for p in aus]
-                self.au_bars.data[0].marker.color = ["#1f77b4" if p >= t else "#c6dbef"
-                                                     for p, t in zip(aus, self.thresholds)]
+                self.au_bars.data[0].marker.color = [
+                    "#1f77b4" if p >= t else "#c6dbef" for p, t in zip(aus, self.thresholds)
+                ]
         shown = [f"{n} {'·ABCDE'[int(v)]}" for n, v in zip(self.au_names, a) if v > 0]
-        self.status.value = (f"<b>AUs:</b> {', '.join(shown) or 'none (neutral)'} · largest movement "
-                             f"{moved.max():.1f} mm")
+        self.status.value = (
+            f"<b>AUs:</b> {', '.join(shown) or 'none (neutral)'} · largest movement {moved.max():.1f} mm"
+        )
 
     # ------------------------------------------------------------------------------------------- HTML export
 
@@ -198,9 +272,14 @@ moved from the neutral face. Predictions need the notebook (the models are not i
 """
 
 
-def export_html(neutral: np.ndarray, au_basis: np.ndarray, au_names: Sequence[str], path: str | Path,
-                presets: Mapping[str, Mapping[str, float]] | None = None,
-                title: str = "Expression Lab · AU face explorer") -> Path:
+def export_html(
+    neutral: np.ndarray,
+    au_basis: np.ndarray,
+    au_names: Sequence[str],
+    path: str | Path,
+    presets: Mapping[str, Mapping[str, float]] | None = None,
+    title: str = "Expression Lab · AU face explorer",
+) -> Path:
     """The page of :meth:`AUExplorer.export_html` from arrays: ``neutral (P, 3)`` and ``au_basis (K, P, 3)``
     metres stored as base64 float32; the browser sums the AU shapes as the sliders move (``au_explorer.js``).
 
@@ -212,13 +291,25 @@ def export_html(neutral: np.ndarray, au_basis: np.ndarray, au_names: Sequence[st
     neutral = np.ascontiguousarray(neutral, dtype="<f4")
     basis = np.ascontiguousarray(au_basis, dtype="<f4")
     if basis.shape != (len(au_names), *neutral.shape) or neutral.shape[1:] != (3,):
-        raise ValueError(f"expected neutral (P, 3) and au_basis ({len(au_names)}, P, 3), got {neutral.shape} and "
-                         f"{basis.shape}")
-    meta = {"n_points": int(neutral.shape[0]), "aus": list(au_names), "presets": dict(presets or {}),
-            "max": MAX_INTENSITY, "camera": CAMERAS["front"]}
+        raise ValueError(
+            f"expected neutral (P, 3) and au_basis ({len(au_names)}, P, 3), got {neutral.shape} and {basis.shape}"
+        )
+    meta = {
+        "n_points": int(neutral.shape[0]),
+        "aus": list(au_names),
+        "presets": dict(presets or {}),
+        "max": MAX_INTENSITY,
+        "camera": CAMERAS["front"],
+    }
     blob = base64.b64encode(neutral.tobytes() + basis.tobytes()).decode()
-    page = _PAGE.format(title=title, plotly_js=get_plotlyjs(), meta=json.dumps(meta), blob=blob,
-                        move_scale=json.dumps(_MOVE_SCALE), page_js=_JS.read_text())
+    page = _PAGE.format(
+        title=title,
+        plotly_js=get_plotlyjs(),
+        meta=json.dumps(meta),
+        blob=blob,
+        move_scale=json.dumps(MOVEMENT_COLORSCALE),
+        page_js=_JS.read_text(),
+    )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")

@@ -24,9 +24,8 @@ import ipywidgets as ipw
 import traitlets
 
 from data_loaders.emotions import EMOTIONS
-from data_loaders.files import atomic_write
+from data_loaders.files import PHOTO_SPLITS, atomic_write
 
-SPLITS = ("train", "test")
 _SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
 
 
@@ -37,7 +36,7 @@ class Camera(anywidget.AnyWidget):
     _esm = Path(__file__).with_name("capture.js")
     _css = Path(__file__).with_name("capture.css")
     camera_state = traitlets.Unicode("starting").tag(sync=True)  #: "live", "starting", or why there is none
-    countdown = traitlets.Int(3).tag(sync=True)                   #: seconds before a capture
+    countdown = traitlets.Int(3).tag(sync=True)  #: seconds before a capture
 
 
 def save_photo(folder: str | os.PathLike, split: str, emotion: str, data: bytes) -> Path:
@@ -50,8 +49,8 @@ def save_photo(folder: str | os.PathLike, split: str, emotion: str, data: bytes)
     """
     from PIL import Image, UnidentifiedImageError
 
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split not in PHOTO_SPLITS:
+        raise ValueError(f"split must be one of {PHOTO_SPLITS}, got {split!r}")
     if emotion.lower() not in {e.lower() for e in EMOTIONS}:
         raise ValueError(f"unknown emotion {emotion!r}: expected one of {', '.join(EMOTIONS)}")
     try:
@@ -94,20 +93,36 @@ class PhotoCapture(ipw.VBox):
         self.folder = Path(folder).expanduser()
         self.camera = Camera(countdown=countdown)
         self.emotion = ipw.Dropdown(options=[e.lower() for e in EMOTIONS], value="happy", description="expression")
-        self.split = ipw.ToggleButtons(options=list(SPLITS), value="train", description="for")
+        self.split = ipw.ToggleButtons(options=list(PHOTO_SPLITS), value="train", description="for")
         self.upload = ipw.FileUpload(accept="image/*", multiple=True, description="Upload photos")
         self.delete_all = ipw.Button(description="Delete all photos", button_style="danger", icon="trash")
         self.progress = ipw.HTML()
         self.message = ipw.HTML()
         self.gallery = ipw.HBox(layout=ipw.Layout(flex_flow="row wrap"))
-        self.upload_box = ipw.VBox([ipw.HTML("<b>No camera?</b> Upload photos instead (they are saved for the "
-                                             "expression and split chosen above)."), self.upload])
+        self.upload_box = ipw.VBox(
+            [
+                ipw.HTML(
+                    "<b>No camera?</b> Upload photos instead (they are saved for the "
+                    "expression and split chosen above)."
+                ),
+                self.upload,
+            ]
+        )
         self.camera.on_msg(self._on_message)
         self.camera.observe(self._on_camera_state, names="camera_state")
         self.upload.observe(self._on_upload, names="value")
         self.delete_all.on_click(lambda _: self.remove_all())
-        super().__init__([self.camera, ipw.HBox([self.emotion, self.split]), self.upload_box, self.progress,
-                          self.message, self.gallery, self.delete_all])
+        super().__init__(
+            [
+                self.camera,
+                ipw.HBox([self.emotion, self.split]),
+                self.upload_box,
+                self.progress,
+                self.message,
+                self.gallery,
+                self.delete_all,
+            ]
+        )
         self.refresh()
 
     # ---- kernel-side handlers (the browser calls them through widget messages)
@@ -135,8 +150,9 @@ class PhotoCapture(ipw.VBox):
     def _on_camera_state(self, change) -> None:
         self.upload_box.layout.display = None if change["new"] != "live" else "none"
         if change["new"] not in ("live", "starting"):
-            self.message.value = (f"<b>No camera</b> ({change['new']}). Use <i>Upload photos</i> to add your "
-                                  "photos instead.")
+            self.message.value = (
+                f"<b>No camera</b> ({change['new']}). Use <i>Upload photos</i> to add your photos instead."
+            )
 
     def delete(self, path: str | os.PathLike) -> None:
         """Delete one saved photo (it must be inside the photo folder)."""
@@ -151,8 +167,11 @@ class PhotoCapture(ipw.VBox):
         photos = self.photos()
         for photo in photos:
             photo.unlink(missing_ok=True)
-        for folder in sorted({p.parent for p in photos} | {p.parent.parent for p in photos} | {self.folder},
-                             key=lambda f: len(f.parts), reverse=True):
+        for folder in sorted(
+            {p.parent for p in photos} | {p.parent.parent for p in photos} | {self.folder},
+            key=lambda f: len(f.parts),
+            reverse=True,
+        ):
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
         n = len(photos)
@@ -169,9 +188,11 @@ class PhotoCapture(ipw.VBox):
     def refresh(self) -> None:
         """Redraw the progress line and the thumbnails from what is on disk."""
         photos = self.photos()
-        done = {s: {p.parent.name for p in photos if p.parent.parent.name == s} for s in SPLITS}
-        self.progress.value = " · ".join(f"{s}: {len(done[s])}/7 expressions" for s in SPLITS) + \
-            f" · {len(photos)} photo{'' if len(photos) == 1 else 's'} in {self.folder}"
+        done = {s: {p.parent.name for p in photos if p.parent.parent.name == s} for s in PHOTO_SPLITS}
+        self.progress.value = (
+            " · ".join(f"{s}: {len(done[s])}/7 expressions" for s in PHOTO_SPLITS)
+            + f" · {len(photos)} photo{'' if len(photos) == 1 else 's'} in {self.folder}"
+        )
         tiles = []
         for p in photos:
             button = ipw.Button(description="delete", layout=ipw.Layout(width="72px"))

@@ -29,8 +29,9 @@ def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
     return confusion_matrix(t, p, labels=np.arange(n_classes)).astype(np.int64)
 
 
-def plot_confusion_matrix(y_true, y_pred, class_names: Sequence[str] = EMOTIONS, normalize: bool = True,
-                          title: str | None = None) -> go.Figure:
+def plot_confusion_matrix(
+    y_true, y_pred, class_names: Sequence[str] = EMOTIONS, normalize: bool = True, title: str | None = None
+) -> go.Figure:
     """Heat map of true (rows) against predicted (columns) classes.
 
     Args:
@@ -48,12 +49,29 @@ def plot_confusion_matrix(y_true, y_pred, class_names: Sequence[str] = EMOTIONS,
     shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     z = shares if normalize else counts
     accuracy = np.trace(counts) / max(counts.sum(), 1)
-    text = [[f"{shares[i, j]:.0%}" if normalize else str(counts[i, j]) for j in range(len(class_names))]
-            for i in range(len(class_names))]
-    fig = go.Figure(go.Heatmap(z=z, x=list(class_names), y=list(class_names), customdata=counts, text=text,
-                               texttemplate="%{text}", colorscale="Blues", zmin=0,
-                               hovertemplate="true %{y}, predicted %{x}: %{customdata} faces<extra></extra>"))
-    fig.update_layout(title=title or f"Confusion matrix (accuracy {accuracy:.1%})", height=460, width=520,
-                      xaxis=dict(title="predicted", side="bottom"), yaxis=dict(title="true", autorange="reversed"),
-                      template="simple_white")
+    text = [
+        [f"{shares[i, j]:.0%}" if normalize else str(counts[i, j]) for j in range(len(class_names))]
+        for i in range(len(class_names))
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(class_names),
+            y=list(class_names),
+            customdata=counts,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            hovertemplate="true %{y}, predicted %{x}: %{customdata} faces<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title or f"Confusion matrix (accuracy {accuracy:.1%})",
+        height=460,
+        width=520,
+        xaxis=dict(title="predicted", side="bottom"),
+        yaxis=dict(title="true", autorange="reversed"),
+        template="simple_white",
+    )
     return fig

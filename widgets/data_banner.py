@@ -18,7 +18,10 @@ def data_banner(description: str) -> HTML:
         ``display``.
     """
     synthetic = description.upper().startswith("SYNTHETIC")
-    colour, border, title = (("#fff4d6", "#d08c00", "Synthetic data in use") if synthetic
-                             else ("#e7f6ea", "#2e8540", "Data in use"))
-    return HTML(f'<div style="background:{colour};border-left:6px solid {border};padding:8px 12px;'
-                f'margin:4px 0;color:#222"><b>{title}.</b> {html.escape(description)}</div>')
+    colour, border, title = (
+        ("#fff4d6", "#d08c00", "Synthetic data in use") if synthetic else ("#e7f6ea", "#2e8540", "Data in use")
+    )
+    return HTML(
+        f'<div style="background:{colour};border-left:6px solid {border};padding:8px 12px;'
+        f'margin:4px 0;color:#222"><b>{title}.</b> {html.escape(description)}</div>'
+    )

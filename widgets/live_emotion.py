@@ -67,8 +67,9 @@ def default_detector(downscale: int = 2) -> Detector:
         return find_face
 
     def detect(grey: np.ndarray) -> Box | None:
-        small = cv2.resize(grey, (max(1, grey.shape[1] // downscale), max(1, grey.shape[0] // downscale)),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            grey, (max(1, grey.shape[1] // downscale), max(1, grey.shape[0] // downscale)), interpolation=cv2.INTER_AREA
+        )
         box = find_face(small)
         return None if box is None else tuple(int(v * downscale) for v in box)
 
@@ -164,18 +165,33 @@ class LiveEmotion(anywidget.AnyWidget):
     message = traitlets.Unicode("").tag(sync=True)  #: the kernel's last word to the student (saved, errors)
     stats = traitlets.Dict().tag(sync=True)  #: written by the browser about once a second
 
-    def __init__(self, model, detector: Detector | None = None, class_names: Sequence[str] = EMOTIONS,
-                 tau: float = 0.3, save_folder: str | os.PathLike | None = None, frame_width: int = 320,
-                 max_fps: float = 20.0, **kwargs):
+    def __init__(
+        self,
+        model,
+        detector: Detector | None = None,
+        class_names: Sequence[str] = EMOTIONS,
+        tau: float = 0.3,
+        save_folder: str | os.PathLike | None = None,
+        frame_width: int = 320,
+        max_fps: float = 20.0,
+        **kwargs,
+    ):
         side = _model_input_side(model)
         outputs = tuple(model.output_shape)
         if outputs[-1] != len(class_names):
-            raise ValueError(f"the model gives {outputs[-1]} outputs (output shape {outputs}) but "
-                             f"{len(class_names)} class names were given")
+            raise ValueError(
+                f"the model gives {outputs[-1]} outputs (output shape {outputs}) but "
+                f"{len(class_names)} class names were given"
+            )
         if tau < 0:
             raise ValueError(f"tau must be ≥ 0 seconds, got {tau}")
-        super().__init__(class_names=list(class_names), frame_width=int(frame_width), max_fps=float(max_fps),
-                         save_folder="" if save_folder is None else str(save_folder), **kwargs)
+        super().__init__(
+            class_names=list(class_names),
+            frame_width=int(frame_width),
+            max_fps=float(max_fps),
+            save_folder="" if save_folder is None else str(save_folder),
+            **kwargs,
+        )
         self.model, self.side, self.tau = model, side, float(tau)
         self.detector = detector or default_detector()
         self.predict = fast_predictor(model)
@@ -212,8 +228,16 @@ class LiveEmotion(anywidget.AnyWidget):
         """
         start = time.perf_counter()
         frame_id = content.get("id")
-        reply = {"kind": "result", "id": frame_id, "face": False, "box": None, "probabilities": None,
-                 "label": self.label, "kernel_ms": 0.0, "error": None}
+        reply = {
+            "kind": "result",
+            "id": frame_id,
+            "face": False,
+            "box": None,
+            "probabilities": None,
+            "label": self.label,
+            "kernel_ms": 0.0,
+            "error": None,
+        }
         self.frames += 1
         try:
             grey = decode_frame(content, buffers)
@@ -238,8 +262,12 @@ class LiveEmotion(anywidget.AnyWidget):
                 self.box = tuple(int(v) for v in box)
                 self.label = self.class_names[int(np.argmax(self.probabilities))]
                 self.faces += 1
-                reply.update(face=True, box=list(self.box), probabilities=[float(v) for v in self.probabilities],
-                             label=self.label)
+                reply.update(
+                    face=True,
+                    box=list(self.box),
+                    probabilities=[float(v) for v in self.probabilities],
+                    label=self.label,
+                )
         except Exception as exc:  # a detector or model failure is shown in the widget, never lost in a log
             self.errors += 1
             self.last_error = reply["error"] = f"frame {frame_id}: {type(exc).__name__}: {exc}"

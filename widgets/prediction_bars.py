@@ -19,28 +19,34 @@ _TRUE_OUTLINE = "#2e7d32"
 def _probabilities(pred, n_classes: int) -> np.ndarray:
     p = np.asarray(pred, dtype=np.float64).squeeze()
     if p.shape != (n_classes,):
-        raise ValueError(f"pred must hold {n_classes} class probabilities (shape ({n_classes},) or (1, "
-                         f"{n_classes})), got shape {np.shape(pred)}")
+        raise ValueError(
+            f"pred must hold {n_classes} class probabilities (shape ({n_classes},) or (1, "
+            f"{n_classes})), got shape {np.shape(pred)}"
+        )
     if not np.all(np.isfinite(p)):
         raise ValueError("pred contains NaN or inf")
     return p
 
 
-def _bar_style(p: np.ndarray, true_label: int | None) -> tuple[list[str], list[str], list[float]]:
+def bar_style(p: np.ndarray, true_label: int | None) -> tuple[list[str], list[str], list[float]]:
+    """Bar colours (the argmax highlighted), outline colours and outline widths (the true class outlined) for the
+    probabilities ``p`` of shape ``(classes,)``."""
     colours = [_PREDICTED if i == int(np.argmax(p)) else _BAR for i in range(len(p))]
     outline = [_TRUE_OUTLINE if i == true_label else "rgba(0,0,0,0)" for i in range(len(p))]
     widths = [3.0 if i == true_label else 0.0 for i in range(len(p))]
     return colours, outline, widths
 
 
-def _title(p: np.ndarray, true_label: int | None, class_names: Sequence[str]) -> str:
+def prediction_title(p: np.ndarray, true_label: int | None, class_names: Sequence[str]) -> str:
+    """``"Predicted: Happy (83%) · true: Sad"``: the argmax of ``p`` with its probability, and the true class."""
     k = int(np.argmax(p))
     truth = "" if true_label is None else f" · true: {class_names[true_label]}"
     return f"Predicted: {class_names[k]} ({p[k]:.0%}){truth}"
 
 
-def plot_emotion_prediction(pred, true_label: int | None = None,
-                            class_names: Sequence[str] = EMOTIONS, title: str | None = None) -> go.Figure:
+def plot_emotion_prediction(
+    pred, true_label: int | None = None, class_names: Sequence[str] = EMOTIONS, title: str | None = None
+) -> go.Figure:
     """Bar chart of a model's class probabilities for one face (the handout's ``plot_emotion_prediction``).
 
     Args:
@@ -56,13 +62,23 @@ def plot_emotion_prediction(pred, true_label: int | None = None,
         ValueError: ``pred`` has the wrong shape or non-finite values.
     """
     p = _probabilities(pred, len(class_names))
-    colours, outline, widths = _bar_style(p, true_label)
-    fig = go.Figure(go.Bar(x=list(class_names), y=p, marker=dict(color=colours, line=dict(color=outline,
-                                                                                         width=widths)),
-                           hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
-    fig.update_layout(title=title or _title(p, true_label, class_names),
-                      yaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
-                      height=300, width=460, margin=dict(l=50, r=10, t=40, b=40), template="simple_white")
+    colours, outline, widths = bar_style(p, true_label)
+    fig = go.Figure(
+        go.Bar(
+            x=list(class_names),
+            y=p,
+            marker=dict(color=colours, line=dict(color=outline, width=widths)),
+            hovertemplate="%{x}: %{y:.1%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title or prediction_title(p, true_label, class_names),
+        yaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
+        height=300,
+        width=460,
+        margin=dict(l=50, r=10, t=40, b=40),
+        template="simple_white",
+    )
     return fig
 
 
@@ -80,15 +96,23 @@ class PredictionBars(ipw.VBox):
         ValueError: the arrays disagree in length or have the wrong shapes.
     """
 
-    def __init__(self, images: np.ndarray, probabilities: np.ndarray, labels: np.ndarray | None = None,
-                 class_names: Sequence[str] = EMOTIONS, title: str | None = None):
+    def __init__(
+        self,
+        images: np.ndarray,
+        probabilities: np.ndarray,
+        labels: np.ndarray | None = None,
+        class_names: Sequence[str] = EMOTIONS,
+        title: str | None = None,
+    ):
         images = np.asarray(images)
         probabilities = np.asarray(probabilities, dtype=np.float64)
         if images.ndim == 4 and images.shape[-1] == 1:
             images = images[..., 0]
         if images.ndim != 3 or probabilities.shape != (len(images), len(class_names)):
-            raise ValueError(f"expected images (N, H, W) and probabilities (N, {len(class_names)}), got "
-                             f"{images.shape} and {probabilities.shape}")
+            raise ValueError(
+                f"expected images (N, H, W) and probabilities (N, {len(class_names)}), got "
+                f"{images.shape} and {probabilities.shape}"
+            )
         if labels is not None and len(labels) != len(images):
             raise ValueError(f"labels has {len(labels)} entries for {len(images)} images")
         self.images = images if images.dtype == np.uint8 else np.clip(images * 255, 0, 255).astype(np.uint8)
@@ -96,14 +120,18 @@ class PredictionBars(ipw.VBox):
         self.labels = None if labels is None else np.asarray(labels, dtype=int)
         self.class_names = tuple(class_names)
 
-        self.slider = ipw.IntSlider(value=0, min=0, max=len(images) - 1, description="example",
-                                    continuous_update=False)
-        self.image_figure = go.FigureWidget(go.Heatmap(z=self.images[0][::-1], colorscale="gray", showscale=False,
-                                                       zmin=0, zmax=255, hoverinfo="skip"))
-        self.image_figure.update_layout(width=260, height=280, margin=dict(l=5, r=5, t=30, b=5),
-                                        xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"))
-        self.bars_figure = go.FigureWidget(plot_emotion_prediction(probabilities[0], self._label(0),
-                                                                   self.class_names))
+        self.slider = ipw.IntSlider(value=0, min=0, max=len(images) - 1, description="example", continuous_update=False)
+        self.image_figure = go.FigureWidget(
+            go.Heatmap(z=self.images[0][::-1], colorscale="gray", showscale=False, zmin=0, zmax=255, hoverinfo="skip")
+        )
+        self.image_figure.update_layout(
+            width=260,
+            height=280,
+            margin=dict(l=5, r=5, t=30, b=5),
+            xaxis=dict(visible=False),
+            yaxis=dict(visible=False, scaleanchor="x"),
+        )
+        self.bars_figure = go.FigureWidget(plot_emotion_prediction(probabilities[0], self._label(0), self.class_names))
         self.slider.observe(self._on_change, names="value")
         self._show(0)
         heading = [ipw.HTML(f"<b>{html.escape(title)}</b>")] if title else []
@@ -114,14 +142,14 @@ class PredictionBars(ipw.VBox):
 
     def _show(self, i: int) -> None:
         p = self.probabilities[i]
-        colours, outline, widths = _bar_style(p, self._label(i))
+        colours, outline, widths = bar_style(p, self._label(i))
         with self.bars_figure.batch_update():
             bar = self.bars_figure.data[0]
             bar.y = p
             bar.marker.color = colours
             bar.marker.line.color = outline
             bar.marker.line.width = widths
-            self.bars_figure.layout.title.text = _title(p, self._label(i), self.class_names)
+            self.bars_figure.layout.title.text = prediction_title(p, self._label(i), self.class_names)
         self.image_figure.data[0].z = self.images[i][::-1]
         self.image_figure.layout.title.text = f"example {i}"
 

@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 from data_loaders.emotions import EMOTIONS
 
 
-def plot_sample_grid(images, labels, per_class: int = 6, class_names: Sequence[str] = EMOTIONS,
-                     seed: int = 0, title: str | None = None) -> go.Figure:
+def plot_sample_grid(
+    images, labels, per_class: int = 6, class_names: Sequence[str] = EMOTIONS, seed: int = 0, title: str | None = None
+) -> go.Figure:
     """Show ``per_class`` random faces for each class as one grey image, rows labelled by class.
 
     Args:
@@ -45,13 +46,23 @@ def plot_sample_grid(images, labels, per_class: int = 6, class_names: Sequence[s
         chosen.append([int(i) for i in picks])
         for col, i in enumerate(picks):
             if i >= 0:
-                mosaic[row * (h + 2):row * (h + 2) + h, col * (w + 2):col * (w + 2) + w] = images[i]
+                mosaic[row * (h + 2) : row * (h + 2) + h, col * (w + 2) : col * (w + 2) + w] = images[i]
     fig = go.Figure(go.Heatmap(z=mosaic, colorscale="gray", showscale=False, zmin=0, zmax=255, hoverinfo="skip"))
     fig.update_layout(
-        height=70 * len(class_names) + 40, width=70 * per_class + 110, margin=dict(l=90, r=5, t=30, b=5),
-        title=title or "Examples per class", template="simple_white", meta={"indices": chosen},
+        height=70 * len(class_names) + 40,
+        width=70 * per_class + 110,
+        margin=dict(l=90, r=5, t=30, b=5),
+        title=title or "Examples per class",
+        template="simple_white",
+        meta={"indices": chosen},
         xaxis=dict(visible=False),
-        yaxis=dict(autorange="reversed", scaleanchor="x", tickmode="array", showgrid=False,
-                   tickvals=[r * (h + 2) + h / 2 for r in range(len(class_names))], ticktext=list(class_names)),
+        yaxis=dict(
+            autorange="reversed",
+            scaleanchor="x",
+            tickmode="array",
+            showgrid=False,
+            tickvals=[r * (h + 2) + h / 2 for r in range(len(class_names))],
+            ticktext=list(class_names),
+        ),
     )
     return fig

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from data_loaders.emotions import EMOTIONS
 
-from .prediction_bars import _bar_style, _title, plot_emotion_prediction
+from .prediction_bars import bar_style, plot_emotion_prediction, prediction_title
 
 #: One colour per emotion (FER2013 order), shared by the curves and nothing else.
 COLOURS = ("#d1495b", "#66a182", "#8d6a9f", "#edae49", "#00798c", "#f08a4b", "#9aa5b1")
@@ -50,14 +50,20 @@ class VideoTimeline(ipw.VBox):
     has no rows.
     """
 
-    def __init__(self, df: pd.DataFrame, frames: Callable[[int], np.ndarray] | Sequence | np.ndarray,
-                 class_names: Sequence[str] = EMOTIONS, title: str | None = None,
-                 extra: dict[str, Sequence[float]] | None = None):
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        frames: Callable[[int], np.ndarray] | Sequence | np.ndarray,
+        class_names: Sequence[str] = EMOTIONS,
+        title: str | None = None,
+        extra: dict[str, Sequence[float]] | None = None,
+    ):
         needed = ["frame", "time_s", "face", "x", "y", "w", "h", *class_names]
         missing = [c for c in needed if c not in df.columns]
         if missing or len(df) == 0:
-            raise ValueError(f"VideoTimeline needs the DataFrame of analyze_video (missing columns {missing}, "
-                             f"{len(df)} rows)")
+            raise ValueError(
+                f"VideoTimeline needs the DataFrame of analyze_video (missing columns {missing}, {len(df)} rows)"
+            )
         first = df.drop_duplicates("frame", keep="first").reset_index(drop=True)
         self.rows = first
         self.class_names = tuple(class_names)
@@ -67,38 +73,68 @@ class VideoTimeline(ipw.VBox):
         self.timeline = go.FigureWidget()
         probs = first[list(self.class_names)].to_numpy(np.float64)
         for k, name in enumerate(self.class_names):
-            self.timeline.add_scatter(x=_json_safe(first["time_s"]), y=_json_safe(probs[:, k]), name=name,
-                                      mode="lines",
-                                      line=dict(color=COLOURS[k % len(COLOURS)], width=1.6),
-                                      hovertemplate=f"{name} %{{y:.0%}} at %{{x:.2f}} s<extra></extra>")
+            self.timeline.add_scatter(
+                x=_json_safe(first["time_s"]),
+                y=_json_safe(probs[:, k]),
+                name=name,
+                mode="lines",
+                line=dict(color=COLOURS[k % len(COLOURS)], width=1.6),
+                hovertemplate=f"{name} %{{y:.0%}} at %{{x:.2f}} s<extra></extra>",
+            )
         for name, values in (extra or {}).items():
             values = np.asarray(values, np.float64)
             if len(values) != len(df):
                 raise ValueError(f"extra curve {name!r} has {len(values)} values for {len(df)} rows")
-            self.timeline.add_scatter(x=_json_safe(df["time_s"]), y=_json_safe(values), name=name,
-                                      mode="lines",
-                                      line=dict(color="black", width=2.2, dash="dot"))
+            self.timeline.add_scatter(
+                x=_json_safe(df["time_s"]),
+                y=_json_safe(values),
+                name=name,
+                mode="lines",
+                line=dict(color="black", width=2.2, dash="dot"),
+            )
         no_face = first.loc[~first["face"].astype(bool), "time_s"]
         if len(no_face):
-            self.timeline.add_scatter(x=_json_safe(no_face), y=[0.0] * len(no_face), name="no face",
-                                      mode="markers",
-                                      marker=dict(color="black", symbol="x", size=5))
-        self.timeline.update_layout(height=300, width=900, template="simple_white",
-                                    margin=dict(l=50, r=10, t=40, b=40), title=title or "Probabilities over time",
-                                    xaxis_title="time (s)", yaxis=dict(range=[0, 1], tickformat=".0%"),
-                                    shapes=[dict(type="line", x0=0, x1=0, y0=0, y1=1, yref="paper",
-                                                 line=dict(color="black", width=1))])
+            self.timeline.add_scatter(
+                x=_json_safe(no_face),
+                y=[0.0] * len(no_face),
+                name="no face",
+                mode="markers",
+                marker=dict(color="black", symbol="x", size=5),
+            )
+        self.timeline.update_layout(
+            height=300,
+            width=900,
+            template="simple_white",
+            margin=dict(l=50, r=10, t=40, b=40),
+            title=title or "Probabilities over time",
+            xaxis_title="time (s)",
+            yaxis=dict(range=[0, 1], tickformat=".0%"),
+            shapes=[dict(type="line", x0=0, x1=0, y0=0, y1=1, yref="paper", line=dict(color="black", width=1))],
+        )
         for trace in self.timeline.data:
             trace.on_click(self._on_click)
 
-        self.slider = ipw.IntSlider(value=0, min=0, max=len(first) - 1, description="frame",
-                                    continuous_update=False, layout=ipw.Layout(width="880px"))
+        self.slider = ipw.IntSlider(
+            value=0,
+            min=0,
+            max=len(first) - 1,
+            description="frame",
+            continuous_update=False,
+            layout=ipw.Layout(width="880px"),
+        )
         self.frame_figure = go.FigureWidget(go.Image(source=""))
-        self.frame_figure.update_layout(width=420, height=340, margin=dict(l=5, r=5, t=30, b=5),
-                                        xaxis=dict(visible=False), yaxis=dict(visible=False))
-        self.bars_figure = go.FigureWidget(plot_emotion_prediction(np.full(len(self.class_names),
-                                                                           1 / len(self.class_names)),
-                                                                   class_names=self.class_names))
+        self.frame_figure.update_layout(
+            width=420,
+            height=340,
+            margin=dict(l=5, r=5, t=30, b=5),
+            xaxis=dict(visible=False),
+            yaxis=dict(visible=False),
+        )
+        self.bars_figure = go.FigureWidget(
+            plot_emotion_prediction(
+                np.full(len(self.class_names), 1 / len(self.class_names)), class_names=self.class_names
+            )
+        )
         self.slider.observe(lambda change: self.show(int(change["new"])), names="value")
         self.show(0)
         super().__init__([self.timeline, self.slider, ipw.HBox([self.frame_figure, self.bars_figure])])
@@ -118,18 +154,31 @@ class VideoTimeline(ipw.VBox):
         face = bool(row["face"])
         with self.frame_figure.batch_update():
             self.frame_figure.data[0].source = self._cache[index]
-            box = [dict(type="rect", x0=int(row["x"]), y0=int(row["y"]), x1=int(row["x"]) + int(row["w"]),
-                        y1=int(row["y"]) + int(row["h"]), line=dict(color="#d1495b", width=3))] if face else []
+            box = (
+                [
+                    dict(
+                        type="rect",
+                        x0=int(row["x"]),
+                        y0=int(row["y"]),
+                        x1=int(row["x"]) + int(row["w"]),
+                        y1=int(row["y"]) + int(row["h"]),
+                        line=dict(color="#d1495b", width=3),
+                    )
+                ]
+                if face
+                else []
+            )
             self.frame_figure.layout.shapes = box
-            self.frame_figure.layout.title.text = (f"frame {index} · {row['time_s']:.2f} s"
-                                                   + ("" if face else " · no face"))
+            self.frame_figure.layout.title.text = f"frame {index} · {row['time_s']:.2f} s" + (
+                "" if face else " · no face"
+            )
         p = row[list(self.class_names)].to_numpy(np.float64)
         with self.bars_figure.batch_update():
             bar = self.bars_figure.data[0]
             if face:
-                colours, outline, widths = _bar_style(p, None)
+                colours, outline, widths = bar_style(p, None)
                 bar.y, bar.marker.color = _json_safe(p), colours
-                self.bars_figure.layout.title.text = _title(p, None, self.class_names)
+                self.bars_figure.layout.title.text = prediction_title(p, None, self.class_names)
             else:
                 bar.y = [0.0] * len(p)
                 self.bars_figure.layout.title.text = "no face in this frame"

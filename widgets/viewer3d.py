@@ -35,7 +35,7 @@ CAMERAS: dict[str, dict] = {
     "top": dict(eye=dict(x=0, y=1.9, z=0.3), up=dict(x=0, y=0, z=-1)),
 }
 _DEPTH_SCALE = "Viridis"
-_MOVE_SCALE = [[0, "#2c7bb6"], [0.5, "#ffffbf"], [1, "#d7191c"]]
+MOVEMENT_COLORSCALE = [[0, "#2c7bb6"], [0.5, "#ffffbf"], [1, "#d7191c"]]
 
 
 def displacement_mm(points: np.ndarray, neutral: np.ndarray) -> np.ndarray:
@@ -64,14 +64,28 @@ def face_colours(points: np.ndarray, neutral: np.ndarray | None = None) -> np.nd
     return ((pts[:, 2] - pts[:, 2].min()) * 1000).astype(np.float32)
 
 
-def cloud_trace(points: np.ndarray, colour: np.ndarray | None = None, size: int = 3,
-                colour_title: str = "depth (mm)", colourscale=_DEPTH_SCALE, scene: str = "scene") -> go.Scatter3d:
+def cloud_trace(
+    points: np.ndarray,
+    colour: np.ndarray | None = None,
+    size: int = 3,
+    colour_title: str = "depth (mm)",
+    colourscale=_DEPTH_SCALE,
+    scene: str = "scene",
+) -> go.Scatter3d:
     """A ``Scatter3d`` of one ``(P, 3)`` cloud in metres, coloured by ``colour (P,)`` (default: depth, mm)."""
     pts = np.asarray(points, np.float32)
     values = face_colours(pts) if colour is None else np.asarray(colour, np.float32)
-    return go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], mode="markers", scene=scene, hoverinfo="skip",
-                        marker=dict(size=size, color=values, colorscale=colourscale,
-                                    colorbar=dict(title=colour_title, len=0.6, thickness=12)))
+    return go.Scatter3d(
+        x=pts[:, 0],
+        y=pts[:, 1],
+        z=pts[:, 2],
+        mode="markers",
+        scene=scene,
+        hoverinfo="skip",
+        marker=dict(
+            size=size, color=values, colorscale=colourscale, colorbar=dict(title=colour_title, len=0.6, thickness=12)
+        ),
+    )
 
 
 def voxel_trace(counts: np.ndarray, scene: str = "scene", max_size: int = 12) -> go.Scatter3d:
@@ -89,11 +103,22 @@ def voxel_trace(counts: np.ndarray, scene: str = "scene", max_size: int = 12) ->
     i, j, k = np.nonzero(grid)
     c = grid[i, j, k].astype(np.float32)
     peak = float(c.max()) if len(c) else 1.0
-    return go.Scatter3d(x=i.astype(np.float32), y=j.astype(np.float32), z=k.astype(np.float32), mode="markers",
-                        scene=scene, hovertext=[f"cell ({a}, {b}, {d}): {int(n)} points" for a, b, d, n in
-                                                zip(i, j, k, c)], hoverinfo="text",
-                        marker=dict(size=2 + (max_size - 2) * c / peak, color=c, colorscale="Hot", symbol="square",
-                                    colorbar=dict(title="points per cell", len=0.6, thickness=12)))
+    return go.Scatter3d(
+        x=i.astype(np.float32),
+        y=j.astype(np.float32),
+        z=k.astype(np.float32),
+        mode="markers",
+        scene=scene,
+        hovertext=[f"cell ({a}, {b}, {d}): {int(n)} points" for a, b, d, n in zip(i, j, k, c)],
+        hoverinfo="text",
+        marker=dict(
+            size=2 + (max_size - 2) * c / peak,
+            color=c,
+            colorscale="Hot",
+            symbol="square",
+            colorbar=dict(title="points per cell", len=0.6, thickness=12),
+        ),
+    )
 
 
 class FaceViewer(ipw.VBox):
@@ -110,40 +135,56 @@ class FaceViewer(ipw.VBox):
         ValueError: arrays of mismatched lengths, or points not shaped ``(N, P, 3)``.
     """
 
-    def __init__(self, points: np.ndarray, labels: np.ndarray, subjects: np.ndarray,
-                 class_names: Sequence[str] = EMOTIONS, voxelize: Callable[[np.ndarray], np.ndarray] | None = None):
+    def __init__(
+        self,
+        points: np.ndarray,
+        labels: np.ndarray,
+        subjects: np.ndarray,
+        class_names: Sequence[str] = EMOTIONS,
+        voxelize: Callable[[np.ndarray], np.ndarray] | None = None,
+    ):
         self.points = np.asarray(points, np.float32)
         self.labels, self.subjects = np.asarray(labels), np.asarray(subjects).astype(str)
         if self.points.ndim != 3 or self.points.shape[2] != 3:
             raise ValueError(f"points must be (N, P, 3), got {self.points.shape}")
         if not (len(self.points) == len(self.labels) == len(self.subjects)):
-            raise ValueError(f"points, labels, subjects differ in length: {len(self.points)}, {len(self.labels)}, "
-                             f"{len(self.subjects)}")
+            raise ValueError(
+                f"points, labels, subjects differ in length: {len(self.points)}, {len(self.labels)}, "
+                f"{len(self.subjects)}"
+            )
         self.class_names, self.voxelize = tuple(class_names), voxelize
         ids = list(dict.fromkeys(self.subjects.tolist()))
         self.subject = ipw.Dropdown(options=ids, value=ids[0], description="subject")
         self.expression = ipw.Dropdown(description="expression")
         self.compare = ipw.Dropdown(description="compare with")
-        self.colour = ipw.ToggleButtons(options=["depth", "movement from neutral"], value="depth",
-                                        description="colour")
-        self.view = ipw.ToggleButtons(options=["points", "voxels"], value="points", description="view",
-                                      disabled=voxelize is None,
-                                      tooltip="" if voxelize else "pass voxelize=… to enable the voxel view")
+        self.colour = ipw.ToggleButtons(options=["depth", "movement from neutral"], value="depth", description="colour")
+        self.view = ipw.ToggleButtons(
+            options=["points", "voxels"],
+            value="points",
+            description="view",
+            disabled=voxelize is None,
+            tooltip="" if voxelize else "pass voxelize=… to enable the voxel view",
+        )
         self.camera = ipw.ToggleButtons(options=list(CAMERAS), value="front", description="camera")
         self.size = ipw.IntSlider(value=3, min=1, max=8, description="point size")
         self.status = ipw.HTML()
-        self.figure = go.FigureWidget(make_subplots(rows=1, cols=2, specs=[[{"type": "scene"}, {"type": "scene"}]],
-                                                    horizontal_spacing=0.02))
+        self.figure = go.FigureWidget(
+            make_subplots(rows=1, cols=2, specs=[[{"type": "scene"}, {"type": "scene"}]], horizontal_spacing=0.02)
+        )
         self.figure.add_trace(cloud_trace(self.points[0], scene="scene"))
         self.figure.add_trace(cloud_trace(self.points[0], scene="scene2"))
-        self.figure.update_layout(height=480, margin=dict(l=0, r=0, t=30, b=0), showlegend=False,
-                                  uirevision="faces")
+        self.figure.update_layout(height=480, margin=dict(l=0, r=0, t=30, b=0), showlegend=False, uirevision="faces")
         self._update_expressions()
         for control in (self.expression, self.compare, self.colour, self.view, self.camera, self.size):
             control.observe(lambda _: self.redraw(), names="value")
         self.subject.observe(lambda _: (self._update_expressions(), self.redraw()), names="value")
-        controls = ipw.VBox([ipw.HBox([self.subject, self.expression, self.compare]),
-                             ipw.HBox([self.colour, self.view]), ipw.HBox([self.camera, self.size])])
+        controls = ipw.VBox(
+            [
+                ipw.HBox([self.subject, self.expression, self.compare]),
+                ipw.HBox([self.colour, self.view]),
+                ipw.HBox([self.camera, self.size]),
+            ]
+        )
         super().__init__([controls, self.figure, self.status])
         self.redraw()
 
@@ -167,7 +208,7 @@ class FaceViewer(ipw.VBox):
     def _panel(self, name: str, rows: dict[str, int]) -> tuple[np.ndarray, np.ndarray, str, object]:
         cloud = self.points[rows[name]]
         if self.colour.value == "movement from neutral" and "Neutral" in rows:
-            return cloud, face_colours(cloud, self.points[rows["Neutral"]]), "moved (mm)", _MOVE_SCALE
+            return cloud, face_colours(cloud, self.points[rows["Neutral"]]), "moved (mm)", MOVEMENT_COLORSCALE
         return cloud, face_colours(cloud), "depth (mm)", _DEPTH_SCALE
 
     def redraw(self) -> None:
@@ -179,8 +220,10 @@ class FaceViewer(ipw.VBox):
         # both panels share one colour range and one colour bar, so equal colours mean equal values
         voxels = self.view.value == "voxels" and self.voxelize is not None
         if voxels:
-            panels = [voxel_trace(self.voxelize(self.points[rows[name]]), scene=scene)
-                      for name, scene in zip(names, ("scene", "scene2"))]
+            panels = [
+                voxel_trace(self.voxelize(self.points[rows[name]]), scene=scene)
+                for name, scene in zip(names, ("scene", "scene2"))
+            ]
             top = max(float(np.max(p.marker.color)) if len(p.marker.color) else 1.0 for p in panels)
         else:
             panels = [self._panel(name, rows) for name in names]
@@ -188,21 +231,49 @@ class FaceViewer(ipw.VBox):
         with self.figure.batch_update():
             for n, (trace, panel) in enumerate(zip(self.figure.data, panels)):
                 if voxels:
-                    trace.update(x=panel.x, y=panel.y, z=panel.z, hovertext=panel.hovertext, hoverinfo="text",
-                                 marker=panel.marker)
+                    trace.update(
+                        x=panel.x,
+                        y=panel.y,
+                        z=panel.z,
+                        hovertext=panel.hovertext,
+                        hoverinfo="text",
+                        marker=panel.marker,
+                    )
                     trace.marker.update(cmin=1, cmax=top, showscale=n == 0)
                 else:
                     cloud, values, title, scale = panel
-                    trace.update(x=cloud[:, 0], y=cloud[:, 1], z=cloud[:, 2], hoverinfo="skip",
-                                 marker=dict(size=self.size.value, color=values, colorscale=scale, cmin=0, cmax=top,
-                                             showscale=n == 0, colorbar=dict(title=title), symbol="circle"))
+                    trace.update(
+                        x=cloud[:, 0],
+                        y=cloud[:, 1],
+                        z=cloud[:, 2],
+                        hoverinfo="skip",
+                        marker=dict(
+                            size=self.size.value,
+                            color=values,
+                            colorscale=scale,
+                            cmin=0,
+                            cmax=top,
+                            showscale=n == 0,
+                            colorbar=dict(title=title),
+                            symbol="circle",
+                        ),
+                    )
             for scene in ("scene", "scene2"):
-                self.figure.layout[scene].update(camera=CAMERAS[self.camera.value], aspectmode="data",
-                                                 xaxis_visible=False, yaxis_visible=False, zaxis_visible=False)
-            self.figure.layout.title = (f"{self.subject.value}: {self.expression.value} (left) · "
-                                        f"{self.compare.value} (right)")
-        note = ("" if self.colour.value == "depth" or "Neutral" in rows
-                else "<i>this subject has no neutral face: showing depth</i>")
+                self.figure.layout[scene].update(
+                    camera=CAMERAS[self.camera.value],
+                    aspectmode="data",
+                    xaxis_visible=False,
+                    yaxis_visible=False,
+                    zaxis_visible=False,
+                )
+            self.figure.layout.title = (
+                f"{self.subject.value}: {self.expression.value} (left) · {self.compare.value} (right)"
+            )
+        note = (
+            ""
+            if self.colour.value == "depth" or "Neutral" in rows
+            else "<i>this subject has no neutral face: showing depth</i>"
+        )
         self.status.value = note
 
 
@@ -226,9 +297,15 @@ def _page_colours(points: np.ndarray, rows: dict[str, dict[str, int]]) -> np.nda
     return out
 
 
-def export_html(points: np.ndarray, labels: np.ndarray, subjects: np.ndarray, path: str | Path,
-                class_names: Sequence[str] = EMOTIONS, title: str = "Expression Lab · 3D faces",
-                note: str = "") -> Path:
+def export_html(
+    points: np.ndarray,
+    labels: np.ndarray,
+    subjects: np.ndarray,
+    path: str | Path,
+    class_names: Sequence[str] = EMOTIONS,
+    title: str = "Expression Lab · 3D faces",
+    note: str = "",
+) -> Path:
     """Write one self-contained HTML page (plotly.js and all clouds inline, no network) to explore the faces.
 
     Clouds are stored once as base64 float32 (12 bytes a vertex), and both colourings (depth, movement from
@@ -245,18 +322,28 @@ def export_html(points: np.ndarray, labels: np.ndarray, subjects: np.ndarray, pa
 
     pts = np.ascontiguousarray(points, dtype="<f4")
     if pts.ndim != 3 or pts.shape[2] != 3 or not (len(pts) == len(labels) == len(subjects)):
-        raise ValueError(f"expected points (N, P, 3) with N labels and subjects, got {pts.shape}, {len(labels)}, "
-                         f"{len(subjects)}")
+        raise ValueError(
+            f"expected points (N, P, 3) with N labels and subjects, got {pts.shape}, {len(labels)}, {len(subjects)}"
+        )
     rows: dict[str, dict[str, int]] = {}
     for r, (s, lab) in enumerate(zip(np.asarray(subjects).astype(str), labels)):
         rows.setdefault(s, {})[class_names[int(lab)]] = r
-    meta = {"n_points": int(pts.shape[1]), "rows": rows, "cameras": CAMERAS, "depth_scale": _DEPTH_SCALE,
-            "move_scale": _MOVE_SCALE}
-    fields = {"__TITLE__": html.escape(title), "__NOTE__": html.escape(note), "__META__": json.dumps(meta),
-              "__XYZ__": base64.b64encode(pts.tobytes()).decode(),
-              "__COLOURS__": base64.b64encode(_page_colours(pts, rows).astype("<u2").tobytes()).decode(),
-              "__PAGE_JS__": _PAGE_JS.read_text(encoding="utf-8"),
-              "__PLOTLY_JS__": get_plotlyjs()}
+    meta = {
+        "n_points": int(pts.shape[1]),
+        "rows": rows,
+        "cameras": CAMERAS,
+        "depth_scale": _DEPTH_SCALE,
+        "move_scale": MOVEMENT_COLORSCALE,
+    }
+    fields = {
+        "__TITLE__": html.escape(title),
+        "__NOTE__": html.escape(note),
+        "__META__": json.dumps(meta),
+        "__XYZ__": base64.b64encode(pts.tobytes()).decode(),
+        "__COLOURS__": base64.b64encode(_page_colours(pts, rows).astype("<u2").tobytes()).decode(),
+        "__PAGE_JS__": _PAGE_JS.read_text(encoding="utf-8"),
+        "__PLOTLY_JS__": get_plotlyjs(),
+    }
     # one pass over the template: text put in (plotly.js, a title) is never searched for placeholders itself
     page = re.sub("|".join(fields), lambda m: fields[m.group(0)], _PAGE.read_text(encoding="utf-8"))
     out = Path(path)
@@ -270,10 +357,14 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m widgets.viewer3d", description="Export the 3D face viewer "
-                                     "as one self-contained HTML page.")
-    parser.add_argument("path", nargs="?", help="faces.py, .npz or a folder (default: IPHONEX_PATH, then "
-                        "data/iphonex/, then synthetic faces)")
+    parser = argparse.ArgumentParser(
+        prog="python -m widgets.viewer3d", description="Export the 3D face viewer as one self-contained HTML page."
+    )
+    parser.add_argument(
+        "path",
+        nargs="?",
+        help="faces.py, .npz or a folder (default: IPHONEX_PATH, then data/iphonex/, then synthetic faces)",
+    )
     parser.add_argument("--html", required=True, help="the page to write")
     parser.add_argument("--subjects", type=int, default=None, help="only the first N subjects")
     args = parser.parse_args(argv)

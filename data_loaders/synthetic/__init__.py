@@ -30,15 +30,20 @@ from .writers import MARKER, openface_csv_text, write_faces_npz, write_faces_py,
 
 #: Bump whenever the generator's output changes, so cached default data is generated again.
 GENERATOR_VERSION = 1
-DEFAULT_SUBJECTS = 50      # the course's iPhone X data had 50 subjects
-DEFAULT_IMAGES = 10_000    # enough to train on in minutes; FER2013 has 35,887
+DEFAULT_SUBJECTS = 50  # the course's iPhone X data had 50 subjects
+DEFAULT_IMAGES = 10_000  # enough to train on in minutes; FER2013 has 35,887
 DEFAULT_SEED = 0
 
 FILES = {"fer2013": "fer2013.csv", "iphonex": "faces.py", "iphonex_npz": "faces.npz"}
 
 
-def generate(out: str | Path, subjects: int = DEFAULT_SUBJECTS, images: int = DEFAULT_IMAGES,
-             seed: int = DEFAULT_SEED, verbose: bool = False) -> dict[str, Path]:
+def generate(
+    out: str | Path,
+    subjects: int = DEFAULT_SUBJECTS,
+    images: int = DEFAULT_IMAGES,
+    seed: int = DEFAULT_SEED,
+    verbose: bool = False,
+) -> dict[str, Path]:
     """Write ``fer2013.csv``, ``faces.py``, ``faces.npz`` and ``SYNTHETIC.json`` into ``out``.
 
     Deterministic: the same arguments give byte-identical files.
@@ -55,10 +60,14 @@ def generate(out: str | Path, subjects: int = DEFAULT_SUBJECTS, images: int = DE
     say = print if verbose else (lambda *a, **k: None)
     start = time.perf_counter()
     faces = sample_faces(subjects, seed=seed)
-    paths = {"iphonex": write_faces_py(faces, out / FILES["iphonex"]),
-             "iphonex_npz": write_faces_npz(faces, out / FILES["iphonex_npz"])}
-    say(f"{subjects} subjects × 7 expressions as point clouds → {paths['iphonex']} "
-        f"({time.perf_counter() - start:.1f} s)")
+    paths = {
+        "iphonex": write_faces_py(faces, out / FILES["iphonex"]),
+        "iphonex_npz": write_faces_npz(faces, out / FILES["iphonex_npz"]),
+    }
+    say(
+        f"{subjects} subjects × 7 expressions as point clouds → {paths['iphonex']} "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
     start = time.perf_counter()
     pixels, labels, usage = sample_images(images, seed=seed)
     paths["fer2013"] = write_fer2013_csv(pixels, labels, usage, out / FILES["fer2013"])
@@ -84,8 +93,9 @@ def default_data(kind: str = "fer2013") -> Path:
     """
     if kind not in FILES:
         raise KeyError(f"unknown synthetic data kind {kind!r}: expected one of {', '.join(FILES)}")
-    folder = cache.cache_dir() / (f"synthetic-v{GENERATOR_VERSION}-seed{DEFAULT_SEED}-"
-                                  f"{DEFAULT_SUBJECTS}x{DEFAULT_IMAGES}")
+    folder = cache.cache_dir() / (
+        f"synthetic-v{GENERATOR_VERSION}-seed{DEFAULT_SEED}-{DEFAULT_SUBJECTS}x{DEFAULT_IMAGES}"
+    )
     if not (folder / MARKER).is_file():
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + "."))
         try:
@@ -101,8 +111,30 @@ def default_data(kind: str = "fer2013") -> Path:
     return folder / FILES[kind]
 
 
-__all__ = ["ARKIT_POINTS", "AUS", "AU_NAMES", "DEFAULT_IMAGES", "DEFAULT_SEED", "DEFAULT_SUBJECTS",
-           "EMOTION_AUS", "FACS_INTENSITY", "FaceModel", "GENERATOR_VERSION", "IDENTITY_NAMES", "IPHONEX_EMOTIONS",
-           "SyntheticFaces", "au_vector", "default_data", "generate", "is_synthetic", "make_face", "sample_faces",
-           "sample_images", "EMOTION_ANGLES", "openface_csv_text", "sample_image_aus", "standin_photos",
-           "valence_arousal"]
+__all__ = [
+    "ARKIT_POINTS",
+    "AUS",
+    "AU_NAMES",
+    "DEFAULT_IMAGES",
+    "DEFAULT_SEED",
+    "DEFAULT_SUBJECTS",
+    "EMOTION_AUS",
+    "FACS_INTENSITY",
+    "FaceModel",
+    "GENERATOR_VERSION",
+    "IDENTITY_NAMES",
+    "IPHONEX_EMOTIONS",
+    "SyntheticFaces",
+    "au_vector",
+    "default_data",
+    "generate",
+    "is_synthetic",
+    "make_face",
+    "sample_faces",
+    "sample_images",
+    "EMOTION_ANGLES",
+    "openface_csv_text",
+    "sample_image_aus",
+    "standin_photos",
+    "valence_arousal",
+]

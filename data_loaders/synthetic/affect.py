@@ -23,13 +23,13 @@ from .facs import emotion_au_table
 
 #: Angle of each FER2013 emotion on Russell's circumplex, degrees (see the module docstring); Neutral has none.
 EMOTION_ANGLES: dict[str, float | None] = {
-    "Angry": 99.0,      # "angry"
-    "Disgust": 140.0,   # not in Russell (1980): the kit's choice, near "distressed"/"frustrated"
-    "Fear": 117.0,      # "afraid"
-    "Happy": 8.0,       # "happy"
-    "Sad": 208.0,       # "sad"
-    "Surprise": 70.0,   # "astonished"
-    "Neutral": None,    # the centre
+    "Angry": 99.0,  # "angry"
+    "Disgust": 140.0,  # not in Russell (1980): the kit's choice, near "distressed"/"frustrated"
+    "Fear": 117.0,  # "afraid"
+    "Happy": 8.0,  # "happy"
+    "Sad": 208.0,  # "sad"
+    "Surprise": 70.0,  # "astonished"
+    "Neutral": None,  # the centre
 }
 
 
@@ -40,7 +40,7 @@ def expression_strength(labels: np.ndarray, aus: np.ndarray) -> np.ndarray:
     scale, ``(N, len(AUS))``), clipped to [0, 1]; 0 for Neutral (no prototype AUs).
     """
     proto = emotion_au_table()[np.asarray(labels)]
-    norm = (proto ** 2).sum(axis=1)
+    norm = (proto**2).sum(axis=1)
     scale = np.where(norm > 0, (np.asarray(aus) * proto).sum(axis=1) / np.maximum(norm, 1e-9), 0.0)
     return np.clip(scale, 0.0, 1.0).astype(np.float32)
 
@@ -59,8 +59,10 @@ def valence_arousal(labels: np.ndarray, aus: np.ndarray) -> tuple[np.ndarray, np
 
 def circumplex_points() -> dict[str, tuple[float, float]]:
     """Each emotion's prototype point (valence, arousal) at full strength; Neutral at (0, 0)."""
-    return {e: (0.0, 0.0) if a is None else (float(np.cos(np.deg2rad(a))), float(np.sin(np.deg2rad(a))))
-            for e, a in EMOTION_ANGLES.items()}
+    return {
+        e: (0.0, 0.0) if a is None else (float(np.cos(np.deg2rad(a))), float(np.sin(np.deg2rad(a))))
+        for e, a in EMOTION_ANGLES.items()
+    }
 
 
 __all__ = ["EMOTION_ANGLES", "circumplex_points", "expression_strength", "valence_arousal"]

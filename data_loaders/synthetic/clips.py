@@ -31,7 +31,7 @@ from ..emotions import EMOTIONS
 from ..files import atomic_write
 from .face_model import rotation_matrices
 from .facs import AUS, emotion_au_table
-from .render import _SPAN, _albedo, _grid, splat
+from .render import FACE_SPAN_M, face_albedo, face_grid, splat
 from .sampling import draw_identities
 
 #: AU12 intensity from which a frame counts as a smile (FACS "B", slight evidence, on the kit's 0.2-1 scale).
@@ -39,10 +39,21 @@ SMILE_AU12 = 0.4
 DEFAULT_SECONDS = 16.0
 DEFAULT_FPS = 15
 DEFAULT_SIZE = (320, 240)  # width, height: a small webcam frame
-CLIP_VERSION = 1           #: bump when clips change, so a cached default clip is rendered again
-_PATCH = 128               # face patch side in pixels (the face spans about 0.85-1.0 of it)
-GROUND_TRUTH_COLUMNS = ("frame", "time_s", "emotion", "AU12", "AU6", "smile", "face_present", "face_x", "face_y",
-                        "face_w", "face_h")
+CLIP_VERSION = 1  #: bump when clips change, so a cached default clip is rendered again
+_PATCH = 128  # face patch side in pixels (the face spans about 0.85-1.0 of it)
+GROUND_TRUTH_COLUMNS = (
+    "frame",
+    "time_s",
+    "emotion",
+    "AU12",
+    "AU6",
+    "smile",
+    "face_present",
+    "face_x",
+    "face_y",
+    "face_w",
+    "face_h",
+)
 
 
 def _episodes(seconds: float, rng: np.random.Generator) -> list[tuple[str | None, float, float]]:
@@ -93,15 +104,16 @@ def _timeline(n_frames: int, fps: float, rng: np.random.Generator):
     return np.clip(aus, 0, 1), emotion, present
 
 
-def _render_patches(identity: np.ndarray, aus: np.ndarray, yaw, pitch, roll, scale, light, ambient,
-                    tone: float) -> tuple[np.ndarray, np.ndarray]:
+def _render_patches(
+    identity: np.ndarray, aus: np.ndarray, yaw, pitch, roll, scale, light, ambient, tone: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Face shading and coverage for each frame: ``(value, alpha)``, both ``float64 (T, _PATCH, _PATCH)``.
 
     The shading of :func:`~data_loaders.synthetic.render.render_faces` (same face grid, albedo, Lambertian light),
     with the light, pose and scale given per frame so that they change smoothly over a clip.
     """
     size, b = _PATCH, len(aus)
-    g = _grid(int(size * 1.25))  # ≈ 1.5 samples per pixel: enough for a 128-px face, half the work
+    g = face_grid(int(size * 1.25))  # ≈ 1.5 samples per pixel: enough for a 128-px face, half the work
     points = g.model.shapes(np.repeat(identity[None], b, 0), aus) * scale[:, None, None].astype(np.float32)
     points = points @ rotation_matrices(yaw, pitch, roll).transpose(0, 2, 1)
     cube = points.reshape(b, g.size, g.size, 3)
@@ -111,9 +123,9 @@ def _render_patches(identity: np.ndarray, aus: np.ndarray, yaw, pitch, roll, sca
     normal = np.cross(du, dv)
     normal /= np.sqrt(np.einsum("bpc,bpc->bp", normal, normal))[..., None] + np.float32(1e-12)
     shade = ambient[:, None] + (1 - ambient[:, None]) * np.maximum(np.einsum("bpc,bc->bp", normal, light), 0)
-    value = _albedo(g, aus, np.full(b, tone, np.float32)) * shade
-    px = points[..., 0] * (size / _SPAN) + size / 2
-    py = size / 2 - points[..., 1] * (size / _SPAN)
+    value = face_albedo(g, aus, np.full(b, tone, np.float32)) * shade
+    px = points[..., 0] * (size / FACE_SPAN_M) + size / 2
+    py = size / 2 - points[..., 1] * (size / FACE_SPAN_M)
     return splat(px, py, value, normal[..., 2] > 0.05, size)
 
 
@@ -122,14 +134,15 @@ def _room(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     y, x = np.mgrid[0:height, 0:width] / max(width, height)
     wall = 0.55 + 0.12 * (x - 0.5) - 0.08 * (y - 0.3) + rng.uniform(-0.05, 0.05)
     door_x = int(rng.uniform(0.02, 0.12) * width)
-    wall[int(0.15 * height):, door_x:door_x + int(0.16 * width)] -= 0.18
+    wall[int(0.15 * height) :, door_x : door_x + int(0.16 * width)] -= 0.18
     shelf_y = int(rng.uniform(0.2, 0.3) * height)
-    wall[shelf_y:shelf_y + max(2, height // 60), int(0.7 * width):] += 0.2
+    wall[shelf_y : shelf_y + max(2, height // 60), int(0.7 * width) :] += 0.2
     return np.clip(wall, 0, 1)
 
 
-def render_clip(seconds: float = DEFAULT_SECONDS, fps: float = DEFAULT_FPS,
-                size: tuple[int, int] = DEFAULT_SIZE, seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
+def render_clip(
+    seconds: float = DEFAULT_SECONDS, fps: float = DEFAULT_FPS, size: tuple[int, int] = DEFAULT_SIZE, seed: int = 0
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Render a clip in memory.
 
     Args:
@@ -146,8 +159,9 @@ def render_clip(seconds: float = DEFAULT_SECONDS, fps: float = DEFAULT_FPS,
     width, height = int(size[0]), int(size[1])
     n = int(round(seconds * fps))
     if n < 2 or width < 160 or height < 144:
-        raise ValueError(f"a clip needs at least 2 frames of at least 160×144 pixels, got {n} frames of "
-                         f"{width}×{height}")
+        raise ValueError(
+            f"a clip needs at least 2 frames of at least 160×144 pixels, got {n} frames of {width}×{height}"
+        )
     rng = np.random.default_rng([seed, 1812])
     identity = draw_identities(1, rng)[0]
     aus, emotion, present = _timeline(n, fps, rng)
@@ -181,26 +195,45 @@ def render_clip(seconds: float = DEFAULT_SECONDS, fps: float = DEFAULT_FPS,
         if present[i]:
             x0, y0 = int(round(cx[i] - _PATCH / 2)), int(round(cy[i] - _PATCH / 2))
             xs, ys = slice(max(x0, 0), min(x0 + _PATCH, width)), slice(max(y0, 0), min(y0 + _PATCH, height))
-            a = alpha[i, ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
-            f = value[i, ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
+            a = alpha[i, ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
+            f = value[i, ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
             image[ys, xs] = a * f + (1 - a) * image[ys, xs]
             rows, cols = np.nonzero(a > 0.5)
-            boxes[i] = (xs.start + cols.min(), ys.start + rows.min(), cols.max() - cols.min() + 1,
-                        rows.max() - rows.min() + 1)
+            boxes[i] = (
+                xs.start + cols.min(),
+                ys.start + rows.min(),
+                cols.max() - cols.min() + 1,
+                rows.max() - rows.min() + 1,
+            )
         image = ndimage.gaussian_filter(image, 0.6) * gain[i] + noise[i]
         frames[i] = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
 
     au12, au6 = aus[:, AUS.index("AU12")], aus[:, AUS.index("AU6")]
-    truth = pd.DataFrame({
-        "frame": np.arange(n), "time_s": np.round(t, 4), "emotion": emotion.astype(str),
-        "AU12": np.round(np.where(present, au12, 0.0), 3), "AU6": np.round(np.where(present, au6, 0.0), 3),
-        "smile": (present & (au12 >= SMILE_AU12)).astype(np.int64), "face_present": present.astype(np.int64),
-        "face_x": boxes[:, 0], "face_y": boxes[:, 1], "face_w": boxes[:, 2], "face_h": boxes[:, 3]})
+    truth = pd.DataFrame(
+        {
+            "frame": np.arange(n),
+            "time_s": np.round(t, 4),
+            "emotion": emotion.astype(str),
+            "AU12": np.round(np.where(present, au12, 0.0), 3),
+            "AU6": np.round(np.where(present, au6, 0.0), 3),
+            "smile": (present & (au12 >= SMILE_AU12)).astype(np.int64),
+            "face_present": present.astype(np.int64),
+            "face_x": boxes[:, 0],
+            "face_y": boxes[:, 1],
+            "face_w": boxes[:, 2],
+            "face_h": boxes[:, 3],
+        }
+    )
     return frames, truth
 
 
-def write_clip(out: str | os.PathLike, seconds: float = DEFAULT_SECONDS, fps: float = DEFAULT_FPS,
-               size: tuple[int, int] = DEFAULT_SIZE, seed: int = 0) -> tuple[Path, Path]:
+def write_clip(
+    out: str | os.PathLike,
+    seconds: float = DEFAULT_SECONDS,
+    fps: float = DEFAULT_FPS,
+    size: tuple[int, int] = DEFAULT_SIZE,
+    seed: int = 0,
+) -> tuple[Path, Path]:
     """Render a clip and write ``out`` (an ``.mp4``, OpenCV's ``mp4v`` codec) and its ground truth beside it
     (the same name with ``.csv``). Both are written through temporary files, then renamed.
 
@@ -220,8 +253,9 @@ def write_clip(out: str | os.PathLike, seconds: float = DEFAULT_SECONDS, fps: fl
     out.parent.mkdir(parents=True, exist_ok=True)
     csv = out.with_suffix(".csv")
     with atomic_write(csv) as tmp_csv, atomic_write(out, suffix=".mp4") as tmp_video:  # the video lands first
-        writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
-                                 (frames.shape[2], frames.shape[1]), True)
+        writer = cv2.VideoWriter(
+            str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (frames.shape[2], frames.shape[1]), True
+        )
         if not writer.isOpened():
             raise OSError(f"{out}: OpenCV cannot write MPEG-4 (mp4v) video on this machine")
         try:
@@ -245,5 +279,14 @@ def default_clip() -> Path:
     return video
 
 
-__all__ = ["CLIP_VERSION", "DEFAULT_FPS", "DEFAULT_SECONDS", "DEFAULT_SIZE", "GROUND_TRUTH_COLUMNS", "SMILE_AU12",
-           "default_clip", "render_clip", "write_clip"]
+__all__ = [
+    "CLIP_VERSION",
+    "DEFAULT_FPS",
+    "DEFAULT_SECONDS",
+    "DEFAULT_SIZE",
+    "GROUND_TRUTH_COLUMNS",
+    "SMILE_AU12",
+    "default_clip",
+    "render_clip",
+    "write_clip",
+]

@@ -9,8 +9,7 @@ import numpy as np
 
 from .. import cache
 from ..emotions import EMOTIONS
-from ..files import atomic_write
-from ..personal import SPLITS
+from ..files import PHOTO_SPLITS, atomic_write
 from .render import render_faces
 from .sampling import draw_expressions, draw_identities, draw_poses
 
@@ -29,14 +28,14 @@ def standin_photos(folder: str | os.PathLike | None = None, size: int = 48, seed
     from PIL import Image
 
     root = Path(folder) if folder is not None else cache.cache_dir() / f"standin-photos-seed{seed}-{size}px"
-    if all((root / s / e.lower() / "1.png").is_file() for s in SPLITS for e in EMOTIONS):
+    if all((root / s / e.lower() / "1.png").is_file() for s in PHOTO_SPLITS for e in EMOTIONS):
         return root
     rng = np.random.default_rng([seed, 77])
     labels = np.tile(np.arange(7), 2)
     identity = np.repeat(draw_identities(1, rng), 14, axis=0)
     images = render_faces(identity, draw_expressions(labels, rng), rng, size, draw_poses(14, rng))
     for i, (code, image) in enumerate(zip(labels, images)):
-        target = root / SPLITS[i // 7] / EMOTIONS[code].lower() / "1.png"
+        target = root / PHOTO_SPLITS[i // 7] / EMOTIONS[code].lower() / "1.png"
         with atomic_write(target) as tmp:
             Image.fromarray(image).save(tmp, format="PNG")
     return root

@@ -13,21 +13,21 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage
 
-from .face_model import _MOUTH_V, FaceModel, _bump, _pair, rotation_matrices
+from .face_model import MOUTH_V, FaceModel, bump_pair, gaussian_bump, rotation_matrices
 from .facs import AUS
 
-_GRID = 80           # canonical grid points per side (≈ 4 samples per face pixel at 48×48)
-_SPAN = 0.19         # metres of face shown across a 48-pixel crop at zoom 1
+_GRID = 80  # canonical grid points per side (≈ 4 samples per face pixel at 48×48)
+FACE_SPAN_M = 0.19  # metres of face shown across a 48-pixel crop at zoom 1
 
 
 #: Darkening of the albedo by each Action Unit (wrinkles, an open mouth), as canonical maps.
 _AU_DARKEN = {
-    "AU26": lambda u, v: 0.8 * _bump(u, v, 0, _MOUTH_V, 0.2, 0.03),   # the open mouth (×1.6, capped)
-    "AU4": lambda u, v: 0.35 * _pair(u, v, 0.05, 0.35, 0.02, 0.06),     # frown lines
-    "AU9": lambda u, v: 0.35 * _pair(u, v, 0.10, 0.05, 0.03, 0.05),     # nose wrinkles
-    "AU12": lambda u, v: 0.30 * _pair(u, v, 0.25, -0.30, 0.035, 0.09),  # nasolabial folds
-    "AU6": lambda u, v: 0.25 * _pair(u, v, 0.56, 0.22, 0.03, 0.05),     # crow's feet
-    "AU1": lambda u, v: 0.20 * _bump(u, v, 0, 0.62, 0.3, 0.03),         # forehead wrinkle
+    "AU26": lambda u, v: 0.8 * gaussian_bump(u, v, 0, MOUTH_V, 0.2, 0.03),  # the open mouth (×1.6, capped)
+    "AU4": lambda u, v: 0.35 * bump_pair(u, v, 0.05, 0.35, 0.02, 0.06),  # frown lines
+    "AU9": lambda u, v: 0.35 * bump_pair(u, v, 0.10, 0.05, 0.03, 0.05),  # nose wrinkles
+    "AU12": lambda u, v: 0.30 * bump_pair(u, v, 0.25, -0.30, 0.035, 0.09),  # nasolabial folds
+    "AU6": lambda u, v: 0.25 * bump_pair(u, v, 0.56, 0.22, 0.03, 0.05),  # crow's feet
+    "AU1": lambda u, v: 0.20 * gaussian_bump(u, v, 0, 0.62, 0.3, 0.03),  # forehead wrinkle
 }
 
 
@@ -39,23 +39,25 @@ class _Grid:
         u, v = np.meshgrid(axis, axis[::-1])  # row 0 is the top of the face
         self.size = grid
         self.model = FaceModel(u.ravel(), v.ravel())
-        self.inside = np.flatnonzero((u ** 2 + v ** 2 <= 1.0).ravel())
+        self.inside = np.flatnonzero((u**2 + v**2 <= 1.0).ravel())
         u, v = u.ravel()[self.inside], v.ravel()[self.inside]
-        self.static_darken = (0.5 * _pair(u, v, 0.31, 0.41, 0.16, 0.03)      # brows
-                              + 0.15 * _bump(u, v, 0, -0.455, 0.22, 0.06)     # lips
-                              + 0.35 * _bump(u, v, 0, _MOUTH_V, 0.26, 0.012)  # line between the lips
-                              ).astype(np.float32)
+        self.static_darken = (
+            0.5 * bump_pair(u, v, 0.31, 0.41, 0.16, 0.03)  # brows
+            + 0.15 * gaussian_bump(u, v, 0, -0.455, 0.22, 0.06)  # lips
+            + 0.35 * gaussian_bump(u, v, 0, MOUTH_V, 0.26, 0.012)  # line between the lips
+        ).astype(np.float32)
         self.au_index = [AUS.index(name) for name in _AU_DARKEN]
         self.au_darken = np.stack([f(u, v) for f in _AU_DARKEN.values()]).astype(np.float32)
         self.eye = np.flatnonzero((np.abs(np.abs(u) - 0.36) < 0.14) & (np.abs(v - 0.225) < 0.16))
         self.eye_u, self.eye_v = np.abs(u[self.eye]) - 0.36, v[self.eye] - 0.225
-        self.iris = (0.9 - 0.75 * _bump(self.eye_u, self.eye_v, 0, 0, 0.045, 0.05)).astype(np.float32)
+        self.iris = (0.9 - 0.75 * gaussian_bump(self.eye_u, self.eye_v, 0, 0, 0.045, 0.05)).astype(np.float32)
 
 
 @lru_cache(maxsize=4)
-def _grid(grid: int) -> _Grid:
+def face_grid(grid: int) -> _Grid:
+    """The face model sampled on a ``grid`` × ``grid`` canonical grid, with the albedo maps that do not change
+    between faces (built once per size and kept)."""
     return _Grid(grid)
-
 
 
 def splat(px: np.ndarray, py: np.ndarray, value: np.ndarray, facing: np.ndarray, size: int):
@@ -84,7 +86,8 @@ def splat(px: np.ndarray, py: np.ndarray, value: np.ndarray, facing: np.ndarray,
     alpha = np.clip(count3 / 0.8, 0, 1) * (count3 > 0)
     return face, alpha
 
-def _albedo(g: _Grid, aus: np.ndarray, tone: np.ndarray) -> np.ndarray:
+
+def face_albedo(g: _Grid, aus: np.ndarray, tone: np.ndarray) -> np.ndarray:
     """Reflectance 0-1 per face point of the grid: ``float32 (B, len(g.inside))``."""
     scaled = aus[:, g.au_index].copy()
     scaled[:, 0] = np.clip(1.6 * scaled[:, 0], 0, 1)  # the mouth shows dark well before the jaw is fully open
@@ -99,8 +102,13 @@ def _albedo(g: _Grid, aus: np.ndarray, tone: np.ndarray) -> np.ndarray:
     return albedo.astype(np.float32)
 
 
-def render_faces(identity: np.ndarray, aus: np.ndarray, rng: np.random.Generator, size: int = 48,
-                 poses: dict[str, np.ndarray] | None = None) -> np.ndarray:
+def render_faces(
+    identity: np.ndarray,
+    aus: np.ndarray,
+    rng: np.random.Generator,
+    size: int = 48,
+    poses: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
     """Render faces to grayscale images.
 
     Args:
@@ -116,7 +124,7 @@ def render_faces(identity: np.ndarray, aus: np.ndarray, rng: np.random.Generator
     from .sampling import draw_poses
 
     b = len(aus)
-    g = _grid(max(_GRID, int(size * 1.7)))
+    g = face_grid(max(_GRID, int(size * 1.7)))
     poses = poses if poses is not None else draw_poses(b, rng)
     f32 = np.float32
     light = np.stack([rng.uniform(-0.7, 0.7, b), rng.uniform(-0.3, 0.7, b), np.ones(b)], -1).astype(f32)
@@ -138,16 +146,19 @@ def render_faces(identity: np.ndarray, aus: np.ndarray, rng: np.random.Generator
     normal = np.cross(du, dv)
     normal /= np.sqrt(np.einsum("bpc,bpc->bp", normal, normal))[..., None] + f32(1e-12)
     shade = ambient[:, None] + (1 - ambient[:, None]) * np.maximum(np.einsum("bpc,bc->bp", normal, light), 0)
-    value = _albedo(g, aus, tone) * shade
+    value = face_albedo(g, aus, tone) * shade
 
-    scale = size * zoom / _SPAN
+    scale = size * zoom / FACE_SPAN_M
     px = points[..., 0] * scale[:, None] + size / 2 + offset[:, :1]
     py = size / 2 - points[..., 1] * scale[:, None] + offset[:, 1:]
     face, alpha = splat(px, py, value, normal[..., 2] > 0.05, size)
 
     ramp = np.linspace(-0.5, 0.5, size)
-    back = (background[:, None, None] + gradient[:, 0, None, None] * ramp[None, None, :]
-            + gradient[:, 1, None, None] * ramp[None, :, None])
+    back = (
+        background[:, None, None]
+        + gradient[:, 0, None, None] * ramp[None, None, :]
+        + gradient[:, 1, None, None] * ramp[None, :, None]
+    )
     image = alpha * face + (1 - alpha) * back
     image = ndimage.gaussian_filter(image, sigma=(0, 0.5, 0.5))
     image += rng.standard_normal(image.shape) * noise_level[:, None, None]

@@ -16,7 +16,7 @@ from .sampling import draw_expressions, draw_identities, draw_labels, draw_poses
 #: Emotion names as spelled in the course's ``faces.py`` (iPhone X data), in FER2013 code order.
 IPHONEX_EMOTIONS: tuple[str, ...] = tuple(e.lower() for e in EMOTIONS)
 SENSOR_NOISE_M = 0.0007  #: σ of the simulated depth-sensor noise per coordinate, metres
-_RENDER_CHUNK = 256      # images rendered per batch (fixed, so output does not depend on memory)
+_RENDER_CHUNK = 256  # images rendered per batch (fixed, so output does not depend on memory)
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,11 @@ class SyntheticFaces:
     identity: np.ndarray
 
 
-def make_face(identity: np.ndarray | None = None, aus: dict[str, float | str] | np.ndarray | None = None,
-              model: FaceModel | None = None) -> np.ndarray:
+def make_face(
+    identity: np.ndarray | None = None,
+    aus: dict[str, float | str] | np.ndarray | None = None,
+    model: FaceModel | None = None,
+) -> np.ndarray:
     """One face, without pose, scale or noise: ``float32 (n_points, 3)`` metres.
 
     Args:
@@ -70,8 +73,7 @@ def sample_ids(n: int, rng: np.random.Generator) -> np.ndarray:
     """ARKit-style recording timestamps (``"2018-03-11 18:48:11 +0000"``), increasing, one per subject."""
     start = dt.datetime(2018, 3, 5, 9, 0, 0)
     seconds = np.cumsum(rng.integers(60, 3 * 3600, n))
-    return np.array([(start + dt.timedelta(seconds=int(s))).strftime("%Y-%m-%d %H:%M:%S +0000")
-                     for s in seconds])
+    return np.array([(start + dt.timedelta(seconds=int(s))).strftime("%Y-%m-%d %H:%M:%S +0000") for s in seconds])
 
 
 def sample_faces(n_subjects: int = 50, emotions: tuple[str, ...] = EMOTIONS, seed: int = 0) -> SyntheticFaces:
@@ -123,8 +125,13 @@ def sample_images(n_images: int = 10_000, seed: int = 0, size: int = 48) -> tupl
     images = np.empty((n_images, size, size), np.uint8)
     for chunk, start in enumerate(range(0, n_images, _RENDER_CHUNK)):
         part = slice(start, start + _RENDER_CHUNK)
-        images[part] = render_faces(identity[part], aus[part], np.random.default_rng([seed, 1, chunk]), size,
-                                    {k: v[part] for k, v in poses.items()})
+        images[part] = render_faces(
+            identity[part],
+            aus[part],
+            np.random.default_rng([seed, 1, chunk]),
+            size,
+            {k: v[part] for k, v in poses.items()},
+        )
     return images, labels, usage
 
 
@@ -159,12 +166,24 @@ def sample_image_aus(n_images: int = 10_000, seed: int = 0) -> tuple[np.ndarray,
     return labels, usage, aus
 
 
-__all__ = ["AUS", "IPHONEX_EMOTIONS", "SyntheticFaces", "make_face", "render_face", "sample_faces", "sample_image_aus",
-           "sample_images"]
+__all__ = [
+    "AUS",
+    "IPHONEX_EMOTIONS",
+    "SyntheticFaces",
+    "make_face",
+    "render_face",
+    "sample_faces",
+    "sample_image_aus",
+    "sample_images",
+]
 
 
-def render_face(aus: np.ndarray | dict[str, float | str] | None = None, identity: np.ndarray | None = None,
-                size: int = 48, seed: int = 0) -> np.ndarray:
+def render_face(
+    aus: np.ndarray | dict[str, float | str] | None = None,
+    identity: np.ndarray | None = None,
+    size: int = 48,
+    seed: int = 0,
+) -> np.ndarray:
     """One face rendered frontally with a fixed light (the same for a seed): ``uint8 (size, size)``.
 
     For showing how Action Units change the 48×48 image (the AU explorer): no head rotation, scale 1, and
@@ -181,6 +200,11 @@ def render_face(aus: np.ndarray | dict[str, float | str] | None = None, identity
     if vector.shape != (len(AUS),) or np.any(vector < 0) or np.any(vector > 1):
         raise ValueError(f"aus must be {len(AUS)} intensities in [0, 1], got shape {vector.shape}")
     identity = np.zeros(len(IDENTITY_NAMES), np.float32) if identity is None else np.asarray(identity, np.float32)
-    poses = {"yaw": np.zeros(1, np.float32), "pitch": np.zeros(1, np.float32), "roll": np.zeros(1, np.float32),
-             "scale": np.ones(1, np.float32), "shift": np.zeros((1, 3), np.float32)}
+    poses = {
+        "yaw": np.zeros(1, np.float32),
+        "pitch": np.zeros(1, np.float32),
+        "roll": np.zeros(1, np.float32),
+        "scale": np.ones(1, np.float32),
+        "shift": np.zeros((1, 3), np.float32),
+    }
     return render_faces(identity[None], vector[None], np.random.default_rng([seed, 7]), size, poses)[0]

@@ -64,5 +64,13 @@ def draw_labels(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(len(shares), size=n, p=shares).astype(np.int64)
 
 
-__all__ = ["AUS", "FER2013_TRAINING_COUNTS", "FER2013_USAGE_COUNTS", "draw_expressions", "draw_identities",
-           "draw_labels", "draw_poses", "usage_counts"]
+__all__ = [
+    "AUS",
+    "FER2013_TRAINING_COUNTS",
+    "FER2013_USAGE_COUNTS",
+    "draw_expressions",
+    "draw_identities",
+    "draw_labels",
+    "draw_poses",
+    "usage_counts",
+]

@@ -31,15 +31,18 @@ def faces_py_text(faces: SyntheticFaces) -> str:
     Coordinates are written in metres with 6 decimals (1 µm); emotions are spelled as in the course file
     (``angry``, ``disgust``, ``fear``, ``happy``, ``neutral``, ``sad``, ``surprise``).
     """
-    lines = ["# Synthetic iPhone X face point clouds written by data_loaders.synthetic (not real people).",
-             "# Schema of MIT 6.835 MiniProject 4's faces.py: metres, 1220 ARKit-like vertices per face.",
-             "face_samples = {"]
+    lines = [
+        "# Synthetic iPhone X face point clouds written by data_loaders.synthetic (not real people).",
+        "# Schema of MIT 6.835 MiniProject 4's faces.py: metres, 1220 ARKit-like vertices per face.",
+        "face_samples = {",
+    ]
     for s, sample_id in enumerate(faces.sample_ids):
         lines.append(f"    {json.dumps(str(sample_id))}: {{")
         for i in np.flatnonzero(faces.subjects == s):
             coords = ", ".join(
                 f'"{axis}": [' + ", ".join(f"{c:.6f}" for c in faces.points[i, :, k].tolist()) + "]"
-                for k, axis in enumerate("xyz"))
+                for k, axis in enumerate("xyz")
+            )
             lines.append(f'        "{IPHONEX_EMOTIONS[faces.labels[i]]}": {{{coords}}},')
         lines.append("    },")
     lines.append("}")
@@ -54,9 +57,17 @@ def write_faces_py(faces: SyntheticFaces, path: Path) -> Path:
 def write_faces_npz(faces: SyntheticFaces, path: Path) -> Path:
     """The same clouds as an ``.npz``: ``points float32 (N, P, 3)`` metres, ``sample_id`` and ``emotion``
     (``str (N,)``, one row per cloud), plus the ground truth ``aus float32 (N, 13)`` and ``au_names``."""
-    return _atomic_write(Path(path), lambda f: np.savez_compressed(
-        f, points=faces.points, sample_id=faces.sample_ids[faces.subjects],
-        emotion=np.array(IPHONEX_EMOTIONS)[faces.labels], aus=faces.aus, au_names=np.array(AUS)))
+    return _atomic_write(
+        Path(path),
+        lambda f: np.savez_compressed(
+            f,
+            points=faces.points,
+            sample_id=faces.sample_ids[faces.subjects],
+            emotion=np.array(IPHONEX_EMOTIONS)[faces.labels],
+            aus=faces.aus,
+            au_names=np.array(AUS),
+        ),
+    )
 
 
 def write_fer2013_csv(images: np.ndarray, labels: np.ndarray, usage: np.ndarray, path: Path) -> Path:
@@ -69,8 +80,9 @@ def write_fer2013_csv(images: np.ndarray, labels: np.ndarray, usage: np.ndarray,
 
 def write_marker(folder: Path, **facts) -> Path:
     """Write :data:`MARKER` describing how the folder was generated (seed, counts, generator version)."""
-    text = json.dumps({"generator": "data_loaders.synthetic", "classes": list(EMOTIONS), **facts}, indent=2,
-                      sort_keys=True)
+    text = json.dumps(
+        {"generator": "data_loaders.synthetic", "classes": list(EMOTIONS), **facts}, indent=2, sort_keys=True
+    )
     return _atomic_write(Path(folder) / MARKER, lambda f: f.write(text.encode() + b"\n"))
 
 
@@ -85,8 +97,15 @@ def openface_csv_text(intensity: np.ndarray, au_names: tuple[str, ...] | list[st
     """
     n = len(intensity)
     tags = [f"AU{int(name.upper().removeprefix('AU')):02d}" for name in au_names]
-    frame = pd.DataFrame({"frame": np.arange(1, n + 1), "face_id": 0, "timestamp": np.round(np.arange(n) / 30, 3),
-                          "confidence": 0.98, "success": 1})
+    frame = pd.DataFrame(
+        {
+            "frame": np.arange(1, n + 1),
+            "face_id": 0,
+            "timestamp": np.round(np.arange(n) / 30, 3),
+            "confidence": 0.98,
+            "success": 1,
+        }
+    )
     for j, tag in enumerate(tags):
         frame[f"{tag}_r"] = np.round(intensity[:, j], 2)
     for j, tag in enumerate(tags):
