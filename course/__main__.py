@@ -1,24 +1,124 @@
-"""Instructor command line: ``python -m course {demo,release,evaluate,autograde,feedback,sandbox,report,bundle}``."""
+"""Instructor command line: ``python -m course {demo,release,evaluate,autograde,feedback,sandbox,report,bundle}``.
+
+Each subcommand is one function below (``demo(args)``, ``release(args)``, …) and one ``add_…`` function that
+declares its arguments and examples; ``main`` only dispatches.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
+
+_ASSIGNMENT_HELP = "assignment id, e.g. ps3_iphonex_3dcnn"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _course_root(explicit: str | None = None) -> Path:
+    """The course folder: ``explicit`` when given, else the current folder when it holds ``nbgrader_config.py``,
+    else the kit's checkout."""
+    from . import REPO_ROOT
 
-    p = sub.add_parser("demo", help="release, sample submission, autograde, feedback, grades; print the scores")
+    if explicit:
+        return Path(explicit)
+    return Path.cwd() if (Path.cwd() / "nbgrader_config.py").is_file() else REPO_ROOT
+
+
+# ---------------------------------------------------------------------------------------------------- subcommands
+def demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.assignment, quick=not args.full)
+    return 0
+
+
+def release(args) -> int:
+    from .nbgrader_steps import release as release_assignments
+
+    for path in release_assignments(args.assignment):
+        print(f"released {path}")
+    return 0
+
+
+def evaluate(args) -> int:
+    from data_loaders import load_fer2013
+
+    from .evaluate import evaluate_model
+
+    data = load_fer2013(args.data)
+    usage = args.usage or ("PrivateTest" if "PrivateTest" in data.usages else "PublicTest")
+    result = evaluate_model(args.model, data, usage, args.input_size, args.scale, flip_tta=args.flip_tta)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.report())
+    return 0
+
+
+def autograde(args) -> int:
+    from .autograde import DEFAULT_TIMEOUT, autograde_class, summary_table
+
+    results = autograde_class(
+        args.assignment,
+        args.student,
+        jobs=args.jobs,
+        sandbox=args.sandbox,
+        root=_course_root(),
+        timeout=args.timeout or DEFAULT_TIMEOUT,
+    )
+    print(summary_table(results))
+    print(f"summary: grading/autograde/{args.assignment}.csv")
+    return 0 if all(r.status == "graded" for r in results) else 1
+
+
+def feedback(args) -> int:
+    from .nbgrader_steps import feedback_class
+
+    for folder in feedback_class(args.assignment, args.student, release=args.release, root=_course_root()):
+        print(f"feedback: {folder}")
+    if args.release:
+        print("released through nbgrader's exchange")
+    return 0
+
+
+def sandbox(args) -> int:
+    from . import sandbox as grading_sandbox
+
+    if args.action == "install":
+        folder = grading_sandbox.install_kernel_spec(args.prefix)
+        print(f"installed the kernelspec {grading_sandbox.KERNEL_NAME} in {folder}")
+    else:
+        grading_sandbox.check_sandbox()
+        print("the grading sandbox starts here (bubblewrap, no network, resource limits)")
+    return 0
+
+
+def report(args) -> int:
+    from .report import write_report
+
+    root = _course_root(args.course_dir)
+    class_report, paths = write_report(args.assignment, args.out, root, all_assignments=args.all_assignments)
+    print(class_report.summary())
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def bundle(args) -> int:
+    from .bundle import build_bundle
+
+    print(f"student bundle written: {build_bundle(args.out)}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ arguments
+def add_demo(p) -> None:
     p.add_argument("--assignment", default=None, help="one assignment id (default: every assignment)")
     p.add_argument("--full", action="store_true", help="the sample student trains for the full time, not a quick run")
 
-    p = sub.add_parser("release", help="regenerate assignments/ from solutions/ (nbgrader generate_assignment)")
+
+def add_release(p) -> None:
     p.add_argument("assignment", nargs="?", help="one assignment id (default: all)")
 
-    p = sub.add_parser("evaluate", help="evaluate a saved Keras model on a FER2013-format file")
+
+def add_evaluate(p) -> None:
     p.add_argument("model", help="a .keras (or legacy .h5/.hdf5) model file")
     p.add_argument("--data", help="FER2013 file or folder (default: FER2013_PATH, then data/fer2013/)")
     p.add_argument(
@@ -39,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a report")
 
-    p = sub.add_parser("autograde", help="autograde every submission of an assignment, sandboxed, across cores")
-    p.add_argument("assignment", help="assignment id, e.g. ps3_iphonex_3dcnn")
+
+def add_autograde(p) -> None:
+    p.add_argument("assignment", help=_ASSIGNMENT_HELP)
     p.add_argument(
         "--jobs",
         "-j",
@@ -63,12 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         "(default 1800); the cell timeout of nbgrader_config.py still applies per cell",
     )
 
-    p = sub.add_parser(
-        "feedback",
-        help="write (and with --release, publish) the feedback of autograded submissions, "
-        "moving links and special files out first",
-    )
-    p.add_argument("assignment", help="assignment id, e.g. ps3_iphonex_3dcnn")
+
+def add_feedback(p) -> None:
+    p.add_argument("assignment", help=_ASSIGNMENT_HELP)
     p.add_argument("--student", action="append", default=None, help="only this student (repeatable)")
     p.add_argument(
         "--release",
@@ -77,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         "(nbgrader release_feedback); do it only after the last extension's deadline",
     )
 
-    p = sub.add_parser("sandbox", help="install or check the sandboxed grading kernel (expression-lab-sandbox)")
+
+def add_sandbox(p) -> None:
     p.add_argument(
         "action",
         choices=["install", "check"],
@@ -85,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--prefix", default=None, help="install under this prefix (default: this environment)")
 
-    p = sub.add_parser("report", help="class analytics from the gradebook: one HTML page and a Canvas gradebook CSV")
-    p.add_argument("assignment", help="the assignment id, e.g. ps3_iphonex_3dcnn")
+
+def add_report(p) -> None:
+    p.add_argument("assignment", help=_ASSIGNMENT_HELP)
     p.add_argument("--out", default=None, help="folder for the report (default: grading/reports/)")
     p.add_argument(
         "--course-dir",
@@ -99,99 +199,107 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the Canvas CSV gets a column for every assignment in the gradebook (canvas_gradebook.csv)",
     )
-    p = sub.add_parser(
-        "bundle",
-        help="write the student bundle: release notebooks, the packages they import, an "
-        "install file; no solutions, no instructor tooling",
-    )
+
+
+def add_bundle(p) -> None:
     p.add_argument(
         "--out",
         default="dist/expression-lab-student.zip",
         help="a new folder, or a path ending in .zip (default: dist/expression-lab-student.zip)",
     )
 
-    args = parser.parse_args(argv)
+
+#: ``name: (run, add arguments, one-line help, examples)`` for every subcommand, in the order ``--help`` lists them.
+COMMANDS = {
+    "demo": (
+        demo,
+        add_demo,
+        "release, sample submission, autograde, feedback, grades; print the scores",
+        ["python -m course demo", "python -m course demo --assignment ps1_fer2013_cnn --full"],
+    ),
+    "release": (
+        release,
+        add_release,
+        "regenerate assignments/ from solutions/ (nbgrader generate_assignment)",
+        ["python -m course release", "python -m course release ps4_action_units"],
+    ),
+    "evaluate": (
+        evaluate,
+        add_evaluate,
+        "evaluate a saved Keras model on a FER2013-format file",
+        [
+            "python -m course evaluate model_2.keras",
+            "python -m course evaluate peer.hdf5 --input-size 64 --scale symmetric --usage PublicTest --json",
+        ],
+    ),
+    "autograde": (
+        autograde,
+        add_autograde,
+        "autograde every submission of an assignment, sandboxed, across cores",
+        [
+            "python -m course autograde ps1_fer2013_cnn --jobs 4",
+            "python -m course autograde ps3_iphonex_3dcnn --student alice --student bob",
+        ],
+    ),
+    "feedback": (
+        feedback,
+        add_feedback,
+        "write (and with --release, publish) the feedback of autograded submissions, "
+        "moving links and special files out first",
+        ["python -m course feedback ps1_fer2013_cnn", "python -m course feedback ps1_fer2013_cnn --release"],
+    ),
+    "sandbox": (
+        sandbox,
+        add_sandbox,
+        "install or check the sandboxed grading kernel (expression-lab-sandbox)",
+        ["python -m course sandbox install", "python -m course sandbox check"],
+    ),
+    "report": (
+        report,
+        add_report,
+        "class analytics from the gradebook: one HTML page and a Canvas gradebook CSV",
+        ["python -m course report ps1_fer2013_cnn", "python -m course report ps5_faces_in_motion --all-assignments"],
+    ),
+    "bundle": (
+        bundle,
+        add_bundle,
+        "write the student bundle: release notebooks, the packages they import, an "
+        "install file; no solutions, no instructor tooling",
+        ["python -m course bundle", "python -m course bundle --out dist/student-folder"],
+    ),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line's parser: one subparser per :data:`COMMANDS` entry, each with its examples."""
+    top = argparse.ArgumentParser(
+        prog="python -m course",
+        description=__doc__.splitlines()[0],
+        epilog="examples:\n" + "\n".join(f"  {c[3][0]}" for c in COMMANDS.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+    for name, (run, add_arguments, help_text, examples) in COMMANDS.items():
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        add_arguments(p)
+        p.set_defaults(run=run)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; returns its exit status (2, with the message on stderr, for a bad file or value)."""
+    args = parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            from .demo import run_demo
-
-            run_demo(args.assignment, quick=not args.full)
-        elif args.command == "release":
-            from .nbgrader_steps import release
-
-            for path in release(args.assignment):
-                print(f"released {path}")
-        elif args.command == "evaluate":
-            from data_loaders import load_fer2013
-
-            from .evaluate import evaluate_model
-
-            data = load_fer2013(args.data)
-            usage = args.usage or ("PrivateTest" if "PrivateTest" in data.usages else "PublicTest")
-            result = evaluate_model(args.model, data, usage, args.input_size, args.scale, flip_tta=args.flip_tta)
-            print(json.dumps(result.to_dict(), indent=2) if args.json else result.report())
-        elif args.command == "autograde":
-            from pathlib import Path
-
-            from . import REPO_ROOT
-            from .autograde import DEFAULT_TIMEOUT, autograde_class, summary_table
-
-            # the course is the folder of nbgrader_config.py: the current one when it has it, else the kit's
-            root = Path.cwd() if (Path.cwd() / "nbgrader_config.py").is_file() else REPO_ROOT
-            results = autograde_class(
-                args.assignment,
-                args.student,
-                jobs=args.jobs,
-                sandbox=args.sandbox,
-                root=root,
-                timeout=args.timeout or DEFAULT_TIMEOUT,
-            )
-            print(summary_table(results))
-            print(f"summary: grading/autograde/{args.assignment}.csv")
-            return 0 if all(r.status == "graded" for r in results) else 1
-        elif args.command == "feedback":
-            from pathlib import Path
-
-            from . import REPO_ROOT
-            from .nbgrader_steps import feedback_class
-
-            root = Path.cwd() if (Path.cwd() / "nbgrader_config.py").is_file() else REPO_ROOT
-            for folder in feedback_class(args.assignment, args.student, release=args.release, root=root):
-                print(f"feedback: {folder}")
-            if args.release:
-                print("released through nbgrader's exchange")
-        elif args.command == "sandbox":
-            from . import sandbox
-
-            if args.action == "install":
-                print(f"installed the kernelspec {sandbox.KERNEL_NAME} in {sandbox.install_kernel_spec(args.prefix)}")
-            else:
-                sandbox.check_sandbox()
-                print("the grading sandbox starts here (bubblewrap, no network, resource limits)")
-        elif args.command == "report":
-            from pathlib import Path
-
-            from . import REPO_ROOT
-            from .report import write_report
-
-            cwd = Path.cwd()
-            root = (
-                Path(args.course_dir)
-                if args.course_dir
-                else (cwd if (cwd / "nbgrader_config.py").is_file() else REPO_ROOT)
-            )
-            report, paths = write_report(args.assignment, args.out, root, all_assignments=args.all_assignments)
-            print(report.summary())
-            for kind, path in paths.items():
-                print(f"{kind}: {path}")
-        elif args.command == "bundle":
-            from .bundle import build_bundle
-
-            print(f"student bundle written: {build_bundle(args.out)}")
+        return args.run(args)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

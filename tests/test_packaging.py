@@ -129,3 +129,19 @@ def test_the_command_line_runs_from_the_installed_wheel(fresh_python, tmp_path):
         f"expected `python -m course --help` to list the commands; exit {proc.returncode}:\n"
         f"{proc.stdout}\n{proc.stderr}"
     )
+
+
+def test_every_subcommand_shows_examples_that_parse():
+    """``python -m course SUB --help`` ends with examples, and each example is a valid command line."""
+    import shlex
+
+    from course.__main__ import COMMANDS, parser
+
+    cli = parser()
+    for name, (run, _, _, examples) in COMMANDS.items():
+        assert examples, f"expected examples for {name}, found none"
+        for example in examples:
+            words = shlex.split(example)
+            assert words[:3] == ["python", "-m", "course"], f"expected {example!r} to start with python -m course"
+            args = cli.parse_args(words[3:])
+            assert args.run is run, f"expected {example!r} to run {run.__name__}, found {args.run.__name__}"
