@@ -40,6 +40,12 @@ from pathlib import Path
 
 from . import REPO_ROOT, review
 from .nbgrader_steps import GradingError, check_autograded, intake
+from .settings import (
+    EXPRESSION_LAB_SANDBOX_AUTOGRADED,
+    EXPRESSION_LAB_SANDBOX_BATCH,
+    EXPRESSION_LAB_SANDBOX_JOBS,
+    EXPRESSION_LAB_SANDBOX_SLOT,
+)
 from .submission_files import Caps, nbgrader_ignore
 
 #: Seconds one submission may take in all (nbgrader start, every cell, saving) before it is stopped.
@@ -188,7 +194,7 @@ def _auto_score(course_db: Path, assignment: str, student: str) -> tuple[float, 
 def _nbgrader_env(slot: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     env.update(extra or {})
-    env["EXPRESSION_LAB_SANDBOX_SLOT"] = str(slot)
+    env[EXPRESSION_LAB_SANDBOX_SLOT.name] = str(slot)
     return env
 
 
@@ -363,9 +369,11 @@ def autograde_class(
     jobs = min(jobs, len(students))
     # the sandbox judges a kernel's folder by its path (what a student hands in cannot make it refuse)
     extra_env.update(
-        EXPRESSION_LAB_SANDBOX_AUTOGRADED=str((root / "grading" / "autograded").resolve()),
-        EXPRESSION_LAB_SANDBOX_JOBS=str(jobs),  # the workers' control groups (course.cgroups)
-        EXPRESSION_LAB_SANDBOX_BATCH=f"batch-{os.getpid()}",
+        {
+            EXPRESSION_LAB_SANDBOX_AUTOGRADED.name: str((root / "grading" / "autograded").resolve()),
+            EXPRESSION_LAB_SANDBOX_JOBS.name: str(jobs),  # the workers' control groups (course.cgroups)
+            EXPRESSION_LAB_SANDBOX_BATCH.name: f"batch-{os.getpid()}",
+        }
     )
     if sandbox and progress:
         from . import cgroups

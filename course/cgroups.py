@@ -54,14 +54,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .settings import positive_setting
+from .settings import (
+    EXPRESSION_LAB_SANDBOX_BATCH,
+    EXPRESSION_LAB_SANDBOX_JOBS,
+    EXPRESSION_LAB_SANDBOX_WORKER_CPU_PERCENT,
+    EXPRESSION_LAB_SANDBOX_WORKER_MEMORY,
+    EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES,
+    SANDBOX_LIMITS,
+    positive_setting,
+)
 
 #: The folder, in each hierarchy, that holds the workers' groups ``slot-<k>``.
 GROUP = "expression-lab"
 #: The controllers a worker's group is limited by.
 CONTROLLERS = ("cpu", "memory", "pids")
 #: Default bytes of memory per worker (all its processes and its memory file systems).
-DEFAULT_WORKER_MEMORY = 6 * 1024**3
+DEFAULT_WORKER_MEMORY = EXPRESSION_LAB_SANDBOX_WORKER_MEMORY.default
 #: Tasks of a sandbox besides the student's: bubblewrap (the launcher, once it execs it) and its process 1.
 LAUNCHER_TASKS = 2
 #: The CFS period, microseconds (``cpu.cfs_period_us`` / second field of ``cpu.max``).
@@ -105,7 +113,7 @@ class Shares:
         """
         env = os.environ if env is None else env
         if jobs is None:
-            jobs = positive_setting(env, "EXPRESSION_LAB_SANDBOX_JOBS", 1)
+            jobs = positive_setting(env, EXPRESSION_LAB_SANDBOX_JOBS.name, EXPRESSION_LAB_SANDBOX_JOBS.default)
         elif int(jobs) < 1:
             raise ValueError(f"jobs={jobs!r}: expected a positive integer (the number of parallel workers)")
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -113,11 +121,13 @@ class Shares:
             jobs=int(jobs),
             cores=cores,
             cpu_percent=positive_setting(
-                env, "EXPRESSION_LAB_SANDBOX_WORKER_CPU_PERCENT", max(1, 100 * cores // int(jobs))
+                env, EXPRESSION_LAB_SANDBOX_WORKER_CPU_PERCENT.name, max(1, 100 * cores // int(jobs))
             ),
-            memory=positive_setting(env, "EXPRESSION_LAB_SANDBOX_WORKER_MEMORY", DEFAULT_WORKER_MEMORY),
+            memory=positive_setting(env, EXPRESSION_LAB_SANDBOX_WORKER_MEMORY.name, DEFAULT_WORKER_MEMORY),
             processes=positive_setting(
-                env, "EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES", getattr(limits, "processes", None) or 512
+                env,
+                EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES.name,
+                getattr(limits, "processes", None) or SANDBOX_LIMITS["processes"].default,
             ),
         )
 
@@ -130,9 +140,9 @@ def batch_name(env: dict | None = None) -> str:
         ValueError: the variable holds anything else (the message names it).
     """
     env = os.environ if env is None else env
-    value = env.get("EXPRESSION_LAB_SANDBOX_BATCH", "")
+    value = EXPRESSION_LAB_SANDBOX_BATCH.read(env) or ""
     if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
-        raise ValueError(f"EXPRESSION_LAB_SANDBOX_BATCH={value!r}: expected 1 to 64 letters, digits, '_' or '-'")
+        raise ValueError(f"{EXPRESSION_LAB_SANDBOX_BATCH.name}={value!r}: expected 1 to 64 letters, digits, '_' or '-'")
     return value
 
 

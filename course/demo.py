@@ -19,6 +19,7 @@ from . import ASSIGNMENTS, REPO_ROOT
 from . import nbgrader_steps as steps
 from .notebook_run import execute_notebook
 from .sample_submission import write_submission
+from .settings import EXPRESSION_LAB_QUICK
 
 STUDENT = "sample-student"
 
@@ -124,7 +125,7 @@ def _run_one(assignment: str, student: str, quick: bool, root: Path) -> None:
     submitted = write_submission(
         root / "assignments" / assignment / notebook, root / "solutions" / assignment / notebook, folder
     )
-    execute_notebook(submitted, env={"EXPRESSION_LAB_QUICK": "1"} if quick else {})
+    execute_notebook(submitted, env={EXPRESSION_LAB_QUICK.name: "1"} if quick else {})
     _done(
         t,
         f"submission in {folder.relative_to(root)}: "

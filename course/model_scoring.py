@@ -64,6 +64,7 @@ from pathlib import Path
 import numpy as np
 
 from . import REPO_ROOT
+from .settings import EXPRESSION_LAB_SANDBOX_AUTOGRADED, EXPRESSION_LAB_SANDBOX_SLOT
 
 # ------------------------------------------------------------------------------------------- the notebooks' rules
 
@@ -767,7 +768,7 @@ def score_cell(
     env = dict(os.environ if env is None else env)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # the scoring folder is not a submission's autograded folder, which that variable would demand
-    env.pop("EXPRESSION_LAB_SANDBOX_AUTOGRADED", None)
+    env.pop(EXPRESSION_LAB_SANDBOX_AUTOGRADED.name, None)
     folder = Path(tempfile.mkdtemp(prefix="expression-lab-model-score-"))
     try:
         try:
@@ -874,7 +875,7 @@ def apply_model_scores(
         return []
     env = dict(os.environ)
     if slot is not None:
-        env["EXPRESSION_LAB_SANDBOX_SLOT"] = str(slot)
+        env[EXPRESSION_LAB_SANDBOX_SLOT.name] = str(slot)
     url = f"sqlite:///{worker_db}"
     with Gradebook(url) as gb:
         gb.find_submission(assignment, student)  # raises MissingEntry

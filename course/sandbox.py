@@ -6,8 +6,8 @@ nbgrader runs every submission with the grader's rights (nbgrader issue #483). T
 
 - the system (``/usr``, a few ``/etc`` files), Python and the virtual environment are read-only;
 - the kit's runtime packages (``data_loaders/``, ``widgets/``, ``course/``), the data the notebooks read
-  (``FER2013_PATH``, ``IPHONEX_PATH``, ``PERSONAL_PHOTOS_PATH``, ``MODEL_2_PATH``, ``<course>/data``) and the
-  parsed-data cache are read-only;
+  (``<course>/data`` and what the declared data settings name, e.g. ``FER2013_PATH``, ``MODEL_2_PATH``: see
+  :data:`DATA_VARIABLES`) and the parsed-data cache are read-only;
 - the submission's folder (nbgrader's working directory for the notebook, ``grading/autograded/<student>/<id>``)
   is never bound: at its path the kernel gets a private, size-limited memory file system filled with a copy of
   the folder's regular files, notebooks left out (nbgrader's copy holds the hidden tests); links, special files
@@ -37,43 +37,32 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
+from data_loaders.settings import EXPRESSION_LAB_CACHE, SYNTHETIC
+
 from . import REPO_ROOT
-from .settings import positive_setting
+from .settings import (
+    EXPRESSION_LAB_SANDBOX_AUTOGRADED,
+    EXPRESSION_LAB_SANDBOX_SLOT,
+    EXPRESSION_LAB_SANDBOX_UID,
+    SANDBOX_LIMITS,
+    positive_setting,
+    sandbox_data_variables,
+    sandbox_variables,
+)
 
 #: The kernelspec name nbgrader is told to use (``--Execute.kernel_name``).
 KERNEL_NAME = "expression-lab-sandbox"
 #: The kit's packages a notebook imports; only these folders of the course root are visible inside.
 RUNTIME_PACKAGES = ("data_loaders", "widgets", "course")
-#: Environment variables naming data a notebook reads (bound read-only when they name a path).
-DATA_VARIABLES = (
-    "FER2013_PATH",
-    "IPHONEX_PATH",
-    "AU_DATA_PATH",
-    "VIDEO_PATH",
-    "PERSONAL_PHOTOS_PATH",
-    "MODEL_2_PATH",
-    "EXPRESSION_LAB_DATA",
-)
-#: Environment variables passed into the sandbox unchanged (everything else is dropped: tokens, HOME, …).
-PASSED_VARIABLES = DATA_VARIABLES + (
-    "NBGRADER_EXECUTION",
-    "NBGRADER_VALIDATING",
-    "EXPRESSION_LAB_QUICK",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
-    "TZ",
-    "PYTHONHASHSEED",
-    "PYTHONDONTWRITEBYTECODE",
-    "TF_CPP_MIN_LOG_LEVEL",
-    "TF_ENABLE_ONEDNN_OPTS",
-    "KERAS_BACKEND",
-    "OMP_NUM_THREADS",
-    "MPLBACKEND",
-)
+#: Environment variables naming data a notebook reads (bound read-only when they name a path): the declared
+#: settings passed into the sandbox that name a path (``course.settings``).
+DATA_VARIABLES = sandbox_data_variables()
+#: Environment variables passed into the sandbox unchanged (everything else is dropped: tokens, HOME, …): the
+#: declared settings and other programs' variables marked ``passed_to_sandbox`` (``course.settings``).
+PASSED_VARIABLES = sandbox_variables()
 #: Files of /etc that Python, TensorFlow and matplotlib read; the rest of /etc stays outside.
 ETC_FILES = (
     "ld.so.cache",
@@ -118,27 +107,23 @@ class Limits:
     the grading run writes, e.g. its models in ``autograde_outputs/``).
     """
 
-    memory: int = 8 * GIB
-    processes: int = 512
-    cpu_seconds: int = 3600
-    file_size: int = 2 * GIB
-    tmp_size: int = 1 * GIB
-    workdir_size: int = 2 * GIB
+    memory: int = SANDBOX_LIMITS["memory"].default
+    processes: int = SANDBOX_LIMITS["processes"].default
+    cpu_seconds: int = SANDBOX_LIMITS["cpu_seconds"].default
+    file_size: int = SANDBOX_LIMITS["file_size"].default
+    tmp_size: int = SANDBOX_LIMITS["tmp_size"].default
+    workdir_size: int = SANDBOX_LIMITS["workdir_size"].default
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> Limits:
-        """Defaults, overridden by ``EXPRESSION_LAB_SANDBOX_<FIELD>`` (e.g. ``…_MEMORY=4294967296``).
+        """The declared defaults (``course.settings.SANDBOX_LIMITS``), each overridden by its variable,
+        ``EXPRESSION_LAB_SANDBOX_<FIELD>`` (e.g. ``EXPRESSION_LAB_SANDBOX_MEMORY=4294967296``).
 
         Raises:
             ValueError: a variable is not a positive integer.
         """
         env = os.environ if env is None else env
-        return cls(
-            **{
-                f.name: positive_setting(env, f"EXPRESSION_LAB_SANDBOX_{f.name.upper()}", f.default)
-                for f in fields(cls)
-            }
-        )
+        return cls(**{attr: positive_setting(env, s.name, s.default) for attr, s in SANDBOX_LIMITS.items()})
 
 
 def venv_python() -> Path:
@@ -164,9 +149,10 @@ def sandbox_uid(env: dict | None = None) -> int | None:
     env = os.environ if env is None else env
     if os.geteuid() != 0:
         return None
-    if env.get("EXPRESSION_LAB_SANDBOX_UID"):
-        return int(env["EXPRESSION_LAB_SANDBOX_UID"])
-    return SANDBOX_UID + int(env.get("EXPRESSION_LAB_SANDBOX_SLOT") or 0)
+    uid = EXPRESSION_LAB_SANDBOX_UID.read(env)
+    if uid:
+        return int(uid)
+    return SANDBOX_UID + int(EXPRESSION_LAB_SANDBOX_SLOT.read(env) or EXPRESSION_LAB_SANDBOX_SLOT.default)
 
 
 def _check_workdir(workdir: Path, env: dict | None = None) -> None:
@@ -190,7 +176,7 @@ def _check_workdir(workdir: Path, env: dict | None = None) -> None:
                 f"the sandboxed kernel was started in {workdir}, which holds {what}; it runs only in "
                 "a submission's folder (nbgrader's grading/autograded/<student>/<assignment>)"
             )
-    autograded = env.get("EXPRESSION_LAB_SANDBOX_AUTOGRADED")
+    autograded = EXPRESSION_LAB_SANDBOX_AUTOGRADED.read(env)
     if autograded:
         autograded_dir = Path(autograded).resolve()
         if workdir.parent.parent != autograded_dir:
@@ -303,7 +289,7 @@ def bwrap_command(
     readable += [REPO_ROOT / p for p in RUNTIME_PACKAGES] + [REPO_ROOT / "data"]
     for name in DATA_VARIABLES:
         value = env.get(name, "")
-        if value and value.strip().lower() != "synthetic" and Path(value).expanduser().exists():
+        if value and value.strip().lower() != SYNTHETIC and Path(value).expanduser().exists():
             readable.append(Path(value).expanduser().resolve())
     cache = _cache_dir()
     readable.append(cache)
@@ -328,10 +314,10 @@ def bwrap_command(
         TMPDIR="/tmp",
         PATH=f"{Path(sys.prefix).resolve() / 'bin'}:/usr/local/bin:/usr/bin:/bin",
         PYTHONPATH=str(REPO_ROOT),
-        EXPRESSION_LAB_CACHE=str(cache),
         MPLCONFIGDIR=f"{SANDBOX_HOME}/.mpl",
         PYTHONDONTWRITEBYTECODE="1",
     )  # the packages are read-only: no __pycache__ writes
+    inner_env[EXPRESSION_LAB_CACHE.name] = str(cache)
     for key, value in sorted(inner_env.items()):
         args += ["--setenv", key, value]
     args += ["--chdir", str(workdir), "--"]
@@ -407,7 +393,7 @@ def _share_cache(cache: Path) -> None:
 
 def _slot(env: dict | None = None) -> int:
     env = os.environ if env is None else env
-    return int(env.get("EXPRESSION_LAB_SANDBOX_SLOT") or 0)
+    return int(EXPRESSION_LAB_SANDBOX_SLOT.read(env) or EXPRESSION_LAB_SANDBOX_SLOT.default)
 
 
 def launch_kernel(connection_file: str, extra: list[str]) -> None:

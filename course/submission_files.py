@@ -18,8 +18,10 @@ import fnmatch
 import os
 import shutil
 import stat
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from .settings import SUBMISSION_CAPS, positive_setting
 
 MIB = 2**20
 #: Files a browser would run as a page or script of the formgrader's own origin, which serves every file of an
@@ -36,26 +38,20 @@ class Caps:
     ``depth`` folder levels below the submission folder.
     """
 
-    files: int = 200
-    bytes: int = 256 * MIB
-    depth: int = 8
+    files: int = SUBMISSION_CAPS["files"].default
+    bytes: int = SUBMISSION_CAPS["bytes"].default
+    depth: int = SUBMISSION_CAPS["depth"].default
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> Caps:
-        """Defaults, overridden by ``EXPRESSION_LAB_SUBMISSION_MAX_FILES``, ``…_MAX_BYTES``, ``…_MAX_DEPTH``.
+        """The declared defaults (``course.settings.SUBMISSION_CAPS``), each overridden by its variable:
+        ``EXPRESSION_LAB_SUBMISSION_MAX_FILES``, ``…_MAX_BYTES``, ``…_MAX_DEPTH``.
 
         Raises:
             ValueError: a variable is not a positive integer.
         """
-        from .settings import positive_setting
-
         env = os.environ if env is None else env
-        return cls(
-            **{
-                f.name: positive_setting(env, f"EXPRESSION_LAB_SUBMISSION_MAX_{f.name.upper()}", f.default)
-                for f in fields(cls)
-            }
-        )
+        return cls(**{attr: positive_setting(env, s.name, s.default) for attr, s in SUBMISSION_CAPS.items()})
 
 
 @dataclass
@@ -75,12 +71,12 @@ class Inspection:
         if len(self.files) > caps.files:
             reasons.append(
                 f"{len(self.files)} files, more than the {caps.files} a submission may hold "
-                "(EXPRESSION_LAB_SUBMISSION_MAX_FILES)"
+                f"({SUBMISSION_CAPS['files'].name})"
             )
         if self.bytes > caps.bytes:
             reasons.append(
                 f"{self.bytes / MIB:.1f} MiB of files, more than the {caps.bytes / MIB:.0f} MiB a "
-                "submission may hold (EXPRESSION_LAB_SUBMISSION_MAX_BYTES)"
+                f"submission may hold ({SUBMISSION_CAPS['bytes'].name})"
             )
         if self.too_deep:
             reasons.append(f"folders nested deeper than {caps.depth} levels ({self.too_deep[0]})")

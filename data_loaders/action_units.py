@@ -48,9 +48,9 @@ from . import cache
 from .dataset import BadRow, bad_rows_from_arrays, bad_rows_to_arrays
 from .emotions import EMOTIONS, emotion_code
 from .files import IMAGE_SUFFIXES
-from .resolve import SYNTHETIC, configured_path, repo_data_dir
+from .resolve import configured_path, repo_data_dir
+from .settings import AU_DATA_PATH, SYNTHETIC
 
-ENV_VAR = "AU_DATA_PATH"
 IMAGE_SIZE = 48
 MAX_INTENSITY = 5.0
 
@@ -83,7 +83,7 @@ HOW_TO_GET = (
     "Action Unit labels come from OpenFace 2.0 (FeatureExtraction -aus -simalign: a csv with AU01_r/AU01_c columns "
     "and a <name>_aligned/ folder of face crops) or a DISFA-style folder (<subject>/<subject>_au<N>.txt lines "
     "'frame,intensity' and <subject>/frames/<frame>.png). Put it at data/action_units/ in the kit or set "
-    f"{ENV_VAR}=/path/to/it; set {ENV_VAR}=synthetic for the synthetic FACS faces."
+    f"{AU_DATA_PATH.name}=/path/to/it; set {AU_DATA_PATH.name}={SYNTHETIC} for the synthetic FACS faces."
 )
 _OPENFACE_R = re.compile(r"^AU(\d+)_r$")
 _DISFA_FILE = re.compile(r"^(?P<subject>.+)_au(?P<au>\d+)\.txt$", re.IGNORECASE)
@@ -210,7 +210,7 @@ def action_units_path(path: str | os.PathLike | None = None, *, synthetic_fallba
         FileNotFoundError: a configured path that does not exist, or nothing found with
             ``synthetic_fallback=False`` (the message says what to put where).
     """
-    chosen = configured_path(path, ENV_VAR, "Action Unit data", HOW_TO_GET)
+    chosen = configured_path(path, AU_DATA_PATH, "Action Unit data", HOW_TO_GET)
     if chosen == SYNTHETIC:
         return _synthetic_default()
     if chosen is not None:
@@ -220,7 +220,7 @@ def action_units_path(path: str | os.PathLike | None = None, *, synthetic_fallba
         return default
     if synthetic_fallback:
         return _synthetic_default()
-    raise FileNotFoundError(f"no Action Unit data: {ENV_VAR} is not set and {default} is empty. {HOW_TO_GET}")
+    raise FileNotFoundError(f"no Action Unit data: {AU_DATA_PATH.name} is not set and {default} is empty. {HOW_TO_GET}")
 
 
 def _synthetic_default() -> Path:
@@ -326,7 +326,7 @@ def _load_synthetic(folder: Path) -> ActionUnitDataset:
         str(folder),
         f"SYNTHETIC FACS faces with exact AU labels, not real people ({n:,} faces, "
         f"{len(AUS)} AUs, from {folder / 'fer2013.csv'}). To use real data, put OpenFace or DISFA-style labels "
-        f"in data/action_units/ or set {ENV_VAR}.",
+        f"in data/action_units/ or set {AU_DATA_PATH.name}.",
     )
 
 
@@ -639,7 +639,6 @@ __all__ = [
     "AU_FACTS",
     "ActionUnitDataset",
     "ActionUnitFormatError",
-    "ENV_VAR",
     "action_units_path",
     "au_name",
     "load_action_units",

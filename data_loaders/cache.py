@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .files import atomic_write
+from .settings import EXPRESSION_LAB_CACHE
 
 #: Bump when the layout of cached arrays changes, so old entries are ignored.
 CACHE_VERSION = 1
@@ -23,7 +24,7 @@ CACHE_VERSION = 1
 
 def cache_dir() -> Path:
     """The cache folder (created on demand)."""
-    root = os.environ.get("EXPRESSION_LAB_CACHE")
+    root = EXPRESSION_LAB_CACHE.read()
     if not root:
         xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         root = os.path.join(xdg, "expression-lab")

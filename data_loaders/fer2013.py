@@ -41,7 +41,8 @@ from . import cache
 from .dataset import BadRow, ImageDataset, bad_rows_from_arrays, bad_rows_listing, bad_rows_to_arrays
 from .emotions import EMOTIONS, emotion_code
 from .files import IMAGE_SUFFIXES
-from .resolve import SYNTHETIC, configured_path, repo_data_dir
+from .resolve import configured_path, repo_data_dir
+from .settings import FER2013_PATH, SYNTHETIC
 
 USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SIZE = 48
@@ -62,7 +63,7 @@ HOW_TO_GET = (
     "FER2013 is not redistributable, so the kit does not ship it. Download it from Kaggle "
     "(https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-recognition-challenge/data: "
     "fer2013.tar.gz or icml_face_data.csv; or a mirror of train/ and test/ image folders), then either put it at "
-    "data/fer2013/ in the kit (e.g. data/fer2013/fer2013.csv) or set FER2013_PATH=/path/to/fer2013.csv."
+    f"data/fer2013/ in the kit (e.g. data/fer2013/fer2013.csv) or set {FER2013_PATH.name}=/path/to/fer2013.csv."
 )
 
 
@@ -80,7 +81,7 @@ def fer2013_path(path: str | os.PathLike | None = None, *, synthetic_fallback: b
         FileNotFoundError: ``path`` or ``$FER2013_PATH`` names a missing file, or nothing is found and
             ``synthetic_fallback`` is False; the message says where to get FER2013 and where to put it.
     """
-    chosen = configured_path(path, "FER2013_PATH", "FER2013", HOW_TO_GET)
+    chosen = configured_path(path, FER2013_PATH, "FER2013", HOW_TO_GET)
     if chosen == SYNTHETIC:
         return _synthetic_default()
     if chosen is not None:
@@ -91,7 +92,7 @@ def fer2013_path(path: str | os.PathLike | None = None, *, synthetic_fallback: b
     if synthetic_fallback:
         return _synthetic_default()
     raise FileNotFoundError(
-        f"FER2013 not found: FER2013_PATH is not set and {default} holds no FER2013 file. {HOW_TO_GET}"
+        f"FER2013 not found: {FER2013_PATH.name} is not set and {default} holds no FER2013 file. {HOW_TO_GET}"
     )
 
 

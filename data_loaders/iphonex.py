@@ -30,7 +30,8 @@ import numpy as np
 from . import cache
 from .dataset import BadRow, PointCloudDataset, bad_rows_from_arrays, bad_rows_listing, bad_rows_to_arrays
 from .emotions import EMOTIONS, emotion_code
-from .resolve import SYNTHETIC, configured_path
+from .resolve import configured_path
+from .settings import IPHONEX_PATH, SYNTHETIC
 
 _CLOUD_SUFFIXES = {".ply", ".obj", ".xyz", ".pcd", ".pts"}
 _DEFAULT_NAMES = ("faces.py", "faces.npz")
@@ -39,7 +40,7 @@ _NUMBER_LIST = re.compile(r"\[((?:[-+0-9.eE,\s]|nan|NaN|inf|Infinity)*)\]")
 
 HOW_TO_GET = (
     "The iPhone X face data (faces.py) comes with the course materials; put it at data/iphonex/faces.py "
-    "or set IPHONEX_PATH=/path/to/faces.py (also .npz, or a folder <subject>/<emotion>.ply)."
+    f"or set {IPHONEX_PATH.name}=/path/to/faces.py (also .npz, or a folder <subject>/<emotion>.ply)."
 )
 
 
@@ -58,7 +59,7 @@ def iphonex_path(path: str | os.PathLike | None = None, *, synthetic_fallback: b
     from .resolve import repo_data_dir
     from .synthetic import default_data
 
-    chosen = configured_path(path, "IPHONEX_PATH", "iPhone X data", HOW_TO_GET)
+    chosen = configured_path(path, IPHONEX_PATH, "iPhone X data", HOW_TO_GET)
     if chosen == SYNTHETIC:
         return default_data("iphonex")
     if chosen is not None:
@@ -71,7 +72,9 @@ def iphonex_path(path: str | os.PathLike | None = None, *, synthetic_fallback: b
         return folder
     if synthetic_fallback:
         return default_data("iphonex")
-    raise FileNotFoundError(f"iPhone X data not found: IPHONEX_PATH is not set and {folder} is empty. {HOW_TO_GET}")
+    raise FileNotFoundError(
+        f"iPhone X data not found: {IPHONEX_PATH.name} is not set and {folder} is empty. {HOW_TO_GET}"
+    )
 
 
 def load_iphonex(

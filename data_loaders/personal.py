@@ -28,7 +28,8 @@ from .dataset import BadRow, ImageDataset
 from .emotions import EMOTIONS, emotion_code
 from .face_detection import largest_face
 from .files import IMAGE_SUFFIXES, PHOTO_SPLITS
-from .resolve import SYNTHETIC, configured_path, repo_data_dir
+from .resolve import configured_path, repo_data_dir
+from .settings import PERSONAL_PHOTOS_PATH, SYNTHETIC
 
 _MAX_SIDE = 1024  # photos are shrunk to this before detection: faster, and the cascade needs no more
 NO_FACE_HINT = (
@@ -49,9 +50,9 @@ def personal_path(path: str | os.PathLike | None = None) -> Path:
     """
     chosen = configured_path(
         path,
-        "PERSONAL_PHOTOS_PATH",
+        PERSONAL_PHOTOS_PATH,
         "the personal photo folder",
-        "Set PERSONAL_PHOTOS_PATH to your photo folder, or to 'synthetic'.",
+        f"Set {PERSONAL_PHOTOS_PATH.name} to your photo folder, or to '{SYNTHETIC}'.",
         must_exist=False,
     )
     if chosen == SYNTHETIC:

@@ -7,33 +7,30 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: The value of a path argument or variable that asks for the synthetic default data.
-SYNTHETIC = "synthetic"
-#: Environment variable naming a folder that replaces the kit's ``data/`` folder for every source's default.
-DATA_ENV_VAR = "EXPRESSION_LAB_DATA"
+from .settings import EXPRESSION_LAB_DATA, SYNTHETIC, Setting
 
 
 def repo_data_dir() -> Path:
     """The folder each source's default location is under (``fer2013/``, ``iphonex/``, ``action_units/``,
     ``video/``, ``personal/``): ``$EXPRESSION_LAB_DATA`` when set (e.g. a read-only course-wide copy on a hub),
     else the kit's git-ignored ``<repo>/data``. The folder need not exist."""
-    value = os.environ.get(DATA_ENV_VAR)
+    value = EXPRESSION_LAB_DATA.read()
     return Path(value).expanduser() if value else Path(__file__).resolve().parent.parent / "data"
 
 
 def configured_path(
-    path: str | os.PathLike | None, env_var: str, what: str, how_to_get: str, *, must_exist: bool = True
+    path: str | os.PathLike | None, setting: Setting, what: str, how_to_get: str, *, must_exist: bool = True
 ) -> Path | str | None:
-    """``path`` if given, else ``$env_var`` if set: a :class:`~pathlib.Path`, or :data:`SYNTHETIC` when the value
-    is the word ``synthetic``; None when neither is set. ``must_exist=False`` accepts a path that does not exist
-    yet (a folder the kit will write into).
+    """``path`` if given, else the variable of ``setting`` (a :class:`data_loaders.settings.Setting`) if set: a
+    :class:`~pathlib.Path`, or :data:`SYNTHETIC` when the value is the word ``synthetic``; None when neither is
+    set. ``must_exist=False`` accepts a path that does not exist yet (a folder the kit will write into).
 
     Raises:
         FileNotFoundError: the configured path does not exist and ``must_exist`` (the message names it, where it
             came from, and ``how_to_get``).
     """
-    origin = "the path given" if path is not None else env_var
-    value = path if path is not None else (os.environ.get(env_var) or None)
+    origin = "the path given" if path is not None else setting.name
+    value = path if path is not None else setting.read()
     if value is None:
         return None
     if str(value).strip().lower() == SYNTHETIC:

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .resolve import SYNTHETIC, configured_path
+from .resolve import configured_path
+from .settings import SYNTHETIC, VIDEO_PATH
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
-ENV_VAR = "VIDEO_PATH"
 
 
 class VideoError(ValueError):
@@ -56,8 +56,8 @@ def video_path(path: str | os.PathLike | None = None) -> Path:
     from .resolve import repo_data_dir
     from .synthetic.clips import default_clip
 
-    how = "Set VIDEO_PATH to an .mp4/.avi/.mov file or a folder of clips, or to 'synthetic'."
-    chosen = configured_path(path, ENV_VAR, "video", how)
+    how = f"Set {VIDEO_PATH.name} to an .mp4/.avi/.mov file or a folder of clips, or to '{SYNTHETIC}'."
+    chosen = configured_path(path, VIDEO_PATH, "video", how)
     if chosen == SYNTHETIC:
         return default_clip()
     if chosen is None:
@@ -229,7 +229,6 @@ def load_ground_truth(path: str | os.PathLike) -> pd.DataFrame | None:
 
 
 __all__ = [
-    "ENV_VAR",
     "VIDEO_SUFFIXES",
     "VideoError",
     "VideoInfo",
