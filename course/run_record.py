@@ -136,7 +136,9 @@ def write_run_record(model_path: str | os.PathLike, record: dict) -> Path:
     if problems:
         raise RunRecordError(f"run record for {model_path.name} not written: " + "; ".join(problems))
     path = record_path(model_path)
-    path.write_text(text)
+    partial = path.with_name(path.name + ".partial")  # written whole, then renamed: never read half-written
+    partial.write_text(text)
+    os.replace(partial, path)
     return path
 
 

@@ -204,8 +204,14 @@ def _check_workdir(workdir: Path, env: dict | None = None) -> None:
 #: (``$1``, a read-only copy the grader made), run the kernel, then hand the run records of the grading run out
 #: (``$2``; the grader checks them before using any). SIGINT stays ignored here (nbgrader interrupts the kernel).
 _PRIVATE_WORKDIR_SCRIPT = (
-    'src=$1; out=$2; shift 2; cp -R "$src"/. . || exit 70; "$@"; status=$?; '
-    'for f in autograde_outputs/*.run.json; do [ -f "$f" ] && [ ! -L "$f" ] && cp "$f" "$out"/; done; exit $status'
+    'src=$1; out=$2; shift 2; cp -R "$src"/. . || exit 70; '
+    "hand_out() { for f in autograde_outputs/*.run.json; do "
+    '[ -f "$f" ] && [ ! -L "$f" ] && cp "$f" "$out/${f##*/}.partial" && mv -f "$out/${f##*/}.partial" "$out/${f##*/}"; '
+    "done; }; "
+    # every second while the kernel runs, and once when it ends: a kernel killed at shutdown (past the kernel
+    # manager's wait) takes the sandbox with it, and with it any record not yet handed out
+    "(while sleep 1; do hand_out; done) & copier=$!; "
+    '"$@"; status=$?; kill $copier 2>/dev/null; hand_out; exit $status'
 )
 
 
@@ -468,7 +474,8 @@ def collect_run_records(socket_dir: Path, target: Path, *, max_files: int = 20) 
     for outbox in sorted(socket_dir.glob(f"{OUTBOX_PREFIX}*")):
         found = inspect_folder(outbox, Caps(depth=1))
         others = [*found.folders, *(rel for rel, _ in found.unsafe)]
-        others += [f for f in found.files if not f.endswith(SUFFIX)]
+        # a copy cut short by the sandbox's end is left as NAME.partial (sandbox side, never renamed): not a record
+        others += [f for f in found.files if not f.endswith((SUFFIX, f"{SUFFIX}.partial"))]
         if others:
             left_out.append(
                 "autograde_outputs: the grading run handed out more than run records "

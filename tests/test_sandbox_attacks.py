@@ -32,6 +32,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -715,6 +716,38 @@ def test_flags_reach_the_class_report_escaped(left_behind):
         .source
     )
     assert "<img" not in banner and "&lt;img" in banner, f"expected the banner escaped, found {banner[:300]!r}"
+
+
+def test_a_run_record_comes_back_though_the_kernel_is_killed(sandbox_ready, tmp_path):
+    """A grading kernel that outlives the kernel manager's shutdown wait is killed with its sandbox: the run record
+    it wrote before must still come back (the private working folder hands records out while the kernel runs),
+    and only the record: a copy cut short is not a record."""
+    workdir, sockets = tmp_path / "alice" / "ps1", tmp_path / "expression-lab-kernel-test"
+    workdir.mkdir(parents=True)
+    sockets.mkdir()
+    copy, outbox = sockets / "submission", sockets / f"{sandbox.OUTBOX_PREFIX}1"
+    copy.mkdir()
+    outbox.mkdir()
+    code = (
+        "import pathlib, time; p = pathlib.Path('autograde_outputs'); p.mkdir(); "
+        "(p / 'model_2.run.json').write_text('{\"assignment\": \"ps1\"}'); time.sleep(120)"
+    )
+    args = sandbox.bwrap_command(
+        [str(sandbox.venv_python()), "-c", code], workdir, writable=(sockets,), private_copy=(copy, outbox)
+    )
+    proc = subprocess.Popen(args, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (outbox / "model_2.run.json").exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # what the kernel manager does past its shutdown wait
+        proc.wait()
+    target = tmp_path / "autograde_outputs"
+    assert sandbox.collect_run_records(sockets, target) == [], "expected nothing left out"
+    found = sorted(p.name for p in target.iterdir()) if target.exists() else []
+    assert found == ["model_2.run.json"], f"expected the record handed out before the kill, found {found}"
+    assert json.loads((target / "model_2.run.json").read_text()) == {"assignment": "ps1"}
 
 
 # --- No score without the work: tampering with the test machinery ------------------------------------------------------
