@@ -78,7 +78,7 @@ def prepare_data(assignment: str, root: Path = REPO_ROOT) -> list[str]:
 
     The sandboxed kernel sees the cache read-only, so what a notebook would otherwise generate or parse on
     first use (the synthetic default data, the parsed FER2013 arrays, the stand-in photos, the fallback
-    model) is made here, once, by trusted code. Returns the steps run.
+    model, the default clip) is made here, once, by trusted code. Returns the steps run.
     """
     text = "\n".join(p.read_text() for p in sorted((root / "solutions" / assignment).glob("*.ipynb")))
     steps = []
@@ -102,6 +102,11 @@ def prepare_data(assignment: str, root: Path = REPO_ROOT) -> list[str]:
 
         fallback_model_2()
         steps.append("fallback_model_2")
+    if "video_path(" in text:  # grading runs analyse the synthetic default clip, rendered into the cache once
+        from data_loaders.video import video_path
+
+        video_path("synthetic")
+        steps.append("default_clip")
     return steps
 
 

@@ -77,8 +77,9 @@ each notebook says which data is in use. Your photos
 Cells saying *YOUR CODE HERE* / *YOUR ANSWER HERE* are yours; the test cell after each checks your work
 (silence means it passed; the grader adds hidden tests of the same behaviour). Locked cells are restored by the
 grader. Each notebook ends with a *Before you submit* checklist. Hand in the notebook, the model it saves
-(`model_2.keras` … `model_5.keras`) and the run record written beside it (`model_2.run.json` …):
-the grader re-runs your notebook on a small subset and reads your own results from that record.
+(`model_2.keras` … `model_5.keras`) and the run record written beside it (`model_2.run.json` …; ps5 saves no
+model and writes `faces_in_motion.run.json`): the grader re-runs your notebook on a small subset and reads your
+own results from that record.
 """
 
 

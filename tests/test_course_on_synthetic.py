@@ -10,7 +10,9 @@ to ``synthetic`` so that real data on the machine is not used. The course is bui
 from __future__ import annotations
 
 import json
+import os
 
+import nbformat
 import pytest
 
 from course import ASSIGNMENTS
@@ -45,14 +47,37 @@ def test_the_notebooks_say_they_ran_on_synthetic_data(synthetic_course):
         )
 
 
-def test_the_submitted_models_are_handed_in(synthetic_course):
+HANDED_IN = {
+    "ps1_fer2013_cnn": ["model_2.keras", "model_2.run.json"],
+    "ps2_personal_transfer": ["model_3.keras", "model_3.run.json"],
+    "ps3_iphonex_3dcnn": ["model_4.keras", "model_4.run.json"],
+    "ps4_action_units": ["model_5.keras", "model_5.run.json"],
+    "ps5_faces_in_motion": ["faces_in_motion.run.json"],
+}
+
+
+def test_the_submitted_models_and_run_records_are_handed_in(synthetic_course):
     root, _ = synthetic_course
-    submitted = root / "grading" / "submitted" / "demo"
-    assert (submitted / "ps1_fer2013_cnn" / "model_2.keras").is_file()
-    assert (submitted / "ps2_personal_transfer" / "model_3.keras").is_file()
-    assert (submitted / "ps3_iphonex_3dcnn" / "model_4.keras").is_file()
-    assert (submitted / "ps4_action_units" / "model_5.keras").is_file()
-    assert (root / "grading" / "grades.csv").is_file()
+    for assignment, files in HANDED_IN.items():
+        folder = root / "grading" / "submitted" / "demo" / assignment
+        missing = [f for f in files if not (folder / f).is_file()]
+        assert not missing, f"expected {missing} handed in with {assignment}, found {sorted(os.listdir(folder))}"
+    assert (root / "grading" / "grades.csv").is_file(), "expected the grades exported"
+
+
+@pytest.mark.parametrize("assignment", ["ps4_action_units", "ps5_faces_in_motion"])
+def test_the_student_run_is_shown_beside_the_grading_run(synthetic_course, assignment):
+    """ps4 and ps5 show the student's own run beside the grading run (their locked ``student_run`` cell)."""
+    from course.notebook_cells import cell_by_grade_id
+
+    root, _ = synthetic_course
+    name = ASSIGNMENTS[assignment]
+    nb = nbformat.read(root / "grading" / "autograded" / "demo" / assignment / f"{name}.ipynb", as_version=4)
+    shown = "".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+        for o in cell_by_grade_id(nb, "student_run").outputs
+    )
+    assert "grading run" in shown, f"expected the student's run beside the grading run in {assignment}, found {shown!r}"
 
 
 def test_ps1_student_run_record_is_shown_beside_the_grading_run(synthetic_course):

@@ -103,3 +103,19 @@ def test_the_course_gradebook_holds_one_submission_per_student(course):
     rows = con.execute("SELECT student_id, COUNT(*) FROM submitted_assignment GROUP BY student_id").fetchall()
     con.close()
     assert dict(rows) == {"partial": 1, "unanswered": 1}
+
+
+def test_the_data_a_sandboxed_kernel_reads_is_made_before_grading(monkeypatch):
+    """The sandbox sees the cache read-only: what each assignment's notebooks generate on first use (synthetic
+    data, the fallback model_2, the default clip) is made by ``prepare_data`` first, by trusted code."""
+    import course.fallback_model
+    import data_loaders
+    import data_loaders.video
+
+    made = []
+    monkeypatch.setattr(data_loaders, "load_fer2013", lambda *a, **k: made.append("faces"))
+    monkeypatch.setattr(course.fallback_model, "fallback_model_2", lambda *a, **k: made.append("model_2"))
+    monkeypatch.setattr(data_loaders.video, "video_path", lambda *a, **k: made.append(("clip", *a)))
+    steps = autograde.prepare_data("ps5_faces_in_motion")
+    assert steps == ["load_fer2013", "fallback_model_2", "default_clip"], f"expected the ps5 data made, found {steps}"
+    assert made == ["faces", "model_2", ("clip", "synthetic")], f"expected the synthetic clip rendered, found {made}"
