@@ -1,10 +1,11 @@
 """The student bundle: what students receive instead of the instructor repository (``python -m course bundle``).
 
 A bundle holds the release notebooks (``assignments/``), the packages they import at run time
-(``data_loaders``, ``widgets`` and the student-facing modules of ``course``: the run record and the fallback
-``model_2`` file), the trained fallback model itself, an install file (``pyproject.toml`` and
-``requirements.txt``) and a README for students. It holds nothing from ``solutions/`` and no instructor tooling
-(demo, release, evaluation, autograding …): :func:`bundle_problems` checks that before a bundle is written.
+(``data_loaders``, ``widgets`` and the student-facing modules of ``course``: the notebooks' run-time helpers, the
+settings they read, the run record, the fallback ``model_2`` file …), the trained fallback model itself, an
+install file (``pyproject.toml`` and ``requirements.txt``) and a README for students. It holds nothing from
+``solutions/`` and no instructor tooling (demo, release, evaluation, autograding …): :func:`bundle_problems` checks
+that before a bundle is written.
 """
 
 from __future__ import annotations
@@ -19,8 +20,16 @@ from . import ASSIGNMENTS, REPO_ROOT
 
 #: Packages copied whole: the notebooks import them.
 PACKAGES = ("data_loaders", "widgets")
-#: The only ``course`` modules a notebook imports. Everything else in ``course/`` is instructor-only.
-COURSE_MODULES = ("run_record.py", "fallback_model.py", "video_analysis.py", "cpu.py")
+#: The only ``course`` modules a notebook imports, and what they import (``settings``, the declarations
+#: ``notebook_runtime`` reads). Everything else in ``course/`` is instructor-only.
+COURSE_MODULES = (
+    "notebook_runtime.py",
+    "settings.py",
+    "run_record.py",
+    "fallback_model.py",
+    "video_analysis.py",
+    "cpu.py",
+)
 #: Requirements of the kit that only instructors need (grading, notebook execution from scripts).
 INSTRUCTOR_REQUIREMENTS = ("nbgrader", "nbclient", "nbconvert", "nbformat")
 #: Text that must never reach students.
@@ -29,9 +38,10 @@ _SKIP = shutil.ignore_patterns(
     "__pycache__", "*.pyc", ".ipynb_checkpoints", "*.keras", "*.run.json", "autograde_outputs"
 )
 
-_INIT = '''"""Student-facing modules of Expression Lab: the run record (``run_record``), the fallback ``model_2``
-file (``fallback_model``), per-frame video analysis (``video_analysis``) and whether the CPU computes bfloat16
-natively (``cpu``). The course's instructor tooling is not part of the student bundle."""
+_INIT = '''"""Student-facing modules of Expression Lab: the notebooks' run mode, output folder and ``model_2``
+(``notebook_runtime``), the settings they read (``settings``), the run record (``run_record``), the fallback
+``model_2`` file (``fallback_model``), per-frame video analysis (``video_analysis``) and whether the CPU computes
+bfloat16 natively (``cpu``). The course's instructor tooling is not part of the student bundle."""
 '''
 
 README = """# Expression Lab: student bundle

@@ -12,6 +12,10 @@ reads a variable declared nowhere, or when a name is retyped. After changing a d
 
     .venv/bin/python -m course.settings --write     # rewrites the table in README.md
     .venv/bin/python -m course.settings             # prints it
+
+The student bundle carries this module (``course.bundle.COURSE_MODULES``): :mod:`course.notebook_runtime`, which
+the notebooks import, reads the notebook settings through their declarations here. It therefore imports only the
+standard library and ``data_loaders`` at the top (the kit's root only inside :func:`main`).
 """
 
 from __future__ import annotations
@@ -22,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_loaders.settings import DATA_SETTINGS, Setting
-
-from . import REPO_ROOT
 
 GIB = 1024**3
 MIB = 1024**2
@@ -53,7 +55,7 @@ EXPRESSION_LAB_QUICK = Setting(
     "unset: full runs",
     "`1` makes each notebook's training short (the sample submission of `make demo` sets it); grading mode "
     "(`NBGRADER_EXECUTION`) implies it.",
-    ("solutions/*/*.ipynb (config cell)",),
+    ("course/notebook_runtime.py (each notebook's config cell)",),
     passed_to_sandbox=True,
 )
 MODEL_2_PATH = Setting(
@@ -61,7 +63,7 @@ MODEL_2_PATH = Setting(
     "`../ps1_fer2013_cnn/model_2.keras`, then `model_2.keras`, then the kit's fallback model",
     "The student's `model_2.keras` from assignment 1, which assignments 2, 4 and 5 start from (grading always "
     "uses the fallback model).",
-    ("solutions/ps2_personal_transfer/", "solutions/ps4_action_units/", "solutions/ps5_faces_in_motion/"),
+    ("course/notebook_runtime.py (assignments 2, 4 and 5)",),
     passed_to_sandbox=True,
     path=True,
 )
@@ -453,7 +455,7 @@ def with_settings_table(readme: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m course.settings [--write] [--readme FILE]``: print the settings table, or rewrite it in the
-    README (the kit's ``README.md`` by default). Returns the exit status, 0.
+    README (the kit's ``README.md`` by default; there is none in the student bundle). Returns the exit status, 0.
 
     Raises:
         ValueError: ``--write`` and the README lacks the table's marker lines.
@@ -463,11 +465,15 @@ def main(argv: list[str] | None = None) -> int:
         description="Print the README's settings table, generated from the declared settings, or rewrite it there.",
     )
     parser.add_argument("--write", action="store_true", help="rewrite the table in the README instead of printing")
-    parser.add_argument("--readme", type=Path, default=REPO_ROOT / "README.md", help="default: the kit's README.md")
+    parser.add_argument("--readme", type=Path, help="default: the kit's README.md")
     args = parser.parse_args(argv)
     if not args.write:
         sys.stdout.write(settings_table())
         return 0
+    if args.readme is None:
+        from . import REPO_ROOT  # the instructor kit's root: absent from the student bundle's course package
+
+        args.readme = REPO_ROOT / "README.md"
     text = args.readme.read_text()
     new = with_settings_table(text)
     if new != text:

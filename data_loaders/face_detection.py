@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from functools import cache, lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,6 +48,19 @@ _FIRST_PASSES = {("haarcascade_frontalface_default", 0), ("haarcascade_frontalfa
 
 class FaceDetectorError(RuntimeError):
     """OpenCV's cascade files are missing (an OpenCV build without ``cv2.data``)."""
+
+
+class DetectionPass(NamedTuple):
+    """One pass of :func:`detect_faces`: a cascade (file stem and ``minNeighbors``) on one contrast normalisation
+    of the image (``contrast`` 0: histogram equalised, 1: CLAHE; ``image`` ``uint8 (H, W)``), mirrored or not.
+    ``run`` numbers the (cascade, mirror) runs; a candidate's pass id is ``2 * run + contrast``."""
+
+    run: int
+    cascade: str
+    neighbours: int
+    mirrored: bool
+    contrast: int
+    image: np.ndarray
 
 
 @cache
@@ -132,12 +146,12 @@ def detect_faces(
     if profile:
         runs += [(PROFILE_CASCADE[0], PROFILE_CASCADE[1], False), (PROFILE_CASCADE[0], PROFILE_CASCADE[1], True)]
     passes = [
-        (k, name, n, mirrored, v, version)
+        DetectionPass(k, name, n, mirrored, v, version)
         for k, (name, n, mirrored) in enumerate(runs)
         for v, version in enumerate((equalised, clahe))
     ]
     # the two passes that find most faces run first; when they agree on a face, the rest are not needed
-    is_first = [(p[1], p[4]) in _FIRST_PASSES for p in passes]
+    is_first = [(p.cascade, p.contrast) in _FIRST_PASSES for p in passes]
     found = _run_passes([p for p, f in zip(passes, is_first) if f], smallest, largest)
     keep = _merge(*found) if found[0].size else []
     if not any(votes >= MIN_VOTES for _, votes in keep):
@@ -155,18 +169,20 @@ def detect_faces(
     return np.array(out, np.int64).reshape(-1, 4)
 
 
-def _run_passes(passes, smallest: int, largest: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _run_passes(
+    passes: list[DetectionPass], smallest: int, largest: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(boxes float64 (K, 4), neighbour counts (K,), pass ids (K,))`` of every candidate of ``passes``."""
     boxes, scores, ids = [], [], []
-    for k, name, neighbours, mirrored, v, version in passes:
-        src = np.ascontiguousarray(version[:, ::-1]) if mirrored else version
-        found, counts = cascade(name).detectMultiScale2(
-            src, scaleFactor=_SCALE_FACTOR, minNeighbors=neighbours, minSize=(smallest, smallest), maxSize=largest
+    for p in passes:
+        src = np.ascontiguousarray(p.image[:, ::-1]) if p.mirrored else p.image
+        found, counts = cascade(p.cascade).detectMultiScale2(
+            src, scaleFactor=_SCALE_FACTOR, minNeighbors=p.neighbours, minSize=(smallest, smallest), maxSize=largest
         )
         for (x, y, w, h), c in zip(np.reshape(found, (-1, 4)), np.ravel(counts)):
-            boxes.append((src.shape[1] - x - w if mirrored else x, y, w, h))
+            boxes.append((src.shape[1] - x - w if p.mirrored else x, y, w, h))
             scores.append(float(c))
-            ids.append(2 * k + v)
+            ids.append(2 * p.run + p.contrast)
     return np.array(boxes, np.float64).reshape(-1, 4), np.array(scores), np.array(ids, np.int64)
 
 

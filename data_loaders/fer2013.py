@@ -38,11 +38,18 @@ import numpy as np
 import pandas as pd
 
 from . import cache
-from .dataset import BadRow, ImageDataset, bad_rows_from_arrays, bad_rows_listing, bad_rows_to_arrays
+from .dataset import (
+    BadRow,
+    ImageDataset,
+    bad_rows_from_arrays,
+    bad_rows_listing,
+    bad_rows_to_arrays,
+    check_on_bad_rows,
+)
 from .emotions import EMOTIONS, emotion_code
 from .files import IMAGE_SUFFIXES
-from .resolve import configured_path, repo_data_dir
-from .settings import FER2013_PATH, SYNTHETIC
+from .resolve import DataSource, resolve_source
+from .settings import FER2013_PATH
 
 USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SIZE = 48
@@ -81,19 +88,7 @@ def fer2013_path(path: str | os.PathLike | None = None, *, synthetic_fallback: b
         FileNotFoundError: ``path`` or ``$FER2013_PATH`` names a missing file, or nothing is found and
             ``synthetic_fallback`` is False; the message says where to get FER2013 and where to put it.
     """
-    chosen = configured_path(path, FER2013_PATH, "FER2013", HOW_TO_GET)
-    if chosen == SYNTHETIC:
-        return _synthetic_default()
-    if chosen is not None:
-        return chosen
-    default = repo_data_dir() / "fer2013"
-    if default.is_dir() and _pick_in_folder(default, required=False) is not None:
-        return default
-    if synthetic_fallback:
-        return _synthetic_default()
-    raise FileNotFoundError(
-        f"FER2013 not found: {FER2013_PATH.name} is not set and {default} holds no FER2013 file. {HOW_TO_GET}"
-    )
+    return resolve_source(path, SOURCE, synthetic_fallback=synthetic_fallback)
 
 
 def _is_synthetic(target: Path) -> bool:
@@ -106,6 +101,22 @@ def _synthetic_default() -> Path:
     from .synthetic import default_data
 
     return default_data("fer2013")
+
+
+def _in_default_folder(folder: Path) -> Path | None:
+    return folder if folder.is_dir() and _pick_in_folder(folder, required=False) is not None else None
+
+
+#: What FER2013's resolution has of its own (:func:`data_loaders.resolve.resolve_source` does the rest).
+SOURCE = DataSource(
+    FER2013_PATH,
+    "fer2013",
+    "FER2013",
+    HOW_TO_GET,
+    _in_default_folder,
+    _synthetic_default,
+    not_found="FER2013 not found: {variable} is not set and {folder} holds no FER2013 file",
+)
 
 
 def load_fer2013(
@@ -136,8 +147,7 @@ def load_fer2013(
             (names the file, the line numbers and what was expected).
         ValueError: ``usage`` names a ``Usage`` the file does not have, or ``on_bad_rows`` is not valid.
     """
-    if on_bad_rows not in ("raise", "skip"):
-        raise ValueError(f"on_bad_rows must be 'raise' or 'skip', got {on_bad_rows!r}")
+    check_on_bad_rows(on_bad_rows)
     source = fer2013_path(path)
     target = _pick_in_folder(source) if source.is_dir() else source
     dataset = _load_cached(target, on_bad_rows) if use_cache else _parse(target, on_bad_rows)

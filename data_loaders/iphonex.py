@@ -23,15 +23,22 @@ import warnings
 import zipfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
 from . import cache
-from .dataset import BadRow, PointCloudDataset, bad_rows_from_arrays, bad_rows_listing, bad_rows_to_arrays
+from .dataset import (
+    BadRow,
+    PointCloudDataset,
+    bad_rows_from_arrays,
+    bad_rows_listing,
+    bad_rows_to_arrays,
+    check_on_bad_rows,
+)
 from .emotions import EMOTIONS, emotion_code
-from .resolve import configured_path
-from .settings import IPHONEX_PATH, SYNTHETIC
+from .resolve import DataSource, resolve_source
+from .settings import IPHONEX_PATH
 
 _CLOUD_SUFFIXES = {".ply", ".obj", ".xyz", ".pcd", ".pts"}
 _DEFAULT_NAMES = ("faces.py", "faces.npz")
@@ -48,6 +55,15 @@ class IPhoneXFormatError(ValueError):
     """A point-cloud file or sample that does not match the expected format; the message names it."""
 
 
+class Cloud(NamedTuple):
+    """One cloud as a reader found it, before checking: its sample id, its emotion as spelled in the source, and
+    its points (``float64 (P, 3)``) or, when they could not be read, the problem (a str)."""
+
+    sample_id: str
+    emotion: str
+    points: np.ndarray | str
+
+
 def iphonex_path(path: str | os.PathLike | None = None, *, synthetic_fallback: bool = True) -> Path:
     """Resolve the point clouds: ``path`` → ``$IPHONEX_PATH`` → ``<repo>/data/iphonex/`` → synthetic default.
 
@@ -56,25 +72,27 @@ def iphonex_path(path: str | os.PathLike | None = None, *, synthetic_fallback: b
     Raises:
         FileNotFoundError: a given path does not exist, or nothing is found and ``synthetic_fallback`` is False.
     """
-    from .resolve import repo_data_dir
-    from .synthetic import default_data
+    return resolve_source(path, SOURCE, synthetic_fallback=synthetic_fallback)
 
-    chosen = configured_path(path, IPHONEX_PATH, "iPhone X data", HOW_TO_GET)
-    if chosen == SYNTHETIC:
-        return default_data("iphonex")
-    if chosen is not None:
-        return chosen
-    folder = repo_data_dir() / "iphonex"
+
+def _in_default_folder(folder: Path) -> Path | None:
+    """``faces.py`` or ``faces.npz`` in the folder, else the folder when it holds subject folders."""
     for name in _DEFAULT_NAMES:
         if (folder / name).is_file():
             return folder / name
     if folder.is_dir() and any(d.is_dir() for d in folder.iterdir()):
         return folder
-    if synthetic_fallback:
-        return default_data("iphonex")
-    raise FileNotFoundError(
-        f"iPhone X data not found: {IPHONEX_PATH.name} is not set and {folder} is empty. {HOW_TO_GET}"
-    )
+    return None
+
+
+def _synthetic_default() -> Path:
+    from .synthetic import default_data
+
+    return default_data("iphonex")
+
+
+#: What the iPhone X data's resolution has of its own (:func:`data_loaders.resolve.resolve_source` does the rest).
+SOURCE = DataSource(IPHONEX_PATH, "iphonex", "iPhone X data", HOW_TO_GET, _in_default_folder, _synthetic_default)
 
 
 def load_iphonex(
@@ -97,8 +115,7 @@ def load_iphonex(
         IPhoneXFormatError: unreadable files, code in ``faces.py``, or bad samples (NaN/inf, unequal x/y/z
             lengths, a point count unlike the others, an unknown emotion, an empty cloud) with "raise".
     """
-    if on_bad_rows not in ("raise", "skip"):
-        raise ValueError(f"on_bad_rows must be 'raise' or 'skip', got {on_bad_rows!r}")
+    check_on_bad_rows(on_bad_rows)
     source = iphonex_path(path)
     if use_cache and source.is_file():
         key = f"iphonex-{cache.file_key(source, extra=f'iphonex|{on_bad_rows}')}"
@@ -156,13 +173,14 @@ def _dataset(points, subjects, emotions, source, description, bad=()) -> PointCl
 # ------------------------------------------------------------------------------------------- checking clouds
 
 
-def _check_clouds(clouds: list[tuple[str, str, object]], label: str, on_bad: str) -> PointCloudDataset:
-    """Validate ``(sample_id, emotion, array or problem)`` triples and stack the good ones."""
+def _check_clouds(clouds: list[Cloud], label: str, on_bad: str) -> PointCloudDataset:
+    """Validate the clouds the readers found and stack the good ones."""
     problems: dict[int, str] = {}
     arrays: dict[int, np.ndarray] = {}
-    for i, (_sid, emotion, cloud) in enumerate(clouds):
+    for i, found in enumerate(clouds):
+        cloud = found.points
         try:
-            emotion_code(emotion)
+            emotion_code(found.emotion)
         except KeyError as exc:
             problems[i] = exc.args[0]
             continue
@@ -182,7 +200,8 @@ def _check_clouds(clouds: list[tuple[str, str, object]], label: str, on_bad: str
             if len(a) != expected:
                 problems[i] = f"{len(a)} points, expected {expected} like the other clouds (ARKit meshes: 1220)"
     bad = tuple(
-        BadRow(f"{label}: sample {clouds[i][0]!r} emotion {clouds[i][1]!r}", problems[i]) for i in sorted(problems)
+        BadRow(f"{label}: sample {clouds[i].sample_id!r} emotion {clouds[i].emotion!r}", problems[i])
+        for i in sorted(problems)
     )
     if bad and on_bad == "raise":
         raise IPhoneXFormatError(
@@ -195,9 +214,10 @@ def _check_clouds(clouds: list[tuple[str, str, object]], label: str, on_bad: str
     points = np.stack([arrays[i] for i in keep]).astype(np.float32)
     description = (
         f"iPhone X point clouds from {label}: {len(keep)} clouds × {points.shape[1]} points, "
-        f"{len({clouds[i][0] for i in keep})} subjects" + (f", {len(bad)} bad clouds skipped" if bad else "")
+        f"{len({clouds[i].sample_id for i in keep})} subjects" + (f", {len(bad)} bad clouds skipped" if bad else "")
     )
-    return _dataset(points, [clouds[i][0] for i in keep], [clouds[i][1] for i in keep], label, description, bad)
+    ids, emotions = [clouds[i].sample_id for i in keep], [clouds[i].emotion for i in keep]
+    return _dataset(points, ids, emotions, label, description, bad)
 
 
 def _load(source: Path, on_bad: str) -> PointCloudDataset:
@@ -213,7 +233,7 @@ def _load(source: Path, on_bad: str) -> PointCloudDataset:
 # ------------------------------------------------------------------------------------------------- faces.py
 
 
-def _read_faces_py(path: Path) -> list[tuple[str, str, object]]:
+def _read_faces_py(path: Path) -> list[Cloud]:
     """Parse ``faces.py`` without executing it."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -276,10 +296,10 @@ def _read_faces_py(path: Path) -> list[tuple[str, str, object]]:
     for sid, emotions in samples.items():
         if not isinstance(emotions, dict):
             found = type(emotions).__name__
-            clouds.append((str(sid), "?", f"expected {{emotion: {{'x': [...], ...}}}}, found {found}"))
+            clouds.append(Cloud(str(sid), "?", f"expected {{emotion: {{'x': [...], ...}}}}, found {found}"))
             continue
         for emotion, xyz in emotions.items():
-            clouds.append((str(sid), str(emotion), _xyz_cloud(xyz, numbers)))
+            clouds.append(Cloud(str(sid), str(emotion), _xyz_cloud(xyz, numbers)))
     return clouds
 
 
@@ -327,7 +347,7 @@ def _xyz_cloud(xyz, numbers: list[str]) -> np.ndarray | str:
 # ------------------------------------------------------------------------------------------- npz and folders
 
 
-def _read_npz(path: Path) -> list[tuple[str, str, object]]:
+def _read_npz(path: Path) -> list[Cloud]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = {"points", "sample_id", "emotion"} - set(npz.files)
@@ -346,10 +366,10 @@ def _read_npz(path: Path) -> list[tuple[str, str, object]]:
             f"{path}: points {points.shape}, sample_id {ids.shape}, emotion {emotions.shape}; "
             "expected (N, P, 3), (N,), (N,)"
         )
-    return [(str(s), str(e), p.astype(np.float64)) for s, e, p in zip(ids, emotions, points)]
+    return [Cloud(str(s), str(e), p.astype(np.float64)) for s, e, p in zip(ids, emotions, points)]
 
 
-def _read_folder(root: Path) -> list[tuple[str, str, object]]:
+def _read_folder(root: Path) -> list[Cloud]:
     import open3d as o3d
 
     o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
@@ -358,7 +378,7 @@ def _read_folder(root: Path) -> list[tuple[str, str, object]]:
         for file in sorted(f for f in subject.iterdir() if f.is_file()):
             if file.suffix.lower() not in _CLOUD_SUFFIXES:
                 clouds.append(
-                    (
+                    Cloud(
                         subject.name,
                         file.stem,
                         f"{file.name}: not a point-cloud file (expected {', '.join(sorted(_CLOUD_SUFFIXES))})",
@@ -366,14 +386,14 @@ def _read_folder(root: Path) -> list[tuple[str, str, object]]:
                 )
                 continue
             if file.stat().st_size == 0:
-                clouds.append((subject.name, file.stem, f"{file.name}: empty file (0 bytes)"))
+                clouds.append(Cloud(subject.name, file.stem, f"{file.name}: empty file (0 bytes)"))
                 continue
             if file.suffix.lower() == ".obj":
                 points = np.asarray(o3d.io.read_triangle_mesh(str(file)).vertices, np.float64)
             else:
                 points = np.asarray(o3d.io.read_point_cloud(str(file)).points, np.float64)
             clouds.append(
-                (
+                Cloud(
                     subject.name,
                     file.stem,
                     points if len(points) else f"{file.name}: no points read (empty or unreadable {file.suffix} file)",

@@ -8,7 +8,7 @@ Faces are found with the kit's detector (:mod:`data_loaders.face_detection`: Ope
 Jones 2001, which ship with ``opencv-python-headless`` < 5, run on equalised images and merged by vote). The
 largest face is kept, a margin is added, and a square crop is resized to
 48×48 like FER2013's faces. Photos where no face is found are listed in the report with a hint, never dropped
-silently.
+silently (``on_bad_rows="raise"`` makes them an error instead).
 
 Photos stay on your machine: ``data/`` is git-ignored, and :func:`delete_photos` removes them all.
 """
@@ -20,15 +20,16 @@ import re
 import shutil
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from .dataset import BadRow, ImageDataset
+from .dataset import BadRow, ImageDataset, bad_rows_listing, check_on_bad_rows
 from .emotions import EMOTIONS, emotion_code
 from .face_detection import largest_face
 from .files import IMAGE_SUFFIXES, PHOTO_SPLITS
-from .resolve import configured_path, repo_data_dir
+from .resolve import DataSource, resolve_source
 from .settings import PERSONAL_PHOTOS_PATH, SYNTHETIC
 
 _MAX_SIDE = 1024  # photos are shrunk to this before detection: faster, and the cascade needs no more
@@ -48,18 +49,26 @@ def personal_path(path: str | os.PathLike | None = None) -> Path:
     The folder need not exist yet (the capture widget creates it). ``synthetic`` as path or variable means the
     stand-in photos (:func:`data_loaders.synthetic.standin_photos`).
     """
-    chosen = configured_path(
-        path,
-        PERSONAL_PHOTOS_PATH,
-        "the personal photo folder",
-        f"Set {PERSONAL_PHOTOS_PATH.name} to your photo folder, or to '{SYNTHETIC}'.",
-        must_exist=False,
-    )
-    if chosen == SYNTHETIC:
-        from .synthetic.photos import standin_photos
+    return resolve_source(path, SOURCE)
 
-        return standin_photos()
-    return chosen if chosen is not None else repo_data_dir() / "personal"
+
+def _standin_photos() -> Path:
+    from .synthetic.photos import standin_photos
+
+    return standin_photos()
+
+
+#: What the photo folder's resolution has of its own (:func:`data_loaders.resolve.resolve_source` does the rest):
+#: the default folder is used even before it exists, and a configured one need not exist yet.
+SOURCE = DataSource(
+    PERSONAL_PHOTOS_PATH,
+    "personal",
+    "the personal photo folder",
+    f"Set {PERSONAL_PHOTOS_PATH.name} to your photo folder, or to '{SYNTHETIC}'.",
+    in_default_folder=lambda folder: folder,
+    synthetic=_standin_photos,
+    must_exist=False,
+)
 
 
 def read_grayscale(path: str | os.PathLike) -> np.ndarray:
@@ -146,7 +155,12 @@ def _is_emotion(token: str) -> bool:
 
 
 def load_personal(
-    path: str | os.PathLike | None = None, detect: bool = True, margin: float = 0.2, size: int = 48
+    path: str | os.PathLike | None = None,
+    detect: bool = True,
+    margin: float = 0.2,
+    size: int = 48,
+    *,
+    on_bad_rows: Literal["raise", "skip"] = "skip",
 ) -> ImageDataset:
     """Read a folder of face photos, crop each face to ``size`` × ``size`` grayscale.
 
@@ -155,6 +169,12 @@ def load_personal(
         detect: find the face with the kit's detector; False takes each image as an existing face crop.
         margin: extra border around a detected face, as a fraction of its size.
         size: output side in pixels (48 for FER2013 models).
+        on_bad_rows: what to do with a photo that cannot be used (a bad row): a file that is not an image, is
+            empty or unreadable, has no emotion in its path or name, or (with ``detect``) where no face is found.
+            ``"skip"`` (the default here, unlike the other loaders: a student's own photos are expected to
+            include a few misses, and the notebook shows the report) leaves them out, lists them in
+            ``dataset.bad_rows`` and the report, and warns naming them; ``"raise"`` stops with a
+            :class:`PersonalPhotoError` naming every such file and its problem.
 
     Returns:
         An :class:`~data_loaders.dataset.ImageDataset` of the usable photos (``images uint8 (N, size, size)``,
@@ -165,8 +185,11 @@ def load_personal(
         names them.
 
     Raises:
-        PersonalPhotoError: the folder is missing or holds no usable photo.
+        PersonalPhotoError: the folder is missing or holds no usable photo, or a photo cannot be used with
+            ``on_bad_rows="raise"``.
+        ValueError: ``on_bad_rows`` is not ``"raise"`` or ``"skip"``.
     """
+    check_on_bad_rows(on_bad_rows)
     root = personal_path(path)
     if not root.is_dir():
         raise PersonalPhotoError(
@@ -215,6 +238,12 @@ def load_personal(
     report = pd.DataFrame(
         rows, columns=["file", "split", "emotion", "face_found", "box", "width", "height", "used", "problem"]
     )
+    if bad and on_bad_rows == "raise":
+        raise PersonalPhotoError(
+            f"{root}: {len(bad)} of {len(files)} photos cannot be used:\n{bad_rows_listing(bad)}\n"
+            "Retake or remove them, or pass on_bad_rows='skip' to leave them out (they are then listed in "
+            "dataset.bad_rows and the report)."
+        )
     if bad:
         warnings.warn(
             f"{len(bad)} of {len(files)} photos not used: "

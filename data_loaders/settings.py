@@ -74,7 +74,7 @@ AU_DATA_PATH = Setting(
     "`data/action_units/`, else the synthetic faces",
     "Action Unit labels: an OpenFace 2.0 csv or a folder of them, or a DISFA-style folder; `synthetic` forces "
     "the synthetic faces with exact AU labels.",
-    ("data_loaders/action_units.py",),
+    ("data_loaders/action_units/",),
     passed_to_sandbox=True,
     path=True,
 )

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .resolve import configured_path
+from .resolve import DataSource, resolve_source
 from .settings import SYNTHETIC, VIDEO_PATH
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
@@ -53,23 +53,36 @@ def video_path(path: str | os.PathLike | None = None) -> Path:
     Raises:
         FileNotFoundError: a configured path does not exist, or a configured folder holds no clip.
     """
-    from .resolve import repo_data_dir
-    from .synthetic.clips import default_clip
-
-    how = f"Set {VIDEO_PATH.name} to an .mp4/.avi/.mov file or a folder of clips, or to '{SYNTHETIC}'."
-    chosen = configured_path(path, VIDEO_PATH, "video", how)
-    if chosen == SYNTHETIC:
-        return default_clip()
-    if chosen is None:
-        folder = repo_data_dir() / "video"
-        clips = _clips_in(folder) if folder.is_dir() else []
-        return clips[0] if clips else default_clip()
+    chosen = resolve_source(path, SOURCE)
     if chosen.is_dir():
         clips = _clips_in(chosen)
         if not clips:
-            raise FileNotFoundError(f"no clip ({', '.join(VIDEO_SUFFIXES)}) in {chosen}. {how}")
+            raise FileNotFoundError(f"no clip ({', '.join(VIDEO_SUFFIXES)}) in {chosen}. {SOURCE.how_to_get}")
         return clips[0]
     return chosen
+
+
+def _first_clip(folder: Path) -> Path | None:
+    clips = _clips_in(folder) if folder.is_dir() else []
+    return clips[0] if clips else None
+
+
+def _default_clip() -> Path:
+    from .synthetic.clips import default_clip
+
+    return default_clip()
+
+
+#: What the clips' resolution has of its own (:func:`data_loaders.resolve.resolve_source` does the rest; a
+#: configured folder is then narrowed to its first clip by :func:`video_path`).
+SOURCE = DataSource(
+    VIDEO_PATH,
+    "video",
+    "video",
+    f"Set {VIDEO_PATH.name} to an .mp4/.avi/.mov file or a folder of clips, or to '{SYNTHETIC}'.",
+    _first_clip,
+    _default_clip,
+)
 
 
 def _clips_in(folder: Path) -> list[Path]:
