@@ -30,7 +30,7 @@ import pandas as pd
 from data_loaders.emotions import EMOTIONS
 from data_loaders.face_detection import detect_faces
 from data_loaders.personal import crop_face
-from data_loaders.video import VideoError, iter_frames, video_info
+from data_loaders.video import ShortVideoWarning, iter_frames, video_info
 
 BOX_COLUMNS = ("x", "y", "w", "h")
 #: Columns of :func:`analyze_video`'s DataFrame, in order.
@@ -102,15 +102,17 @@ def analyze_video(
         ``Int64``), one probability column per emotion (``Angry`` … ``Neutral``), ``smile`` (P(Happy)) and
         ``label`` (the most probable emotion). One row per analysed frame and face; a frame with no face has one
         row with ``face`` False, no box, NaN probabilities and an empty label: nothing is dropped. ``df.attrs``
-        holds the clip's ``path, fps, frame_count, width, height`` and ``every``.
+        holds the clip's ``path, fps, frame_count`` (what the container reports), ``frames_decoded``, ``width,
+        height`` and ``every``.
 
     Raises:
         ValueError: ``every`` or ``batch_size`` < 1, or a model with the wrong input or output shape.
-        VideoError: the clip is missing, not a video, in a codec OpenCV cannot decode, or corrupt (the message
-            names the file and the frame).
+        VideoError: the clip is missing, not a video, in a codec OpenCV cannot decode, or no frame of it decodes.
 
     Warns:
         UserWarning: no face was found in any analysed frame.
+        ShortVideoWarning: the clip decodes fewer frames than its container reports (every decoded frame is
+            analysed; ``df.attrs`` holds both counts).
     """
     from tqdm.auto import tqdm
 
@@ -144,34 +146,39 @@ def analyze_video(
     total = (info.frame_count + every - 1) // every if info.frame_count > 0 else None
     bar = tqdm(total=total, desc=f"analysing {path.name}", unit="frame", disable=not progress)
     previous = None
-    try:
-        for index, time_s, grey in iter_frames(path, every=every, grey=True):
-            boxes = _track(grey, previous) if previous is not None else np.zeros((0, 4), np.int64)
-            if len(boxes) == 0:
-                boxes = detect_faces(grey, min_size=smallest, profile=profile)
-            previous = tuple(int(v) for v in boxes[0]) if len(boxes) == 1 else None
-            if len(boxes) == 0:
-                rows.append({"frame": index, "time_s": time_s, "face": False, "face_index": 0})
-            for k, box in enumerate(boxes):
-                owners.append(len(rows))
-                crops.append(crop_face(grey, tuple(int(v) for v in box), margin, size))
-                rows.append(
-                    {
-                        "frame": index,
-                        "time_s": time_s,
-                        "face": True,
-                        "face_index": k,
-                        **dict(zip(BOX_COLUMNS, (int(v) for v in box))),
-                    }
-                )
-            if len(crops) >= batch_size:
-                flush()
-            bar.update(1)
-        flush()
-    except VideoError:
-        raise
-    finally:
-        bar.close()
+    # a short clip's counts are read from its warning; every warning caught here is issued again after
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        try:
+            for index, time_s, grey in iter_frames(path, every=every, grey=True):
+                boxes = _track(grey, previous) if previous is not None else np.zeros((0, 4), np.int64)
+                if len(boxes) == 0:
+                    boxes = detect_faces(grey, min_size=smallest, profile=profile)
+                previous = tuple(int(v) for v in boxes[0]) if len(boxes) == 1 else None
+                if len(boxes) == 0:
+                    rows.append({"frame": index, "time_s": time_s, "face": False, "face_index": 0})
+                for k, box in enumerate(boxes):
+                    owners.append(len(rows))
+                    crops.append(crop_face(grey, tuple(int(v) for v in box), margin, size))
+                    rows.append(
+                        {
+                            "frame": index,
+                            "time_s": time_s,
+                            "face": True,
+                            "face_index": k,
+                            **dict(zip(BOX_COLUMNS, (int(v) for v in box))),
+                        }
+                    )
+                if len(crops) >= batch_size:
+                    flush()
+                bar.update(1)
+            flush()
+        finally:
+            bar.close()
+    short = None
+    for w in seen:
+        short = w.message if isinstance(w.message, ShortVideoWarning) else short
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     df = pd.DataFrame(rows, columns=["frame", "time_s", "face", "face_index", *BOX_COLUMNS])
     p = np.full((len(df), len(EMOTIONS)), np.nan)
     for row, probs in probabilities.items():
@@ -190,7 +197,13 @@ def analyze_video(
         }
     )
     df.attrs.update(
-        path=str(path), fps=info.fps, frame_count=info.frame_count, width=info.width, height=info.height, every=every
+        path=str(path),
+        fps=info.fps,
+        frame_count=info.frame_count,
+        frames_decoded=short.decoded if short else info.frame_count,
+        width=info.width,
+        height=info.height,
+        every=every,
     )
     if not df["face"].any():
         warnings.warn(

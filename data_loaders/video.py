@@ -12,6 +12,7 @@ face_present`` and the true face box. Decoding errors name the file and the fram
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,19 @@ from .resolve import DataSource, resolve_source
 from .settings import SYNTHETIC, VIDEO_PATH
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
+
+
+class ShortVideoWarning(UserWarning):
+    """A clip decodes fewer frames than its container reports: the decoded frames are used.
+
+    Real encoders often write a frame count in the header that the stream does not hold (a phone clip whose
+    header says 98 frames decodes 95), and a truncated file stops early too; both keep their decoded frames.
+    ``decoded`` and ``reported`` are the two counts.
+    """
+
+    def __init__(self, message: str, decoded: int, reported: int):
+        super().__init__(message)
+        self.decoded, self.reported = decoded, reported
 
 
 class VideoError(ValueError):
@@ -158,8 +172,11 @@ def iter_frames(
 
     Raises:
         ValueError: ``every`` < 1.
-        VideoError: the clip cannot be opened, yields no frame, or stops decoding before the frame count its
-            container reports (a corrupt or truncated file: the message names the file and the frame).
+        VideoError: the clip cannot be opened or yields no frame.
+
+    Warns:
+        ShortVideoWarning: decoding stopped before the frame count the container reports (a header that counts
+            frames the stream does not hold, or a truncated file); the frames decoded up to there were yielded.
     """
     import cv2
 
@@ -182,8 +199,15 @@ def iter_frames(
                 if index == 0:
                     raise VideoError(f"{path}: no frame could be decoded (corrupt file or unsupported codec)")
                 if expected > 0 and index < expected - 1 and (stop is None or index < stop):
-                    raise VideoError(
-                        f"{path}: decoding failed at frame {index} of {expected} (corrupt or truncated file)"
+                    warnings.warn(
+                        ShortVideoWarning(
+                            f"{path}: {index} frames decoded, {expected} reported by the container (its header "
+                            f"counts frames the stream does not hold, or the file is truncated); the {index} "
+                            "decoded frames are used",
+                            decoded=index,
+                            reported=expected,
+                        ),
+                        stacklevel=2,
                     )
                 return
             if image is not None:
@@ -243,6 +267,7 @@ def load_ground_truth(path: str | os.PathLike) -> pd.DataFrame | None:
 
 __all__ = [
     "VIDEO_SUFFIXES",
+    "ShortVideoWarning",
     "VideoError",
     "VideoInfo",
     "ground_truth_path",

@@ -11,7 +11,15 @@ import pytest
 from course.video_analysis import COLUMNS, analyze_video, smile_score, write_annotated_video
 from data_loaders.emotions import EMOTIONS
 from data_loaders.synthetic.clips import GROUND_TRUTH_COLUMNS, SMILE_AU12, render_clip, write_clip
-from data_loaders.video import VideoError, iter_frames, load_ground_truth, read_frame, video_info, video_path
+from data_loaders.video import (
+    ShortVideoWarning,
+    VideoError,
+    iter_frames,
+    load_ground_truth,
+    read_frame,
+    video_info,
+    video_path,
+)
 from widgets import VideoTimeline
 
 
@@ -98,6 +106,35 @@ def test_unreadable_files_get_an_error_naming_them(clip, tmp_path):
     cut.write_bytes(data[: len(data) // 2])  # the index (moov) of OpenCV's MP4 is at the end: unreadable
     with pytest.raises(VideoError, match="cut.mp4"):
         list(iter_frames(cut))
+
+
+def test_a_clip_whose_header_counts_more_frames_keeps_every_decoded_frame(clip, tmp_path):
+    """Real encoders write frame counts the stream does not hold (98 reported, 95 decoded): the decoded frames
+    are analysed, a warning gives both counts and ``df.attrs`` keeps them; a truncated file the same."""
+    video, _ = clip
+    whole = tmp_path / "whole.avi"  # Motion JPEG in AVI: the header's count is read first, frames one by one
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 6.0, (160, 120), True)
+    for _, _, rgb in iter_frames(video):
+        writer.write(cv2.resize(rgb, (160, 120))[..., ::-1])
+    writer.release()
+    data = whole.read_bytes()
+    short = tmp_path / "short.avi"
+    short.write_bytes(data[: int(len(data) * 0.6)])
+    reported = video_info(short).frame_count
+    with pytest.warns(ShortVideoWarning, match=rf"frames decoded, {reported} reported") as caught:
+        decoded = [index for index, _, _ in iter_frames(short)]
+    assert 0 < len(decoded) < reported and decoded == list(range(len(decoded))), (
+        f"expected the first frames up to the cut of {reported}, found {decoded}"
+    )
+    assert (caught[0].message.decoded, caught[0].message.reported) == (len(decoded), reported), (
+        f"expected the warning to carry both counts, found {vars(caught[0].message)}"
+    )
+    with pytest.warns(ShortVideoWarning):
+        df = analyze_video(short, BrightnessModel(), progress=False)
+    assert sorted(set(df.frame)) == decoded, f"expected a row for each decoded frame, found {sorted(set(df.frame))}"
+    assert (df.attrs["frame_count"], df.attrs["frames_decoded"]) == (reported, len(decoded)), (
+        f"expected both counts in df.attrs, found {df.attrs}"
+    )
 
 
 def test_analyze_video_gives_one_row_per_frame_and_marks_frames_without_a_face(clip):
