@@ -64,12 +64,60 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Lab:
+class JupyterApp:
+    """A Jupyter application (``jupyter lab`` or ``jupyter server``) on 127.0.0.1 with a random port and token,
+    serving ``root``; started and waited for (``/api/status`` answers) here, stopped by :meth:`stop`."""
+
+    def __init__(self, app: str, root: Path, env: dict[str, str], log: Path, extra_args=(), wait_s: float = 120):
+        self.root, self.port, self.token = root, free_port(), secrets.token_hex(16)
+        self.log = log.open("w")
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "jupyter"),
+                app,
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={self.port}",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.port_retries=0",
+                "--ServerApp.allow_root=True",
+                *extra_args,
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+        )
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyter {app} exited with {self.process.returncode}; see {log}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/api/status?token={self.token}", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError(f"jupyter {app} did not answer on port {self.port} within {wait_s:.0f} s; see {log}")
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+class Lab(JupyterApp):
     """A JupyterLab server on 127.0.0.1 with a random port and token, serving ``root``."""
 
     def __init__(self, root: Path, env: dict[str, str], log: Path):
-        self.root, self.port, self.token = root, free_port(), secrets.token_hex(16)
-        jupyter = Path(sys.executable).parent / "jupyter"
         # A fresh user profile: no saved workspace, and every cell kept in the page (JupyterLab otherwise leaves
         # off-screen cells unrendered, and the tests read cells anywhere in the notebook). No autosave: the tests
         # save with Ctrl+S, and an autosave still in flight then makes JupyterLab ask "File Changed … Overwrite?".
@@ -84,39 +132,7 @@ class Lab:
         env = dict(
             env, JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(log.parent / "lab-workspaces")
         )
-        self.log = log.open("w")
-        self.process = subprocess.Popen(
-            [
-                str(jupyter),
-                "lab",
-                "--no-browser",
-                "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={self.port}",
-                f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={root}",
-                "--ServerApp.port_retries=0",
-                "--ServerApp.allow_root=True",
-            ],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            cwd=root,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited with {self.process.returncode}; see {log}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/api/status?token={self.token}", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
-        raise TimeoutError(f"JupyterLab did not answer on port {self.port} within 120 s; see {log}")
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__("lab", root, env, log)
 
     def url(self, notebook: str) -> str:
         return f"{self.base}/lab/tree/{notebook}?reset&token={self.token}"  # reset: no tabs from earlier tests
@@ -130,14 +146,6 @@ class Lab:
                 f"{self.base}/api/sessions/{session['id']}?token={self.token}", method="DELETE"
             )
             urllib.request.urlopen(request, timeout=30).close()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
 
 
 def launch(playwright, extra_args: list[str] = ()):

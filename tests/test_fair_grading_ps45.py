@@ -27,21 +27,13 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from course.notebook_cells import sources_by_grade_id
+from course.notebook_cells import SOLUTION_CELLS, sources_by_grade_id
 
 # ---------------------------------------------------------------- ps4
 
 PS4 = REPO / "solutions" / "ps4_action_units" / "action_units.ipynb"
-#: The answer cells of the solution, in notebook order.
-PS4_ANSWERS = [
-    "build_au_cnn",
-    "per_au_f1",
-    "pick_thresholds",
-    "build_au_transfer",
-    "ccc",
-    "build_va_model",
-    "fit_au_to_emotion",
-]
+#: The answer cells of the solution, in notebook order (the registry's list of them, after the imports cell).
+PS4_ANSWERS = [gid for gid in SOLUTION_CELLS["action_units"][1] if gid != "imports"]
 #: The graded test cells, in notebook order.
 PS4_TESTS = [
     "test_au_cnn",

@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -70,7 +69,7 @@ from course.guarded_execute import guard_plan, instrument
 from course.notebook_cells import cell_by_grade_id, cells_by_grade_id, sources_by_grade_id
 from course.sample_submission import fill_answers
 from course.static_scan import scan_notebook, scan_source, student_cells
-from lab_browser import browser_test_marks, free_port, launch
+from lab_browser import JupyterApp, browser_test_marks, launch
 
 pytestmark = pytest.mark.sandbox
 
@@ -2354,58 +2353,18 @@ def browser_test(test):
     return test
 
 
-class JupyterServer:
+class JupyterServer(JupyterApp):
     """A Jupyter server (nbgrader's formgrader enabled, as installed) on 127.0.0.1 serving a course ``root``."""
 
     def __init__(self, root: Path, log: Path):
-        self.root, self.port, self.token, self.log_path = root, free_port(), secrets.token_hex(16), log
         env = dict(
             os.environ,
             JUPYTER_CONFIG_DIR=str(log.parent / "jupyter-config"),
             JUPYTER_RUNTIME_DIR=str(log.parent / "jupyter-runtime"),
             JUPYTER_PLATFORM_DIRS="1",
         )
-        self.log = log.open("w")
-        self.process = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "jupyter"),
-                "server",
-                "--no-browser",
-                "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={self.port}",
-                f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={root}",
-                "--ServerApp.port_retries=0",
-                "--ServerApp.allow_root=True",
-                "--ServerApp.log_level=INFO",
-            ],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            cwd=root,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the Jupyter server exited with {self.process.returncode}; see {log}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/api/status?token={self.token}", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.3)
-        raise TimeoutError(f"the Jupyter server did not answer on port {self.port} within 60 s; see {log}")
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
+        super().__init__("server", root, env, log, ["--ServerApp.log_level=INFO"], wait_s=60)
+        self.log_path = log
 
 
 @pytest.fixture(scope="module")
