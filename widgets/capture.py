@@ -1,6 +1,7 @@
 """Take the 14 photos of assignment 2 without leaving JupyterLab: webcam preview, countdown, capture, upload.
 
-The camera part is an anywidget: the browser's ``getUserMedia`` shows a live preview, and a capture sends one
+The camera part is an anywidget: the browser shows a live preview (``camera.js``, the camera start shared with
+:mod:`widgets.live_emotion`, joined before ``capture.js`` by :mod:`widgets.frontend`), and a capture sends one
 JPEG to the kernel, which saves it atomically as ``<folder>/<train|test>/<emotion>/<n>.jpg`` (the notebook
 passes ``personal_path()``: ``data/personal``, git-ignored, unless configured). Thumbnails of the saved photos
 have a delete button, and a progress line counts the expressions done ("train: 5/7 expressions, test: 0/7").
@@ -26,6 +27,8 @@ import traitlets
 from data_loaders.emotions import EMOTIONS
 from data_loaders.files import PHOTO_SPLITS, atomic_write
 
+from .frontend import CAMERA_PART, compose_module
+
 _SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif", "WEBP": ".webp"}
 
 
@@ -33,7 +36,7 @@ class Camera(anywidget.AnyWidget):
     """The webcam part: live preview, countdown, capture button; captures arrive as ``{"kind": "capture",
     "jpeg": <base64>}`` messages handled by :class:`PhotoCapture`."""
 
-    _esm = Path(__file__).with_name("capture.js")
+    _esm = compose_module(CAMERA_PART, "capture.js")  # the shared camera start, then this widget's render
     _css = Path(__file__).with_name("capture.css")
     camera_state = traitlets.Unicode("starting").tag(sync=True)  #: "live", "starting", or why there is none
     countdown = traitlets.Int(3).tag(sync=True)  #: seconds before a capture

@@ -23,6 +23,12 @@ Timings: the browser measures each frame from the moment it is copied from the p
 are painted, and reports the frame rate and those latencies in :attr:`LiveEmotion.stats` (see
 ``benchmarks/live_webcam.py``). The Jupyter server should send the kernel's small replies at once (TCP_NODELAY):
 the kit's install names ``widgets.kernel_websocket.NoDelayWebsocketConnection`` in the server config for that.
+
+Front end: small files beside this module, one job each, joined into the one ES module anywidget loads by
+:mod:`widgets.frontend` (``FRONT_END_PARTS``, in order): ``camera.js`` (the camera start, shared with
+:mod:`widgets.capture`), ``live_emotion_timings.js`` (frame → bars latencies, ``stats``),
+``live_emotion_painter.js`` (label, bars, face box), ``live_emotion_sender.js`` (grey frames to the kernel, one in
+flight, at most ``max_fps``) and ``live_emotion.js`` (the layout, the controls and ``render`` wiring the parts).
 """
 
 from __future__ import annotations
@@ -42,12 +48,23 @@ import traitlets
 from data_loaders.emotions import EMOTIONS
 from data_loaders.files import atomic_write
 
+from .frontend import CAMERA_PART, compose_module
+
 Box = tuple[int, int, int, int]
 #: A face detector: ``uint8 (H, W)`` grey frame → the face as ``(x, y, w, h)`` pixels, or None.
 Detector = Callable[[np.ndarray], "Box | None"]
 
 _HERE = Path(__file__).resolve().parent
 NO_FACE = "no face"
+#: The browser side, joined into one module in this order (:mod:`widgets.frontend`): the shared camera start,
+#: the timings, the painter (label, bars, box), the sender (frames to the kernel) and ``render`` wiring them.
+FRONT_END_PARTS = (
+    CAMERA_PART,
+    "live_emotion_timings.js",
+    "live_emotion_painter.js",
+    "live_emotion_sender.js",
+    "live_emotion.js",
+)
 
 
 def default_detector(downscale: int = 2) -> Detector:
@@ -152,7 +169,7 @@ class LiveEmotion(anywidget.AnyWidget):
     ``kernel_ms`` median, ``frames_drawn``, ``frames_lost``).
     """
 
-    _esm = _HERE / "live_emotion.js"
+    _esm = compose_module(*FRONT_END_PARTS)
     _css = _HERE / "live_emotion.css"
 
     camera_state = traitlets.Unicode("starting").tag(sync=True)  #: "live", "starting", or why there is none
