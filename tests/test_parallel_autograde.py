@@ -116,6 +116,11 @@ def test_the_data_a_sandboxed_kernel_reads_is_made_before_grading(monkeypatch):
     monkeypatch.setattr(data_loaders, "load_fer2013", lambda *a, **k: made.append("faces"))
     monkeypatch.setattr(course.fallback_model, "fallback_model_2", lambda *a, **k: made.append("model_2"))
     monkeypatch.setattr(data_loaders.video, "video_path", lambda *a, **k: made.append(("clip", *a)))
+    monkeypatch.setattr(data_loaders, "load_action_units", lambda *a, **k: made.append("action units"))
     steps = autograde.prepare_data("ps5_faces_in_motion")
     assert steps == ["load_fer2013", "fallback_model_2", "default_clip"], f"expected the ps5 data made, found {steps}"
     assert made == ["faces", "model_2", ("clip", "synthetic")], f"expected the synthetic clip rendered, found {made}"
+    for assignment in ("ps2_personal_transfer", "ps4_action_units"):  # they start from model_2 as well
+        steps = autograde.prepare_data(assignment)
+        assert "fallback_model_2" in steps, f"expected the fallback model_2 made for {assignment}, found {steps}"
+    assert "load_action_units" in steps, f"expected the Action Unit data parsed for ps4, found {steps}"
