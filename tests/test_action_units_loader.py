@@ -13,6 +13,7 @@ from data_loaders.synthetic import AUS, openface_csv_text, sample_image_aus, sam
 from data_loaders.synthetic.affect import EMOTION_ANGLES, expression_strength
 
 
+@pytest.mark.slow
 def test_synthetic_default_has_exact_labels_for_the_fer2013_faces(monkeypatch):
     monkeypatch.setenv("EXPRESSION_LAB_CACHE", str(SHARED_CACHE))  # the synthetic default, generated once
     monkeypatch.setenv("AU_DATA_PATH", "synthetic")

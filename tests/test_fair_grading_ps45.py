@@ -210,6 +210,7 @@ def _ps4_weights(model):
     [(True, PS4_TESTS), (False, ["test_au_transfer", "test_va_model"])],
     ids=["batch-norm", "no-batch-norm"],
 )
+@pytest.mark.slow
 def test_ps4_the_solution_passes_every_test_cell_and_leaves_the_models_as_they_were(
     tmp_path, monkeypatch, batch_norm, cells
 ):
@@ -485,6 +486,7 @@ def test_ps4_a_model_5_that_guesses_fails_the_self_check_before_the_grader_does(
 PS4_RUN = ["train_detectors", "train_va", "au_route", "run_record", "student_run"]
 
 
+@pytest.mark.slow
 def test_ps4_the_run_record_is_written_and_shown_beside_the_grading_run(ps4_ns, tmp_path, capsys):
     """The student's run writes model_5.run.json; the grading run shows it beside its own and re-evaluates the
     handed-in model_5.keras with the record's thresholds; a tampered, malformed or missing record is said."""
@@ -869,6 +871,7 @@ def _ps5_clip_namespace(ns, tmp_path, *, grading):
     }
 
 
+@pytest.mark.slow
 def test_ps5_the_record_is_written_and_shown_beside_the_grading_run(ps5_namespace, tmp_path, monkeypatch, capsys):
     from course.run_record import read_run_record
 

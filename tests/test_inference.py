@@ -65,6 +65,7 @@ def test_folded_copy_predicts_the_same_with_the_foldable_batch_norms_gone(sequen
     assert np.array_equal(model.predict(x, verbose=0), expected)  # the original is untouched
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network, epochs", [("this CPU's", 2), ("float32", 30)])
 def test_folding_the_kit_model_2_keeps_its_predictions(build_model_2, pretend_bfloat16, network, epochs):
     """The solution notebook's model_2, as the accuracy benchmark measures it: the network this CPU gets, and the

@@ -47,6 +47,7 @@ def test_install_config_refuses_a_broken_file(tmp_path):
         install_config(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_real_server_uses_the_installed_config(tmp_path):
     install_config(tmp_path / "prefix")
     code = (

@@ -12,6 +12,8 @@ import pytest
 
 from conftest import fit_random_faces
 
+pytestmark = pytest.mark.slow  # each test trains model_2 on a few batches
+
 
 def _skip_without_bfloat16() -> None:
     from course.cpu import cpu_has_bfloat16

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # each test trains model_2 on a few batches
+
 
 @pytest.fixture(autouse=True)
 def _float32(pretend_bfloat16):

@@ -80,6 +80,7 @@ def test_release_refuses_a_source_folder_holding_a_model(course_copy):
         steps.release(root=course_copy)
 
 
+@pytest.mark.slow
 def test_an_edited_notebook_can_be_released_again_once_the_demo_submission_is_removed(course_copy):
     from nbgrader.api import Gradebook
 

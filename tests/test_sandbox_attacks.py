@@ -1512,6 +1512,7 @@ def course(tmp_path, random_faces, monkeypatch):
 # ----------------------------------------------------------------------------------- nothing is followed
 
 
+@pytest.mark.slow
 def test_links_and_special_files_are_not_followed_or_scored(course, random_faces, tmp_path, template_db):
     good = random_faces["memorised"]  # a model that would earn 6 points if it were read
     cases = {}
@@ -1586,6 +1587,7 @@ def test_the_contamination_rule():
 # ----------------------------------------------------------------------------------- scored in the sandbox
 
 
+@pytest.mark.slow
 @pytest.mark.sandbox
 def test_an_oracle_score_falls_to_what_the_handed_in_file_earns(course, random_faces, template_db):
     """The notebook said 6 (an oracle in the kernel); the file is a chance-level model: the gradebook gets 0."""
@@ -1605,6 +1607,7 @@ def test_an_oracle_score_falls_to_what_the_handed_in_file_earns(course, random_f
     assert review.read(PS1, "mallory", course) == [], "expected an honest (chance-level) model not flagged"
 
 
+@pytest.mark.slow
 @pytest.mark.sandbox
 def test_a_lambda_model_and_garbage_files_are_refused_with_a_reason(course, random_faces, template_db):
     _sandbox_or_skip()
@@ -1631,6 +1634,7 @@ def test_a_lambda_model_and_garbage_files_are_refused_with_a_reason(course, rand
     assert "Rebuild the model with Keras layers only" in _grade(db, "lambda")[2], "expected the fix in the comment"
 
 
+@pytest.mark.slow
 def test_a_model_trained_on_its_test_faces_is_flagged_and_keeps_its_points(course, random_faces, template_db):
     """Plain subprocess (``sandbox=False``, the ``--no-sandbox`` path): the same code, no bubblewrap needed."""
     _hand_in_file(course, "eve", random_faces["memorised"])
@@ -2681,6 +2685,7 @@ print("honest cores", (time.process_time() - cpu) / 4)
 """
 
 
+@pytest.mark.slow
 def test_a_hog_with_24_processes_leaves_the_other_worker_its_share(shares_ready, batch, tmp_path, monkeypatch):
     """Two workers on the machine's cores: the honest one's single loop keeps a large part of a core (one of 25
     equal processes would get 2/25 of two cores), and the hog never gets more than its cap, cores / 2."""

@@ -159,6 +159,7 @@ def test_cli_synth_writes_every_file_and_rejects_bad_counts(tmp_path, capsys):
     assert "at least" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_a_simple_classifier_separates_3d_expressions_across_subjects():
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold, cross_val_score
