@@ -30,11 +30,12 @@ def _history(value) -> list[str]:
     return []
 
 
-def _output_layers(model) -> set[str]:
-    """Names of the layers whose outputs are ``model``'s outputs (functional or Sequential)."""
+def _output_layers(model, config: dict | None = None) -> set[str]:
+    """Names of the layers whose outputs are ``model``'s outputs (functional or Sequential); ``config`` is the
+    functional model's ``get_config()`` when the caller has it already."""
     if type(model).__name__ == "Sequential":
         return {model.layers[-1].name}
-    outputs = model.get_config()["output_layers"]
+    outputs = (config or model.get_config())["output_layers"]
     entries = outputs if outputs and isinstance(outputs[0], list) else [outputs]
     return {entry[0] for entry in entries}
 
@@ -42,15 +43,14 @@ def _output_layers(model) -> set[str]:
 def _foldable_pairs(model) -> dict:
     """``{batch-norm layer name: the layer it folds into}`` for every foldable pair of the functional ``model``'s own
     layers, read from its config (each layer's calls and the tensors each call reads)."""
-    calls = {
-        layer["name"]: [_history(node) for node in layer["inbound_nodes"]] for layer in model.get_config()["layers"]
-    }
+    config = model.get_config()
+    calls = {layer["name"]: [_history(node) for node in layer["inbound_nodes"]] for layer in config["layers"]}
     readers: dict[str, int] = {}  # calls that read each layer's output, plus one if it is a model output
     for nodes in calls.values():
         for sources in nodes:
             for name in set(sources):
                 readers[name] = readers.get(name, 0) + 1
-    for name in _output_layers(model):
+    for name in _output_layers(model, config):
         readers[name] = readers.get(name, 0) + 1
     pairs = {}
     for layer in model.layers:
