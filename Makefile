@@ -11,8 +11,9 @@ bootstrap:
 demo: bootstrap  ## the demo course run: release, a sample submission, autograde, feedback, grades
 	@$(PY) -m course demo
 
-test: bootstrap  ## the test suite (real-data tests run when FER2013_PATH is set)
-	@$(PY) -m pytest $(PYTEST_ARGS)
+TEST_JOBS ?= 2
+test: bootstrap  ## the test suite on TEST_JOBS workers, whole files each (real-data tests run when FER2013_PATH is set)
+	@$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: bootstrap  ## ruff's linter and formatter, configured in pyproject.toml (CI runs it before the tests)
 	@$(VENV)/bin/ruff check .

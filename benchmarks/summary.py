@@ -19,6 +19,10 @@ SCRIPTS = {
         "FER2013 accuracy per CPU-minute: reference model_2 vs the mini-Xception peer and model_1",
         "fer2013_accuracy.py",
     ),
+    "fer2013_accuracy_avx2": (
+        "FER2013 accuracy per CPU-minute with oneDNN limited to AVX2 (the laptop case): reference model_2",
+        "fer2013_accuracy.py",
+    ),
     "fer2013_loading": ("FER2013 loading: first parse vs cached (goal: cached ≤ 3 s)", "fer2013_loading.py"),
     "model_contamination": (
         "Contaminated models: PrivateTest − PublicTest gap of honest models and of models trained on the graded faces",
@@ -39,6 +43,10 @@ SCRIPTS = {
     "autograde_class": (
         "Autograding: one submission of each assignment (goal ≤ 120 s) and a class of 30",
         "autograde_class.py",
+    ),
+    "serve_load": (
+        "REST service on 127.0.0.1: one face per request (goal ≥ 200 requests/s, p95 ≤ 20 ms on 2 cores) and photos",
+        "serve_load.py",
     ),
     "parallel_autograde": (
         "Parallel autograding: a class of 60 with --jobs 1 vs 2, sandbox off vs on",
@@ -188,7 +196,7 @@ def render(page: Path | None = None) -> str:
             continue
         lines += [f"## {title}", "", _command(script), ""]
         data = json.loads(path.read_text())
-        if name == "fer2013_accuracy":
+        if name.startswith("fer2013_accuracy"):
             lines += _accuracy_table(data)
         else:
             lines += _steps_table(data)

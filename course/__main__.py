@@ -1,4 +1,4 @@
-"""Instructor command line: ``python -m course {demo,release,evaluate,autograde,feedback,sandbox,report,bundle}``.
+"""Instructor command line: ``python -m course {demo,release,evaluate,autograde,feedback,sandbox,report,bundle,serve}``.
 
 Each subcommand is one function below (``demo(args)``, ``release(args)``, …) and one ``add_…`` function that
 declares its arguments and examples; ``main`` only dispatches.
@@ -108,6 +108,13 @@ def bundle(args) -> int:
     return 0
 
 
+def serve(args) -> int:
+    from .serve import serve as serve_model
+
+    serve_model(args.model, host=args.host, port=args.port, access_log=args.access_log)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------ arguments
 def add_demo(p) -> None:
     p.add_argument("--assignment", default=None, help="one assignment id (default: every assignment)")
@@ -209,6 +216,17 @@ def add_bundle(p) -> None:
     )
 
 
+def add_serve(p) -> None:
+    p.add_argument("model", help="a .keras model taking grey 48x48 faces (N, 48, 48, 1) in [0, 1], 7 softmax outputs")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; the service has no login)",
+    )
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--access-log", action="store_true", help="log one line per request")
+
+
 #: ``name: (run, add arguments, one-line help, examples)`` for every subcommand, in the order ``--help`` lists them.
 COMMANDS = {
     "demo": (
@@ -266,6 +284,15 @@ COMMANDS = {
         "write the student bundle: release notebooks, the packages they import, an "
         "install file; no solutions, no instructor tooling",
         ["python -m course bundle", "python -m course bundle --out dist/student-folder"],
+    ),
+    "serve": (
+        serve,
+        add_serve,
+        "serve a model over HTTP: emotions of the faces in a photo or of 48x48 faces, API page at /docs",
+        [
+            "python -m course serve model_2.keras",
+            "python -m course serve model_2.keras --host 127.0.0.1 --port 8080 --access-log",
+        ],
     ),
 }
 

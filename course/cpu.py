@@ -1,7 +1,8 @@
 """What this computer's CPU computes fast: whether it has native bfloat16 arithmetic.
 
-Student-facing (it is in the student bundle): a ``build_model_2`` may choose its arithmetic and size by it, as the
-reference does.
+The benchmarks use it to measure inference where bfloat16 pays (``course.inference.in_bfloat16``) and to report
+oneDNN's instruction-set limit. The reference networks do not: they are float32 on every CPU, so that the same
+code builds the same model for every student.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def onednn_isa_limit() -> str | None:
 def cpu_has_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
     """Whether this CPU computes bfloat16 natively, so that TensorFlow's oneDNN kernels run bfloat16 convolutions
     and matrix products faster than float32 (measured on an AMD EPYC with AVX-512 BF16, 2 cores: a training batch
-    of the reference model_2 took 77 ms against 103-109 ms in float32; folded inference ran 1.8 times faster).
+    of an earlier, bfloat16 model_2 took 77 ms against 103-109 ms in float32; folded inference ran 1.8 times
+    faster).
 
     True when ``cpuinfo`` (Linux's list of the CPU's instruction-set extensions) has one of
     :data:`BFLOAT16_CPU_FLAGS`, TensorFlow's oneDNN kernels are not switched off (``TF_ENABLE_ONEDNN_OPTS=0``) and

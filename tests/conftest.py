@@ -20,6 +20,44 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_CACHE = cache.cache_dir()
 
 
+#: The longest test files, longest first. `make test` runs whole files on two workers (pytest-xdist,
+#: ``--dist loadfile --no-loadscope-reorder``): starting the longest first keeps both workers busy to the end
+#: (longest-processing-time-first scheduling). Measured alone on 2 cores: the demo course about 480 s, the sandbox
+#: attacks 370 s, the browser 280 s; the files not named here take under a minute each.
+LONGEST_FIRST = (
+    "test_course_on_synthetic.py",
+    "test_sandbox_attacks.py",
+    "test_browser.py",
+    "test_bundle.py",
+    "test_grading_roundtrip.py",
+    "test_hub.py",
+    "test_synthetic.py",
+    "test_live_emotion_browser.py",
+    "test_grading_integrity.py",
+    "test_fair_grading_ps45.py",
+    "test_fair_grading_ps23.py",
+    "test_parallel_autograde.py",
+    "test_release.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order the longest files first (:data:`LONGEST_FIRST`; the rest keep their order), and keep every test of the
+    session-wide demo course in one file: each parallel worker that needs it would run the demo again.
+
+    Raises:
+        pytest.UsageError: tests in more than one file use the ``synthetic_course`` fixture.
+    """
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    users = sorted({item.path.name for item in items if "synthetic_course" in getattr(item, "fixturenames", ())})
+    if len(users) > 1:
+        raise pytest.UsageError(
+            f"the synthetic_course fixture (the demo course, minutes) is used in {users}: expected one file "
+            "(test_course_on_synthetic.py), so that parallel workers build it once"
+        )
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Each test gets an empty parsed-data cache, so no test sees another's cached arrays."""
@@ -90,7 +128,8 @@ def synthetic_course(tmp_path_factory):
 
     Every assignment is released, a sample student ("demo") runs each notebook in quick mode and hands it in with
     its models, then autograde, feedback and export. Returns ``(course root, score table)``. Tests that add
-    students to this course must leave "demo" as it is.
+    students to this course must leave "demo" as it is, and live in ``test_course_on_synthetic.py`` (each parallel
+    worker builds its own: :func:`pytest_collection_modifyitems` refuses a second file).
     """
     import shutil
 
@@ -195,7 +234,7 @@ def hand_in(root: Path, student: str, assignment: str, nb, name: str) -> Path:
 @pytest.fixture
 def pretend_bfloat16(monkeypatch):
     """``pretend_bfloat16(answer)`` makes ``course.cpu.cpu_has_bfloat16`` answer ``answer`` for the rest of the
-    test: with ``False``, the reference ``build_model_2`` builds its float32 network on any CPU."""
+    test (the reference ``build_model_2`` must not depend on it: tests/test_ps1_model_2.py)."""
 
     def pretend(answer: bool) -> None:
         monkeypatch.setattr("course.cpu.cpu_has_bfloat16", lambda *args, **kwargs: answer)

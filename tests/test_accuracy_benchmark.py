@@ -1,109 +1,80 @@
-"""benchmarks/fer2013_accuracy.py scores mid-run checkpoints with the weights ``fit`` would leave at its end, and
-with their batch-norm statistics re-estimated over real faces."""
+"""benchmarks/fer2013_accuracy.py, run as its command line (tests never import ``benchmarks``): a tiny budget on the
+synthetic faces trains the notebook's model_2, scores its checkpoints and the final model, reports oneDNN's
+instruction-set limit, and writes the JSON where ``--out`` says, leaving the committed results alone. (The model_1
+baseline, ``--baseline-epochs N``, saves a 300 MB model: left out here to keep the test short.)"""
 
 from __future__ import annotations
 
-import numpy as np
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
+from conftest import REPO, SHARED_CACHE
 
-def _tiny_classifier(use_ema: bool):
-    """A softmax layer on 6 features, compiled with AdamW (with or without EMA), and 64 random
-    samples (x float32 (64, 6), one-hot y (64, 7)) to fit it on."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(7, activation="softmax")])
-    model.compile(
-        optimizer=keras.optimizers.AdamW(0.1, use_ema=use_ema, ema_momentum=0.9), loss="categorical_crossentropy"
-    )
-    rng = np.random.default_rng(0)
-    return model, rng.random((64, 6), dtype=np.float32), keras.utils.to_categorical(rng.integers(0, 7, 64), 7)
+RESULTS = REPO / "benchmarks" / "results" / "fer2013_accuracy.json"
 
 
-def test_checkpoints_use_the_moving_average_and_restore_the_raw_weights():
-    import keras
-
-    from benchmarks.fer2013_accuracy import _averaged_weights
-
-    model, x, y = _tiny_classifier(use_ema=True)
-    seen = {}
-
-    class Probe(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if batch == 2:  # mid-run: raw weights and their moving average differ
-                seen["raw"] = self.model.layers[-1].kernel.numpy().copy()
-                seen["average"] = self.model.optimizer._model_variables_moving_average[0].numpy().copy()
-                with _averaged_weights(self.model):
-                    seen["inside"] = self.model.layers[-1].kernel.numpy().copy()
-                seen["after"] = self.model.layers[-1].kernel.numpy().copy()
-
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[Probe()])
-    assert not np.allclose(seen["raw"], seen["average"]), "expected the raw weights to differ from their average"
-    np.testing.assert_allclose(
-        seen["inside"], seen["average"], err_msg="expected the moving average inside the block, found other weights"
-    )
-    np.testing.assert_allclose(
-        seen["after"], seen["raw"], err_msg="expected the raw weights back after the block, found other weights"
+def _benchmark(*args: str, timeout: int, **env: str) -> subprocess.CompletedProcess:
+    """Run ``python -m benchmarks.fer2013_accuracy ARGS`` in the repository on the synthetic faces (cached where
+    the other tests keep them), with ``env`` added to the environment."""
+    environment = {
+        **os.environ,
+        "FER2013_PATH": "synthetic",
+        "EXPRESSION_LAB_CACHE": str(SHARED_CACHE),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.fer2013_accuracy", *args],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
-def test_without_a_moving_average_the_weights_are_left_alone():
-    from benchmarks.fer2013_accuracy import _averaged_weights
-
-    model, x, y = _tiny_classifier(use_ema=False)
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    before = model.layers[-1].kernel.numpy().copy()
-    with _averaged_weights(model):
-        inside = model.layers[-1].kernel.numpy().copy()
-    np.testing.assert_array_equal(inside, before, err_msg="expected the weights unchanged without EMA")
-
-
-def _two_batch_norms():
-    """Conv -> BN -> ReLU -> Conv -> BN on (8, 8, 1) inputs, with stale running statistics (mean 0, variance 1),
-    and 40 faces whose statistics are far from those: float32 (40, 8, 8, 1) around 3."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Conv2D(3, 3, padding="same")(inputs)
-    x = keras.layers.BatchNormalization(name="first")(x)
-    x = keras.layers.Activation("relu")(x)
-    x = keras.layers.Conv2D(2, 3, padding="same")(x)
-    outputs = keras.layers.BatchNormalization(name="second")(x)
-    faces = 3 + np.random.default_rng(0).normal(size=(40, 8, 8, 1)).astype("float32")
-    return keras.Model(inputs, outputs), faces
+def test_the_command_line_lists_its_options_and_refuses_an_empty_budget():
+    shown = _benchmark("--help", timeout=60)
+    assert shown.returncode == 0, f"expected --help to succeed, found exit code {shown.returncode}: {shown.stderr}"
+    for option in ("--minutes", "--checkpoints", "--baseline-epochs", "--peer", "--train-faces", "--out"):
+        assert option in shown.stdout, f"expected {option} in --help, found:\n{shown.stdout}"
+    refused = _benchmark("--minutes", "0", timeout=60)
+    assert refused.returncode == 2 and "--minutes must be positive" in refused.stderr, (
+        f"expected --minutes 0 refused (exit code 2), found exit code {refused.returncode}: {refused.stderr}"
+    )
 
 
-def test_reestimated_statistics_are_those_of_each_batch_norms_input_over_the_faces():
-    import keras
-
-    from benchmarks.fer2013_accuracy import reestimate_batch_norm_statistics
-
-    model, faces = _two_batch_norms()
-    reestimate_batch_norm_statistics(model, faces, batch_size=16)  # 16 + 16 + 8: the last batch is smaller
-    for name in ("first", "second"):  # the second's input is computed with the first's new statistics
-        layer = model.get_layer(name)
-        x = keras.Model(model.input, layer.input).predict(faces, verbose=0)
-        np.testing.assert_allclose(
-            layer.moving_mean.numpy(),
-            x.mean(axis=(0, 1, 2)),
-            rtol=1e-4,
-            atol=1e-5,
-            err_msg=f"expected {name}'s running mean = its input's mean over the faces",
-        )
-        np.testing.assert_allclose(
-            layer.moving_variance.numpy(),
-            x.var(axis=(0, 1, 2)),
-            rtol=1e-4,
-            atol=1e-5,
-            err_msg=f"expected {name}'s running variance = its input's variance over the faces",
-        )
-
-
-def test_reestimating_statistics_of_no_faces_is_refused():
-    from benchmarks.fer2013_accuracy import reestimate_batch_norm_statistics
-
-    model, faces = _two_batch_norms()
-    with pytest.raises(ValueError, match="at least one face"):
-        reestimate_batch_norm_statistics(model, faces[:0])
+@pytest.mark.slow  # about a minute on 2 cores: a 15-second budget, host speed, scoring
+def test_a_tiny_run_trains_scores_and_reports_without_touching_the_committed_results(tmp_path):
+    committed = RESULTS.read_bytes() if RESULTS.is_file() else None
+    out = tmp_path / "accuracy.json"
+    run = _benchmark(
+        *("--minutes", "0.25", "--checkpoints", "0.1", "--train-faces", "256", "--baseline-epochs", "0"),
+        *("--peer", "", "--out", str(out)),
+        timeout=600,
+        ONEDNN_MAX_CPU_ISA="AVX2",  # the laptop case: float32 with oneDNN limited to AVX2
+    )
+    assert run.returncode == 0, f"expected the benchmark to succeed, found exit code {run.returncode}:\n{run.stderr}"
+    result = json.loads(out.read_text())
+    names = [row["model"] for row in result["models"]]
+    assert names == ["model_2 (solution notebook)", "model_2 + flip TTA"], (
+        f"expected rows for model_2 and model_2 with flip TTA, found {names}"
+    )
+    assert result["epochs"] > 0 and result["planned_epochs"] >= 1 and result["per_epoch"], (
+        f"expected model_2 trained and scored after each epoch, found {result['epochs']} epochs of "
+        f"{result['planned_epochs']} planned and per-epoch scores {result['per_epoch']}"
+    )
+    minutes = [checkpoint["minutes"] for checkpoint in result["checkpoints"]]
+    assert len(minutes) == 2 and minutes[0] == 0.1, f"expected a 0.1-minute checkpoint and the end, found {minutes}"
+    final, model_2 = result["checkpoints"][-1]["accuracy"], result["models"][0]["accuracy"]
+    assert final == model_2, f"expected the last checkpoint to be the saved model_2 ({model_2}), found {final}"
+    facts = {key: result.get(key) for key in ("onednn_max_cpu_isa", "training_dtype", "inference_dtype")}
+    assert facts == {"onednn_max_cpu_isa": "AVX2", "training_dtype": "float32", "inference_dtype": "float32"}, (
+        f"expected oneDNN's AVX2 limit reported with float32 training and inference, found {facts}"
+    )
+    now = RESULTS.read_bytes() if RESULTS.is_file() else None
+    assert now == committed, f"expected {RESULTS.name} untouched by a run with --out, found it rewritten"

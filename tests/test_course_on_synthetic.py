@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import nbformat
 import pytest
 
+from conftest import hand_in
 from course import ASSIGNMENTS
 from course import nbgrader_steps as steps
+from course.notebook_cells import cell_by_grade_id
+from course.sample_submission import fill_answers
 
 pytestmark = pytest.mark.slow
 
@@ -99,3 +103,30 @@ def test_the_video_assignment_evaluates_smiles_frame_by_frame(synthetic_course):
         "".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
     )
     assert "DATA IN USE: SYNTHETIC clip" in text and "AUC by smoothing window" in text
+
+
+def test_logs_and_warnings_in_test_cells_do_not_zero_a_correct_answer(synthetic_course):
+    """ps3's locked config cell silences warnings and TensorFlow/absl logs in grading mode: a correct voxelize
+    that warns and logs (stderr inside a test cell would score 0) keeps its points."""
+    root, _ = synthetic_course
+    aid, name = "ps3_iphonex_3dcnn", "iphonex_3dcnn.ipynb"
+    nb = fill_answers(root / "assignments" / aid / name, root / "solutions" / aid / name)
+    cell_by_grade_id(nb, "voxelize").source = cell_by_grade_id(nb, "voxelize").source.replace(
+        "def voxelize(points, grid=24, box=None):\n",
+        "def voxelize(points, grid=24, box=None):\n"
+        "    import logging, warnings\n"
+        "    warnings.warn('a student warning', UserWarning)\n"
+        "    logging.getLogger('tensorflow').warning('a tensorflow log line')\n"
+        "    logging.getLogger('absl').warning('an absl log line')\n",
+        1,
+    )
+    folder = hand_in(root, "noisy", aid, nb, name)
+    shutil.copy(steps.submission_folder("demo", aid, root) / "model_4.keras", folder / "model_4.keras")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IPHONEX_PATH", "synthetic")
+        steps.autograde(aid, "noisy", root)
+    scores = {c.cell: c.score for c in steps.cell_scores(aid, "noisy", root) if c.kind == "auto"}
+    assert scores["test_voxelize"] == 3 and scores["test_voxelize_hidden"] == 3, (
+        f"expected 3 + 3 points for the noisy but correct voxelize, found {scores}"
+    )
+    assert sum(scores.values()) == 14, f"expected all 14 automatic points of ps3, found {scores}"

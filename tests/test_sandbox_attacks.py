@@ -394,7 +394,16 @@ def attacked(tmp_path_factory):
     listener = _Listener()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("IPHONEX_PATH", "synthetic")
-        mp.setenv("EXPRESSION_LAB_CACHE", str(cache.cache_dir()))  # the usual cache, before HOME moves
+        # A cache of its own, so that what other test workers add to the shared one is not counted as a change:
+        # the synthetic iPhone X data made (or found) in the shared cache, copied.
+        from data_loaders import load_iphonex
+
+        load_iphonex()
+        shared, private = cache.cache_dir(), base / "cache"
+        private.mkdir()
+        for item in [*shared.glob("synthetic-v1-*"), *shared.glob("iphonex-*.npz")]:
+            (shutil.copytree if item.is_dir() else shutil.copy2)(item, private / item.name)
+        mp.setenv("EXPRESSION_LAB_CACHE", str(private))  # set before HOME moves
         steps.release(AID, root)
         release, source = root / "assignments" / AID / NOTEBOOK, root / "solutions" / AID / NOTEBOOK
         hand_in(root, "honest", AID, fill_answers(release, source), NOTEBOOK)
@@ -412,7 +421,7 @@ def attacked(tmp_path_factory):
             "course": (root, GRADING_OUTPUTS),
             "kit": (REPO, KIT_SKIP),
             "home": (home, JUPYTER_STATE),
-            "cache": (cache.cache_dir(), ()),
+            "cache": (private, ()),
         }
         before = {name: _tree_checksums(folder, skip) for name, (folder, skip) in watched.items()}
         honest_submitted = _tree_checksums(root / "grading" / "submitted")
