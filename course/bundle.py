@@ -28,7 +28,6 @@ COURSE_MODULES = (
     "run_record.py",
     "fallback_model.py",
     "video_analysis.py",
-    "cpu.py",
 )
 #: Requirements of the kit that only instructors need (grading, notebook execution from scripts).
 INSTRUCTOR_REQUIREMENTS = ("nbgrader", "nbclient", "nbconvert", "nbformat")
@@ -40,8 +39,8 @@ _SKIP = shutil.ignore_patterns(
 
 _INIT = '''"""Student-facing modules of Expression Lab: the notebooks' run mode, output folder and ``model_2``
 (``notebook_runtime``), the settings they read (``settings``), the run record (``run_record``), the fallback
-``model_2`` file (``fallback_model``), per-frame video analysis (``video_analysis``) and whether the CPU computes
-bfloat16 natively (``cpu``). The course's instructor tooling is not part of the student bundle."""
+``model_2`` file (``fallback_model``) and per-frame video analysis (``video_analysis``). The course's instructor
+tooling is not part of the student bundle."""
 '''
 
 README = """# Expression Lab: student bundle

@@ -46,9 +46,10 @@ from typing import Annotated
 import anyio
 import anyio.to_thread
 import numpy as np
-from fastapi import FastAPI, File, Request, UploadFile
+from fastapi import File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from data_loaders.emotions import EMOTIONS
@@ -572,7 +573,8 @@ def create_app(
         yield
         inference.stop()
 
-    app = FastAPI(
+    # FastAPIOffline: FastAPI serving the API page's Swagger UI files from its package, not from a CDN (offline).
+    app = FastAPIOffline(
         title="Expression Lab emotion service",
         summary=f"FER2013 emotions of faces, by the model {classifier.file}",
         description=__doc__.split("\n\n")[1],

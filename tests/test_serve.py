@@ -9,6 +9,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -302,6 +303,12 @@ def test_health_and_api_page(http):
     assert health["parameters"] > 0, f"expected a parameter count, found {health['parameters']}"
     docs = http.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower(), f"expected the Swagger UI page at /docs: {docs}"
+    remote = re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", docs.text)
+    assert not remote, f"expected the API page to load nothing from other hosts (offline), found {remote}"
+    script = re.search(r"""src=["']([^"']*swagger-ui-bundle[^"']*)""", docs.text)
+    assert script and http.get(script.group(1)).status_code == 200, (
+        f"expected the Swagger UI script served by the service itself, found {script and script.group(1)}"
+    )
     paths = http.get("/openapi.json").json()["paths"]
     assert {"/health", "/predict/photo", "/predict/faces"} <= set(paths), f"expected the 3 endpoints; found {paths}"
 
