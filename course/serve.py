@@ -12,7 +12,7 @@ A FastAPI app (:func:`create_app`) served by uvicorn (:func:`serve`), one proces
   ``application/octet-stream``, ``N × 2304`` bytes (``faces.astype(np.uint8).tobytes()``, row by row) →
   ``{"faces": [{"probabilities": {…}, "label": …}, …]}`` in the order sent.
 * ``GET /health``: the model's name, input shape, classes and parameters, and the limits below; ``GET /docs``:
-  FastAPI's OpenAPI page (Swagger UI, whose script and style the browser fetches from a CDN); ``/openapi.json``.
+  FastAPI's OpenAPI page (Swagger UI, its script and style served by the service: offline); ``/openapi.json``.
 
 Bad input gets a 4xx whose ``detail`` names what was expected, and the server goes on: 400 a body that is not
 JSON, 413 a body over :data:`MAX_UPLOAD_BYTES` or a photo over :data:`MAX_PIXELS`, 415 an upload that is not a

@@ -64,6 +64,7 @@ from conftest import (
 from course import cgroups, html_safety, review, sandbox
 from course import model_scoring as ms
 from course import nbgrader_steps as steps
+from course.autograde import prepare_data
 from course.feedback import NOTE, REPEAT_NOTE, HiddenMaterial, hidden_regions, without_hidden_regions
 from course.guarded_execute import guard_plan, instrument
 from course.notebook_cells import cell_by_grade_id, cells_by_grade_id, sources_by_grade_id
@@ -395,16 +396,18 @@ def attacked(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("IPHONEX_PATH", "synthetic")
         # A cache of its own, so that what other test workers add to the shared one is not counted as a change:
-        # the synthetic iPhone X data made (or found) in the shared cache, copied.
+        # the synthetic data made (or found) in the shared cache, copied, then what the grader prepares before
+        # grading (course.autograde.prepare_data: the parsed point clouds) made in it before the snapshot.
         from data_loaders import load_iphonex
 
         load_iphonex()
         shared, private = cache.cache_dir(), base / "cache"
         private.mkdir()
-        for item in [*shared.glob("synthetic-v1-*"), *shared.glob("iphonex-*.npz")]:
-            (shutil.copytree if item.is_dir() else shutil.copy2)(item, private / item.name)
+        for folder in shared.glob("synthetic-v1-*"):
+            shutil.copytree(folder, private / folder.name)
         mp.setenv("EXPRESSION_LAB_CACHE", str(private))  # set before HOME moves
         steps.release(AID, root)
+        prepare_data(AID, root)
         release, source = root / "assignments" / AID / NOTEBOOK, root / "solutions" / AID / NOTEBOOK
         hand_in(root, "honest", AID, fill_answers(release, source), NOTEBOOK)
         nb = fill_answers(release, source)
