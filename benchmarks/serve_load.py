@@ -126,6 +126,20 @@ class Server:
         self.log.close()
 
 
+async def _run_connections(work, connections: int, begin: float) -> float:
+    """Run ``work(http)`` on ``connections`` connections of one httpx client at once, until all end; returns the
+    load generator's own CPU seconds from ``begin`` (``time.perf_counter`` time: the end of the warm-up) on."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+        tasks = [asyncio.create_task(work(http)) for _ in range(connections)]
+        await asyncio.sleep(max(0.0, begin - time.perf_counter()))
+        cpu = time.process_time()
+        await asyncio.gather(*tasks)
+        return time.process_time() - cpu
+
+
 async def closed_loop(url: str, request: dict, clients: int, warm_up: float, seconds: float) -> dict:
     """``clients`` connections each sending ``request`` (httpx ``post`` arguments) again as soon as it is
     answered; latencies of the requests sent after ``warm_up`` s and answered within ``seconds`` more.
@@ -135,7 +149,6 @@ async def closed_loop(url: str, request: dict, clients: int, warm_up: float, sec
     """
     import httpx
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     start = time.perf_counter()
     begin, end = start + warm_up, start + warm_up + seconds
     latencies, errors = [], 0
@@ -151,12 +164,7 @@ async def closed_loop(url: str, request: dict, clients: int, warm_up: float, sec
                 else:
                     errors += 1
 
-    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-        tasks = [asyncio.create_task(client(http)) for _ in range(clients)]
-        await asyncio.sleep(max(0.0, begin - time.perf_counter()))
-        cpu = time.process_time()
-        await asyncio.gather(*tasks)
-        cpu = time.process_time() - cpu
+    cpu = await _run_connections(client, clients, begin)
     return {
         "answered": len(latencies),
         "errors": errors,
@@ -176,7 +184,6 @@ async def open_loop(url: str, request: dict, rate: float, warm_up: float, second
     """
     import httpx
 
-    limits = httpx.Limits(max_connections=senders, max_keepalive_connections=senders)
     count = int(round((warm_up + seconds) * rate))
     latencies, counted = [], 0
     start = time.perf_counter() + 0.05
@@ -197,12 +204,7 @@ async def open_loop(url: str, request: dict, rate: float, warm_up: float, second
                 if ok:
                     latencies.append((time.perf_counter() - due) * 1000)
 
-    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-        tasks = [asyncio.create_task(sender(http)) for _ in range(senders)]
-        await asyncio.sleep(max(0.0, begin - time.perf_counter()))
-        cpu = time.process_time()
-        await asyncio.gather(*tasks)
-        cpu = time.process_time() - cpu
+    cpu = await _run_connections(sender, senders, begin)
     return {
         "answered": len(latencies),
         "errors": counted - len(latencies),

@@ -53,6 +53,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from data_loaders.emotions import EMOTIONS
+from data_loaders.personal import grey_levels
 
 #: The side in pixels of the grey faces the served model takes: ``float32 (N, 48, 48, 1)``.
 FACE_SIDE = 48
@@ -416,7 +417,7 @@ def decode_photo(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     Raises:
         InputError: 415 not a JPEG or PNG, or a truncated or corrupt one; 413 more than ``max_pixels`` pixels.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise InputError(415, f"the upload is empty; expected {EXPECTED_PHOTO}")
@@ -436,14 +437,7 @@ def decode_photo(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             f"{max_pixels / 1e6:g} megapixels",
         )
     try:
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-            grey = np.asarray(image, dtype=np.float64)
-            top = 65535.0 if grey.max() > 255 else 255.0
-            return np.clip(np.rint(grey / top * 255), 0, 255).astype(np.uint8)
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
-        return np.asarray(image.convert("L"), dtype=np.uint8)
+        return grey_levels(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise InputError(
             415, f"the {image.format} image cannot be decoded ({err}): expected a complete JPEG or PNG file"

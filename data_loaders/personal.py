@@ -71,6 +71,25 @@ SOURCE = DataSource(
 )
 
 
+def grey_levels(image) -> np.ndarray:
+    """An open ``PIL.Image`` as ``uint8 (H, W)`` grey levels 0-255, EXIF orientation applied: RGB, RGBA
+    (composited on white), palette, 1-bit and 16-bit images (scaled from 0-65535 when any value exceeds 255).
+
+    Raises:
+        OSError, ValueError: the image data cannot be decoded (PIL's errors, e.g. a truncated file).
+    """
+    from PIL import Image, ImageOps
+
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        grey = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if grey.max() > 255 else 255.0
+        return np.clip(np.rint(grey / top * 255), 0, 255).astype(np.uint8)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
 def read_grayscale(path: str | os.PathLike) -> np.ndarray:
     """Read any image as ``uint8 (H, W)`` grey levels 0-255, EXIF orientation applied.
 
@@ -79,23 +98,14 @@ def read_grayscale(path: str | os.PathLike) -> np.ndarray:
     Raises:
         PersonalPhotoError: an empty, unreadable or non-image file (the message names it).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if path.stat().st_size == 0:
         raise PersonalPhotoError(f"{path}: empty file (0 bytes)")
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                grey = np.asarray(im, dtype=np.float64)
-                top = 65535.0 if grey.max() > 255 else 255.0
-                return np.clip(np.rint(grey / top * 255), 0, 255).astype(np.uint8)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = im.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(white, rgba)
-            return np.asarray(im.convert("L"), dtype=np.uint8)
+            return grey_levels(im)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise PersonalPhotoError(f"{path}: not a readable image ({exc})") from None
 
