@@ -464,12 +464,11 @@ def analyse_photo(data: bytes, inference: Inference, max_pixels: int = MAX_PIXEL
     from widgets.live_emotion import crop_for_model
 
     grey = decode_photo(data, max_pixels)
-    boxes = detect_faces(grey)
+    boxes = [tuple(int(v) for v in box) for box in detect_faces(grey)]
     answer = {"width": int(grey.shape[1]), "height": int(grey.shape[0]), "faces": []}
-    if len(boxes):
-        crops = np.concatenate([crop_for_model(grey, tuple(int(v) for v in box), FACE_SIDE) for box in boxes])
-        for box, p in zip(boxes, inference.predict_blocking(crops)):
-            x, y, w, h = (int(v) for v in box)
+    if boxes:
+        crops = np.concatenate([crop_for_model(grey, box, FACE_SIDE) for box in boxes])
+        for (x, y, w, h), p in zip(boxes, inference.predict_blocking(crops)):
             answer["faces"].append({"box": {"x": x, "y": y, "w": w, "h": h}, **face_answer(p)})
     return answer
 
