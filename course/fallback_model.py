@@ -14,6 +14,7 @@ Graders use the instructor kit, so grading always uses the model trained on the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
@@ -55,4 +56,25 @@ def fallback_model_2(verbose: bool = True) -> Path:
         ) from None
     from data_loaders import load_fer2013
 
-    return train_fallback_model_2(load_fer2013(), path, verbose=verbose)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _one_trainer(path):  # parallel graders or test workers: one trains, the others wait for its file
+        if path.is_file():
+            return path
+        return train_fallback_model_2(load_fer2013(), path, verbose=verbose)
+
+
+@contextlib.contextmanager
+def _one_trainer(path: Path):
+    """Hold an exclusive lock on ``<path>.lock`` (POSIX ``flock``; where there is none, no lock: a second process
+    trains too, and the atomic save keeps one whole file)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

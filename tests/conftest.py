@@ -28,7 +28,6 @@ LONGEST_FIRST = (
     "test_course_on_synthetic.py",
     "test_sandbox_attacks.py",
     "test_browser.py",
-    "test_bundle.py",
     "test_grading_roundtrip.py",
     "test_hub.py",
     "test_synthetic.py",

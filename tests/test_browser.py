@@ -9,6 +9,10 @@ must be offered, and an upload saved). Screenshots of the key widgets go to ``$E
 (``docs/screenshots/`` for the README: ``EXPRESSION_LAB_SCREENSHOTS=docs/screenshots make test
 PYTEST_ARGS="-m browser"``), else to a temporary folder.
 
+The notebooks are the student bundle's (``python -m course bundle``), run by a kernel of a fresh virtual
+environment where only the bundle is installed (``tests/bundle_venv.py``): each run also proves that the bundle
+works on its own, and a last cell checks that the kit was imported from the bundle, without instructor modules.
+
 Skipped where Chromium or playwright is missing, unless ``EXPRESSION_LAB_REQUIRE_BROWSER=1`` (``.ci/run``).
 """
 
@@ -20,7 +24,8 @@ import nbformat
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from bundle_venv import KERNEL, install_bundle
+from conftest import REPO, SHARED_CACHE
 from course import ASSIGNMENTS
 from course.sample_submission import fill_answers
 from lab_browser import (
@@ -40,6 +45,7 @@ from lab_browser import (
 
 pytestmark = browser_test_marks()
 
+BUNDLE_KERNELSPEC = {"name": KERNEL, "display_name": "student bundle", "language": "python"}
 CAPTURE_NB = """from widgets import PhotoCapture
 from data_loaders.personal import personal_path
 capture = PhotoCapture(personal_path(), countdown=1)  # saves under PERSONAL_PHOTOS_PATH
@@ -47,33 +53,56 @@ capture"""
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """JupyterLab over a folder holding each assignment's filled-in student notebook and a capture notebook."""
-    root = tmp_path_factory.mktemp("lab")
+def student_bundle(tmp_path_factory):
+    """The student bundle built from this checkout and installed in a fresh venv with a kernel of its own.
+
+    Built with the session's shared cache and the synthetic data, so that it ships the fallback model_2 that the
+    session's other notebook runs train there (once: a lock makes a second worker wait) instead of training another.
+    """
+    from course.bundle import build_bundle
+
+    tmp = tmp_path_factory.mktemp("bundle")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPRESSION_LAB_CACHE", str(SHARED_CACHE))
+        for key in ("FER2013_PATH", "IPHONEX_PATH"):
+            mp.setenv(key, "synthetic")
+        archive = build_bundle(tmp / "expression-lab-student.zip")
+    return install_bundle(archive, tmp)
+
+
+@pytest.fixture(scope="module")
+def lab(student_bundle):
+    """JupyterLab over the unpacked bundle, its notebooks filled in with the reference answers (as a student who
+    finished would have them) and run by the bundle's kernel, plus a capture notebook."""
+    root = student_bundle.root
     for assignment, name in ASSIGNMENTS.items():
-        folder = root / assignment
-        folder.mkdir()
-        nb = fill_answers(
-            REPO / "assignments" / assignment / f"{name}.ipynb", REPO / "solutions" / assignment / f"{name}.ipynb"
-        )
-        nbformat.write(nb, folder / f"{name}.ipynb")
+        path = root / notebook_path(assignment)
+        nb = fill_answers(path, REPO / "solutions" / assignment / f"{name}.ipynb")
+        nb.cells.append(nbformat.v4.new_code_cell(student_bundle.origin_check()))
+        nb.metadata["kernelspec"] = BUNDLE_KERNELSPEC
+        nbformat.write(nb, path)
     capture = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CAPTURE_NB)])
-    capture.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    capture.metadata["kernelspec"] = BUNDLE_KERNELSPEC
     nbformat.write(capture, root / "capture.ipynb")
     env = dict(
-        os.environ,
+        student_bundle.env(dict(os.environ)),
         NBGRADER_EXECUTION="autograde",
         FER2013_PATH="synthetic",
         IPHONEX_PATH="synthetic",
         AU_DATA_PATH="synthetic",
+        EXPRESSION_LAB_CACHE=str(SHARED_CACHE),
         PERSONAL_PHOTOS_PATH=str(root / "photos"),
-        PYTHONPATH=str(REPO),
         JUPYTER_PLATFORM_DIRS="1",
     )
     env.pop("MODEL_2_PATH", None)
-    server = Lab(root, env, root.parent / "jupyterlab.log")
+    server = Lab(root, env, root.parent.parent / "jupyterlab.log")
     yield server
     server.stop()
+
+
+def notebook_path(assignment: str) -> str:
+    """An assignment's notebook relative to the bundle (the lab's root)."""
+    return f"assignments/{assignment}/{ASSIGNMENTS[assignment]}.ipynb"
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +126,8 @@ def _run(page, lab: Lab, notebook: str) -> dict:
     run_all_cells(page)
     saved = save_notebook(page, lab.root / notebook)
     assert error_outputs(saved) == [], f"{notebook}: cells ended in errors"
+    last = saved["cells"][-1]
+    assert last.get("execution_count"), f"{notebook}: expected the bundle check (the last cell) run, found {last}"
     return saved
 
 
@@ -119,7 +150,7 @@ def test_jupyterlab_opens_without_popups(page, lab, shots):
 
 
 def test_ps1_runs_and_prediction_bars_follow_the_slider(page, lab, shots):
-    _run(page, lab, "ps1_fer2013_cnn/fer2013_cnn.ipynb")
+    _run(page, lab, notebook_path("ps1_fer2013_cnn"))
     bars = output_of(page, "PredictionBars(test_set.images")
     assert bars.locator(".js-plotly-plot").count() == 2, "PredictionBars draws the face and the bars"
     bars.scroll_into_view_if_needed()
@@ -133,7 +164,7 @@ def test_ps1_runs_and_prediction_bars_follow_the_slider(page, lab, shots):
 
 
 def test_ps2_runs_with_the_camera_widget(page, lab, shots):
-    _run(page, lab, "ps2_personal_transfer/personal_transfer.ipynb")
+    _run(page, lab, notebook_path("ps2_personal_transfer"))
     capture = output_of(page, "capture = PhotoCapture(personal_path())")
     capture.locator(".xl-capture video").wait_for()
     page.wait_for_function("() => document.querySelector('.xl-capture video').readyState >= 2", timeout=30_000)
@@ -146,7 +177,7 @@ def test_ps2_runs_with_the_camera_widget(page, lab, shots):
 
 
 def test_ps3_runs_and_the_3d_viewer_follows_its_controls(page, lab, shots):
-    _run(page, lab, "ps3_iphonex_3dcnn/iphonex_3dcnn.ipynb")
+    _run(page, lab, notebook_path("ps3_iphonex_3dcnn"))
     viewer = output_of(page, "viewer = FaceViewer(")
     viewer.scroll_into_view_if_needed()
     _assert_webgl(viewer)
@@ -173,7 +204,7 @@ def test_ps3_runs_and_the_3d_viewer_follows_its_controls(page, lab, shots):
 
 
 def test_ps4_runs_and_the_au_explorer_follows_its_sliders(page, lab, shots):
-    _run(page, lab, "ps4_action_units/action_units.ipynb")
+    _run(page, lab, notebook_path("ps4_action_units"))
     explorer = output_of(page, "explorer = AUExplorer(")
     explorer.scroll_into_view_if_needed()
     _assert_webgl(explorer)
@@ -238,7 +269,7 @@ def test_capture_without_camera_permission_offers_upload(playwright, lab, shots,
 
 
 def test_ps5_runs_and_the_video_timeline_follows_its_scrubber(page, lab, shots):
-    _run(page, lab, "ps5_faces_in_motion/faces_in_motion.ipynb")
+    _run(page, lab, notebook_path("ps5_faces_in_motion"))
     timeline = output_of(page, 'title=f"model_2 on {clip.name}"')
     timeline.scroll_into_view_if_needed()
     assert timeline.locator(".js-plotly-plot").count() == 3, "the curves, the frame and the bars"

@@ -1,10 +1,9 @@
 """The student bundle (``python -m course bundle``): what students get, and that it works on its own.
 
-The fast tests build a bundle with a stand-in model file and check its contents; the slow one unpacks a real
-bundle, makes a fresh virtual environment where the kit is NOT installed (it borrows the third-party packages
-of the running environment through a ``.pth`` path line, which does not run the kit's editable-install hook),
-installs the bundle there with its own ``pyproject.toml``, and runs every notebook, answers filled in, with a
-kernel of that environment in grading-size mode on the synthetic default.
+The tests here build bundles with a stand-in model file: their contents, and that one installs in a fresh virtual
+environment where the kit is NOT installed (``tests/bundle_venv.py``) and resolves the kit from itself alone.
+Running every notebook from the bundle is part of the browser tests (``tests/test_browser.py``): JupyterLab runs
+each one with the bundle's kernel, so one run checks both the bundle and the widgets.
 """
 
 from __future__ import annotations
@@ -15,14 +14,14 @@ import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import REPO, SHARED_CACHE
+from bundle_venv import KERNEL, install_bundle
+from conftest import REPO
 from course import ASSIGNMENTS
 from course.bundle import COURSE_MODULES, build_bundle, bundle_problems, hidden_lines
 
@@ -129,86 +128,55 @@ def test_the_student_facing_fallback_module_hands_out_only_a_file(tmp_path, monk
         fm.fallback_model_2()
 
 
-def _fresh_venv(tmp: Path) -> Path:
-    """A new venv that sees the running environment's third-party packages but not the kit."""
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = next(venv.glob("lib/python*/site-packages"))
-    # a path line: that folder's own .pth files (the kit's editable finder among them) are not processed
-    (site / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return venv / "bin" / "python"
-
-
-@pytest.mark.slow
-def test_every_bundled_notebook_runs_from_the_bundle_alone_in_a_fresh_venv(tmp_path, monkeypatch):
-    from nbclient import NotebookClient
-
-    from course.sample_submission import fill_answers
-
-    # the session's shared cache and the synthetic data: the bundle ships the fallback model_2 that the session's
-    # other notebook runs trained there (browser tests, graded course) instead of training another
-    monkeypatch.setenv("EXPRESSION_LAB_CACHE", str(SHARED_CACHE))
-    for key in ("FER2013_PATH", "IPHONEX_PATH"):
-        monkeypatch.setenv(key, "synthetic")
-    archive = build_bundle(tmp_path / "expression-lab-student.zip")
-    shutil.unpack_archive(archive, tmp_path / "unpacked")
-    root = tmp_path / "unpacked" / "expression-lab"
-    python = _fresh_venv(tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q", "-e", str(root)],
-        check=True,
-        env=env,
-        cwd=tmp_path,
-    )
-
+@pytest.mark.slow  # a venv and a pip install: about 5 s
+def test_the_bundle_installs_alone_in_a_fresh_venv_and_imports_the_kit_from_itself(tmp_path):
+    model = tmp_path / "stand-in.keras"
+    model.write_bytes(b"a trained model file")
+    installed = install_bundle(build_bundle(tmp_path / "student.zip", fallback_model=model), tmp_path)
+    env = installed.env(dict(os.environ))
     probe = subprocess.run(
-        [str(python), "-c", "import course.demo"], env=env, cwd=root / "assignments", capture_output=True, text=True
+        [str(installed.python), "-c", "import course.demo"], env=env, cwd=installed.root, capture_output=True, text=True
     )
-    assert probe.returncode != 0 and "No module named 'course.demo'" in probe.stderr, probe.stderr[-500:]
-    where = subprocess.run(
-        [
-            str(python),
-            "-c",
-            "import course, data_loaders, widgets; print(course.__file__, data_loaders.__file__, widgets.__file__)",
-        ],
+    assert probe.returncode != 0 and "No module named 'course.demo'" in probe.stderr, (
+        f"expected the instructor's course.demo missing from the bundle, found: {probe.stderr[-500:]}"
+    )
+    check = subprocess.run(
+        [str(installed.python), "-c", installed.origin_check() + "import data_loaders, widgets\nprint('ok')"],
         env=env,
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout.split()
-    assert all(Path(p).is_relative_to(root) for p in where), f"expected the bundle's packages, found {where}"
+    )
+    assert check.stdout.strip() == "ok", f"expected the kit imported from the bundle alone, found: {check.stderr}"
+    spec = json.loads((installed.jupyter_path / "kernels" / KERNEL / "kernel.json").read_text())
+    assert spec["argv"][0] == str(installed.python), f"expected the bundle's python in its kernelspec, found {spec}"
 
-    kernels = tmp_path / "jupyter" / "kernels" / "bundle"
-    kernels.mkdir(parents=True)
-    (kernels / "kernel.json").write_text(
-        json.dumps(
-            {
-                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": "student bundle",
-                "language": "python",
-            }
-        )
+
+def test_one_process_trains_the_fallback_model_while_the_others_wait(tmp_path, monkeypatch):
+    import threading
+
+    import course.fallback_model as fm
+    import course.fallback_training as ft
+
+    path = tmp_path / "fallback.keras"
+    monkeypatch.setattr(fm, "SHIPPED", tmp_path / "absent.keras")
+    monkeypatch.setattr(fm, "cached_path", lambda: path)
+    trained = []
+
+    def slow_training(data, out, verbose=True):
+        trained.append(out)
+        threading.Event().wait(0.5)  # long enough for the other caller to arrive while this one trains
+        out.write_bytes(b"trained")
+        return out
+
+    monkeypatch.setattr(ft, "train_fallback_model_2", slow_training)
+    monkeypatch.setattr("data_loaders.load_fer2013", lambda: None)
+    found = []
+    callers = [threading.Thread(target=lambda: found.append(fm.fallback_model_2(verbose=False))) for _ in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert trained == [path] and found == [path, path], (
+        f"expected one training and both callers given its file, found trainings {trained} and answers {found}"
     )
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    monkeypatch.delenv("PYTHONPATH", raising=False)
-    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    check = nbformat.v4.new_code_cell(
-        "import importlib.util, course\n"
-        f"assert course.__file__.startswith({str(root)!r}), course.__file__\n"
-        "assert importlib.util.find_spec('course.demo') is None and importlib.util.find_spec('course.evaluate') is None\n"
-    )
-    for aid, name in ASSIGNMENTS.items():
-        path = root / "assignments" / aid / f"{name}.ipynb"
-        nb = fill_answers(path, REPO / "solutions" / aid / f"{name}.ipynb")
-        nb.cells.insert(0, check)
-        NotebookClient(
-            nb,
-            timeout=600,
-            kernel_name="bundle",
-            resources={"metadata": {"path": str(path.parent)}},
-            extra_arguments=["--IPKernelApp.capture_fd_output=False"],
-        ).execute()
-        errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-        assert not errors, f"{aid}: {errors[0]['ename']}: {errors[0]['evalue']}"

@@ -1006,8 +1006,27 @@ def make_course(root: Path) -> dict[str, tuple[Path, Path]]:
     }
 
 
-def hand_in_cases(root: Path) -> dict[str, list[str]]:
-    """Release both courses in ``root`` and hand in every case; returns {assignment: [students]}."""
+#: The cases graded on the unsandboxed route too (the guard is the grader's, the same on both routes): the honest
+#: submissions, the history reader, the flood and one attack of each kind (input transformers, exception handlers,
+#: forged results, kernel patches, patched helpers, tracing). Every case is graded on the sandboxed route.
+UNSANDBOXED_CASES = frozenset(
+    {
+        "honest",
+        "history_reader",
+        "flood",
+        "transformer_post",
+        "custom_exc_hook",
+        "forged_result_event",
+        "do_execute_patch",
+        "helpers_patch",
+        "settrace",
+    }
+)
+
+
+def hand_in_cases(root: Path, only: frozenset[str] | None = None) -> dict[str, list[str]]:
+    """Release both courses in ``root`` and hand in every case (or those named in ``only``); returns
+    {assignment: [students]}."""
     courses = make_course(root)
     release, source = courses[TINY_ID]
     cases = {"honest": fill_answers(release, source)}
@@ -1023,6 +1042,7 @@ def hand_in_cases(root: Path) -> dict[str, list[str]]:
     cell_by_grade_id(nb, "double").source += "\n" + FLOOD_PAST_KERNEL_CAP
     cell_by_grade_id(nb, "triple").source += "\n" + FLOOD
     cases["flood"] = nb
+    cases = {student: nb for student, nb in cases.items() if only is None or student in only}
     for student, nb in cases.items():
         hand_in(root, student, TINY_ID, nb, TINY_NOTEBOOK)
 
@@ -1033,6 +1053,7 @@ def hand_in_cases(root: Path) -> dict[str, list[str]]:
         cell_by_grade_id(nb, "double").source = VARIANT_WRONG + "\n\n" + code
         cell_by_grade_id(nb, "triple").source = WRONG["triple"]
         variant_cases[student] = nb
+    variant_cases = {student: nb for student, nb in variant_cases.items() if only is None or student in only}
     for student, nb in variant_cases.items():
         folder = hand_in(root, student, VARIANT, nb, TINY_NOTEBOOK)
         for name, text in VARIANT_FILES.get(student, {}).items():
@@ -1042,13 +1063,13 @@ def hand_in_cases(root: Path) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module", params=["unsandboxed", "sandboxed"])
 def tampered(request, tmp_path_factory):
-    """Every case autograded by ``python -m course autograde ID --jobs 2``, with ``--no-sandbox`` or ``--sandbox``.
-    Returns dict(route, root, cases, seconds, failed)."""
+    """Every case autograded by ``python -m course autograde ID --jobs 2 --sandbox``, and those of
+    :data:`UNSANDBOXED_CASES` with ``--no-sandbox``. Returns dict(route, root, cases, seconds, failed)."""
     route = request.param
     if route == "sandboxed":
         _sandbox_or_skip()
     root = tmp_path_factory.mktemp(f"tampering-{route}")
-    cases = hand_in_cases(root)
+    cases = hand_in_cases(root, only=None if route == "sandboxed" else UNSANDBOXED_CASES)
     start, failed = time.perf_counter(), {}
     flag = "--sandbox" if route == "sandboxed" else "--no-sandbox"
     for assignment in cases:
@@ -1062,6 +1083,12 @@ def tampered(request, tmp_path_factory):
         rows = json.loads((root / "grading" / "autograde" / f"{assignment}.json").read_text())
         failed.update({(assignment, r["student"]): r["reason"] for r in rows if r["status"] != "graded"})
     return dict(route=route, root=root, cases=cases, seconds=time.perf_counter() - start, failed=failed)
+
+
+def _graded_on_this_route(tampered, assignment, student) -> None:
+    """Skip a case the route does not grade (see :data:`UNSANDBOXED_CASES`)."""
+    if student not in tampered["cases"][assignment]:
+        pytest.skip(f"{student} is graded on the sandboxed route (the guard is the same on both)")
 
 
 def _tamper_scores(tampered, assignment, student) -> dict[str, float]:
@@ -1104,6 +1131,7 @@ def test_honest_submissions_keep_every_point_and_get_no_flag(tampered):
 @pytest.mark.slow
 @pytest.mark.parametrize("attack", sorted(TAMPER_ATTACKS))
 def test_tampering_with_the_test_machinery_scores_nothing_and_is_flagged(tampered, attack):
+    _graded_on_this_route(tampered, TINY_ID, attack)
     scores = _tamper_scores(tampered, TINY_ID, attack)
     assert sum(scores.values()) == 0, f"{tampered['route']}: expected 0 points for wrong answers, found {scores}"
     reasons = _tamper_flags(tampered, TINY_ID, attack, "guard")
@@ -1118,6 +1146,7 @@ def test_tampering_with_the_test_machinery_scores_nothing_and_is_flagged(tampere
 @pytest.mark.slow
 @pytest.mark.parametrize("attack", sorted(VARIANT_ATTACKS))
 def test_patched_helpers_builtins_and_forged_partial_credit_score_nothing(tampered, attack):
+    _graded_on_this_route(tampered, VARIANT, attack)
     scores = _tamper_scores(tampered, VARIANT, attack)
     assert sum(scores.values()) == 0, f"{tampered['route']}: expected 0 points for wrong answers, found {scores}"
     reasons = _tamper_flags(tampered, VARIANT, attack, "guard")

@@ -174,8 +174,10 @@ def test_a_simple_classifier_separates_3d_expressions_across_subjects():
 
 
 @pytest.mark.slow
-def test_the_handout_baseline_cnn_learns_synthetic_images_and_not_shuffled_labels():
-    """Measured: 43.6 % on PublicTest after 3 epochs on 8,000 images (majority class 25.7 %); shuffled 25.7 %."""
+def test_a_small_cnn_learns_synthetic_images_and_not_shuffled_labels():
+    """The handout's baseline shape (a 5×5 convolution, pooling, one dense layer) with a 128-unit dense layer
+    instead of 1,024 (31.7 M weights to 4 M: the same lesson in a third of the time). Measured: 41.4 % on the
+    held-out faces after 4 epochs on 3,200 (majority class 26.4 %); shuffled labels 25.4 %."""
     import keras
     from keras import layers
 
@@ -192,15 +194,16 @@ def test_the_handout_baseline_cnn_learns_synthetic_images_and_not_shuffled_label
                 layers.Conv2D(64, 5, activation="relu"),
                 layers.MaxPooling2D(5, 2),
                 layers.Flatten(),
-                layers.Dense(1024, activation="relu"),
+                layers.Dense(128, activation="relu"),
                 layers.Dense(7, activation="softmax"),
             ]
         )
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        model.fit(x[train], train_labels, batch_size=256, epochs=4, verbose=0)
+        model.fit(x[train], train_labels, batch_size=128, epochs=4, verbose=0)
         return model.evaluate(x[test], labels[test], verbose=0)[1]
 
     learned = accuracy(labels[train])
     shuffled = accuracy(np.random.default_rng(0).permutation(labels[train]))
-    assert learned > majority + 0.08, (learned, majority)
-    assert shuffled < majority + 0.05, (shuffled, majority)
+    print(f"accuracy {learned:.1%}, shuffled labels {shuffled:.1%}, majority class {majority:.1%}")
+    assert learned > majority + 0.08, f"expected the real labels learned (> majority + 8 points), found {learned:.1%}"
+    assert shuffled < majority + 0.05, f"expected shuffled labels not learned (< majority + 5), found {shuffled:.1%}"
