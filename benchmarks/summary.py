@@ -48,6 +48,11 @@ SCRIPTS = {
         "REST service on 127.0.0.1: one face per request (goal ≥ 200 requests/s, p95 ≤ 20 ms on 2 cores) and photos",
         "serve_load.py",
     ),
+    "export_parity": (
+        "Exports: a model_2-like network as ONNX and SavedModel against Keras (goal max |Δp| ≤ 1e-4), size, "
+        "load time, speed",
+        "export_parity.py",
+    ),
     "parallel_autograde": (
         "Parallel autograding: a class of 60 with --jobs 1 vs 2, sandbox off vs on",
         "parallel_autograde.py",

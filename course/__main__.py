@@ -1,4 +1,6 @@
-"""Instructor command line: ``python -m course {demo,release,evaluate,autograde,feedback,sandbox,report,bundle,serve}``.
+"""Instructor command line: ``python -m course COMMAND``, one command per instructor task (``--help`` lists them).
+
+The commands: demo, release, evaluate, autograde, feedback, sandbox, report, bundle, serve, export.
 
 Each subcommand is one function below (``demo(args)``, ``release(args)``, …) and one ``add_…`` function that
 declares its arguments and examples; ``main`` only dispatches.
@@ -115,6 +117,14 @@ def serve(args) -> int:
     return 0
 
 
+def export(args) -> int:
+    from .export import export_model
+
+    result = export_model(args.model, args.format, out=args.out, overwrite=args.overwrite, data=args.data)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.report())
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------ arguments
 def add_demo(p) -> None:
     p.add_argument("--assignment", default=None, help="one assignment id (default: every assignment)")
@@ -227,6 +237,28 @@ def add_serve(p) -> None:
     p.add_argument("--access-log", action="store_true", help="log one line per request")
 
 
+def add_export(p) -> None:
+    p.add_argument("model", help="a .keras model taking grey square faces (N, S, S, 1), returning class probabilities")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=["onnx", "savedmodel", "tfjs"],
+        help="onnx: a .onnx file (onnxruntime, onnxruntime-web in the browser); savedmodel: a folder "
+        "(TensorFlow Serving); tfjs: refused here, with the reason",
+    )
+    p.add_argument(
+        "--out", default=None, help="file or folder to write (default: beside the model, model.onnx, model_savedmodel/)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="FER2013 file for the parity check's faces, or 'synthetic' (default: FER2013_PATH, then data/fer2013/, "
+        "then the kit's synthetic faces)",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a report")
+
+
 #: ``name: (run, add arguments, one-line help, examples)`` for every subcommand, in the order ``--help`` lists them.
 COMMANDS = {
     "demo": (
@@ -292,6 +324,15 @@ COMMANDS = {
         [
             "python -m course serve model_2.keras",
             "python -m course serve model_2.keras --host 127.0.0.1 --port 8080 --access-log",
+        ],
+    ),
+    "export": (
+        export,
+        add_export,
+        "export a model to ONNX or a TensorFlow SavedModel, checked against Keras on faces (max |Δp| ≤ 1e-4) and timed",
+        [
+            "python -m course export model_2.keras --format onnx",
+            "python -m course export model_2.keras --format savedmodel --out serving/model_2/1 --overwrite",
         ],
     ),
 }

@@ -13,9 +13,16 @@ from ``model.input_shape``), output 7 softmax probabilities in FER2013 order.
 (lip corner puller, often with AU6), the Action Units of the Happy prototype, and FER2013 has no separate smile
 class. It is a score, not a decision: choose a threshold (or an ROC curve) against per-frame labels.
 
-Speed: after a frame with exactly one face, the next analysed frame is first searched near that face only
-(the box grown by half, sizes 0.7-1.5×, shrunk so that face is about 80 pixels wide), which is faster than a
-full search; when that finds nothing the whole frame is searched again.
+Speed (video is speed first; ``python -m benchmarks.video_analysis`` measures it): after a frame with exactly one
+face, the next analysed frame is first searched near that face only
+(:func:`data_loaders.face_detection.faces_near`: the box grown by half, sizes 0.7-1.5×, shrunk so that face is
+about 80 pixels wide). While no face is tracked the whole frame is searched by
+:func:`data_loaders.face_detection.screen_faces` (one cascade on a frame shrunk so that the smallest face is 24
+pixels proposes, the kit's vote confirms each candidate near it) on every ``search_every``-th analysed frame only:
+by default about 10 searches per second of video, so a face that comes into view is found within a tenth of a
+second, and the frames in between are marked ``face`` False. ``method="mtcnn"`` searches every analysed frame
+with MTCNN instead (no tracking: slower, for turned and tilted faces), and ``align=True`` crops each face aligned
+by its eyes (:mod:`data_loaders.alignment`).
 """
 
 from __future__ import annotations
@@ -28,13 +35,28 @@ import numpy as np
 import pandas as pd
 
 from data_loaders.emotions import EMOTIONS
-from data_loaders.face_detection import detect_faces
+from data_loaders.face_detection import Method, detect_faces, faces_near, screen_faces
 from data_loaders.personal import crop_face
 from data_loaders.video import ShortVideoWarning, iter_frames, video_info
 
 BOX_COLUMNS = ("x", "y", "w", "h")
 #: Columns of :func:`analyze_video`'s DataFrame, in order.
 COLUMNS = ("frame", "time_s", "face", "face_index", *BOX_COLUMNS, *EMOTIONS, "smile", "label")
+
+
+#: Whole-frame searches per second of video while no face is tracked (``analyze_video``'s ``search_every``).
+SEARCHES_PER_SECOND = 10
+
+
+def _crop(grey: np.ndarray, box: tuple[int, int, int, int], margin: float, size: int, align: bool) -> np.ndarray:
+    """The model's crop of ``box``: aligned by the eyes with ``align`` (when they are found), else square."""
+    if align:
+        from data_loaders.alignment import aligned_face
+
+        found = aligned_face(grey, box, size)
+        if found is not None:
+            return found.crop
+    return crop_face(grey, box, margin, size)
 
 
 def smile_score(probabilities: np.ndarray) -> np.ndarray:
@@ -52,27 +74,6 @@ def _input_size(model) -> int:
     return int(shape[1])
 
 
-def _track(grey: np.ndarray, previous: tuple[int, int, int, int]) -> np.ndarray:
-    """Faces near ``previous`` (box grown by half on each side, sizes 0.7-1.5× its width), in frame pixels.
-
-    The region is shrunk so that the previous face is about 80 pixels wide (plenty for 24-pixel cascades)."""
-    import cv2
-
-    x, y, w, h = previous
-    x0, y0 = max(0, int(x - w / 2)), max(0, int(y - h / 2))
-    x1, y1 = min(grey.shape[1], int(x + 1.5 * w)), min(grey.shape[0], int(y + 1.5 * h))
-    region = grey[y0:y1, x0:x1]
-    scale = min(1.0, 80 / max(w, 1))
-    if scale < 1.0:
-        region = cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    boxes = detect_faces(
-        region, min_size=max(20, int(0.7 * w * scale)), max_size=int(1.5 * w * scale) + 1, profile=False, border=False
-    )
-    if len(boxes) == 0:
-        return boxes
-    return np.rint(boxes / scale).astype(np.int64) + np.array([x0, y0, 0, 0])
-
-
 def analyze_video(
     path: str | os.PathLike,
     model,
@@ -82,6 +83,10 @@ def analyze_video(
     min_face: float = 0.1,
     profile: bool = False,
     progress: bool = True,
+    *,
+    method: Method = "haar",
+    search_every: int | None = None,
+    align: bool = False,
 ) -> pd.DataFrame:
     """Find and classify the faces of every ``every``-th frame of a clip.
 
@@ -95,6 +100,13 @@ def analyze_video(
         min_face: smallest face side, as a fraction of the frame's shorter side.
         profile: also look for faces in profile (slower; see :func:`~data_loaders.face_detection.detect_faces`).
         progress: show a tqdm progress bar over frames.
+        method: ``"haar"`` (default: the kit's Haar vote with tracking, the faster) or ``"mtcnn"`` (MTCNN on
+            every analysed frame: higher recall on turned and tilted faces, about 0.1-0.2 s per frame).
+        search_every: with ``"haar"``, while no face is tracked the whole frame is searched on every
+            ``search_every``-th analysed frame only (default: about 10 searches per second of video,
+            ``round(fps / every / 10)``, at least 1); 1 searches every analysed frame.
+        align: crop each face aligned by its eyes (:func:`data_loaders.alignment.aligned_face`, eyes from MTCNN
+            when installed, else OpenCV's eye cascade); a face whose eyes are not found is cropped as usual.
 
     Returns:
         A DataFrame with columns :data:`COLUMNS`: ``frame`` (int), ``time_s`` (seconds, frame / fps), ``face``
@@ -103,10 +115,12 @@ def analyze_video(
         ``label`` (the most probable emotion). One row per analysed frame and face; a frame with no face has one
         row with ``face`` False, no box, NaN probabilities and an empty label: nothing is dropped. ``df.attrs``
         holds the clip's ``path, fps, frame_count`` (what the container reports), ``frames_decoded``, ``width,
-        height`` and ``every``.
+        height``, ``every``, ``method``, ``search_every`` and ``align``.
 
     Raises:
-        ValueError: ``every`` or ``batch_size`` < 1, or a model with the wrong input or output shape.
+        ValueError: ``every``, ``batch_size`` or ``search_every`` < 1, an unknown ``method``, or a model with the
+            wrong input or output shape.
+        FaceDetectorError: ``method="mtcnn"`` without the ``mtcnn`` package.
         VideoError: the clip is missing, not a video, in a codec OpenCV cannot decode, or no frame of it decodes.
 
     Warns:
@@ -120,10 +134,18 @@ def analyze_video(
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
     if every < 1:
         raise ValueError(f"every must be ≥ 1, got {every}")
+    if method not in ("haar", "mtcnn"):
+        raise ValueError(f"method must be 'haar' or 'mtcnn', got {method!r}")
+    if search_every is not None and search_every < 1:
+        raise ValueError(f"search_every must be ≥ 1, got {search_every}")
     path = Path(path)
     size = _input_size(model)
     info = video_info(path)
     smallest = max(20, int(min_face * min(info.width, info.height)))
+    if search_every is None:
+        search_every = max(1, round((info.fps or 30.0) / every / SEARCHES_PER_SECOND))
+    if method == "mtcnn":
+        search_every = 1
     rows: list[dict] = []
     crops: list[np.ndarray] = []
     owners: list[int] = []  # the row of each pending crop
@@ -146,20 +168,30 @@ def analyze_video(
     total = (info.frame_count + every - 1) // every if info.frame_count > 0 else None
     bar = tqdm(total=total, desc=f"analysing {path.name}", unit="frame", disable=not progress)
     previous = None
+    since_search, had_face = search_every, False  # analysed frames since the last whole-frame search
     # a short clip's counts are read from its warning; every warning caught here is issued again after
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         try:
             for index, time_s, grey in iter_frames(path, every=every, grey=True):
-                boxes = _track(grey, previous) if previous is not None else np.zeros((0, 4), np.int64)
-                if len(boxes) == 0:
-                    boxes = detect_faces(grey, min_size=smallest, profile=profile)
+                tracked = previous is not None and method == "haar"
+                boxes = faces_near(grey, previous) if tracked else np.zeros((0, 4), np.int64)
+                # searches are skipped only while the frames before had no face at all
+                if len(boxes) == 0 and (had_face or since_search + 1 >= search_every):
+                    since_search = 0
+                    if method == "mtcnn" or profile:
+                        boxes = detect_faces(grey, min_size=smallest, profile=profile, method=method)
+                    else:
+                        boxes = screen_faces(grey, smallest)
+                else:
+                    since_search += 1
                 previous = tuple(int(v) for v in boxes[0]) if len(boxes) == 1 else None
+                had_face = len(boxes) > 0
                 if len(boxes) == 0:
                     rows.append({"frame": index, "time_s": time_s, "face": False, "face_index": 0})
                 for k, box in enumerate(boxes):
                     owners.append(len(rows))
-                    crops.append(crop_face(grey, tuple(int(v) for v in box), margin, size))
+                    crops.append(_crop(grey, tuple(int(v) for v in box), margin, size, align))
                     rows.append(
                         {
                             "frame": index,
@@ -204,6 +236,9 @@ def analyze_video(
         width=info.width,
         height=info.height,
         every=every,
+        method=method,
+        search_every=search_every,
+        align=align,
     )
     if not df["face"].any():
         warnings.warn(
@@ -299,4 +334,4 @@ def write_annotated_video(
     return path_out
 
 
-__all__ = ["BOX_COLUMNS", "COLUMNS", "analyze_video", "smile_score", "write_annotated_video"]
+__all__ = ["BOX_COLUMNS", "COLUMNS", "SEARCHES_PER_SECOND", "analyze_video", "smile_score", "write_annotated_video"]

@@ -53,6 +53,22 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# jsonschema's optional IRI format checker (rfc3987-syntax, pulled in by jupyter-events' jsonschema[format-nongpl])
+# builds a Lark grammar when imported: 1.4 s of CPU in every process that imports nbformat, so in every grading
+# process of every student (python-jsonschema/jsonschema#1392). Nothing here validates IRIs; without the package
+# jsonschema skips that one format, and `pip check` stays clean (it is an extra's requirement).
+if [ -d "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/rfc3987_syntax" ]; then
+  "$VENV/bin/python" -m pip uninstall -y -q rfc3987-syntax >/dev/null
+fi
+# The live widget's browser backend: onnxruntime-web and OpenCV.js from npm into widgets/vendor/ (offline afterwards);
+# without npm the widget keeps its kernel backend.
+if command -v npm >/dev/null; then
+  scripts/vendor_js.sh
+else
+  say "NOTE: npm is missing, so LiveEmotion(model, backend=\"browser\") falls back to the kernel. Install it once with:"
+  say "    sudo apt-get install nodejs npm      (Debian/Ubuntu), then run scripts/vendor_js.sh"
+fi
+
 # TCP_NODELAY on kernel websockets (the live webcam widget; an editable install cannot place this file)
 "$VENV/bin/python" -m widgets.kernel_websocket >/dev/null
 # open3d pulls in dash, whose old lab extension makes JupyterLab ask for a rebuild: nothing needs building.

@@ -210,3 +210,43 @@ def test_the_timeline_scrubber_shows_the_frame_its_box_and_bars(clip):
     assert len(timeline.frame_figure.layout.shapes) == 0 and "no face" in timeline.bars_figure.layout.title.text
     with pytest.raises(ValueError, match="missing columns"):
         VideoTimeline(df[["frame", "time_s"]], lambda i: None)
+
+
+def test_a_clip_that_opens_but_decodes_no_frame_is_an_error_naming_it(tmp_path):
+    """Only when nothing decodes does analysis stop: the header says 12 frames, the stream ends before the first."""
+    whole = tmp_path / "whole.avi"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 6.0, (160, 120), True)
+    for i in range(12):
+        writer.write(np.full((120, 160, 3), 20 * i, np.uint8))
+    writer.release()
+    data = whole.read_bytes()
+    empty = tmp_path / "headeronly.avi"
+    empty.write_bytes(data[: data.find(b"movi") + 8])  # the header and the start of the (empty) frame list
+    assert video_info(empty).frame_count == 12, f"expected the header's 12 frames, found {video_info(empty)}"
+    with pytest.raises(VideoError, match="headeronly.avi: no frame could be decoded"):
+        analyze_video(empty, BrightnessModel(), progress=False)
+
+
+def test_while_no_face_is_in_view_the_whole_frame_is_searched_ten_times_a_second(tmp_path, monkeypatch):
+    import course.video_analysis as video_analysis
+
+    path = tmp_path / "wall30.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120), True)
+    for i in range(12):
+        writer.write(np.full((120, 160, 3), 100 + i, np.uint8))
+    writer.release()
+    searched = []
+    real = video_analysis.screen_faces
+    monkeypatch.setattr(
+        video_analysis, "screen_faces", lambda grey, smallest: searched.append(1) or real(grey, smallest)
+    )
+    with pytest.warns(UserWarning, match="no face found"):
+        df = analyze_video(path, BrightnessModel(), progress=False)
+    assert df.attrs["search_every"] == 3 and len(searched) == 4, (
+        f"expected 4 searches of 12 frames at 30 fps (every 3rd), found {len(searched)}, attrs {df.attrs}"
+    )
+    assert len(df) == 12 and not df.face.any(), f"expected a row per frame, found {len(df)}"
+    with pytest.raises(ValueError, match="search_every must be"):
+        analyze_video(path, BrightnessModel(), progress=False, search_every=0)
+    with pytest.raises(ValueError, match="method must be"):
+        analyze_video(path, BrightnessModel(), progress=False, method="dlib")

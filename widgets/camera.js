@@ -2,7 +2,7 @@
 // kit's constraints, the reason when there is no camera, and stopping the tracks when the view goes away.
 // A part, not a module: widgets/frontend.py joins it before the widget's own parts into the widget's one _esm.
 
-const CAMERA_CONSTRAINTS = { video: { width: 640, height: 480 }, audio: false };
+const CAMERA_CONSTRAINTS = { video: { width: 640, height: 480, frameRate: { ideal: 60 } }, audio: false };
 const NO_CAMERA_ACCESS = "unavailable (this browser or page offers no camera access)";
 
 // Why the camera could not start, from getUserMedia's error: what camera_state says after "No camera: ".

@@ -1,7 +1,8 @@
-// LiveEmotion's browser side (widgets/live_emotion.py): camera preview, grey frames to the kernel (one in flight),
-// box and bars drawn back. The widget's one module is camera.js (the camera start), live_emotion_timings.js,
-// live_emotion_painter.js, live_emotion_sender.js and this file, joined in that order by widgets/frontend.py:
-// render lays the widget out and wires the parts.
+// LiveEmotion's browser side (widgets/live_emotion.py): camera preview, and either grey frames to the kernel (one in
+// flight) with box and bars drawn back (backend "kernel"), or the face and the model in the page (backend
+// "browser"). The widget's one module is camera.js (the camera start), live_emotion_timings.js,
+// live_emotion_painter.js, live_emotion_sender.js, live_emotion_faces.js, live_emotion_browser.js and this file,
+// joined in that order by widgets/frontend.py: render lays the widget out and wires the parts.
 
 const NO_ANSWER = "The kernel has not answered for 3 s: is it busy computing, or was it restarted? " +
   "(After a restart, run this cell again.)";
@@ -44,7 +45,7 @@ function cameraText(s) {
 
 // Pause, Save, the folder box, the camera line and the message follow the model, and the other way round.
 // Returns showPaused, called again once the camera is live (cameraLive() says whether it is).
-function bindControls(model, el, ui, cameraLive) {
+function bindControls(model, el, ui, cameraLive, save) {
   const { video, cameraLine, pauseBtn, saveBtn, folder, messageEl } = ui;
   const showCamera = () => {
     const s = model.get("camera_state");
@@ -73,7 +74,7 @@ function bindControls(model, el, ui, cameraLive) {
   showCamera(); showMirror();
   pauseBtn.addEventListener("click", () => { model.set("paused", !model.get("paused")); model.save_changes(); });
   folder.addEventListener("change", keepFolder);
-  saveBtn.addEventListener("click", () => { keepFolder(); model.send({ kind: "save" }); });
+  saveBtn.addEventListener("click", () => { keepFolder(); save(); });
   return showPaused;
 }
 
@@ -83,15 +84,9 @@ function showReplyError(messageEl, error) {
   else if (messageEl.textContent === NO_ANSWER) messageEl.textContent = "";
 }
 
-function render({ model, el }) {
-  const ui = layout(el);
-  const painter = makePainter(el, ui, model.get("class_names"));
-  const timings = makeTimings(el);
+// The kernel backend: frames to the kernel (live_emotion_sender.js), its replies painted.
+function renderKernelBackend(model, ui, painter, timings) {
   const sender = makeSender(model, ui.video, () => { ui.messageEl.textContent = NO_ANSWER; });
-  let camera = null;
-  const showPaused = bindControls(model, el, ui, () => camera !== null && camera.stream !== null);
-  const statsTimer = setInterval(
-    () => publishStats(model, el, ui.statsEl, timings.summary(sender.lost(), sender.frameSize())), 1000);
   model.on("msg:custom", (msg) => {
     const sent = sender.take(msg);
     if (!sent) return;
@@ -101,13 +96,66 @@ function render({ model, el }) {
     sender.trySend();
     timings.painted(sent.t0, msg.kernel_ms, tReply);
   });
+  return {
+    start: () => sender.start(), stop: () => sender.stop(),
+    stats: () => timings.summary(sender.lost(), sender.frameSize()),
+    save: () => model.send({ kind: "save" }),
+  };
+}
+
+// The browser backend: everything in the page (live_emotion_browser.js); the kernel gets the smoothed result with
+// the stats once a second, and the frame only when Save is pressed.
+function renderBrowserBackend(model, el, ui, painter, timings) {
+  let runner = null, wanted = false, stopped = false;
+  ui.messageEl.textContent = "Loading the model into this page…";
+  startEngine(model)
+    .then((engine) => {
+      if (stopped) return;
+      ui.messageEl.textContent = "";
+      runner = makeInPageRunner(model, ui.video, engine, model.get("class_names"), (reply, size, t0, pageMs) => {
+        showReplyError(ui.messageEl, reply.error);
+        if (!size) return; // a failure: the message line says what
+        painter.show(reply, size);
+        el.xlLastAnalysis = runner.last();
+        timings.painted(t0, pageMs, performance.now());
+      });
+      if (wanted) runner.start();
+    })
+    .catch((err) => { ui.messageEl.textContent = "The model could not run in this page: " + err; });
+  return {
+    start: () => { wanted = true; if (runner) runner.start(); },
+    stop: () => { stopped = true; if (runner) runner.stop(); },
+    stats: () => {
+      if (runner) model.set("result", runner.result()); // sent with the stats: one message a second
+      const last = runner && runner.last();
+      return timings.summary(0, last ? [last.w, last.h] : null);
+    },
+    save: () => {
+      const last = runner && runner.last();
+      if (!last) { model.send({ kind: "save" }); return; }
+      model.send({ kind: "save", width: last.w, height: last.h, box: last.box }, undefined, [last.grey.slice().buffer]);
+    },
+  };
+}
+
+function render({ model, el }) {
+  const ui = layout(el);
+  const painter = makePainter(el, ui, model.get("class_names"));
+  const timings = makeTimings(el);
+  const inPage = model.get("backend") === "browser";
+  const backend = inPage ? renderBrowserBackend(model, el, ui, painter, timings)
+    : renderKernelBackend(model, ui, painter, timings);
+  let camera = null;
+  const showPaused = bindControls(model, el, ui, () => camera !== null && camera.stream !== null, backend.save);
+  const statsTimer = setInterval(
+    () => publishStats(model, el, ui.statsEl, backend.stats(), inPage ? "in the page" : "kernel"), 1000);
   const setCamera = (state) => { model.set("camera_state", state); model.save_changes(); };
-  const onLive = () => { setCamera("live"); showPaused(); sender.start(); };
+  const onLive = () => { setCamera("live"); showPaused(); backend.start(); };
   camera = startCamera(ui.video, { onLive, onFail: setCamera });
   const resize = new ResizeObserver(painter.redraw);
   resize.observe(ui.video);
   return () => {
-    sender.stop(); clearInterval(statsTimer); resize.disconnect(); camera.stop();
+    backend.stop(); clearInterval(statsTimer); resize.disconnect(); camera.stop();
   };
 }
 

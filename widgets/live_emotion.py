@@ -24,11 +24,26 @@ are painted, and reports the frame rate and those latencies in :attr:`LiveEmotio
 ``benchmarks/live_webcam.py``). The Jupyter server should send the kernel's small replies at once (TCP_NODELAY):
 the kit's install names ``widgets.kernel_websocket.NoDelayWebsocketConnection`` in the server config for that.
 
+Backends: ``backend="kernel"`` (the default) is the above. With ``backend="browser"`` the face finding and the
+model run in the page: the kernel exports the model to ONNX once (:func:`widgets.onnx_model.onnx_bytes`) and sends it
+with the browser libraries, onnxruntime-web and OpenCV.js (installed from npm at install time by
+``scripts/vendor_js.sh`` into the git-ignored ``widgets/vendor/``: nothing is downloaded, it works offline); the page
+then finds the face with the kernel backend's detector and crop ported to OpenCV.js (``live_emotion_faces.js``: the
+same cascades, settings and Lanczos crop; the boxes and crops are the same bytes), runs the model on every camera
+frame (up to ``max_fps``, default 60), smooths as above and paints. The kernel receives no frame: only the smoothed
+result (:attr:`LiveEmotion.result`, with ``label``, ``probabilities``, ``box`` and the counters updated from it),
+sent with the stats about once a second, and the frame when *Save* is pressed. The face search runs on one frame in
+three, the frames between are cropped at the last box. 200 students on one JupyterHub then cost the hub nothing per
+frame. Where the model cannot be exported (a layer tf2onnx cannot convert) or the libraries are not installed, the
+widget keeps the kernel backend and says why (:attr:`message`, and a warning).
+
 Front end: small files beside this module, one job each, joined into the one ES module anywidget loads by
 :mod:`widgets.frontend` (``FRONT_END_PARTS``, in order): ``camera.js`` (the camera start, shared with
 :mod:`widgets.capture`), ``live_emotion_timings.js`` (frame → bars latencies, ``stats``),
 ``live_emotion_painter.js`` (label, bars, face box), ``live_emotion_sender.js`` (grey frames to the kernel, one in
-flight, at most ``max_fps``) and ``live_emotion.js`` (the layout, the controls and ``render`` wiring the parts).
+flight, at most ``max_fps``), ``live_emotion_faces.js`` and ``live_emotion_browser.js`` (the browser backend: face
+finding, libraries and model, the in-page loop) and ``live_emotion.js`` (the layout, the controls and ``render``
+wiring the parts for the backend in use).
 """
 
 from __future__ import annotations
@@ -36,6 +51,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -57,14 +73,30 @@ Detector = Callable[[np.ndarray], "Box | None"]
 _HERE = Path(__file__).resolve().parent
 NO_FACE = "no face"
 #: The browser side, joined into one module in this order (:mod:`widgets.frontend`): the shared camera start,
-#: the timings, the painter (label, bars, box), the sender (frames to the kernel) and ``render`` wiring them.
+#: the timings, the painter (label, bars, box), the sender (frames to the kernel), the in-page face finding and
+#: analysis (the browser backend) and ``render`` wiring them.
 FRONT_END_PARTS = (
     CAMERA_PART,
     "live_emotion_timings.js",
     "live_emotion_painter.js",
     "live_emotion_sender.js",
+    "live_emotion_faces.js",
+    "live_emotion_browser.js",
     "live_emotion.js",
 )
+BACKENDS = ("kernel", "browser")
+#: Where ``scripts/vendor_js.sh`` puts the browser backend's libraries (git-ignored), and the files it needs.
+VENDOR_DIR = _HERE / "vendor"
+VENDOR_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "opencv.js")
+#: The Haar cascades the page's detector loads (``data_loaders.face_detection``'s, from ``cv2.data.haarcascades``).
+PAGE_CASCADES = (
+    "haarcascade_frontalface_default",
+    "haarcascade_frontalface_alt",
+    "haarcascade_frontalface_alt2",
+    "haarcascade_profileface",
+)
+#: The frames a second each backend analyses at most, unless ``max_fps`` says otherwise.
+DEFAULT_MAX_FPS = {"kernel": 20.0, "browser": 60.0}
 
 
 def default_detector(downscale: int = 2) -> Detector:
@@ -146,6 +178,33 @@ def _model_input_side(model) -> int:
     return int(shape[1])
 
 
+def missing_vendor_files(folder: Path = VENDOR_DIR) -> list[str]:
+    """The browser libraries (:data:`VENDOR_FILES`) missing from ``folder``: install them with
+    ``scripts/vendor_js.sh`` (npm, once, at install time)."""
+    return [name for name in VENDOR_FILES if not (folder / name).is_file()]
+
+
+def browser_runtime_files(folder: Path = VENDOR_DIR) -> dict[str, bytes]:
+    """What the page needs to find faces and run a model: the vendored onnxruntime-web and OpenCV.js files by name,
+    and the Haar cascades as ``cascade:<name>`` (the XML files of ``cv2.data.haarcascades``).
+
+    Raises:
+        FileNotFoundError: a vendored file is missing (the message names it and ``scripts/vendor_js.sh``).
+    """
+    import cv2
+
+    missing = missing_vendor_files(folder)
+    if missing:
+        raise FileNotFoundError(
+            f"{folder}: the browser libraries are not installed ({', '.join(missing)} missing): run "
+            "scripts/vendor_js.sh once (it installs onnxruntime-web and OpenCV.js from npm)"
+        )
+    files = {name: (folder / name).read_bytes() for name in VENDOR_FILES}
+    for name in PAGE_CASCADES:
+        files[f"cascade:{name}"] = (Path(cv2.data.haarcascades) / f"{name}.xml").read_bytes()
+    return files
+
+
 class LiveEmotion(anywidget.AnyWidget):
     """Webcam preview with the face box and the model's smoothed class probabilities drawn over it.
 
@@ -156,17 +215,25 @@ class LiveEmotion(anywidget.AnyWidget):
         class_names: names in the model's output order (default FER2013's seven).
         tau: smoothing time constant in seconds (0: none); see the module docstring.
         save_folder: where *Save* writes (nothing is written until then); can also be typed into the widget.
-        frame_width: width in pixels of the grey frames sent to the kernel (height keeps the camera's aspect).
-        max_fps: the most frames a second sent for analysis.
+        frame_width: width in pixels of the grey frames analysed (height keeps the camera's aspect).
+        max_fps: the most frames a second analysed (default 20 in the kernel, 60 in the page).
+        backend: ``"kernel"`` (frames go to the kernel, which finds the face and runs the model) or ``"browser"``
+            (both in the page; see the module docstring). ``"browser"`` falls back to ``"kernel"``, with a
+            warning and the reason in :attr:`message`, where the model cannot be exported to ONNX or the browser
+            libraries are not installed; :attr:`backend` says which runs.
 
     Raises:
-        ValueError: the model's input is not ``(N, S, S, 1)`` or its output does not match ``class_names``.
+        ValueError: the model's input is not ``(N, S, S, 1)``, its output does not match ``class_names``, or
+            ``backend`` is not one of :data:`BACKENDS`.
 
     Attributes read in the kernel (not drawn): ``label`` (smoothed arg-max, or ``"no face"``), ``probabilities``
     (smoothed, ``float64 (K,)`` or None), ``box``, counters ``frames``, ``faces``, ``no_face_frames``,
     ``bad_frames`` (frames whose bytes did not match their size; ignored), ``errors`` and ``last_error``, and
     ``stats`` (from the browser: ``fps``, ``latency_ms`` median and ``latency_p95_ms`` over the last 60 frames,
-    ``kernel_ms`` median, ``frames_drawn``, ``frames_lost``).
+    ``kernel_ms`` median (with the browser backend: the page's time for face and model), ``frames_drawn``,
+    ``frames_lost``). With the browser backend ``result`` is what the page last reported (about once a second):
+    ``label``, ``probabilities``, ``box``, ``face`` and the page's counters ``frames``, ``faces``,
+    ``no_face_frames``, ``errors``, ``last_error``; the attributes above follow it.
     """
 
     _esm = compose_module(*FRONT_END_PARTS)
@@ -181,6 +248,9 @@ class LiveEmotion(anywidget.AnyWidget):
     save_folder = traitlets.Unicode("").tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)  #: the kernel's last word to the student (saved, errors)
     stats = traitlets.Dict().tag(sync=True)  #: written by the browser about once a second
+    backend = traitlets.Unicode("kernel").tag(sync=True)  #: "kernel" or "browser": where faces are analysed
+    tau = traitlets.Float(0.3).tag(sync=True)  #: the smoothing time constant in seconds (the page smooths too)
+    result = traitlets.Dict().tag(sync=True)  #: the browser backend's smoothed result, about once a second
 
     def __init__(
         self,
@@ -190,7 +260,8 @@ class LiveEmotion(anywidget.AnyWidget):
         tau: float = 0.3,
         save_folder: str | os.PathLike | None = None,
         frame_width: int = 320,
-        max_fps: float = 20.0,
+        max_fps: float | None = None,
+        backend: str = "kernel",
         **kwargs,
     ):
         side = _model_input_side(model)
@@ -202,14 +273,21 @@ class LiveEmotion(anywidget.AnyWidget):
             )
         if tau < 0:
             raise ValueError(f"tau must be ≥ 0 seconds, got {tau}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        onnx, why_not = self._browser_model(model) if backend == "browser" else (None, "")
+        runs = "browser" if onnx is not None else "kernel"
         super().__init__(
             class_names=list(class_names),
             frame_width=int(frame_width),
-            max_fps=float(max_fps),
+            max_fps=float(DEFAULT_MAX_FPS[runs] if max_fps is None else max_fps),
             save_folder="" if save_folder is None else str(save_folder),
+            backend=runs,
+            tau=float(tau),
+            message=why_not,
             **kwargs,
         )
-        self.model, self.side, self.tau = model, side, float(tau)
+        self.model, self.side, self.onnx = model, side, onnx
         self.detector = detector or default_detector()
         self.predict = fast_predictor(model)
         self.predict(np.zeros((1, side, side, 1), np.float32))  # traced now, not on the first camera frame
@@ -221,14 +299,80 @@ class LiveEmotion(anywidget.AnyWidget):
         self._last_frame: np.ndarray | None = None  # kept in memory only, for Save
         self._last_crop: np.ndarray | None = None
         self.on_msg(self._on_message)
+        self.observe(self._on_result, names="result")
+
+    @staticmethod
+    def _browser_model(model) -> tuple[bytes | None, str]:
+        """``(the model as ONNX, "")`` for the browser backend, or ``(None, why not)`` (with a warning)."""
+        from .onnx_model import onnx_bytes
+
+        missing = missing_vendor_files()
+        if missing:
+            why = (
+                f"Running in the kernel: the browser libraries are not installed ({', '.join(missing)} missing "
+                f"in {VENDOR_DIR}; run scripts/vendor_js.sh once)."
+            )
+        else:
+            try:
+                return onnx_bytes(model), ""
+            except Exception as exc:  # tf2onnx/Keras raise many kinds of errors for a model they cannot convert
+                why = f"Running in the kernel: the model cannot be exported to ONNX ({type(exc).__name__}: {exc})."
+        warnings.warn(why, stacklevel=3)
+        return None, why
 
     # ---- messages from the browser
     def _on_message(self, _widget, content, buffers) -> None:
         kind = content.get("kind") if isinstance(content, dict) else None
         if kind == "frame":
             self.send(self.handle_frame(content, buffers))
+        elif kind == "runtime":
+            self._send_runtime(bool(content.get("libraries")))
         elif kind == "save":
+            if buffers:
+                self._keep_page_frame(content, buffers)
             self.save()
+
+    def _send_runtime(self, libraries: bool) -> None:
+        """Answer a browser-backend view: the ONNX model, and the libraries when its page has none yet."""
+        from .onnx_model import ONNX_INPUT, ONNX_OUTPUT
+
+        if self.onnx is None:
+            self.send({"kind": "runtime", "error": "this widget runs in the kernel (backend='kernel')"})
+            return
+        try:
+            files = browser_runtime_files() if libraries else {}
+        except FileNotFoundError as exc:
+            self.send({"kind": "runtime", "error": str(exc)})
+            return
+        files["model.onnx"] = self.onnx
+        reply = {"kind": "runtime", "names": list(files), "input": ONNX_INPUT, "output": ONNX_OUTPUT, "side": self.side}
+        self.send(reply, buffers=list(files.values()))
+
+    def _on_result(self, change) -> None:
+        """The page's smoothed result (browser backend): the kernel-side attributes follow it."""
+        result = change["new"] or {}
+        self.label = result.get("label", self.label)
+        if result.get("probabilities") is not None:
+            self.probabilities = np.asarray(result["probabilities"], dtype=np.float64)
+        box = result.get("box")
+        self.box = tuple(int(v) for v in box) if box else None
+        for name in ("frames", "faces", "no_face_frames", "errors"):
+            if isinstance(result.get(name), int):
+                setattr(self, name, result[name])
+        self.last_error = result.get("last_error") or self.last_error
+
+    def _keep_page_frame(self, content: dict, buffers: Sequence[bytes]) -> None:
+        """Keep the frame a browser-backend view sent with *Save* (and its face crop), for :meth:`save`."""
+        try:
+            grey = decode_frame(content, buffers)
+        except ValueError as exc:
+            self.bad_frames += 1
+            self.last_error = f"saved frame: {exc}; ignored"
+            return
+        self._last_frame, box = grey, content.get("box")
+        if box:
+            self.box = tuple(int(v) for v in box)
+            self._last_crop = crop_for_model(grey, self.box, self.side)[0, :, :, 0]
 
     def handle_frame(self, content: dict, buffers: Sequence[bytes]) -> dict:
         """Analyse one frame from the browser and return the reply it is sent.

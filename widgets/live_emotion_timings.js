@@ -49,10 +49,11 @@ function makeTimings(el) {
   return { painted, summary };
 }
 
-function publishStats(model, el, statsEl, stats) {
+// The stats on the page and to the kernel; `where` names what kernel_ms measured ("kernel", "in the page").
+function publishStats(model, el, statsEl, stats, where = "kernel") {
   el.dataset.stats = JSON.stringify(stats);
   statsEl.textContent = stats.latency_ms === null ? "" :
     `${stats.fps.toFixed(1)} frames/s · ${stats.latency_ms.toFixed(0)} ms frame → bars ` +
-    `(kernel ${stats.kernel_ms.toFixed(0)} ms)`;
+    `(${where} ${stats.kernel_ms.toFixed(0)} ms)`;
   model.set("stats", stats); model.save_changes();
 }
