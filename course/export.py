@@ -262,20 +262,9 @@ def parity_faces(count: int = PARITY_FACES, side: int = 48, data: str | Path | N
 
 # ---------------------------------------------------------------------------------------------------- writing
 def export_onnx(model, path: str | Path, source: str = "") -> Path:
-    """Write ``model``'s inference pass as an ONNX file: :func:`widgets.onnx_model.write_onnx` (Keras 3's
-    ``model.export(path, format="onnx")``, converted by tf2onnx; the kit's browser backend uses the same).
-
-    Args:
-        model: a Keras model taking ``float32 (N, S, S, 1)`` and returning ``(N, K)`` probabilities.
-        path: the ``.onnx`` file to write (replaced if it exists).
-        source: words stored in the file's metadata (``source``), e.g. the model file's name.
-
-    Returns:
-        ``path``: input ``faces`` ``float32 (N, S, S, 1)``, output ``probabilities`` ``float32 (N, K)``.
-
-    Raises:
-        ValueError: tf2onnx could not convert an operation of the model (the message names Keras's error).
-    """
+    """Write ``model``'s inference pass as an ONNX file with :func:`widgets.onnx_model.write_onnx` (the browser
+    backend's converter: Keras 3's ``model.export(path, format="onnx")`` and tf2onnx), which documents the
+    arguments, the file's input and output, and the errors."""
     return write_onnx(model, path, source)
 
 

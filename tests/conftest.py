@@ -22,8 +22,9 @@ SHARED_CACHE = cache.cache_dir()
 
 #: The longest test files, longest first. `make test` runs whole files on two workers (pytest-xdist,
 #: ``--dist loadfile --no-loadscope-reorder``): starting the longest first keeps both workers busy to the end
-#: (longest-processing-time-first scheduling). Measured alone on 2 cores: the demo course about 480 s, the sandbox
-#: attacks 370 s, the browser 280 s; the files not named here take under a minute each.
+#: (longest-processing-time-first scheduling). Measured in CI on 2 cores, beside the other worker: the demo course
+#: 760 s, the sandbox attacks 435 s, the browser (the bundle's notebooks) 275 s; the files not named here take under
+#: a minute and a half each.
 LONGEST_FIRST = (
     "test_course_on_synthetic.py",
     "test_sandbox_attacks.py",
