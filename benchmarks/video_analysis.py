@@ -6,9 +6,9 @@ Prints a table and writes ``benchmarks/results/video_analysis.json``. The model 
 (trained once and cached, about a minute). The clips are written to a temporary folder, none is kept: the default
 synthetic one (16 s, 15 fps, 320×240); a 960×540 clip at 30 fps with no face (5 s: scikit-image's photos without
 a face, coffee, a cat, coins, textures, text, the moon …, each panned slowly for half a second); and the same size
-and rate with a face (scikit-image's ``astronaut`` moving across a grey background). "before" searches every
-frame with the kit's whole Haar vote (:func:`data_loaders.face_detection.detect_faces`), as ``analyze_video`` did
-before :func:`data_loaders.face_detection.screen_faces` and ``search_every``.
+and rate with a face (scikit-image's ``astronaut`` moving across a grey background). The default searches every
+frame without a tracked face with the kit's whole Haar vote; ``screen=True`` (and ``search_every=None``) are the
+quicker options (:func:`data_loaders.face_detection.screen_faces`).
 """
 
 from __future__ import annotations
@@ -91,10 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    import course.video_analysis as video_analysis
     from course.fallback_model import fallback_model_2
     from course.video_analysis import analyze_video, write_annotated_video
-    from data_loaders.face_detection import detect_faces, screen_faces
     from data_loaders.synthetic.clips import DEFAULT_FPS, DEFAULT_SECONDS, write_clip
     from data_loaders.video import iter_frames
 
@@ -102,16 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     n = int(DEFAULT_SECONDS * DEFAULT_FPS)
     rows = []
 
-    def analyse(label, clip, count, before=False, **options):
-        # "before": every frame searched with the whole Haar vote, as analyze_video did
-        video_analysis.screen_faces = (
-            (lambda grey, smallest: detect_faces(grey, min_size=smallest, profile=False)) if before else screen_faces
+    def analyse(label, clip, count, **options):
+        df, row = _timed(label, lambda: analyze_video(clip, model, progress=False, **options), count, "frames")
+        row["note"] = (
+            f"face in {df.face.mean():.0%} of analysed frames; search_every {df.attrs['search_every']}, "
+            f"screen {df.attrs['screen']}"
         )
-        try:
-            df, row = _timed(label, lambda: analyze_video(clip, model, progress=False, **options), count, "frames")
-        finally:
-            video_analysis.screen_faces = screen_faces
-        row["note"] = f"face in {df.face.mean():.0%} of analysed frames; search_every {df.attrs['search_every']}"
         rows.append(row)
         return df
 
@@ -143,11 +137,11 @@ def main(argv: list[str] | None = None) -> int:
             "frames",
         )
         rows.append(row)
-        analyse("960×540, no face: before (whole Haar vote, every frame)", empty, FRAMES, before=True, search_every=1)
-        analyse("960×540, no face: screen_faces on every frame", empty, FRAMES, search_every=1)
-        analyse("960×540, no face: analyze_video default", empty, FRAMES)
-        analyse("960×540, face: before (whole Haar vote, every frame)", face, FRAMES, before=True, search_every=1)
+        analyse("960×540, no face: analyze_video default (whole vote, every frame)", empty, FRAMES)
+        analyse("960×540, no face: screen=True, every frame", empty, FRAMES, screen=True)
+        analyse("960×540, no face: screen=True, search_every=None", empty, FRAMES, screen=True, search_every=None)
         analyse("960×540, face: analyze_video default", face, FRAMES)
+        analyse("960×540, face: screen=True, search_every=None", face, FRAMES, screen=True, search_every=None)
     print(f"Video · {os.cpu_count()} CPU cores\n")
     print(f"{'step':<64}{'seconds':>9}{'per second':>14}  note")
     for r in rows:

@@ -13,16 +13,16 @@ from ``model.input_shape``), output 7 softmax probabilities in FER2013 order.
 (lip corner puller, often with AU6), the Action Units of the Happy prototype, and FER2013 has no separate smile
 class. It is a score, not a decision: choose a threshold (or an ROC curve) against per-frame labels.
 
-Speed (video is speed first; ``python -m benchmarks.video_analysis`` measures it): after a frame with exactly one
-face, the next analysed frame is first searched near that face only
-(:func:`data_loaders.face_detection.faces_near`: the box grown by half, sizes 0.7-1.5×, shrunk so that face is
-about 80 pixels wide). While no face is tracked the whole frame is searched by
-:func:`data_loaders.face_detection.screen_faces` (one cascade on a frame shrunk so that the smallest face is 24
-pixels proposes, the kit's vote confirms each candidate near it) on every ``search_every``-th analysed frame only:
-by default about 10 searches per second of video, so a face that comes into view is found within a tenth of a
-second, and the frames in between are marked ``face`` False. ``method="mtcnn"`` searches every analysed frame
-with MTCNN instead (no tracking: slower, for turned and tilted faces), and ``align=True`` crops each face aligned
-by its eyes (:mod:`data_loaders.alignment`).
+Speed (``python -m benchmarks.video_analysis`` measures it): after a frame with exactly one face, the next analysed
+frame is first searched near that face only (:func:`data_loaders.face_detection.faces_near`: the box grown by half,
+sizes 0.7-1.5×, shrunk so that face is about 80 pixels wide); when that finds nothing the whole frame is searched
+with the kit's vote. Two options trade recall for speed on frames without a face: ``screen=True`` searches the
+whole frame with :func:`data_loaders.face_detection.screen_faces` (one cascade on a shrunk frame proposes, the vote
+confirms near each candidate: about 37 frames/s at 960×540 against 2.7 for the vote, but it missed the moving
+astronaut of the benchmark's 960×540 clip that the vote found in every frame), and ``search_every=None`` (about
+10 whole-frame searches per second of video while no face is tracked; frames in between are marked ``face``
+False). ``method="mtcnn"`` searches every analysed frame with MTCNN instead (no tracking: slower, for turned and
+tilted faces), and ``align=True`` crops each face aligned by its eyes (:mod:`data_loaders.alignment`).
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def analyze_video(
     progress: bool = True,
     *,
     method: Method = "haar",
-    search_every: int | None = None,
+    search_every: int | None = 1,
+    screen: bool = False,
     align: bool = False,
 ) -> pd.DataFrame:
     """Find and classify the faces of every ``every``-th frame of a clip.
@@ -103,8 +104,10 @@ def analyze_video(
         method: ``"haar"`` (default: the kit's Haar vote with tracking, the faster) or ``"mtcnn"`` (MTCNN on
             every analysed frame: higher recall on turned and tilted faces, about 0.1-0.2 s per frame).
         search_every: with ``"haar"``, while no face is tracked the whole frame is searched on every
-            ``search_every``-th analysed frame only (default: about 10 searches per second of video,
-            ``round(fps / every / 10)``, at least 1); 1 searches every analysed frame.
+            ``search_every``-th analysed frame only (default 1: every analysed frame; None: about 10 searches per
+            second of video, ``round(fps / every / 10)``, at least 1).
+        screen: with ``"haar"``, search whole frames with the quicker
+            :func:`~data_loaders.face_detection.screen_faces` instead of the full vote (fewer faces found).
         align: crop each face aligned by its eyes (:func:`data_loaders.alignment.aligned_face`, eyes from MTCNN
             when installed, else OpenCV's eye cascade); a face whose eyes are not found is cropped as usual.
 
@@ -115,7 +118,7 @@ def analyze_video(
         ``label`` (the most probable emotion). One row per analysed frame and face; a frame with no face has one
         row with ``face`` False, no box, NaN probabilities and an empty label: nothing is dropped. ``df.attrs``
         holds the clip's ``path, fps, frame_count`` (what the container reports), ``frames_decoded``, ``width,
-        height``, ``every``, ``method``, ``search_every`` and ``align``.
+        height``, ``every``, ``method``, ``search_every``, ``screen`` and ``align``.
 
     Raises:
         ValueError: ``every``, ``batch_size`` or ``search_every`` < 1, an unknown ``method``, or a model with the
@@ -179,10 +182,10 @@ def analyze_video(
                 # searches are skipped only while the frames before had no face at all
                 if len(boxes) == 0 and (had_face or since_search + 1 >= search_every):
                     since_search = 0
-                    if method == "mtcnn" or profile:
-                        boxes = detect_faces(grey, min_size=smallest, profile=profile, method=method)
-                    else:
+                    if screen and method == "haar" and not profile:
                         boxes = screen_faces(grey, smallest)
+                    else:
+                        boxes = detect_faces(grey, min_size=smallest, profile=profile, method=method)
                 else:
                     since_search += 1
                 previous = tuple(int(v) for v in boxes[0]) if len(boxes) == 1 else None
@@ -238,6 +241,7 @@ def analyze_video(
         every=every,
         method=method,
         search_every=search_every,
+        screen=screen,
         align=align,
     )
     if not df["face"].any():

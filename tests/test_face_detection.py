@@ -43,6 +43,7 @@ def test_noise_has_no_face():
     assert len(detect_faces(noise)) == 0
 
 
+@pytest.mark.slow  # 100 LFW photos through the detector: seconds
 def test_recall_on_lfw_faces_is_at_least_the_single_cascades(lfw):
     faces, _ = lfw
     before = sum(single_cascade_face(g) is not None for g in faces)
@@ -51,6 +52,7 @@ def test_recall_on_lfw_faces_is_at_least_the_single_cascades(lfw):
     assert now >= 95, f"tightly cropped LFW faces: found {now} of 100, expected at least 95"
 
 
+@pytest.mark.slow  # 100 LFW crops through the detector: seconds
 def test_few_false_positives_on_lfw_non_faces(lfw):
     _, others = lfw
     false = sum(largest_face(g) is not None for g in others[:50])

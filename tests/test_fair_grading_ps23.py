@@ -133,6 +133,7 @@ def build_model_3(model_2, augmentation):
 """
 
 
+@pytest.mark.slow  # each case trains small models: seconds
 @pytest.mark.parametrize(
     "answer",
     [HEAD_WITH_BATCH_NORM_AND_HIDDEN_LAYER, FROZEN_LAYER_BY_LAYER_WITH_SOFTMAX_LAYER, COPIED_BASE],

@@ -326,6 +326,7 @@ PS4_CORRECT_BUT_DIFFERENT = [
 ]
 
 
+@pytest.mark.slow  # each case trains small models: seconds
 @pytest.mark.parametrize(
     "answer, cell", [(a, c) for _, a, c in PS4_CORRECT_BUT_DIFFERENT], ids=[i for i, _, _ in PS4_CORRECT_BUT_DIFFERENT]
 )
@@ -333,6 +334,7 @@ def test_ps4_a_correct_but_different_answer_passes_the_public_and_hidden_tests(p
     ps4_run([cell], ps4_with_answer(ps4_run(PS4_ANSWERS, ps4_ns), answer))
 
 
+@pytest.mark.slow  # each case trains small models: seconds
 @pytest.mark.parametrize("answer", [PS4_SHARED_LAYERS_FROZEN_ONE_BY_ONE, PS4_COPIED_BASE], ids=["shared", "copied"])
 def test_ps4_a_frozen_transfer_passes_when_model_2_has_no_batch_norm(ps4_ns_without_batch_norm, answer):
     ps4_run(["test_au_transfer"], ps4_with_answer(ps4_run(PS4_ANSWERS, ps4_ns_without_batch_norm), answer))

@@ -530,6 +530,7 @@ def _load_nbgrader_config(path: Path, env: dict[str, str] | None = None):
         os.environ.update(old)
 
 
+@pytest.mark.slow  # loads both recipes with JupyterHub and nbgrader: seconds
 def test_the_cluster_recipe_agrees_with_the_one_machine_recipe(tmp_path):
     """Fast: docs/deploy's Helm values, Kubernetes objects, image and nbgrader settings name the same things."""
     import yaml

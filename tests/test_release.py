@@ -21,6 +21,7 @@ def course_copy(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow  # nbgrader generates every assignment: about 10 s
 def test_committed_release_is_what_generate_assignment_makes(course_copy):
     committed = {p.relative_to(REPO): p.read_bytes() for p in (REPO / "assignments").rglob("*") if p.is_file()}
     shutil.rmtree(course_copy / "assignments")

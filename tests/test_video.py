@@ -227,7 +227,7 @@ def test_a_clip_that_opens_but_decodes_no_frame_is_an_error_naming_it(tmp_path):
         analyze_video(empty, BrightnessModel(), progress=False)
 
 
-def test_while_no_face_is_in_view_the_whole_frame_is_searched_ten_times_a_second(tmp_path, monkeypatch):
+def test_on_request_the_whole_frame_is_screened_ten_times_a_second_while_no_face_is_in_view(tmp_path, monkeypatch):
     import course.video_analysis as video_analysis
 
     path = tmp_path / "wall30.mp4"
@@ -241,7 +241,7 @@ def test_while_no_face_is_in_view_the_whole_frame_is_searched_ten_times_a_second
         video_analysis, "screen_faces", lambda grey, smallest: searched.append(1) or real(grey, smallest)
     )
     with pytest.warns(UserWarning, match="no face found"):
-        df = analyze_video(path, BrightnessModel(), progress=False)
+        df = analyze_video(path, BrightnessModel(), progress=False, search_every=None, screen=True)
     assert df.attrs["search_every"] == 3 and len(searched) == 4, (
         f"expected 4 searches of 12 frames at 30 fps (every 3rd), found {len(searched)}, attrs {df.attrs}"
     )
