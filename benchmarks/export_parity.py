@@ -44,19 +44,6 @@ def pin_cores(cores: int = CORES) -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def reference_model_2(folder: Path) -> Path:
-    """The reference ``model_2`` (solution notebook's ``build_model_2``), untrained, saved in ``folder``."""
-    import keras
-
-    from course.notebook_cells import run_solution_cells
-
-    ns = run_solution_cells("build_model_2", {"__name__": "benchmark"})
-    keras.utils.set_random_seed(0)
-    path = folder / "reference_model_2_untrained.keras"
-    ns["build_model_2"](steps_per_epoch=1, epochs=1).save(path)
-    return path
-
-
 def measure(model_path: Path, label: str, faces: np.ndarray, source: str, folder: Path, rounds: int) -> list[dict]:
     """One row per format for the model in ``model_path``: parity against Keras, size, load time and speed."""
     from course import export
@@ -132,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.model:
             models = [(Path(m), Path(m).name) for m in args.model]
         else:
+            from benchmarks.serve_load import reference_model_2  # the service's benchmark builds it the same way
             from course.fallback_model import fallback_model_2
 
             models = [
