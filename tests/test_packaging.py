@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import sysconfig
-import venv
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from bundle_venv import fresh_venv
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -66,18 +65,7 @@ def test_the_wheel_holds_every_package_and_subpackage(wheel):
 
 @pytest.fixture(scope="module")
 def fresh_python(wheel, tmp_path_factory) -> Path:
-    env_dir = tmp_path_factory.mktemp("fresh-venv")
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
-    (site / "kit-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    python = fresh_venv(tmp_path_factory.mktemp("fresh"))  # the kit's dependencies borrowed, the kit not installed
     proc = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
         capture_output=True,
