@@ -5,7 +5,7 @@ Usage::
 
     FER2013_PATH=/path/to/fer2013.csv .venv/bin/python -m benchmarks.fer2013_accuracy \
         [--minutes 30] [--checkpoints 5,10,15,20,30] [--baseline-epochs 5] [--peer ../shared/peers/...hdf5] \
-        [--train-faces N] [--out FILE]
+        [--train-faces N] [--test-faces N] [--out FILE]
 
 It runs what the notebook runs, the way a student does: the notebook's solution cells
 (``course.notebook_cells.run_solution_cells``), then the timing of *Your training budget* (a network built for one
@@ -69,6 +69,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer", default=str(PEER), help="the peer model (64×64, [-1, 1] inputs; none: skip)")
     parser.add_argument(
         "--train-faces", type=int, default=None, help="train on this many Training faces, seeded (default: all)"
+    )
+    parser.add_argument(
+        "--test-faces",
+        type=int,
+        default=None,
+        help="score on this many PublicTest faces, seeded (default: all; fewer for a quick check of the script)",
     )
     parser.add_argument("--out", default=None, help="the JSON to write (default benchmarks/results/...)")
     args = parser.parse_args(argv)
@@ -274,9 +280,10 @@ class Faces:
     x_test: np.ndarray
 
 
-def _faces(ns: dict, train_faces: int | None) -> Faces:
+def _faces(ns: dict, train_faces: int | None, test_faces: int | None = None) -> Faces:
     """FER2013 (``FER2013_PATH``; else the synthetic faces, with a warning): ``Training`` (a seeded sample of
-    ``train_faces`` of it when given) and ``PublicTest``, prepared by the notebook's ``preprocess``."""
+    ``train_faces`` of it when given) and ``PublicTest`` (a seeded sample of ``test_faces`` when given: the data
+    scored everywhere holds only those), prepared by the notebook's ``preprocess``."""
     import keras
 
     from data_loaders import load_fer2013
@@ -284,6 +291,10 @@ def _faces(ns: dict, train_faces: int | None) -> Faces:
     data = load_fer2013()
     if data.description.startswith("SYNTHETIC"):
         print("warning: no FER2013 configured, measuring on the synthetic faces (set FER2013_PATH)", file=sys.stderr)
+    if test_faces is not None:
+        public = np.flatnonzero(data.usage == "PublicTest")
+        kept = np.random.default_rng(ns["SEED"]).permutation(public)[:test_faces]
+        data = data.select(np.isin(np.arange(len(data)), kept) | (data.usage != "PublicTest"))
     train, test = data.subset("Training").sample(train_faces, seed=ns["SEED"]), data.subset("PublicTest")
     y_train = keras.utils.to_categorical(train.labels, 7).astype("float32")
     return Faces(data, train, test, ns["preprocess"](train.images), y_train, ns["preprocess"](test.images))
@@ -368,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     from course.cpu import cpu_has_bfloat16, onednn_isa_limit
 
     ns = run_solution_cells("build_model_1_and_2", {"__name__": "benchmark"})
-    faces = _faces(ns, args.train_faces)
+    faces = _faces(ns, args.train_faces, args.test_faces)
     folder = Path(tempfile.mkdtemp())
     run = train_model_2(ns, faces, clock, [float(m) for m in args.checkpoints.split(",")], folder)
     bfloat16 = cpu_has_bfloat16()
@@ -380,7 +391,13 @@ def main(argv: list[str] | None = None) -> int:
         if faces.data.description.startswith("SYNTHETIC")
         else f"FER2013, {len(faces.train):,} Training and {len(faces.test):,} PublicTest faces"
     )
-    facts = {"keras": keras.__version__, "data": described, "budget_minutes": args.minutes, "host_speed": speed}
+    facts = {
+        "keras": keras.__version__,
+        "data": described,
+        "test_faces": len(faces.test),
+        "budget_minutes": args.minutes,
+        "host_speed": speed,
+    }
     run.pop("train_minutes")
     dtypes = {"training_dtype": "float32", "inference_dtype": "bfloat16" if bfloat16 else "float32"}
     limit = {"onednn_max_cpu_isa": isa} if (isa := onednn_isa_limit()) else {}  # e.g. AVX2: a laptop's CPU

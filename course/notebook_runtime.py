@@ -1,7 +1,7 @@
 """What every assignment notebook does at run time and holds no answer: the run mode, the output folder, ``model_2``.
 
 Each notebook's locked *config* cell asks this module for the run mode and where the run's files go, and keeps
-its own sizes (``TRAIN_LIMIT = 2048 if GRADING else None`` …) in the cell, where students read them::
+its own sizes (``TRAIN_LIMIT = 512 if GRADING else None`` …) in the cell, where students read them::
 
     from course.notebook_runtime import output_folder, run_mode, silence_for_grading
 

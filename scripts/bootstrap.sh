@@ -9,8 +9,14 @@ PYTHON=${PYTHON:-python3}
 
 say() { printf '\033[1m[expression-lab]\033[0m %s\n' "$*"; }
 
+# EXPRESSION_LAB_PYTHON_ONLY=1: only the virtual environment; the caller installs the system packages and the
+# browser libraries (.ci/run does, beside this script).
+PYTHON_ONLY=${EXPRESSION_LAB_PYTHON_ONLY:-0}
+
 # System package: open3d needs libusb-1.0 at import time.
-if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
+if [ "$PYTHON_ONLY" = 1 ]; then
+  :
+elif ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing the system package libusb-1.0-0 (needed by open3d)…"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libusb-1.0-0 >/dev/null
@@ -21,7 +27,9 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libusb-1.0.so.0'; then
 fi
 
 # System package: bubblewrap runs student code in the grading sandbox (python -m course autograde).
-if ! command -v bwrap >/dev/null; then
+if [ "$PYTHON_ONLY" = 1 ]; then
+  :
+elif ! command -v bwrap >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing the system package bubblewrap (the grading sandbox)…"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
@@ -62,7 +70,9 @@ if [ -d "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()[
 fi
 # The live widget's browser backend: onnxruntime-web and OpenCV.js from npm into widgets/vendor/ (offline afterwards);
 # without npm the widget keeps its kernel backend.
-if command -v npm >/dev/null; then
+if [ "$PYTHON_ONLY" = 1 ]; then
+  :
+elif command -v npm >/dev/null; then
   scripts/vendor_js.sh
 else
   say "NOTE: npm is missing, so LiveEmotion(model, backend=\"browser\") falls back to the kernel. Install it once with:"

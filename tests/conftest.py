@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: The environment's own cache (CI: the clone's ``grading/cache``), read before any test isolates its cache.
 #: Session and module fixtures run before a test's ``isolated_cache``, so the graded synthetic course and the
 #: browser's JupyterLab use this one; a test that runs a notebook needing the fallback ``model_2`` passes it on
-#: (with the synthetic data) to reuse the model they trained instead of training another (about a minute).
+#: (with the synthetic data) to reuse the model they trained instead of training another (about 20 s).
 SHARED_CACHE = cache.cache_dir()
 
 

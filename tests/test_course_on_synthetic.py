@@ -91,7 +91,7 @@ def test_ps1_student_run_record_is_shown_beside_the_grading_run(synthetic_course
     runs = student_runs("ps1_fer2013_cnn", "demo", root)
     table = runs["model_2.run.json"]
     assert list(table.columns) == ["student's own run", "grading run"]
-    assert table.loc["epochs"].tolist() == ["4", "1"], "the quick student run (4 epochs) beside the 1-epoch re-run"
+    assert table.loc["epochs"].tolist() == ["3", "1"], "the quick student run (3 epochs) beside the 1-epoch re-run"
 
 
 def test_the_video_assignment_evaluates_smiles_frame_by_frame(synthetic_course):

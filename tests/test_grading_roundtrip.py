@@ -126,6 +126,20 @@ def test_a_flawed_submission_scores_less_and_cannot_edit_a_test(graded_course):
     assert full == {"test_parse_pixels", "test_augmentation", "test_model_2"}
 
 
+def test_an_honest_model_is_scored_alike_in_the_notebook_and_separately_and_not_flagged(graded_course):
+    """The separate score of the handed-in model_2.keras (a process of its own, :mod:`course.model_scoring`) equals
+    the notebook's, and nothing flags it for review: the false-alarm side of the oracle tests in
+    tests/test_sandbox_attacks.py, here on real FER2013."""
+    from course import review
+
+    scores = _scores(graded_course, "perfect")
+    assert scores["test_model_2_accuracy"].score == 6, (
+        f"expected the stored model's 6 points kept, found {scores['test_model_2_accuracy'].score}"
+    )
+    flags = review.read(AID, "perfect", graded_course)
+    assert not flags, f"expected no flag on an honest submission, found {[(f.source, f.reason) for f in flags]}"
+
+
 def test_autograding_does_not_overwrite_the_submitted_model(graded_course):
     autograded = graded_course / "grading" / "autograded" / "perfect" / AID
     submitted = steps.submission_folder("perfect", AID, graded_course)

@@ -68,7 +68,7 @@ def _distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 @pytest.mark.slow  # renders 1,024 faces and trains model_2 for 16 steps (about 20 s on 2 cores)
 def test_a_grading_length_run_ends_near_its_last_weights_and_saves_a_plain_float32_model(build_model_2, tmp_path):
-    """A one-epoch run of 16 steps, as short as a grading run (32 steps): Keras' moving average has no bias
+    """A one-epoch run of 16 steps (a grading run has 8): Keras' moving average has no bias
     correction and starts from the first step's weights, so a fixed slow average (0.998) would end within a few
     percent of there; the reference's average follows the last ~10 % of the steps."""
     import keras

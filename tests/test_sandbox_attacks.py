@@ -1792,10 +1792,11 @@ if _os.environ.get("NBGRADER_EXECUTION"):
 def test_a_notebook_oracle_no_longer_raises_the_score(tmp_path, monkeypatch):
     """ps1 handed in with the reference answers and an untrained model_2.keras, its ``build_model_2`` answer cell
     carrying two oracles (it overwrites ./model_2.keras in the grading folder with a lookup of the graded faces
-    built from plain Keras layers, and replaces ``keras.models.load_model``), graded beside an honest classmate by ``python -m course
-    autograde --jobs 2 --sandbox``: nbgrader scores the attacker's accuracy cell 6 of 6 (either oracle alone suffices there, and a kernel-side guard can undo the second
-    only); the course gradebook keeps the separate score of the handed-in file, 0, and the submission is flagged for
-    review ("model-scoring"); the classmate's separate score equals the notebook's, unflagged."""
+    built from plain Keras layers, and replaces ``keras.models.load_model``), graded by ``python -m course autograde
+    --sandbox``: nbgrader scores the attacker's accuracy cell 6 of 6 (either oracle alone suffices there, and a
+    kernel-side guard can undo the second only); the course gradebook keeps the separate score of the handed-in file,
+    0, and the submission is flagged for review ("model-scoring"). That an honest model is scored alike in the
+    notebook and separately, unflagged, is checked on real FER2013 (tests/test_grading_roundtrip.py)."""
     import keras
 
     from course import nbgrader_steps as steps
@@ -1819,33 +1820,14 @@ def test_a_notebook_oracle_no_longer_raises_the_score(tmp_path, monkeypatch):
         [keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7, activation="softmax")]
     )
     untrained.save(folder / "model_2.keras")
-    # an honest classmate: the same answers, a small model trained on Training only (about 51 %: 4 points)
-    folder = hand_in(root, "honest", PS1, fill_answers(release, source), f"{NB1}.ipynb")
-    from data_loaders import load_fer2013
-
-    train = load_fer2013().subset("Training")
-    keras.utils.set_random_seed(0)
-    trained = keras.Sequential(
-        [keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(7, activation="softmax")]
-    )
-    trained.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    trained.fit(train.images[..., None].astype("float32") / 255.0, train.labels, epochs=20, batch_size=128, verbose=0)
-    trained.save(folder / "model_2.keras")
     proc = subprocess.run(
-        [sys.executable, "-m", "course", "autograde", PS1, "--jobs", "2", "--sandbox"],
+        [sys.executable, "-m", "course", "autograde", PS1, "--sandbox"],
         cwd=root,
         capture_output=True,
         text=True,
         timeout=900,
     )
-    assert proc.returncode == 0 and "2 of 2 graded" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
-    honest_score, _, honest_comment = _grade(root / "grading" / "gradebook.db", "honest")
-    assert honest_score > 0, f"expected the honest model in a band (about 51 % here), found {honest_comment!r}"
-    honest_flags = review.read(PS1, "honest", root)
-    assert not [f for f in honest_flags if f.source in ("model-scoring", "contamination")], (
-        f"expected the honest model scored alike in the notebook and separately, and not flagged; found {honest_flags} "
-        f"({honest_score} points, {honest_comment!r})"
-    )
+    assert proc.returncode == 0 and "1 of 1 graded" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
     score, manual, comment = _grade(root / "grading" / "gradebook.db", "mallory")
     assert score == 0 and not manual, f"expected 0 points for the untrained model_2.keras handed in, found {score}"
     flags = [f.reason for f in review.read(PS1, "mallory", root) if f.source == "model-scoring"]
