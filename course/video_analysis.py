@@ -15,14 +15,15 @@ class. It is a score, not a decision: choose a threshold (or an ROC curve) again
 
 Speed (``python -m benchmarks.video_analysis`` measures it): after a frame with exactly one face, the next analysed
 frame is first searched near that face only (:func:`data_loaders.face_detection.faces_near`: the box grown by half,
-sizes 0.7-1.5×, shrunk so that face is about 80 pixels wide); when that finds nothing the whole frame is searched
-with the kit's vote. Two options trade recall for speed on frames without a face: ``screen=True`` searches the
-whole frame with :func:`data_loaders.face_detection.screen_faces` (one cascade on a shrunk frame proposes, the vote
-confirms near each candidate: about 37 frames/s at 960×540 against 2.7 for the vote, but it missed the moving
-astronaut of the benchmark's 960×540 clip that the vote found in every frame), and ``search_every=None`` (about
-10 whole-frame searches per second of video while no face is tracked; frames in between are marked ``face``
-False). ``method="mtcnn"`` searches every analysed frame with MTCNN instead (no tracking: slower, for turned and
-tilted faces), and ``align=True`` crops each face aligned by its eyes (:mod:`data_loaders.alignment`).
+sizes 0.7-1.5×, shrunk so that face is about 80 pixels wide). While no face is tracked, the whole frame is searched
+with the kit's vote once a second of video (``search_every``) and right after a face is lost; the frames in between
+are screened (``screen``: :func:`data_loaders.face_detection.screen_faces`, one cascade on a shrunk frame proposes
+and the vote confirms near each candidate). At 960×540 the vote takes a third of a second and the screen a thirtieth,
+so frames without a face go at about 25 frames/s instead of 2.7 with the vote on every frame
+(``search_every=1``, the highest recall: the screen alone missed the benchmark's moving astronaut, which the vote
+finds within a second and then tracks). ``method="mtcnn"`` searches every analysed frame with MTCNN instead (no
+tracking: slower, for turned and tilted faces), and ``align=True`` crops each face aligned by its eyes
+(:mod:`data_loaders.alignment`).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ BOX_COLUMNS = ("x", "y", "w", "h")
 COLUMNS = ("frame", "time_s", "face", "face_index", *BOX_COLUMNS, *EMOTIONS, "smile", "label")
 
 
-#: Whole-frame searches per second of video while no face is tracked (``analyze_video``'s ``search_every``).
-SEARCHES_PER_SECOND = 10
+#: Whole-frame votes per second of video while no face is tracked (``analyze_video``'s default ``search_every``).
+SEARCHES_PER_SECOND = 1
 
 
 def _crop(grey: np.ndarray, box: tuple[int, int, int, int], margin: float, size: int, align: bool) -> np.ndarray:
@@ -85,8 +86,8 @@ def analyze_video(
     progress: bool = True,
     *,
     method: Method = "haar",
-    search_every: int | None = 1,
-    screen: bool = False,
+    search_every: int | None = None,
+    screen: bool = True,
     align: bool = False,
 ) -> pd.DataFrame:
     """Find and classify the faces of every ``every``-th frame of a clip.
@@ -103,11 +104,12 @@ def analyze_video(
         progress: show a tqdm progress bar over frames.
         method: ``"haar"`` (default: the kit's Haar vote with tracking, the faster) or ``"mtcnn"`` (MTCNN on
             every analysed frame: higher recall on turned and tilted faces, about 0.1-0.2 s per frame).
-        search_every: with ``"haar"``, while no face is tracked the whole frame is searched on every
-            ``search_every``-th analysed frame only (default 1: every analysed frame; None: about 10 searches per
-            second of video, ``round(fps / every / 10)``, at least 1).
-        screen: with ``"haar"``, search whole frames with the quicker
-            :func:`~data_loaders.face_detection.screen_faces` instead of the full vote (fewer faces found).
+        search_every: with ``"haar"``, while no face is tracked the whole frame is searched with the kit's vote on
+            every ``search_every``-th analysed frame (and on the frame after a face is lost); default None: once
+            a second of video, ``round(fps / every)``, at least 1; 1: every analysed frame (slowest, most faces).
+        screen: with ``"haar"``, screen the analysed frames between two votes with the quicker
+            :func:`~data_loaders.face_detection.screen_faces` (default); False: those frames are not searched
+            (one row each, ``face`` False). Not used with ``profile=True`` (the screen looks for frontal faces).
         align: crop each face aligned by its eyes (:func:`data_loaders.alignment.aligned_face`, eyes from MTCNN
             when installed, else OpenCV's eye cascade); a face whose eyes are not found is cropped as usual.
 
@@ -179,15 +181,14 @@ def analyze_video(
             for index, time_s, grey in iter_frames(path, every=every, grey=True):
                 tracked = previous is not None and method == "haar"
                 boxes = faces_near(grey, previous) if tracked else np.zeros((0, 4), np.int64)
-                # searches are skipped only while the frames before had no face at all
+                # the whole vote is skipped only while the frames before had no face at all
                 if len(boxes) == 0 and (had_face or since_search + 1 >= search_every):
                     since_search = 0
-                    if screen and method == "haar" and not profile:
-                        boxes = screen_faces(grey, smallest)
-                    else:
-                        boxes = detect_faces(grey, min_size=smallest, profile=profile, method=method)
+                    boxes = detect_faces(grey, min_size=smallest, profile=profile, method=method)
                 else:
                     since_search += 1
+                    if len(boxes) == 0 and screen and method == "haar" and not profile:
+                        boxes = screen_faces(grey, smallest)
                 previous = tuple(int(v) for v in boxes[0]) if len(boxes) == 1 else None
                 had_face = len(boxes) > 0
                 if len(boxes) == 0:

@@ -227,25 +227,29 @@ def test_a_clip_that_opens_but_decodes_no_frame_is_an_error_naming_it(tmp_path):
         analyze_video(empty, BrightnessModel(), progress=False)
 
 
-def test_on_request_the_whole_frame_is_screened_ten_times_a_second_while_no_face_is_in_view(tmp_path, monkeypatch):
+def test_without_a_face_in_view_the_vote_runs_once_a_second_and_the_screen_between(tmp_path, monkeypatch):
     import course.video_analysis as video_analysis
 
     path = tmp_path / "wall30.mp4"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120), True)
-    for i in range(12):
+    for i in range(40):
         writer.write(np.full((120, 160, 3), 100 + i, np.uint8))
     writer.release()
-    searched = []
-    real = video_analysis.screen_faces
-    monkeypatch.setattr(
-        video_analysis, "screen_faces", lambda grey, smallest: searched.append(1) or real(grey, smallest)
-    )
-    with pytest.warns(UserWarning, match="no face found"):
-        df = analyze_video(path, BrightnessModel(), progress=False, search_every=None, screen=True)
-    assert df.attrs["search_every"] == 3 and len(searched) == 4, (
-        f"expected 4 searches of 12 frames at 30 fps (every 3rd), found {len(searched)}, attrs {df.attrs}"
-    )
-    assert len(df) == 12 and not df.face.any(), f"expected a row per frame, found {len(df)}"
+    calls = []
+    vote, screen = video_analysis.detect_faces, video_analysis.screen_faces
+    monkeypatch.setattr(video_analysis, "detect_faces", lambda *a, **k: calls.append("vote") or vote(*a, **k))
+    monkeypatch.setattr(video_analysis, "screen_faces", lambda *a, **k: calls.append("screen") or screen(*a, **k))
+    for options, votes, screens in (({}, 2, 38), ({"screen": False}, 2, 0), ({"search_every": 1}, 40, 0)):
+        calls.clear()
+        with pytest.warns(UserWarning, match="no face found"):
+            df = analyze_video(path, BrightnessModel(), progress=False, **options)
+        found = (calls.count("vote"), calls.count("screen"))
+        assert found == (votes, screens), (
+            f"{options or 'default'}: expected {votes} whole-frame votes and {screens} screens of 40 frames at 30 fps, "
+            f"found {found} (attrs {df.attrs})"
+        )
+        assert len(df) == 40 and not df.face.any(), f"expected a row per frame, found {len(df)}"
+    assert df.attrs["search_every"] == 1
     with pytest.raises(ValueError, match="search_every must be"):
         analyze_video(path, BrightnessModel(), progress=False, search_every=0)
     with pytest.raises(ValueError, match="method must be"):
