@@ -75,6 +75,14 @@ SCRIPTS = {
         "PublicTest), training time",
         "action_units.py",
     ),
+    "gradcam_view": (
+        "Grad-CAM widget: kernel milliseconds per face shown, 7 maps (goal ≤ 50 ms on 2 cores)",
+        "gradcam_view.py",
+    ),
+    "architectures": (
+        "Assignment 6's race: AlexNet-, VGG-, ResNet-, MobileNet-style at 48×48, the same minutes each",
+        "architectures.py",
+    ),
 }
 
 

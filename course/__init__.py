@@ -15,4 +15,5 @@ ASSIGNMENTS: dict[str, str] = {
     "ps3_iphonex_3dcnn": "iphonex_3dcnn",
     "ps4_action_units": "action_units",
     "ps5_faces_in_motion": "faces_in_motion",
+    "ps6_explain_compare": "explain_compare",
 }

@@ -54,6 +54,7 @@ Graded notebooks on facial expression recognition (after MIT 6.835 MiniProject 4
 | `assignments/ps3_iphonex_3dcnn/iphonex_3dcnn.ipynb` | iPhone X face point clouds, voxels and a 3D CNN |
 | `assignments/ps4_action_units/action_units.ipynb` | Action Units (one sigmoid per AU), valence and arousal (CCC) |
 | `assignments/ps5_faces_in_motion/faces_in_motion.ipynb` | smiles frame by frame in a video, smoothing, ROC |
+| `assignments/ps6_explain_compare/explain_compare.ipynb` | four network families in a race, Grad-CAM, slices |
 
 ## Install (once)
 
@@ -86,9 +87,9 @@ each notebook says which data is in use. Your photos
 Cells saying *YOUR CODE HERE* / *YOUR ANSWER HERE* are yours; the test cell after each checks your work
 (silence means it passed; the grader adds hidden tests of the same behaviour). Locked cells are restored by the
 grader. Each notebook ends with a *Before you submit* checklist. Hand in the notebook, the model it saves
-(`model_2.keras` … `model_5.keras`) and the run record written beside it (`model_2.run.json` …; ps5 saves no
-model and writes `faces_in_motion.run.json`): the grader re-runs your notebook on a small subset and reads your
-own results from that record.
+(`model_2.keras` … `model_5.keras`) and the run record written beside it (`model_2.run.json` …; ps5 and ps6 save
+no model and write `faces_in_motion.run.json` and `explain_compare.run.json`): the grader re-runs your notebook
+on a small subset and reads your own results from that record.
 """
 
 

@@ -70,6 +70,10 @@ def _data_check(assignment: str) -> str:
         from .fallback_model import fallback_model_2
 
         return f"clip {video_path('synthetic')}; fallback model_2 at {fallback_model_2()}"
+    if assignment == "ps6_explain_compare":  # FER2013 faces and, for grading, the fallback model_2
+        from .fallback_model import fallback_model_2
+
+        return f"{load_fer2013().description}; fallback model_2 at {fallback_model_2()}"
     loader = {"ps1_fer2013_cnn": load_fer2013, "ps3_iphonex_3dcnn": load_iphonex}.get(assignment)
     return loader().description if loader else "no data set to check"
 

@@ -65,6 +65,7 @@ def cell_by_grade_id(notebook: Notebook, gid: str) -> Any:
 
 _PS1 = "ps1_fer2013_cnn/fer2013_cnn.ipynb"
 _MODEL_2 = ("config", "imports", "preprocess", "make_augmentation", "build_model_2")
+_PS6 = "ps6_explain_compare/explain_compare.ipynb"
 
 #: The solution cells that tests and benchmarks execute, by what they define: ``name: (notebook under
 #: ``solutions/``, grade_ids in notebook order)``. One list, so that a cell renamed or added is changed here only.
@@ -85,6 +86,8 @@ SOLUTION_CELLS: dict[str, tuple[str, tuple[str, ...]]] = {
             "fit_au_to_emotion",
         ),
     ),
+    "grad_cam": (_PS6, ("imports", "grad_cam")),
+    "architectures": (_PS6, ("imports", "given_networks", "build_resnet_style", "build_mobilenet_style")),
 }
 
 

@@ -235,6 +235,13 @@ EXPRESSION_LAB_CPU_ONLY = Setting(
     "`1` installs the smaller CPU-only builds `tensorflow-cpu` and `open3d-cpu` (same imports).",
     ("scripts/bootstrap.sh",),
 )
+EXPRESSION_LAB_PYTHON_ONLY = Setting(
+    "EXPRESSION_LAB_PYTHON_ONLY",
+    "0",
+    "`1`: the set-up installs only the virtual environment, the caller the system packages and the browser "
+    "libraries (`.ci/run` does, beside it).",
+    (".ci/run", "scripts/bootstrap.sh"),
+)
 EXPRESSION_LAB_VENV = Setting(
     "EXPRESSION_LAB_VENV",
     "`.venv`; on the hub `/opt/expression-lab/.venv`",
@@ -303,6 +310,7 @@ SECTIONS: tuple[tuple[str, str, tuple[Setting, ...]], ...] = (
             EXPRESSION_LAB_SCREENSHOTS,
             EXPRESSION_LAB_CHROMIUM,
             EXPRESSION_LAB_CPU_ONLY,
+            EXPRESSION_LAB_PYTHON_ONLY,
             EXPRESSION_LAB_VENV,
         ),
     ),

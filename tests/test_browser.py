@@ -287,3 +287,26 @@ def test_ps5_runs_and_the_video_timeline_follows_its_scrubber(page, lab, shots):
     wait_for_change(lambda: plot_signature(timeline, 2), bars_before)
     assert popups(page) == []
     timeline.screenshot(path=shots / "ps5_video_timeline.png")
+
+
+def test_ps6_runs_and_the_gradcam_view_follows_its_class_and_face_buttons(page, lab, shots):
+    _run(page, lab, notebook_path("ps6_explain_compare"))
+    view = output_of(page, "view = GradCamView(")
+    view.scroll_into_view_if_needed()
+    heat, face = view.locator("canvas.xl-gc-heat"), view.locator("canvas.xl-gc-face")
+    pixels = "c => c.toDataURL()"
+    heat_before, face_before = heat.evaluate(pixels), face.evaluate(pixels)
+    assert view.locator(".xl-gc-bar").count() == 7, "one bar per class"
+    assert "Grad-CAM" in view.locator("figcaption").nth(1).inner_text(), "the heatmap of the chosen class is drawn"
+    chosen = view.locator(".xl-gc-bar.xl-gc-chosen").get_attribute("data-cls")
+    other = next(name for name in ("Happy", "Surprise", "Angry") if name != chosen)
+    view.locator(f'.xl-gc-bar[data-cls="{other}"]').click()  # repainted in the browser: no kernel round trip
+    wait_for_change(lambda: heat.evaluate(pixels), heat_before)
+    assert view.locator(".xl-gc-bar.xl-gc-chosen").get_attribute("data-cls") == other
+    assert face.evaluate(pixels) == face_before, "a class change keeps the face"
+    view.locator(".xl-gc-step", has_text="next").click()  # the kernel explains the next face and sends it
+    wait_for_change(lambda: face.evaluate(pixels), face_before)
+    assert "face 2 of" in view.inner_text()
+    assert view.locator(".xl-gc-status").inner_text() == "", "the student's grad_cam ran without an error"
+    view.screenshot(path=shots / "ps6_gradcam_view.png")
+    assert popups(page) == []

@@ -57,6 +57,7 @@ HANDED_IN = {
     "ps3_iphonex_3dcnn": ["model_4.keras", "model_4.run.json"],
     "ps4_action_units": ["model_5.keras", "model_5.run.json"],
     "ps5_faces_in_motion": ["faces_in_motion.run.json"],
+    "ps6_explain_compare": ["explain_compare.run.json"],
 }
 
 
@@ -69,9 +70,9 @@ def test_the_submitted_models_and_run_records_are_handed_in(synthetic_course):
     assert (root / "grading" / "grades.csv").is_file(), "expected the grades exported"
 
 
-@pytest.mark.parametrize("assignment", ["ps4_action_units", "ps5_faces_in_motion"])
+@pytest.mark.parametrize("assignment", ["ps4_action_units", "ps5_faces_in_motion", "ps6_explain_compare"])
 def test_the_student_run_is_shown_beside_the_grading_run(synthetic_course, assignment):
-    """ps4 and ps5 show the student's own run beside the grading run (their locked ``student_run`` cell)."""
+    """ps4, ps5 and ps6 show the student's own run beside the grading run (their locked ``student_run`` cell)."""
     from course.notebook_cells import cell_by_grade_id
 
     root, _ = synthetic_course

@@ -319,7 +319,11 @@ def test_every_config_cell_and_every_model_2_lookup_uses_the_helpers():
             if call not in config:
                 wrong.append(f"{aid}#config lacks {call!r}")
         lookups = [gid for gid, source in cells.items() if "find_model_2(GRADING)" in source]
-        expected = 1 if aid in ("ps2_personal_transfer", "ps4_action_units", "ps5_faces_in_motion") else 0
+        expected = (
+            1
+            if aid in ("ps2_personal_transfer", "ps4_action_units", "ps5_faces_in_motion", "ps6_explain_compare")
+            else 0
+        )
         if len(lookups) != expected:
             wrong.append(f"{aid}: expected {expected} cell calling find_model_2(GRADING), found {lookups}")
     assert not wrong, f"expected the config cells and model_2 lookups to call course.notebook_runtime; found {wrong}"

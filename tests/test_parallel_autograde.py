@@ -120,7 +120,7 @@ def test_the_data_a_sandboxed_kernel_reads_is_made_before_grading(monkeypatch):
     steps = autograde.prepare_data("ps5_faces_in_motion")
     assert steps == ["load_fer2013", "fallback_model_2", "default_clip"], f"expected the ps5 data made, found {steps}"
     assert made == ["faces", "model_2", ("clip", "synthetic")], f"expected the synthetic clip rendered, found {made}"
-    for assignment in ("ps2_personal_transfer", "ps4_action_units"):  # they start from model_2 as well
+    for assignment in ("ps2_personal_transfer", "ps6_explain_compare", "ps4_action_units"):  # from model_2 too
         steps = autograde.prepare_data(assignment)
         assert "fallback_model_2" in steps, f"expected the fallback model_2 made for {assignment}, found {steps}"
     assert "load_action_units" in steps, f"expected the Action Unit data parsed for ps4, found {steps}"

@@ -4,6 +4,7 @@ from .au_explorer import AUExplorer
 from .capture import PhotoCapture
 from .confusion_matrix import plot_confusion_matrix
 from .data_banner import data_banner
+from .gradcam_view import GradCamView
 from .live_emotion import LiveEmotion
 from .prediction_bars import PredictionBars, plot_emotion_prediction
 from .sample_grid import plot_sample_grid
@@ -14,6 +15,7 @@ from .viewer3d import FaceViewer
 __all__ = [
     "AUExplorer",
     "FaceViewer",
+    "GradCamView",
     "LiveEmotion",
     "PhotoCapture",
     "PredictionBars",
