@@ -23,21 +23,23 @@ SHARED_CACHE = cache.cache_dir()
 #: The longest test files, longest first. `make test` runs whole files on two workers (pytest-xdist,
 #: ``--dist loadfile --no-loadscope-reorder``): starting the longest first keeps both workers busy to the end
 #: (longest-processing-time-first scheduling). Measured in CI on 2 cores, beside the other worker: the demo course
-#: 760 s, the sandbox attacks 435 s, the browser (the bundle's notebooks) 275 s; the files not named here take under
-#: a minute and a half each.
+#: 582 s, the sandbox attacks 359 s, the browser (the bundle's notebooks) 256 s, the files after them 18-94 s; the
+#: files not named here take 16 s or less each.
 LONGEST_FIRST = (
     "test_course_on_synthetic.py",
     "test_sandbox_attacks.py",
     "test_browser.py",
     "test_grading_roundtrip.py",
     "test_hub.py",
-    "test_synthetic.py",
     "test_live_emotion_browser.py",
-    "test_grading_integrity.py",
+    "test_explain_compare_real.py",
     "test_fair_grading_ps45.py",
+    "test_synthetic.py",
     "test_fair_grading_ps23.py",
-    "test_parallel_autograde.py",
+    "test_accuracy_benchmark.py",
+    "test_grading_integrity.py",
     "test_release.py",
+    "test_parallel_autograde.py",
 )
 
 
