@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmedian eye positions on the unturned faces (fractions of the side): {medians}")
     write_results(
         "alignment",
-        data=data.description,
+        # the data named by what it holds, never by where it lies on this machine
+        data="SYNTHETIC FACS faces" if data.description.startswith("SYNTHETIC") else f"FER2013, {len(data):,} rows",
         model=model_path.name,
         rows=rows,
         fer2013_eye_medians=medians,

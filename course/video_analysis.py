@@ -19,7 +19,7 @@ sizes 0.7-1.5×, shrunk so that face is about 80 pixels wide). While no face is 
 with the kit's vote once a second of video (``search_every``) and right after a face is lost; the frames in between
 are screened (``screen``: :func:`data_loaders.face_detection.screen_faces`, one cascade on a shrunk frame proposes
 and the vote confirms near each candidate). At 960×540 the vote takes a third of a second and the screen a thirtieth,
-so frames without a face go at about 25 frames/s instead of 2.7 with the vote on every frame
+so frames without a face go at 27.5 frames/s instead of 3.1 with the vote on every frame
 (``search_every=1``, the highest recall: the screen alone missed the benchmark's moving astronaut, which the vote
 finds within a second and then tracks). ``method="mtcnn"`` searches every analysed frame with MTCNN instead (no
 tracking: slower, for turned and tilted faces), and ``align=True`` crops each face aligned by its eyes

@@ -145,16 +145,16 @@ def test_load_personal_aligns_on_request_and_says_which_detector_ran(tmp_path, m
     root.mkdir(parents=True)
     grey = read_grayscale(astronaut_photo(tmp_path))
     cv2.imwrite(str(root / "1.png"), _rotated(grey, 30, (224.0, 118.0)))
-    plain = load_personal(tmp_path / "photos", method="auto")  # MTCNN where it is installed
+    plain = load_personal(tmp_path / "photos")  # method="auto": MTCNN where it is installed
     aligned = load_personal(tmp_path / "photos", method="mtcnn", align=True)
-    assert plain.report.attrs["method"] == "mtcnn", f"expected MTCNN for method='auto', found {plain.report.attrs}"
+    assert plain.report.attrs["method"] == "mtcnn", f"expected MTCNN by default, found {plain.report.attrs}"
     angle = aligned.report.attrs["angle"][0]
     assert -33 < angle < -20, f"expected a correction near -30° (plus the face's own tilt), found {angle}"
     assert aligned.images.shape == (1, 48, 48) and not np.array_equal(aligned.images, plain.images)
     cv2.imwrite(str(root / "1.png"), grey)  # the Haar cascades find upright faces only
-    haar = load_personal(tmp_path / "photos")
+    haar = load_personal(tmp_path / "photos", method="haar")
     assert haar.report.attrs["method"] == "haar" and np.isnan(haar.report.attrs["angle"][0]), (
-        f"expected the Haar vote by default and no alignment, found {haar.report.attrs}"
+        f"expected the Haar vote when asked and no alignment, found {haar.report.attrs}"
     )
     with pytest.raises(ValueError, match="method must be"):
         load_personal(tmp_path / "photos", method="dlib")
