@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from benchmarks.results_file import write_results
+from benchmarks.results_file import fer2013_named, write_results
 
 ANGLES = (0, 15, -15, 30, -30)
 UP, PAD = 4, 48
@@ -104,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmedian eye positions on the unturned faces (fractions of the side): {medians}")
     write_results(
         "alignment",
-        # the data named by what it holds, never by where it lies on this machine
-        data="SYNTHETIC FACS faces" if data.description.startswith("SYNTHETIC") else f"FER2013, {len(data):,} rows",
+        data=fer2013_named(data),
         model=model_path.name,
         rows=rows,
         fer2013_eye_medians=medians,

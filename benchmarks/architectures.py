@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from benchmarks.results_file import write_results
+from benchmarks.results_file import fer2013_named, write_results
 
 NETWORKS = {
     "AlexNet-style": "build_alexnet_style",
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     write_results(
         "architectures",
         keras=keras.__version__,
-        data=data.description[:100],
+        data=fer2013_named(data),
         budget_minutes=args.minutes,
         smoke_run=smoke,
         results=[

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from benchmarks.results_file import write_results
+from benchmarks.results_file import fer2013_named, write_results
 
 GOAL_MS = 50.0
 ROUNDS = 4  # the first round also pays for building TensorFlow's kernels
@@ -72,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     write_results(
         "gradcam_view",
         keras=keras.__version__,
-        # the data named by what it holds, never by where it lies on this machine
-        data="SYNTHETIC FACS faces" if data.description.startswith("SYNTHETIC") else f"FER2013, {len(data):,} rows",
+        data=fer2013_named(data),
         faces=len(faces),
         median_ms=round(float(np.median(warm)), 1),
         p90_ms=round(float(np.percentile(warm, 90)), 1),

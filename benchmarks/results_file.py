@@ -10,6 +10,12 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def fer2013_named(data) -> str:
+    """A FER2013-format dataset named by what it holds, never by where it lies on this machine (results are
+    committed): ``"SYNTHETIC FACS faces"`` or ``"FER2013, 32,298 rows"``."""
+    return "SYNTHETIC FACS faces" if data.description.startswith("SYNTHETIC") else f"FER2013, {len(data):,} rows"
+
+
 def write_results(benchmark: str, **fields) -> Path:
     """Write ``results/<benchmark>.json`` with ``fields`` and the machine facts; print and return its path."""
     RESULTS.mkdir(exist_ok=True)
