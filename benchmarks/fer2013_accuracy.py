@@ -292,9 +292,9 @@ def _faces(ns: dict, train_faces: int | None, test_faces: int | None = None) -> 
     if data.description.startswith("SYNTHETIC"):
         print("warning: no FER2013 configured, measuring on the synthetic faces (set FER2013_PATH)", file=sys.stderr)
     if test_faces is not None:
-        public = np.flatnonzero(data.usage == "PublicTest")
-        kept = np.random.default_rng(ns["SEED"]).permutation(public)[:test_faces]
-        data = data.select(np.isin(np.arange(len(data)), kept) | (data.usage != "PublicTest"))
+        keep = data.usage != "PublicTest"
+        keep[np.random.default_rng(ns["SEED"]).permutation(np.flatnonzero(~keep))[:test_faces]] = True
+        data = data.select(keep)
     train, test = data.subset("Training").sample(train_faces, seed=ns["SEED"]), data.subset("PublicTest")
     y_train = keras.utils.to_categorical(train.labels, 7).astype("float32")
     return Faces(data, train, test, ns["preprocess"](train.images), y_train, ns["preprocess"](test.images))
