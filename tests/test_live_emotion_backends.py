@@ -1,13 +1,17 @@
 """LiveEmotion's browser backend on the kernel side, without a browser (fast): the page's detector settings are the
 kernel's, the widget answers a view with the ONNX model (which answers as Keras does) and the libraries, the page's
-result updates the kernel's attributes, Save works with the frame the page sends, and the widget keeps the kernel
-backend, saying why, where the model cannot be exported or the libraries are not installed. The page itself is
+result updates the kernel's attributes, Save works with the frame the page sends, the page's face-search worker
+(run by Node, which the kit's install has) finds the kernel's box, and the widget keeps the kernel backend, saying why, where the model cannot be exported or the libraries are not installed. The page itself is
 tested in ``tests/test_live_emotion_browser.py``."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +19,14 @@ import pytest
 from conftest import REPO
 from data_loaders import face_detection
 from widgets import live_emotion
-from widgets.live_emotion import NO_FACE, PAGE_CASCADES, VENDOR_FILES, LiveEmotion, missing_vendor_files
+from widgets.live_emotion import (
+    NO_FACE,
+    PAGE_CASCADES,
+    SEARCH_WORKER_FILE,
+    VENDOR_FILES,
+    LiveEmotion,
+    missing_vendor_files,
+)
 
 FACES_JS = (REPO / "widgets" / "live_emotion_faces.js").read_text(encoding="utf-8")
 BROWSER_JS = (REPO / "widgets" / "live_emotion_browser.js").read_text(encoding="utf-8")
@@ -96,6 +107,68 @@ def test_a_model_that_cannot_be_exported_keeps_the_kernel_backend(monkeypatch):
     )
 
 
+# Node runs the worker's script as a page's Worker would: `self` gets its messages and takes its replies. (OpenCV.js
+# sees Node, not a worker, so it is given the CommonJS names it looks for there.)
+WORKER_DRIVER = """
+const fs = require("fs");
+global.__dirname = "."; global.__filename = "opencv.js"; global.require = require;
+const [script, filesJson, greyPath, w, h] = process.argv.slice(1);
+const replies = [];
+const self = { postMessage: (msg) => replies.push(msg) };
+new Function("self", fs.readFileSync(script, "utf8"))(self);
+const files = {};
+for (const [name, path] of Object.entries(JSON.parse(fs.readFileSync(filesJson, "utf8")))) files[name] = fs.readFileSync(path);
+const grey = new Uint8Array(fs.readFileSync(greyPath));
+self.onmessage({ data: { kind: "search", id: 1, grey: grey.slice(), w: +w, h: +h } });
+self.onmessage({ data: { kind: "load", files } });
+const waitForReady = () => {
+  if (replies.length < 2) { setTimeout(waitForReady, 20); return; }
+  self.onmessage({ data: { kind: "search", id: 2, grey, w: +w, h: +h } });
+  console.log(JSON.stringify(replies.map(({ grey, ...rest }) => ({ ...rest, back: grey ? grey.length : null }))));
+};
+waitForReady();
+"""
+
+
+@needs_vendor
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node is not installed")
+def test_the_search_worker_finds_the_kernels_face(tmp_path):
+    """The worker's script (``SEARCH_WORKER_PARTS``, as the page gets it) answers a search before it has loaded
+    with an error, then says it is ready, then finds the box the kernel's detector finds on the same frame."""
+    import cv2
+    from skimage import data as skimage_data
+
+    from widgets.live_emotion import browser_runtime_files, default_detector
+
+    files = browser_runtime_files()
+    (tmp_path / "worker.js").write_bytes(files.pop(SEARCH_WORKER_FILE))
+    paths = {}
+    for name, content in files.items():
+        paths[name] = str(tmp_path / name.replace(":", "_"))
+        Path(paths[name]).write_bytes(content)
+    (tmp_path / "files.json").write_text(json.dumps(paths))
+    grey = cv2.resize(cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2GRAY)[:384], (320, 240))
+    (tmp_path / "grey.raw").write_bytes(grey.tobytes())
+    run = subprocess.run(
+        ["node", "-e", WORKER_DRIVER, str(tmp_path / "worker.js"), str(tmp_path / "files.json"),
+         str(tmp_path / "grey.raw"), "320", "240"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, f"expected the worker's script to run in Node, it failed:\n{run.stderr[-2000:]}"
+    early, ready, found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert early["id"] == 1 and early["box"] is None and "before OpenCV.js was loaded" in early["error"], (
+        f"expected a search before loading to be answered with an error, found {early}"
+    )
+    assert ready == {"kind": "ready", "error": None, "back": None}, f"expected the worker ready, found {ready}"
+    box = default_detector()(grey)
+    assert found["id"] == 2 and found["error"] is None and found["box"] == list(box), (
+        f"expected the worker to find the kernel's box {box}, found {found}"
+    )
+    assert found["back"] == grey.size and (found["w"], found["h"]) == (320, 240), (
+        f"expected the frame handed back with its size, found {found['back']} pixels, {found['w']}x{found['h']}"
+    )
+
+
 @needs_vendor
 def test_a_view_gets_the_model_and_the_libraries_once(monkeypatch):
     import keras
@@ -109,7 +182,7 @@ def test_a_view_gets_the_model_and_the_libraries_once(monkeypatch):
     live._on_message(live, {"kind": "runtime", "libraries": True}, [])
     live._on_message(live, {"kind": "runtime", "libraries": False}, [])
     (first, files), (second, model_only) = sent
-    expected = [*VENDOR_FILES, *(f"cascade:{n}" for n in PAGE_CASCADES), "model.onnx"]
+    expected = [*VENDOR_FILES, *(f"cascade:{n}" for n in PAGE_CASCADES), SEARCH_WORKER_FILE, "model.onnx"]
     assert first["names"] == expected and len(files) == len(expected), f"expected {expected}, found {first['names']}"
     assert second["names"] == ["model.onnx"] and len(model_only) == 1, (
         f"expected only the model for a page that has the libraries, found {second['names']}"

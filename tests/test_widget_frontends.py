@@ -13,7 +13,7 @@ import pytest
 
 from widgets import frontend
 from widgets.capture import Camera
-from widgets.frontend import CAMERA_PART, WIDGETS_DIR, compose_module
+from widgets.frontend import CAMERA_PART, WIDGETS_DIR, compose_module, compose_script
 from widgets.live_emotion import LiveEmotion
 
 CAMERA_WIDGETS = {"Camera": Camera, "LiveEmotion": LiveEmotion}
@@ -149,3 +149,28 @@ def test_compose_module_joins_parts_in_order_and_refuses_what_would_break_one_mo
         compose_module("a.js", "a.js", "b.js")
     with pytest.raises(FileNotFoundError, match="missing.js"):
         compose_module("a.js", "missing.js")
+
+
+def test_compose_script_joins_a_workers_parts_and_refuses_any_import_or_export(tmp_path, monkeypatch):
+    monkeypatch.setattr(frontend, "WIDGETS_DIR", tmp_path)
+    (tmp_path / "a.js").write_text("function a() { return 1; }\n")
+    (tmp_path / "worker.js").write_text("self.onmessage = () => self.postMessage(a());\n")
+    (tmp_path / "module.js").write_text("function render() {}\nexport default { render };\n")
+    script = compose_script("a.js", "worker.js")
+    assert script.index("function a()") < script.index("self.onmessage"), f"expected a.js first, got {script}"
+    assert "// ---- widgets/worker.js" in script, f"expected each part named in the script, got {script}"
+    with pytest.raises(ValueError, match="no import or export in a classic script"):
+        compose_script("a.js", "module.js")
+    with pytest.raises(FileNotFoundError, match="missing.js"):
+        compose_script("a.js", "missing.js")
+
+
+def test_the_live_widgets_search_worker_is_one_classic_script():
+    """The face-search worker's parts join into a script with each top-level name once and no module syntax."""
+    from widgets.live_emotion import SEARCH_WORKER_PARTS
+
+    script = compose_script(*SEARCH_WORKER_PARTS)
+    names = _TOP_LEVEL_NAME.findall(script)
+    twice = sorted({name for name in names if names.count(name) > 1})
+    assert not twice, f"expected each top-level name once in the worker's script, found twice: {twice}"
+    assert "self.onmessage" in script and "function findFace(" in script, "expected the worker's loop and findFace"

@@ -28,22 +28,26 @@ Backends: ``backend="kernel"`` (the default) is the above. With ``backend="brows
 model run in the page: the kernel exports the model to ONNX once (:func:`widgets.onnx_model.onnx_bytes`) and sends it
 with the browser libraries, onnxruntime-web and OpenCV.js (installed from npm at install time by
 ``scripts/vendor_js.sh`` into the git-ignored ``widgets/vendor/``: nothing is downloaded, it works offline); the page
-then finds the face with the kernel backend's detector and crop ported to OpenCV.js (``live_emotion_faces.js``: the
-same cascades, settings and Lanczos crop; the boxes and crops are the same bytes), runs the model on every camera
-frame (up to ``max_fps``, default 60), smooths as above and paints. The kernel receives no frame: only the smoothed
-result (:attr:`LiveEmotion.result`, with ``label``, ``probabilities``, ``box`` and the counters updated from it),
-sent with the stats about once a second, and the frame when *Save* is pressed. The face search runs on one frame in
-three, the frames between are cropped at the last box. 200 students on one JupyterHub then cost the hub nothing per
-frame. Where the model cannot be exported (a layer tf2onnx cannot convert) or the libraries are not installed, the
-widget keeps the kernel backend and says why (:attr:`message`, and a warning).
+then finds the face with the kernel backend's detector ported to OpenCV.js (``live_emotion_faces.js``: the same
+cascades and settings; the boxes are the same) in a Web Worker, so that a search never holds up the page; it crops
+each camera frame at the last box found as the kernel crops (``live_emotion_crop.js``: the same Lanczos filter, the
+same bytes), runs the model on it (up to ``max_fps``, default 60 frames a second), smooths as above and paints. The
+face search runs at most every 100 ms, on the newest frame, and the frames between are cropped at the last box. The
+kernel receives no frame: only the smoothed result (:attr:`LiveEmotion.result`, with ``label``, ``probabilities``,
+``box`` and the counters updated from it), sent with the stats about once a second, and the frame when *Save* is
+pressed. 200 students on one JupyterHub then cost the hub nothing per frame. Where the model cannot be exported (a
+layer tf2onnx cannot convert) or the libraries are not installed, the widget keeps the kernel backend and says why
+(:attr:`message`, and a warning).
 
 Front end: small files beside this module, one job each, joined into the one ES module anywidget loads by
 :mod:`widgets.frontend` (``FRONT_END_PARTS``, in order): ``camera.js`` (the camera start, shared with
 :mod:`widgets.capture`), ``live_emotion_timings.js`` (frame → bars latencies, ``stats``),
 ``live_emotion_painter.js`` (label, bars, face box), ``live_emotion_sender.js`` (grey frames to the kernel, one in
-flight, at most ``max_fps``), ``live_emotion_faces.js`` and ``live_emotion_browser.js`` (the browser backend: face
-finding, libraries and model, the in-page loop) and ``live_emotion.js`` (the layout, the controls and ``render``
-wiring the parts for the backend in use).
+flight, at most ``max_fps``), ``live_emotion_crop.js`` and ``live_emotion_browser.js`` (the browser backend: the
+crop, the libraries, the search worker and the model, the in-page loop) and ``live_emotion.js`` (the layout, the
+controls and ``render`` wiring the parts for the backend in use). The face-search worker is one classic script
+joined the same way (``SEARCH_WORKER_PARTS``: ``live_emotion_crop.js``, ``live_emotion_faces.js`` and
+``live_emotion_search_worker.js``) and sent to the page with the libraries.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ import traitlets
 from data_loaders.emotions import EMOTIONS
 from data_loaders.files import atomic_write
 
-from .frontend import CAMERA_PART, compose_module
+from .frontend import CAMERA_PART, compose_module, compose_script
 
 Box = tuple[int, int, int, int]
 #: A face detector: ``uint8 (H, W)`` grey frame → the face as ``(x, y, w, h)`` pixels, or None.
@@ -73,17 +77,22 @@ Detector = Callable[[np.ndarray], "Box | None"]
 _HERE = Path(__file__).resolve().parent
 NO_FACE = "no face"
 #: The browser side, joined into one module in this order (:mod:`widgets.frontend`): the shared camera start,
-#: the timings, the painter (label, bars, box), the sender (frames to the kernel), the in-page face finding and
-#: analysis (the browser backend) and ``render`` wiring them.
+#: the timings, the painter (label, bars, box), the sender (frames to the kernel), the in-page crop and analysis
+#: (the browser backend) and ``render`` wiring them.
 FRONT_END_PARTS = (
     CAMERA_PART,
     "live_emotion_timings.js",
     "live_emotion_painter.js",
     "live_emotion_sender.js",
-    "live_emotion_faces.js",
+    "live_emotion_crop.js",
     "live_emotion_browser.js",
     "live_emotion.js",
 )
+#: The browser backend's face-search Web Worker, one classic script joined in this order: ``pyRound`` (with the
+#: crop), the detector ported to OpenCV.js, and the worker's message loop.
+SEARCH_WORKER_PARTS = ("live_emotion_crop.js", "live_emotion_faces.js", "live_emotion_search_worker.js")
+#: The name the worker's script travels under, with the libraries.
+SEARCH_WORKER_FILE = "search_worker.js"
 BACKENDS = ("kernel", "browser")
 #: Where ``scripts/vendor_js.sh`` puts the browser backend's libraries (git-ignored), and the files it needs.
 VENDOR_DIR = _HERE / "vendor"
@@ -186,7 +195,8 @@ def missing_vendor_files(folder: Path = VENDOR_DIR) -> list[str]:
 
 def browser_runtime_files(folder: Path = VENDOR_DIR) -> dict[str, bytes]:
     """What the page needs to find faces and run a model: the vendored onnxruntime-web and OpenCV.js files by name,
-    and the Haar cascades as ``cascade:<name>`` (the XML files of ``cv2.data.haarcascades``).
+    the Haar cascades as ``cascade:<name>`` (the XML files of ``cv2.data.haarcascades``) and the face-search
+    worker's script as :data:`SEARCH_WORKER_FILE` (UTF-8, joined from :data:`SEARCH_WORKER_PARTS`).
 
     Raises:
         FileNotFoundError: a vendored file is missing (the message names it and ``scripts/vendor_js.sh``).
@@ -202,6 +212,7 @@ def browser_runtime_files(folder: Path = VENDOR_DIR) -> dict[str, bytes]:
     files = {name: (folder / name).read_bytes() for name in VENDOR_FILES}
     for name in PAGE_CASCADES:
         files[f"cascade:{name}"] = (Path(cv2.data.haarcascades) / f"{name}.xml").read_bytes()
+    files[SEARCH_WORKER_FILE] = compose_script(*SEARCH_WORKER_PARTS).encode("utf-8")
     return files
 
 
