@@ -9,9 +9,10 @@ label the widget shows must follow the video's expression sequence; Pause must s
 write the frame and its face; with the camera refused the widget must say so. Screenshots go to
 ``$EXPRESSION_LAB_SCREENSHOTS``.
 
-The browser backend (``LiveEmotion(model, backend="browser")``: face finding in OpenCV.js and the model in
-onnxruntime-web, in the page) must show the same sequence, find the same box and crop as the kernel's pipeline on
-the frame it analysed (the very bytes), give Keras's probabilities on that crop to 1e-4, and send the kernel no
+The browser backend (``LiveEmotion(model, backend="browser")``: face finding in OpenCV.js in a Web Worker, the
+crop and the model in onnxruntime-web on the page) must show the same sequence, find the kernel's box on the frame
+its worker searched, crop the frame it analysed as the kernel's pipeline does (the very bytes), give Keras's
+probabilities on that crop to 1e-4, and send the kernel no
 per-frame message (the kernel-bound comm messages on the page's websocket are counted); its frames/s are printed.
 It needs the vendored libraries (``scripts/vendor_js.sh``, which ``.ci/run`` runs).
 
