@@ -6,20 +6,19 @@ Usage: ``.venv/bin/python -m benchmarks.architectures [--minutes 30] [--train-li
 
 The networks are the solution notebook's own (``course.notebook_cells.run_solution_cells("architectures")``: the
 two given builders and the reference ResNet- and MobileNet-style answers), trained as the notebook's locked race
-cell trains them: from the same seed, on the same FER2013 ``Training`` faces (the synthetic faces unless
-``FER2013_PATH`` is set; ``fer2013_splits``, as in assignment 1), Adam 0.001, batches of 64, a Keras callback that
-stops after the first batch ending past the budget (budgets under 10 s train eagerly, as in the notebook). Then
-each is measured on the test set (``PublicTest``): accuracy, macro-F1, inference faces/s (batches of 256 after a
-warm-up call) and parameters. Four networks × 30 minutes is two hours: run it alone. A run with a budget under
-5 minutes is labelled a smoke run in its results (it checks the script, it compares nothing). Prints a table and
-writes ``benchmarks/results/architectures.json``.
+cell trains them, with its locked tools (``TimeBudget``: a Keras callback that stops after the first batch ending
+past the budget; ``faces_per_second``: batches of 256 after a warm-up call): from the same seed, on the same
+FER2013 ``Training`` faces (the synthetic faces unless ``FER2013_PATH`` is set; ``fer2013_splits``, as in
+assignment 1), Adam 0.001, batches of 64 (budgets under 10 s train eagerly, as in the notebook). Then each is
+measured on the test set (``PublicTest``): accuracy, macro-F1, inference faces/s and parameters. Four networks ×
+30 minutes is two hours: run it alone. A run with a budget under 5 minutes is labelled a smoke run in its results
+(it checks the script, it compares nothing). Prints a table and writes ``benchmarks/results/architectures.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 
@@ -35,27 +34,15 @@ SEED = 6835
 SMOKE_MINUTES = 5
 
 
-def race(builders: dict, data, seconds: float, train_limit: int | None) -> list[dict]:
-    """Train each network for ``seconds`` of wall-clock time and measure it (the notebook's race, at any length)."""
+def race(ns: dict, data, seconds: float, train_limit: int | None) -> list[dict]:
+    """Train each network for ``seconds`` of wall-clock time and measure it: the notebook's race at any length, with
+    its networks and its tools (``TimeBudget``, ``faces_per_second``) from the namespace ``ns`` of its cells."""
     import keras
     from sklearn.metrics import f1_score
 
     from data_loaders import fer2013_splits
 
-    class TimeBudget(keras.callbacks.Callback):
-        def __init__(self, seconds):
-            super().__init__()
-            self.seconds, self.batches, self.elapsed = seconds, 0, 0.0
-
-        def on_train_begin(self, logs=None):
-            self.start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.batches += 1
-            self.elapsed = time.perf_counter() - self.start
-            if self.elapsed >= self.seconds:
-                self.model.stop_training = True
-
+    builders = {name: ns[function] for name, function in NETWORKS.items()}
     splits = fer2013_splits(data, seed=SEED)
     train = splits.train.sample(train_limit, seed=SEED)
     x, y = train.images[..., None].astype("float32") / 255.0, train.labels
@@ -71,14 +58,9 @@ def race(builders: dict, data, seconds: float, train_limit: int | None) -> list[
             jit_compile=False,
             run_eagerly=seconds < 10,
         )
-        budget = TimeBudget(seconds)
+        budget = ns["TimeBudget"](seconds)
         net.fit(x, y, batch_size=64, epochs=100_000, verbose=0, callbacks=[budget])
-        net(x_test[:8], training=False)
-        start = time.perf_counter()
-        probs = np.concatenate(
-            [np.asarray(net(x_test[i : i + 256], training=False)) for i in range(0, len(x_test), 256)]
-        )
-        speed = len(x_test) / (time.perf_counter() - start)
+        probs, speed = ns["faces_per_second"](net, x_test)
         predicted = probs.argmax(axis=1)
         rows.append(
             {
@@ -115,14 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     from data_loaders import load_fer2013
 
     ns = run_solution_cells("architectures", {"__name__": "benchmark", "SEED": SEED, "print": lambda *a, **k: None})
-    builders = {name: ns[function] for name, function in NETWORKS.items()}
     data = load_fer2013()
-    print(f"{len(builders)} networks × {args.minutes:g} min on {data.description[:80]}")
+    print(f"{len(NETWORKS)} networks × {args.minutes:g} min on {data.description[:80]}")
     print(
         f"{'network':<16} {'accuracy':>8} {'macro-F1':>8} {'faces/s':>9} {'parameters':>11} "
         f"{'train s':>8} {'epochs':>7}"
     )
-    rows = race(builders, data, 60 * args.minutes, args.train_limit)
+    rows = race(ns, data, 60 * args.minutes, args.train_limit)
     smoke = args.minutes < SMOKE_MINUTES
     write_results(
         "architectures",

@@ -87,7 +87,10 @@ SOLUTION_CELLS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "grad_cam": (_PS6, ("imports", "grad_cam")),
-    "architectures": (_PS6, ("imports", "given_networks", "build_resnet_style", "build_mobilenet_style")),
+    "architectures": (
+        _PS6,
+        ("imports", "given_networks", "build_resnet_style", "build_mobilenet_style", "race_tools"),
+    ),
 }
 
 
