@@ -2,7 +2,7 @@
 each trained for the same wall-clock budget (default 30 minutes), then test accuracy, macro-F1, faces/s and
 parameters.
 
-Usage: ``.venv/bin/python -m benchmarks.architectures [--minutes 30] [--train-limit N]``
+Usage: ``.venv/bin/python -m benchmarks.architectures [--minutes 30] [--train-limit N] [--out FILE]``
 
 The networks are the solution notebook's own (``course.notebook_cells.run_solution_cells("architectures")``: the
 two given builders and the reference ResNet- and MobileNet-style answers), trained as the notebook's locked race
@@ -12,7 +12,8 @@ FER2013 ``Training`` faces (the synthetic faces unless ``FER2013_PATH`` is set; 
 assignment 1), Adam 0.001, batches of 64 (budgets under 10 s train eagerly, as in the notebook). Then each is
 measured on the test set (``PublicTest``): accuracy, macro-F1, inference faces/s and parameters. Four networks ×
 30 minutes is two hours: run it alone. A run with a budget under 5 minutes is labelled a smoke run in its results
-(it checks the script, it compares nothing). Prints a table and writes ``benchmarks/results/architectures.json``.
+(it checks the script, it compares nothing). Prints a table and writes ``benchmarks/results/architectures.json``
+(or ``--out``; the committed 5-minute race is ``architectures_5min.json``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="training budget per network (default 30)")
     parser.add_argument("--train-limit", type=int, default=None, help="training faces used (default: all)")
+    parser.add_argument("--out", default=None, help="the JSON to write (default benchmarks/results/architectures.json)")
     args = parser.parse_args(argv)
     if args.minutes <= 0:
         parser.error(f"--minutes must be positive, got {args.minutes}")
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     smoke = args.minutes < SMOKE_MINUTES
     write_results(
         "architectures",
+        args.out,
         keras=keras.__version__,
         data=fer2013_named(data),
         budget_minutes=args.minutes,

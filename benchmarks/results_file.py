@@ -16,10 +16,11 @@ def fer2013_named(data) -> str:
     return "SYNTHETIC FACS faces" if data.description.startswith("SYNTHETIC") else f"FER2013, {len(data):,} rows"
 
 
-def write_results(benchmark: str, **fields) -> Path:
-    """Write ``results/<benchmark>.json`` with ``fields`` and the machine facts; print and return its path."""
+def write_results(benchmark: str, out: str | Path | None = None, **fields) -> Path:
+    """Write ``results/<benchmark>.json`` (or ``out``) with ``fields`` and the machine facts; print and return its
+    path."""
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{benchmark}.json"
+    out = Path(out) if out else RESULTS / f"{benchmark}.json"
     out.write_text(
         json.dumps(
             {"benchmark": benchmark, "cpu_count": os.cpu_count(), "python": platform.python_version(), **fields},

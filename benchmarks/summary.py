@@ -83,6 +83,10 @@ SCRIPTS = {
         "Assignment 6's race: AlexNet-, VGG-, ResNet-, MobileNet-style at 48×48, the same minutes each",
         "architectures.py",
     ),
+    "architectures_5min": (
+        "Assignment 6's race, 5 minutes a network (a shorter run of the same benchmark: ``--minutes 5``)",
+        "architectures.py",
+    ),
 }
 
 
