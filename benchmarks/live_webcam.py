@@ -203,7 +203,7 @@ def end_to_end(
                 "() => { const a = document.querySelector('.xl-live').xlLastAnalysis; "
                 "return a && a.searched ? a.searched.ms : null; }"
             )
-            shown = page.locator(".jp-OutputArea-output").first.inner_text()
+            shown = "\n".join(page.locator(".jp-OutputArea-output").all_inner_texts())
             browser.close()
     finally:
         lab.stop()
@@ -214,7 +214,7 @@ def end_to_end(
             f"{root / 'jupyterlab.log'}"
         )
     if f"backend: {backend}" not in shown:
-        raise RuntimeError(f"expected the widget to run with backend {backend!r}; it shows {shown[:300]!r}")
+        raise RuntimeError(f"expected the widget to run with backend {backend!r}; the cell shows {shown[-300:]!r}")
     latency = timed[:, 1] - timed[:, 0]
     fps = len(timed) / ((end - start) / 1000)
     raw = {
