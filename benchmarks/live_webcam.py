@@ -234,17 +234,20 @@ def end_to_end(
         if nodelay
         else "jupyter_server's default kernel websocket (Nagle on)"
     )
-    row = {
-        "step": f"end to end, {server}: camera frame → bars painted ({frame_width} px grey frames, max_fps "
-        f"{max_fps:g})",
-        "per_second": raw["fps"],
-        "unit": "frames/s",
-        "note": f"latency median {raw['latency_median_ms']:.0f} ms (round trip {raw['round_trip_median_ms']:.0f} "
+    row = _frames_row(
+        f"end to end, {server}: camera frame → bars painted ({frame_width} px grey frames, max_fps {max_fps:g})",
+        raw["fps"],
+        f"latency median {raw['latency_median_ms']:.0f} ms (round trip {raw['round_trip_median_ms']:.0f} "
         f"ms, of which kernel {raw['kernel_median_ms']:.0f} ms; paint {raw['paint_median_ms']:.0f} ms), "
         f"p95 {raw['latency_p95_ms']:.0f} ms; {raw['frames']} frames in {seconds:g} s",
-    }
-    print(f"{row['step']:<60}{fps:>9.1f} frames/s  {row['note']}", flush=True)
+    )
     return row, raw
+
+
+def _frames_row(step: str, fps: float, note: str) -> dict:
+    """One end-to-end row of the table (frames/s and a note), printed as it is made."""
+    print(f"{step:<60}{fps:>9.1f} frames/s  {note}", flush=True)
+    return {"step": step, "per_second": fps, "unit": "frames/s", "note": note}
 
 
 def _browser_row(
@@ -255,16 +258,14 @@ def _browser_row(
     raw = {key: value for key, value in raw.items() if key not in ("kernel_median_ms", "round_trip_median_ms")}
     raw.update(page_median_ms=page_ms, worker_search_ms=None if search_ms is None else round(search_ms, 1))
     search = "" if search_ms is None else f"; a face search {search_ms:.0f} ms in the worker"
-    row = {
-        "step": f"end to end, backend='browser' (in the page): camera frame → bars painted ({frame_width} px grey "
+    row = _frames_row(
+        f"end to end, backend='browser' (in the page): camera frame → bars painted ({frame_width} px grey "
         f"frames, {camera_fps} frames/s camera, max_fps {max_fps:g})",
-        "per_second": raw["fps"],
-        "unit": "frames/s",
-        "note": f"latency median {raw['latency_median_ms']:.1f} ms (the page's work {raw['page_median_ms']:.1f} ms, "
+        raw["fps"],
+        f"latency median {raw['latency_median_ms']:.1f} ms (the page's work {raw['page_median_ms']:.1f} ms, "
         f"paint {raw['paint_median_ms']:.1f} ms), p95 {raw['latency_p95_ms']:.1f} ms{search}; {raw['frames']} "
         f"frames in {seconds:g} s",
-    }
-    print(f"{row['step']:<60}{raw['fps']:>9.1f} frames/s  {row['note']}", flush=True)
+    )
     return row, raw
 
 
@@ -314,13 +315,14 @@ def main(argv: list[str] | None = None) -> int:
                         path, frames, args.seconds, args.max_fps, args.frame_width, nodelay
                     )
                     rows.insert(int(nodelay), row)
-            if "browser" in backends and missing_vendor_files():
-                print(f"browser backend skipped: {', '.join(missing_vendor_files())} missing (scripts/vendor_js.sh)")
+            missing_libraries = missing_vendor_files() if "browser" in backends else []
+            if missing_libraries:
+                print(f"browser backend skipped: {', '.join(missing_libraries)} missing (scripts/vendor_js.sh)")
             elif "browser" in backends:
                 row, raw["browser"] = end_to_end(
                     path, frames, args.seconds, BROWSER_MAX_FPS, args.frame_width, True, "browser", BROWSER_CAMERA_FPS
                 )
-                rows.insert(len(raw) - 1, row)
+                rows.insert(len(raw) - 1, row)  # after the kernel backend's end-to-end rows
     note = args.note
     load = max((r["load_average_1min"] for r in raw.values()), default=0.0)
     if not note and load > (os.cpu_count() or 1) / 2:
