@@ -119,12 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.model:
             models = [(Path(m), Path(m).name) for m in args.model]
         else:
-            from benchmarks.serve_load import reference_model_2  # the service's benchmark builds it the same way
+            from benchmarks.reference_model import saved_model_2
             from course.fallback_model import fallback_model_2
 
             models = [
                 (fallback_model_2(), "fallback model_2 (trained)"),
-                (reference_model_2(folder), "reference model_2 (untrained)"),
+                (saved_model_2(folder), "reference model_2 (untrained)"),
             ]
         print(f"{len(faces)} {source}; CPUs {cpus}\n")
         header = f"{'max |Δp|':>11}{'top =':>9}{'MB':>9}{'load ms':>9}{'ms/face':>10}{'faces/s':>11}"

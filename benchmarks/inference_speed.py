@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.reference_model import untrained_model_2
 from benchmarks.results_file import write_results
-from course.notebook_cells import run_solution_cells
 
 
 def warm_up(model, x: np.ndarray, batch_size: int) -> None:
@@ -74,9 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         model, name = keras.models.load_model(args.model, compile=False), Path(args.model).name
     else:
-        ns = run_solution_cells("build_model_2", {"__name__": "benchmark"})
-        keras.utils.set_random_seed(0)
-        model, name = ns["build_model_2"](steps_per_epoch=1, epochs=1), "model_2"
+        model, name = untrained_model_2(), "model_2"
     folded = fold_batch_norms(model)
     x = np.random.default_rng(0).random((args.faces, 48, 48, 1), dtype=np.float32)
     variants = [

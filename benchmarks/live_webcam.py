@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.reference_model import untrained_model_2
 from benchmarks.results_file import write_results
-from course.notebook_cells import run_solution_cells
 
 HERE = Path(__file__).resolve().parent
 
@@ -296,9 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.lab_browser import browser_missing, synthetic_face_frames
     from widgets.live_emotion import missing_vendor_files
 
-    ns = run_solution_cells("build_model_2", {"__name__": "benchmark"})
-    keras.utils.set_random_seed(0)
-    model = ns["build_model_2"](steps_per_epoch=1, epochs=1)
+    model = untrained_model_2()
     frames = synthetic_face_frames(SEQUENCE)
     rows = kernel_steps(model, frames)
     raw = {}

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.reference_model import saved_model_2
 from benchmarks.results_file import RESULTS, write_results
 
 HERE = Path(__file__).resolve().parent
@@ -259,19 +260,6 @@ def row(configuration: str, step: str, runs: list[dict], server_cpu_s: float) ->
     }
 
 
-def reference_model_2(folder: Path) -> Path:
-    """The reference ``model_2`` (solution notebook's ``build_model_2``, untrained) saved in ``folder``."""
-    import keras
-
-    from course.notebook_cells import run_solution_cells
-
-    ns = run_solution_cells("build_model_2", {"__name__": "benchmark"})
-    keras.utils.set_random_seed(0)
-    path = folder / "model_2.keras"
-    ns["build_model_2"](steps_per_epoch=1, epochs=1).save(path)
-    return path
-
-
 def requests_to_send() -> dict:
     """httpx ``post`` arguments by name: one face as JSON, the same face as bytes, the astronaut photo."""
     from PIL import Image
@@ -376,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = Path(args.model) if args.model else reference_model_2(Path(tmp))
+        model = Path(args.model) if args.model else saved_model_2(Path(tmp))
         rows, health = measure(args.only or list(CONFIGURATIONS), model, args)
     default = next((r for r in rows if r["step"].startswith(f"{FACE_JSON}, {args.rate:g}/s")), None)
     if default and default["configuration"] == DEFAULT:
