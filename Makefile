@@ -1,5 +1,7 @@
 # Expression Lab. The two set-up commands are `make demo` and `make test`; `make lab` opens the course.
-VENV   ?= .venv
+VENV   ?= $(or $(EXPRESSION_LAB_VENV),.venv)
+# scripts/bootstrap.sh installs into $EXPRESSION_LAB_VENV: the same folder the targets below run from
+export EXPRESSION_LAB_VENV := $(VENV)
 PY     := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 

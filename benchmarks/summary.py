@@ -16,12 +16,13 @@ from benchmarks.results_file import RESULTS, parse_no_options
 HERE = Path(__file__).resolve().parent
 SCRIPTS = {
     "fer2013_accuracy": (
-        "FER2013 accuracy per CPU-minute: reference model_2 vs the mini-Xception peer and model_1",
-        "fer2013_accuracy.py",
+        "FER2013 accuracy per CPU-minute: reference model_2 vs the mini-Xception peer",
+        "fer2013_accuracy.py --minutes 30 --baseline-epochs 0",
     ),
     "fer2013_accuracy_avx2": (
         "FER2013 accuracy per CPU-minute with oneDNN limited to AVX2 (the laptop case): reference model_2",
-        "fer2013_accuracy.py",
+        "ONEDNN_MAX_CPU_ISA=AVX2 fer2013_accuracy.py --minutes 30 --baseline-epochs 0 "
+        "--out benchmarks/results/fer2013_accuracy_avx2.json",
     ),
     "fer2013_loading": ("FER2013 loading: first parse vs cached (goal: cached ≤ 3 s)", "fer2013_loading.py"),
     "model_contamination": (
@@ -62,6 +63,11 @@ SCRIPTS = {
         "Live webcam: frame → bars in JupyterLab + Chromium (goal ≥ 15 frames/s, ≤ 100 ms)",
         "live_webcam.py",
     ),
+    "alignment": (
+        "Alignment by the eyes: FER2013 PublicTest faces turned 0°, ±15°, ±30°, the fallback model_2 with and "
+        "without align_face",
+        "alignment.py",
+    ),
     "face_detection": (
         "Face detection: recall and false positives on lfw_subset, single cascade vs the kit's detector",
         "face_detection.py",
@@ -85,14 +91,18 @@ SCRIPTS = {
     ),
     "architectures_5min": (
         "Assignment 6's race, 5 minutes a network (a shorter run of the same benchmark: ``--minutes 5``)",
-        "architectures.py",
+        "architectures.py --minutes 5 --out benchmarks/results/architectures_5min.json",
     ),
 }
 
 
 def _command(script: str) -> str:
-    """The command line that runs a benchmark script, as the page shows it."""
-    return f"`.venv/bin/python -m benchmarks.{script.removesuffix('.py')}`"
+    """The command line that writes a section's result file, as the page shows it: ``script`` is the script's file
+    name with the options (and any environment variables before it) that section was run with."""
+    words = script.split()
+    at = next(i for i, w in enumerate(words) if w.endswith(".py"))
+    module = f"benchmarks.{words[at].removesuffix('.py')}"
+    return "`" + " ".join([*words[:at], ".venv/bin/python", "-m", module, *words[at + 1 :]]) + "`"
 
 
 def _rate(row: dict) -> str:

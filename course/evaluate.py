@@ -111,8 +111,8 @@ def evaluate_model(
     """Evaluate the model file at ``model_path`` on the ``usage`` rows of ``data``; ``flip_tta=True`` averages
     each prediction with that of the mirrored face (:func:`with_flip_tta`). Functional and Sequential models are
     run with their batch norms folded (:func:`course.inference.fold_batch_norms`: the same predictions to float
-    rounding, ~1.3× the faces/s on a CPU); ``images_per_second`` is timed over the whole split in batches of
-    ``batch_size``.
+    rounding; on 2 cores 1.04-1.17× the faces/s in batches, 1.4× for one face: ``benchmarks/inference_speed.py``);
+    ``images_per_second`` is timed over the whole split in batches of ``batch_size``.
 
     Raises:
         FileNotFoundError: no model file.

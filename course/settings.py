@@ -232,7 +232,8 @@ EXPRESSION_LAB_CHROMIUM = Setting(
 EXPRESSION_LAB_CPU_ONLY = Setting(
     "EXPRESSION_LAB_CPU_ONLY",
     "0",
-    "`1` installs the smaller CPU-only builds `tensorflow-cpu` and `open3d-cpu` (same imports).",
+    "`1` installs the smaller CPU-only builds `tensorflow-cpu` and `open3d-cpu` (same imports) into a new virtual "
+    "environment; to switch an existing one, remove it first.",
     ("scripts/bootstrap.sh",),
 )
 EXPRESSION_LAB_PYTHON_ONLY = Setting(
@@ -245,8 +246,15 @@ EXPRESSION_LAB_PYTHON_ONLY = Setting(
 EXPRESSION_LAB_VENV = Setting(
     "EXPRESSION_LAB_VENV",
     "`.venv`; on the hub `/opt/expression-lab/.venv`",
-    "The kit's virtual environment: where `make` installs it, and where the hub starts each user's JupyterLab from.",
-    ("scripts/bootstrap.sh", "docs/deploy/jupyterhub_config.py"),
+    "The kit's virtual environment: where `make` installs it and runs from (`make VENV=…` sets it too), and where "
+    "the hub starts each user's JupyterLab from.",
+    ("Makefile", "scripts/bootstrap.sh", "docs/deploy/jupyterhub_config.py"),
+)
+PYTHON = Setting(
+    "PYTHON",
+    "`python3`",
+    "The Python (3.10 or newer) that creates the kit's virtual environment the first time.",
+    ("scripts/bootstrap.sh",),
 )
 
 # ------------------------------------------------------------------- a course on JupyterHub (docs/deploy/)
@@ -257,6 +265,12 @@ EXPRESSION_LAB_JUPYTER_CONFIG = Setting(
     "/etc/expression-lab/jupyter",
     "The folder holding the course-wide `nbgrader_config.py`, put on each user's Jupyter config path.",
     _HUB,
+)
+NBGRADER_EXCHANGE = Setting(
+    "NBGRADER_EXCHANGE",
+    "/srv/nbgrader/exchange",
+    "nbgrader's exchange folder (mode 1777), where assignments are released and submissions collected.",
+    ("docs/deploy/jupyterhub_config.py", "docs/deploy/nbgrader_config.py"),
 )
 EXPRESSION_LAB_HUB_STATE = Setting(
     "EXPRESSION_LAB_HUB_STATE", "/srv/jupyterhub", "The hub's database, cookie secret and proxy pid file.", _HUB
@@ -312,6 +326,7 @@ SECTIONS: tuple[tuple[str, str, tuple[Setting, ...]], ...] = (
             EXPRESSION_LAB_CPU_ONLY,
             EXPRESSION_LAB_PYTHON_ONLY,
             EXPRESSION_LAB_VENV,
+            PYTHON,
         ),
     ),
     (
@@ -319,6 +334,7 @@ SECTIONS: tuple[tuple[str, str, tuple[Setting, ...]], ...] = (
         "course/settings.py",
         (
             EXPRESSION_LAB_JUPYTER_CONFIG,
+            NBGRADER_EXCHANGE,
             EXPRESSION_LAB_HUB_STATE,
             EXPRESSION_LAB_HUB_URL,
             EXPRESSION_LAB_HUB_API_URL,

@@ -7,8 +7,9 @@ the name puts a photo in the test split, otherwise it is a training photo.
 Faces are found with the kit's Haar vote (:mod:`data_loaders.face_detection`: OpenCV's Haar cascades, Viola &
 Jones 2001, which ship with ``opencv-python-headless`` < 5, run on equalised images and merged by vote), or with
 MTCNN (Zhang et al. 2016, the ``mtcnn`` package) when asked: ``method="mtcnn"``, or ``"auto"`` for MTCNN where it
-is installed. In ``python -m benchmarks.face_detection`` MTCNN finds more small (24–40 px) and turned faces, the
-Haar vote more dim and side-lit ones, so the default stays the Haar vote, which the assignments were tuned with.
+is installed, which :func:`load_personal` uses by default (:func:`photo_method`). In
+``python -m benchmarks.face_detection`` MTCNN finds more small (24–40 px) and turned faces, the Haar vote more dim
+and side-lit ones; :func:`find_face` on its own defaults to the Haar vote.
 The largest face is kept, a margin is added, and a square crop is resized to 48×48 like FER2013's faces;
 ``align=True`` instead rotates and scales the face so that its eyes are level and placed as in FER2013
 (:mod:`data_loaders.alignment`). Photos where no face is found are listed in the report with a hint, never dropped

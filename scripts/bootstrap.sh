@@ -48,10 +48,19 @@ fi
 
 stamp="$VENV/.expression-lab-installed"
 want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+# Which builds the environment holds (EXPRESSION_LAB_CPU_ONLY when it was installed): pip cannot swap tensorflow for
+# tensorflow-cpu in place (both install the same package folder), so a different choice needs a new environment.
+builds_file="$VENV/.expression-lab-builds"
+builds=$([ "${EXPRESSION_LAB_CPU_ONLY:-0}" = 1 ] && echo cpu-only || echo default)
+if [ -f "$builds_file" ] && [ "$(cat "$builds_file")" != "$builds" ]; then
+  say "NOTE: $VENV holds the $(cat "$builds_file") builds of tensorflow and open3d, not the $builds ones asked for;"
+  say "    to switch, remove it (rm -rf $VENV) and run make again. Going on with the installed builds."
+  builds=$(cat "$builds_file")
+fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   say "installing the kit and its dependencies into $VENV (first time: a few minutes, ~2 GB)…"
   "$VENV/bin/python" -m pip install --upgrade --progress-bar on pip >/dev/null
-  if [ "${EXPRESSION_LAB_CPU_ONLY:-0}" = 1 ]; then  # tensorflow-cpu + open3d-cpu: smaller, no GPU support
+  if [ "$builds" = cpu-only ]; then  # tensorflow-cpu + open3d-cpu: smaller, no GPU support
     say "EXPRESSION_LAB_CPU_ONLY=1: installing the CPU-only builds of tensorflow and open3d"
     "$VENV/bin/python" -m pip install --progress-bar on $("$VENV/bin/python" scripts/requirements.py --cpu-only)
     "$VENV/bin/python" -m pip install --progress-bar on --no-deps -e .
@@ -59,6 +68,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$VENV/bin/python" -m pip install --progress-bar on -e ".[test]"
   fi
   echo "$want" > "$stamp"
+  [ -f "$builds_file" ] || echo "$builds" > "$builds_file"
 fi
 
 # jsonschema's optional IRI format checker (rfc3987-syntax, pulled in by jupyter-events' jsonschema[format-nongpl])

@@ -11,7 +11,10 @@ import re
 import sys
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python 3.10: pip's vendored copy of the same parser
+    from pip._vendor import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_ONLY = {"tensorflow": "tensorflow-cpu", "open3d": "open3d-cpu"}

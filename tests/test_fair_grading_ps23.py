@@ -27,10 +27,12 @@ def _cells(path):
     return sources_by_grade_id(path)
 
 
-def _run(path, grade_ids, ns):
+def _run(path, grade_ids, ns, public_only=False):
+    """Execute the cells ``grade_ids`` of ``path`` in ``ns`` (only their public part if ``public_only``)."""
     cells = _cells(path)
     for gid in grade_ids:
-        exec(compile(cells[gid], f"{path.name}#{gid}", "exec"), ns)  # noqa: S102 (our own notebooks)
+        source = cells[gid].split("### BEGIN HIDDEN TESTS")[0] if public_only else cells[gid]
+        exec(compile(source, f"{path.name}#{gid}", "exec"), ns)  # noqa: S102 (our own notebooks)
     return ns
 
 
@@ -271,6 +273,25 @@ def subject_split(subjects, test_fraction=0.2, seed=0):
 """,
         ),
     )
+
+
+# Right otherwise (boolean masks, no subject in both), but 10 % of 3 subjects rounds to no test subject.
+NO_MINIMUM_TEST_SUBJECT = """
+def subject_split(subjects, test_fraction=0.2, seed=0):
+    subjects = np.asarray(subjects)
+    ids = np.unique(subjects)
+    n_test = round(len(ids) * test_fraction)
+    test = np.isin(subjects, np.random.default_rng(seed).choice(ids, n_test, replace=False))
+    return ~test, test
+"""
+
+
+def test_a_subject_split_with_no_test_subject_fails_the_public_test(ps3_namespace):
+    ns = _with_answer(ps3_namespace, NO_MINIMUM_TEST_SUBJECT)
+    with pytest.raises(
+        AssertionError, match=r"expected 1 or 2 of 3 subjects in test with test_fraction=0\.1, found 0$"
+    ):
+        _run(PS3, ["test_subject_split"], ns, public_only=True)
 
 
 def test_the_released_extra_credit_cell_does_not_end_run_all_with_an_error(capsys):

@@ -272,6 +272,13 @@ def ccc(y_true, y_pred):
     return float(2 * covariance / (t.var() + p.var() + (t.mean() - p.mean()) ** 2))
 """
 
+# float32 throughout and a numpy scalar returned (np.float32 is not a Python float)
+PS4_NUMPY_SCALAR_CCC = """
+def ccc(y_true, y_pred):
+    t, p = np.asarray(y_true, dtype=np.float32), np.asarray(y_pred, dtype=np.float32)
+    return 2 * np.mean((t - t.mean()) * (p - p.mean())) / (t.var() + p.var() + (t.mean() - p.mean()) ** 2)
+"""
+
 PS4_COVARIANCE_MATRIX_CCC = """
 def ccc(y_true, y_pred):
     c = np.cov(y_true, y_pred, bias=True)
@@ -320,6 +327,7 @@ PS4_CORRECT_BUT_DIFFERENT = [
     ("copied-base", PS4_COPIED_BASE, "test_au_transfer"),
     ("float32-ccc", PS4_FLOAT32_CCC, "test_ccc"),
     ("covariance-matrix-ccc", PS4_COVARIANCE_MATRIX_CCC, "test_ccc"),
+    ("numpy-scalar-ccc", PS4_NUMPY_SCALAR_CCC, "test_ccc"),
     ("rescaled-sigmoid-head", PS4_RESCALED_SIGMOID_HEAD, "test_va_model"),
     ("copied-base-tanh-layer", PS4_COPIED_BASE_TANH_LAYER, "test_va_model"),
     ("pipeline-au-to-emotion", PS4_PIPELINE_AU_TO_EMOTION, "test_au_to_emotion"),
@@ -582,7 +590,13 @@ def test_ps4_the_text_names_the_right_sections_and_credits_what_it_asks_for():
     text = " ".join(" ".join("".join(c["source"]) for c in json.loads(PS4.read_text())["cells"]).split())
     assert "training runs in section 2.4" not in text and "training runs in section 2.5" in text
     assert "It takes about 8 minutes" in text, "expected the training cell's duration stated before it"
-    assert "muscle behind each" in cells["q_smile"], "expected the rubric to give credit for the muscles"
+    # Question 1.1 credits only what it asks: the muscles are in the AU table printed above it, so it no longer asks
+    # for them, and its rubric's last half point is the harder AU it does ask about.
+    question = text.split("**Question 1.1")[1].split("*Rubric")[0]
+    assert "which muscle" not in question and "harder" in question, f"expected 1.1 to ask no muscle, found {question!r}"
+    assert "muscle behind each" not in cells["q_smile"] and "AU6 is the harder one" in " ".join(
+        cells["q_smile"].split()
+    )
     assert "the kit's choice" in " ".join(cells["q_ccc"].split()) and "the kit's choice" in text.split("## 2.")[0]
     for gid in ("q_hard_aus", "q_ccc", "q_au_route"):
         assert "run record" in cells[gid].split("*Rubric")[1], f"{gid}: expected the rubric to read the run record"

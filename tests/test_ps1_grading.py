@@ -3,6 +3,8 @@
 Each case runs the very test cell of the solution notebook (hidden tests included) on another correct answer
 and expects it to pass; wrong answers must still fail with a message that says what was expected and found.
 Regression: the model_1 test required ``Conv2D(activation="relu")`` and failed ``Conv2D`` + ``layers.ReLU()``.
+Regression: wrong answers that passed the public part and failed only the hidden tests (negative pixels
+accepted, a second, vertical flip, a 6×6 pool of the same output shape) now fail the public part.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ def _source(gid):
     return "".join(CELLS[gid]["source"])
 
 
-def _run_test(gid, answer: str, **names):
-    """Define ``answer`` (a student's cell), then run test cell ``gid`` with its hidden tests."""
+def _run_test(gid, answer: str, *, public_only=False, **names):
+    """Define ``answer`` (a student's cell), then run test cell ``gid`` with its hidden tests (only its public part,
+    what the student sees, if ``public_only``)."""
     import keras
     from keras import layers
 
@@ -41,7 +44,8 @@ def _run_test(gid, answer: str, **names):
         **names,
     }
     exec(compile(answer, "answer", "exec"), ns)  # noqa: S102 (test fixtures written here)
-    exec(compile(_source(gid), gid, "exec"), ns)  # noqa: S102 (our own solution notebook)
+    source = _source(gid).split("### BEGIN HIDDEN TESTS")[0] if public_only else _source(gid)
+    exec(compile(source, gid, "exec"), ns)  # noqa: S102 (our own solution notebook)
     return ns
 
 
@@ -124,6 +128,53 @@ def make_augmentation():
     _run_test("test_augmentation", answer)
     with pytest.raises(AssertionError, match="expected faces flipped horizontally only"):
         _run_test("test_augmentation", answer.replace('mode="horizontal"', 'mode="horizontal_and_vertical"'))
+
+
+# Wrong answers that passed the public part of their test cell and failed only the hidden tests.
+NEGATIVE_PIXELS_ACCEPTED = """
+def parse_pixels(pixels):
+    values = np.array(pixels.split(), dtype=int)  # "1.5" raises ValueError, "-1" does not
+    if values.size != 2304 or values.max() > 255:
+        raise ValueError("expected 2304 integers of at most 255")
+    return values.astype(np.uint8).reshape(48, 48)
+"""
+
+SECOND_FLIP_VERTICAL = """
+def make_augmentation():
+    return keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomFlip("vertical"),
+                             layers.RandomRotation(0.05), layers.RandomTranslation(0.05, 0.05)])
+"""
+
+POOL_6_SAME_SHAPE = MODEL_1_VARIANTS["ReLU layers"].replace("MaxPooling2D(5, 2)", "MaxPooling2D(6, strides=2)")
+
+
+@pytest.mark.parametrize(
+    "gid, answer, expected",
+    [
+        ("test_parse_pixels", NEGATIVE_PIXELS_ACCEPTED, "expected a ValueError for a string with a value below 0"),
+        ("test_augmentation", SECOND_FLIP_VERTICAL, re.escape("horizontal'), found modes ['horizontal', 'vertical']")),
+        (
+            "test_model_1",
+            POOL_6_SAME_SHAPE,
+            re.escape("expected pool 5×5 with strides 2, found (6, 6) with strides (2"),
+        ),
+    ],
+    ids=["negative-pixels", "second-flip-vertical", "pool-6-same-shape"],
+)
+def test_a_wrong_answer_fails_the_public_part_with_a_reason(gid, answer, expected):
+    with pytest.raises(AssertionError, match=expected):
+        _run_test(gid, answer, public_only=True)
+
+
+def test_the_wrong_parse_pixels_accepts_only_negative_values():
+    """The fixture above is wrong only there: every other bad string of the public part raises ValueError."""
+    ns = {"np": np}
+    exec(NEGATIVE_PIXELS_ACCEPTED, ns)  # noqa: S102
+    for bad in ("1 2 3", " ".join(["256"] * 2304), " ".join(["1.5"] * 2304)):
+        with pytest.raises(ValueError):
+            ns["parse_pixels"](bad)
+    wrapped = ns["parse_pixels"](" ".join(["-1"] * 2304))
+    assert wrapped.max() == 255, f"expected -1 accepted and wrapped to 255, found a maximum of {wrapped.max()}"
 
 
 def test_the_accuracy_scale():
