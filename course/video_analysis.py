@@ -172,13 +172,14 @@ def analyze_video(
 
     total = (info.frame_count + every - 1) // every if info.frame_count > 0 else None
     bar = tqdm(total=total, desc=f"analysing {path.name}", unit="frame", disable=not progress)
-    previous = None
+    previous, last_index = None, -1
     since_search, had_face = search_every, False  # analysed frames since the last whole-frame search
     # a short clip's counts are read from its warning; every warning caught here is issued again after
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         try:
             for index, time_s, grey in iter_frames(path, every=every, grey=True):
+                last_index = index
                 tracked = previous is not None and method == "haar"
                 boxes = faces_near(grey, previous) if tracked else np.zeros((0, 4), np.int64)
                 # the whole vote is skipped only while the frames before had no face at all
@@ -236,7 +237,8 @@ def analyze_video(
         path=str(path),
         fps=info.fps,
         frame_count=info.frame_count,
-        frames_decoded=short.decoded if short else info.frame_count,
+        # a header can also undercount: the stream is decoded to its end
+        frames_decoded=short.decoded if short else max(info.frame_count, last_index + 1),
         width=info.width,
         height=info.height,
         every=every,

@@ -29,6 +29,7 @@ import os
 import tarfile
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -143,8 +144,9 @@ def load_fer2013(
 
     Raises:
         FileNotFoundError: a configured path that does not exist (says where to get FER2013).
-        FER2013FormatError: an unreadable file, missing columns, or bad rows with ``on_bad_rows="raise"``
-            (names the file, the line numbers and what was expected).
+        FER2013FormatError: an unreadable file, missing columns, bad rows with ``on_bad_rows="raise"``, or no
+            usable row at all (a header only, or every row bad; names the file, the line numbers and what was
+            expected).
         ValueError: ``usage`` names a ``Usage`` the file does not have, or ``on_bad_rows`` is not valid.
     """
     check_on_bad_rows(on_bad_rows)
@@ -242,7 +244,7 @@ def _read_table(path: Path) -> tuple[str, pd.DataFrame]:
                 raw = zf.read(member)
             compression = "gzip" if member.lower().endswith(".gz") else None
             return f"{path}:{member}", _csv_frame(io.BytesIO(raw), f"{path}:{member}", compression)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+    except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:  # zlib: corrupt deflate data
         raise FER2013FormatError(f"{path}: cannot read the archive ({exc})") from exc
     compression = "gzip" if name.endswith(".gz") else None
     return str(path), _csv_frame(path, str(path), compression)
@@ -267,7 +269,7 @@ def _csv_frame(source, label: str, compression: str | None = None) -> pd.DataFra
         )
     except UnicodeDecodeError as exc:
         raise FER2013FormatError(f"{label}: not a UTF-8/ASCII csv file ({exc.reason} at byte {exc.start})") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, EOFError, OSError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, zlib.error, EOFError, OSError) as exc:
         raise FER2013FormatError(f"{label}: not a readable FER2013 csv ({exc})") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     if "pixels" not in frame.columns:
@@ -284,7 +286,8 @@ def _frame_to_dataset(frame: pd.DataFrame, label: str, source: str, on_bad_rows:
     reasons: dict[int, str] = {}
 
     pixels = frame["pixels"].str.strip()
-    well_formed = pixels.str.fullmatch(r"\d+(?: \d+)*") & (pixels.str.count(" ") == N_PIXELS - 1)
+    # [0-9], not \d: \d also matches other scripts' digits ("٣"), which numpy's parser cannot read
+    well_formed = pixels.str.fullmatch(r"[0-9]+(?: [0-9]+)*") & (pixels.str.count(" ") == N_PIXELS - 1)
     for i in np.flatnonzero(~well_formed.to_numpy()):
         reasons[i] = _pixel_problem(pixels.iat[i])
 
@@ -297,6 +300,7 @@ def _frame_to_dataset(frame: pd.DataFrame, label: str, source: str, on_bad_rows:
     else:
         labels = np.full(n, -1, dtype=np.int64)
 
+    assumed = ""  # what the description says of a Usage the file does not give
     if "Usage" in frame.columns:
         usage = frame["Usage"].str.strip().to_numpy(dtype=str)
         valid = np.isin(usage, USAGES)
@@ -304,12 +308,13 @@ def _frame_to_dataset(frame: pd.DataFrame, label: str, source: str, on_bad_rows:
             reasons.setdefault(i, f"Usage {str(usage[i])!r} is not one of {', '.join(USAGES)}")
     elif "emotion" in frame.columns:  # Kaggle train.csv
         usage = np.full(n, "Training")
-    else:  # Kaggle test.csv: PublicTest rows, then PrivateTest rows
-        usage = (
-            np.where(np.arange(n) < _TEST_HALF, "PublicTest", "PrivateTest")
-            if n == 2 * _TEST_HALF
-            else np.full(n, "PublicTest")
-        )
+        assumed = " (no Usage column: every row taken as Training, as in Kaggle's train.csv)"
+    elif n == 2 * _TEST_HALF:  # Kaggle test.csv: PublicTest rows, then PrivateTest rows
+        usage = np.where(np.arange(n) < _TEST_HALF, "PublicTest", "PrivateTest")
+        assumed = f" (no Usage column: the first {_TEST_HALF} rows taken as PublicTest, the rest as PrivateTest)"
+    else:
+        usage = np.full(n, "PublicTest")
+        assumed = " (no Usage column and no emotion: every row taken as unlabelled PublicTest)"
 
     good = well_formed.to_numpy().copy()
     images = np.zeros((0, N_PIXELS), np.uint8)
@@ -332,8 +337,16 @@ def _frame_to_dataset(frame: pd.DataFrame, label: str, source: str, on_bad_rows:
         )
     keep = np.ones(n, bool)
     keep[bad_index] = False
+    if not keep.any():  # nothing to learn from: say so here rather than hand back an empty dataset
+        raise FER2013FormatError(
+            f"{label}: no data rows (only a header)"
+            if n == 0
+            else f"{label}: no usable rows, all {n} are bad:\n{bad_rows_listing(bad)}"
+        )
     images = images[keep[good]] if good.any() else images
-    description = f"FER2013 from {label}: {int(keep.sum())} rows" + (f", {len(bad)} bad rows skipped" if bad else "")
+    description = (
+        f"FER2013 from {label}: {int(keep.sum())} rows" + (f", {len(bad)} bad rows skipped" if bad else "") + assumed
+    )
     return ImageDataset(
         images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE),
         labels[keep],
@@ -351,7 +364,7 @@ def _pixel_problem(text: str) -> str:
     if len(tokens) != N_PIXELS:
         return f"has {len(tokens)} pixel values, expected {N_PIXELS} (48×48)"
     for k, tok in enumerate(tokens):
-        if not tok.isdigit():
+        if not (tok.isascii() and tok.isdigit()):
             return f"pixel {k + 1} is {tok!r}, expected an integer 0-255"
     return "pixel values must be separated by single spaces"
 

@@ -64,6 +64,10 @@ class Cloud(NamedTuple):
     points: np.ndarray | str
 
 
+#: Vertices of ARKit's face mesh (``ARFaceGeometry``; every iPhone X face cloud has them, in the same order).
+ARKIT_VERTICES = 1220
+
+
 def iphonex_path(path: str | os.PathLike | None = None, *, synthetic_fallback: bool = True) -> Path:
     """Resolve the point clouds: ``path`` → ``$IPHONEX_PATH`` → ``<repo>/data/iphonex/`` → synthetic default.
 
@@ -173,6 +177,13 @@ def _dataset(points, subjects, emotions, source, description, bad=()) -> PointCl
 # ------------------------------------------------------------------------------------------- checking clouds
 
 
+def _finite_in_float32(cloud: np.ndarray) -> np.ndarray:
+    """Per point of a ``(P, 3)`` cloud, whether its coordinates are finite once stored as float32 (what the dataset
+    holds: 1e39 is finite as float64 and inf as float32)."""
+    with np.errstate(over="ignore"):
+        return np.all(np.isfinite(cloud.astype(np.float32)), axis=1)
+
+
 def _check_clouds(clouds: list[Cloud], label: str, on_bad: str) -> PointCloudDataset:
     """Validate the clouds the readers found and stack the good ones."""
     problems: dict[int, str] = {}
@@ -188,17 +199,23 @@ def _check_clouds(clouds: list[Cloud], label: str, on_bad: str) -> PointCloudDat
             problems[i] = cloud
         elif len(cloud) == 0:
             problems[i] = "empty cloud (0 points)"
-        elif not np.all(np.isfinite(cloud)):
-            bad = np.flatnonzero(~np.all(np.isfinite(cloud), axis=1))
-            problems[i] = f"{len(bad)} point(s) with NaN or inf coordinates (first: point {bad[0]})"
+        elif not (finite := _finite_in_float32(cloud)).all():
+            bad = np.flatnonzero(~finite)
+            problems[i] = (
+                f"{len(bad)} point(s) with NaN or inf coordinates, or beyond float32's range (first: point {bad[0]})"
+            )
         else:
             arrays[i] = cloud
     if arrays:
         sizes = np.array([len(a) for a in arrays.values()])
-        expected = int(np.bincount(sizes).argmax())
+        counts = np.bincount(sizes)
+        tied = np.flatnonzero(counts == counts.max())  # the most common size; on a tie ARKit's 1220, else the larger
+        expected = ARKIT_VERTICES if ARKIT_VERTICES in tied else int(tied.max())
         for i, a in arrays.items():
             if len(a) != expected:
-                problems[i] = f"{len(a)} points, expected {expected} like the other clouds (ARKit meshes: 1220)"
+                problems[i] = (
+                    f"{len(a)} points, expected {expected} like the other clouds (ARKit meshes: {ARKIT_VERTICES})"
+                )
     bad = tuple(
         BadRow(f"{label}: sample {clouds[i].sample_id!r} emotion {clouds[i].emotion!r}", problems[i])
         for i in sorted(problems)
@@ -233,6 +250,35 @@ def _load(source: Path, on_bad: str) -> PointCloudDataset:
 # ------------------------------------------------------------------------------------------------- faces.py
 
 
+#: Marks a number list of faces.py stashed before parsing (a NUL byte: no literal of a real file starts with one).
+_PLACEHOLDER = "\x00numbers:"
+
+
+def _duplicate_keys(value: ast.expr) -> dict[tuple[str, str], str]:
+    """``(sample_id, emotion)`` → why, for each key that faces.py's dict literals give twice (Python keeps the last
+    one, so the first would be lost without a word). An emotion of ``"*"`` stands for a whole repeated sample."""
+    found: dict[tuple[str, str], str] = {}
+
+    def repeats(node: ast.Dict) -> list[tuple[object, int, int]]:
+        first: dict[object, int] = {}
+        twice = []
+        for key in node.keys:
+            if isinstance(key, ast.Constant):
+                if key.value in first:
+                    twice.append((key.value, first[key.value], key.lineno))
+                first.setdefault(key.value, key.lineno)
+        return twice
+
+    if isinstance(value, ast.Dict):
+        for sid, a, b in repeats(value):
+            found[(str(sid), "*")] = f"sample {sid!r} is given twice (lines {a} and {b})"
+        for key, inner in zip(value.keys, value.values):
+            if isinstance(key, ast.Constant) and isinstance(inner, ast.Dict):
+                for emotion, a, b in repeats(inner):
+                    found[(str(key.value), str(emotion))] = f"given twice in its sample (lines {a} and {b})"
+    return found
+
+
 def _read_faces_py(path: Path) -> list[Cloud]:
     """Parse ``faces.py`` without executing it."""
     try:
@@ -245,7 +291,8 @@ def _read_faces_py(path: Path) -> list[Cloud]:
 
     def stash(match: re.Match) -> str:
         numbers.append(match.group(1))
-        return str(len(numbers) - 1)  # an int placeholder, swapped back below
+        # a string placeholder, swapped back below: an int one would pass a nested list [[...]] off as coordinates
+        return repr(f"{_PLACEHOLDER}{len(numbers) - 1}")
 
     skeleton = _NUMBER_LIST.sub(stash, text)
     try:
@@ -292,6 +339,7 @@ def _read_faces_py(path: Path) -> list[Cloud]:
         raise IPhoneXFormatError(
             f"{path}: expected a dict {{sample_id: {{emotion: {{'x', 'y', 'z'}}}}}}, found a {type(samples).__name__}"
         )
+    twice = _duplicate_keys(value)
     clouds = []
     for sid, emotions in samples.items():
         if not isinstance(emotions, dict):
@@ -299,13 +347,15 @@ def _read_faces_py(path: Path) -> list[Cloud]:
             clouds.append(Cloud(str(sid), "?", f"expected {{emotion: {{'x': [...], ...}}}}, found {found}"))
             continue
         for emotion, xyz in emotions.items():
-            clouds.append(Cloud(str(sid), str(emotion), _xyz_cloud(xyz, numbers)))
+            # a repeated key leaves one of two clouds: which one was meant cannot be told, so neither is used
+            repeated = twice.get((str(sid), str(emotion))) or twice.get((str(sid), "*"))
+            clouds.append(Cloud(str(sid), str(emotion), repeated or _xyz_cloud(xyz, numbers)))
     return clouds
 
 
 def _coordinates(value, numbers: list[str]) -> np.ndarray | str:
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(numbers):
-        text = numbers[value].strip().rstrip(",")
+    if isinstance(value, str) and value.startswith(_PLACEHOLDER):
+        text = numbers[int(value[len(_PLACEHOLDER) :])].strip().rstrip(",")
         if not text:
             return np.zeros(0, np.float64)
         parts = text.split(",")
@@ -369,6 +419,53 @@ def _read_npz(path: Path) -> list[Cloud]:
     return [Cloud(str(s), str(e), p.astype(np.float64)) for s, e, p in zip(ids, emotions, points)]
 
 
+#: Bytes of each scalar type of the PLY format (Bourke's specification, and the sized names rply accepts).
+_PLY_SIZES = {
+    **dict.fromkeys(("char", "uchar", "int8", "uint8"), 1),
+    **dict.fromkeys(("short", "ushort", "int16", "uint16"), 2),
+    **dict.fromkeys(("int", "uint", "float", "int32", "uint32", "float32"), 4),
+    **dict.fromkeys(("double", "float64"), 8),
+}
+
+
+def _truncated_ply(path: Path) -> str | None:
+    """Why the vertices of the PLY file ``path`` are incomplete, or None when its body holds every vertex its header
+    declares (or the header is not one this check reads: open3d then judges the file). open3d reads a PLY cut short
+    without an error, filling the missing vertices with zeros or leftover memory, hence this check."""
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    end = head.find(b"end_header")
+    if not head.startswith(b"ply") or end < 0:
+        return None
+    body_start = head.index(b"\n", end) + 1 if b"\n" in head[end:] else len(head)
+    fmt, count, sizes, element = None, None, [], None
+    for line in head[:end].decode("ascii", "replace").splitlines():
+        words = line.split()
+        if words[:1] == ["format"] and len(words) > 1:
+            fmt = words[1]
+        elif words[:1] == ["element"] and len(words) == 3:
+            element = words[1]
+            if element == "vertex" and words[2].isdigit():
+                count = int(words[2])
+        elif words[:1] == ["property"] and element == "vertex":
+            sizes.append(_PLY_SIZES.get(words[1]) if len(words) == 3 else None)  # a list property: no fixed size
+    if count is None:
+        return None
+    if fmt == "ascii":
+        with open(path, "rb") as f:
+            f.seek(body_start)
+            lines = sum(1 for line in f if line.strip())
+        if lines < count:
+            return f"{path.name}: the file ends after {lines} of the {count} vertices its header declares"
+    elif fmt in ("binary_little_endian", "binary_big_endian") and sizes and None not in sizes:
+        need = body_start + count * sum(sizes)
+        have = path.stat().st_size
+        if have < need:
+            whole = max(0, (have - body_start) // sum(sizes))
+            return f"{path.name}: the file ends after {whole} of the {count} vertices its header declares"
+    return None
+
+
 def _read_folder(root: Path) -> list[Cloud]:
     import open3d as o3d
 
@@ -387,6 +484,9 @@ def _read_folder(root: Path) -> list[Cloud]:
                 continue
             if file.stat().st_size == 0:
                 clouds.append(Cloud(subject.name, file.stem, f"{file.name}: empty file (0 bytes)"))
+                continue
+            if file.suffix.lower() == ".ply" and (truncated := _truncated_ply(file)):
+                clouds.append(Cloud(subject.name, file.stem, truncated))
                 continue
             if file.suffix.lower() == ".obj":
                 points = np.asarray(o3d.io.read_triangle_mesh(str(file)).vertices, np.float64)

@@ -101,11 +101,13 @@ def read_grayscale(path: str | os.PathLike) -> np.ndarray:
     Handles RGB, RGBA (composited on white), palette, 1-bit and 16-bit images.
 
     Raises:
-        PersonalPhotoError: an empty, unreadable or non-image file (the message names it).
+        PersonalPhotoError: a missing, empty, unreadable or non-image file (the message names it).
     """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    if not path.is_file():
+        raise PersonalPhotoError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise PersonalPhotoError(f"{path}: empty file (0 bytes)")
     try:
@@ -166,6 +168,11 @@ def _label_of(file: Path, root: Path) -> tuple[str, str]:
     tokens = [t for t in re.split(r"[^a-zA-Z]+", file.stem.lower()) if t]
     emotion = next((t for t in tokens if _is_emotion(t)), None)
     if emotion is None:
+        if len(parts) == 3 and _is_emotion(parts[1]):  # the layout, but a split folder of another name
+            raise PersonalPhotoError(
+                f"{file}: the split folder {parts[0]!r} is neither train nor test "
+                f"(expected <train|test>/<emotion>/<n>.jpg)"
+            )
         raise PersonalPhotoError(
             f"{file}: no emotion in the path or file name (expected "
             f"<train|test>/<emotion>/<n>.jpg or a name like happy_1.jpg)"

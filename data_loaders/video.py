@@ -164,14 +164,15 @@ def iter_frames(
     Args:
         path: the clip. every: keep every ``every``-th frame (1 = all; skipped frames are grabbed, not decoded).
         grey: yield ``uint8 (H, W)`` grey frames instead of ``uint8 (H, W, 3)`` RGB.
-        stop: stop before this frame index (default: the end).
+        stop: stop before this frame index (default: the end of the stream, decoded to its last frame whatever
+            frame count the container reports: headers can over- or undercount).
 
     Yields:
         ``(frame index, time in seconds, image)``; the time is ``index / fps`` (the container's fps; 30 when it
         reports none).
 
     Raises:
-        ValueError: ``every`` < 1.
+        ValueError: ``every`` < 1, or ``stop`` < 0.
         VideoError: the clip cannot be opened or yields no frame.
 
     Warns:
@@ -182,14 +183,15 @@ def iter_frames(
 
     if every < 1:
         raise ValueError(f"every must be ≥ 1, got {every}")
+    if stop is not None and stop < 0:
+        raise ValueError(f"stop must be ≥ 0 (a frame index), got {stop}")
     path = Path(path)
     capture = _open(path)
     try:
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
-        expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        last = expected if stop is None else min(stop, expected) if expected > 0 else stop
+        expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)  # only for the warning: never the truth
         index = 0
-        while last is None or last <= 0 or index < last:
+        while stop is None or index < stop:
             if index % every:
                 ok = capture.grab()
                 image = None
@@ -222,10 +224,13 @@ def read_frame(path: str | os.PathLike, index: int, grey: bool = False) -> np.nd
     """One frame of a clip (seeking), ``uint8 (H, W, 3)`` RGB or ``(H, W)`` grey.
 
     Raises:
+        ValueError: ``index`` < 0.
         VideoError: the clip cannot be opened or frame ``index`` cannot be decoded.
     """
     import cv2
 
+    if index < 0:
+        raise ValueError(f"index must be ≥ 0 (frames count from 0), got {index}")
     path = Path(path)
     capture = _open(path)
     try:
@@ -243,6 +248,11 @@ def ground_truth_path(path: str | os.PathLike) -> Path:
     return Path(path).with_suffix(".csv")
 
 
+def _shown(value) -> str:
+    """A csv value as an error message shows it: text quoted, numbers as written."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def load_ground_truth(path: str | os.PathLike) -> pd.DataFrame | None:
     """The per-frame ground truth of a clip (``<clip>.csv``), or None when the clip has none.
 
@@ -250,15 +260,34 @@ def load_ground_truth(path: str | os.PathLike) -> pd.DataFrame | None:
         A DataFrame with one row per frame, sorted by ``frame`` (int64), as written (see the module docstring).
 
     Raises:
-        VideoError: the CSV has no ``frame`` column, or repeats a frame (the message names the file).
+        VideoError: the CSV cannot be read, has no ``frame`` column, has a ``frame`` that is not a whole number
+            ≥ 0 or a ``smile`` that is not 0, 1 or empty (unlabelled: NaN), or repeats a frame (the message names
+            the file and the line).
     """
     csv = ground_truth_path(path)
     if not csv.is_file():
         return None
-    truth = pd.read_csv(csv, keep_default_na=False, na_values={"AU12": [""], "AU6": [""]})
+    try:
+        truth = pd.read_csv(csv, keep_default_na=False, na_values={"AU12": [""], "AU6": [""]})
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise VideoError(f"{csv}: not a readable ground-truth csv ({err})") from None
     if "frame" not in truth.columns:
         raise VideoError(f"{csv}: ground truth needs a 'frame' column (found {', '.join(truth.columns)})")
-    truth["frame"] = truth["frame"].astype(np.int64)
+    frames = pd.to_numeric(truth["frame"], errors="coerce")
+    bad = ~(frames.notna() & (frames >= 0) & (frames == frames.round()))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        shown = _shown(truth["frame"].iloc[i])
+        raise VideoError(f"{csv}:{i + 2}: frame {shown} is not a frame number (a whole number ≥ 0)")
+    truth["frame"] = frames.astype(np.int64)
+    if "smile" in truth.columns:
+        smile = pd.to_numeric(truth["smile"], errors="coerce")
+        unlabelled = truth["smile"].astype(str).str.strip().eq("")  # an empty cell: a frame nobody labelled (NaN)
+        bad = ~(smile.isin([0, 1]) | unlabelled)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise VideoError(f"{csv}:{i + 2}: smile {_shown(truth['smile'].iloc[i])} is not 0 or 1 (or empty)")
+        truth["smile"] = smile.astype(np.int64) if not unlabelled.any() else smile
     repeated = truth["frame"][truth["frame"].duplicated()]
     if len(repeated):
         raise VideoError(f"{csv}: frame {int(repeated.iloc[0])} appears more than once")

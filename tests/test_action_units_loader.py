@@ -91,6 +91,24 @@ def test_openface_csv_with_leading_spaces_and_aligned_faces(tmp_path):
     assert np.array_equal(again.images, load_action_units(path).images)
 
 
+def test_the_cache_sees_a_changed_face_crop_beside_the_csv(tmp_path, monkeypatch):
+    """A single OpenFace csv reads its crops from clip_aligned/ beside it: a crop replaced after the first read must
+    not come back from the cache (regression: the key held only the csv)."""
+    import os
+
+    monkeypatch.setenv("EXPRESSION_LAB_CACHE", str(tmp_path / "cache"))
+    path, _ = _openface(tmp_path / "of")
+    first = load_action_units(path)
+    crop = path.parent / "clip_aligned" / "frame_det_00_000001.bmp"
+    Image.fromarray(np.zeros((112, 112, 3), np.uint8)).save(crop)
+    os.utime(crop, ns=(crop.stat().st_atime_ns, crop.stat().st_mtime_ns + 10**9))  # a later mtime on any file system
+    again = load_action_units(path)
+    assert "read from the cache" not in again.description, f"expected a fresh parse, found {again.description!r}"
+    assert first.images[0].mean() > 0 and again.images[0].max() == 0, (
+        f"expected the replaced crop (black) read again, found a mean of {again.images[0].mean():.1f}"
+    )
+
+
 def test_openface_frames_without_a_face_are_left_out_and_listed(tmp_path):
     path, _ = _openface(tmp_path / "of", spaces=False, extra_lines=["5,0,0.133,0.0,0,0,0,0,0,0,0,0.5"])
     with pytest.warns(UserWarning, match="left out 1"):
@@ -107,6 +125,10 @@ def test_openface_frames_without_a_face_are_left_out_and_listed(tmp_path):
         ("5,0,0.1,0.9,1,1,0,0,3,0,0,0", "AU01_c must be 0 or 1"),
         ("5,0,0.1,0.9,1,1,0,0,1,0,0,1.5", "valence = 1.5 is outside"),
         ("5,0,0.1,0.9,1,1,0,0,1,0,0,0", "no aligned face image clip_aligned/frame_det_00_000005"),
+        # regressions: a duplicated frame was kept twice, 2.7 read as frame 2, inf raised an OverflowError
+        ("2,0,0.1,0.9,1,1,0,0,1,0,0,0", "frame 2 face_id 0 appears twice (first on line 3)"),
+        ("2.7,0,0.1,0.9,1,1,0,0,1,0,0,0", "frame '2.7' / face_id '0' is not a whole number"),
+        ("inf,0,0.1,0.9,1,1,0,0,1,0,0,0", "frame 'inf' / face_id '0' is not a whole number"),
     ],
 )
 def test_openface_bad_rows_name_the_file_line_and_problem(tmp_path, line, message):

@@ -85,6 +85,9 @@ def test_kaggle_train_csv_is_training(tmp_path, tiny_faces):
     path.write_text("emotion,pixels\n" + "\n".join(f"{lab},{pixels_string(img)}" for img, lab in zip(images, labels)))
     data = load_fer2013(path)
     assert set(data.usage) == {"Training"} and np.array_equal(data.labels, labels)
+    assert "no Usage column: every row taken as Training" in data.description, (  # said, not guessed in silence
+        f"expected the description to say how Usage was assigned, found {data.description!r}"
+    )
 
 
 def test_kaggle_test_csv_is_unlabelled(tmp_path, tiny_faces):
@@ -93,6 +96,9 @@ def test_kaggle_test_csv_is_unlabelled(tmp_path, tiny_faces):
     path.write_text("pixels\n" + "\n".join(pixels_string(i) for i in images))
     data = load_fer2013(path)
     assert (data.labels == -1).all(), "test.csv has no labels: -1 marks them unknown"
+    assert "every row taken as unlabelled PublicTest" in data.description, (
+        f"expected the description to say how Usage was assigned, found {data.description!r}"
+    )
     assert np.array_equal(data.images, images)
 
 
@@ -152,6 +158,8 @@ GOOD = " ".join(["7"] * 2304)
         (f"happy,{GOOD},Training", "emotion 'happy' is not a FER2013 label code 0-6"),
         (f"3,{GOOD},Validation", "Usage 'Validation' is not one of Training, PublicTest, PrivateTest"),
         ("3,,Training", "has 0 pixel values, expected 2304"),
+        # another script's digit: a \\d pattern let it through to numpy's parser, which failed naming no row
+        (f"0,{GOOD[:-1]}\u0663,Training", "pixel 2304 is '\u0663', expected an integer 0-255"),
     ],
 )
 def test_bad_rows_name_the_file_and_line(fer_csv, bad_line, expected):
@@ -193,6 +201,40 @@ def test_truncated_gzip_is_a_format_error(fer_csv, tmp_path):
     gz.write_bytes(gzip.compress(fer_csv.read_bytes())[:500])
     with pytest.raises(FER2013FormatError, match="fer2013.csv.gz"):
         load_fer2013(gz)
+
+
+def test_a_corrupt_zip_or_gzip_is_a_format_error_not_a_zlib_traceback(fer_csv, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "fer2013.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("fer2013.csv", fer_csv.read_bytes())
+    data = bytearray(archive.read_bytes())
+    start = 30 + len("fer2013.csv")  # the deflate data begins after the local header and the member's name
+    data[start : start + 64] = b"\xff" * 64  # it no longer decodes: zlib.error, where a CRC error would be BadZipFile
+    archive.write_bytes(bytes(data))
+    with pytest.raises(FER2013FormatError, match=r"fer2013\.zip: cannot read the archive"):
+        load_fer2013(archive)
+    gz = tmp_path / "fer2013.csv.gz"
+    compressed = bytearray(gzip.compress(fer_csv.read_bytes()))
+    compressed[20:84] = bytes(64)
+    gz.write_bytes(bytes(compressed))
+    with pytest.raises(FER2013FormatError, match=r"fer2013\.csv\.gz"):
+        load_fer2013(gz)
+
+
+def test_a_file_with_no_usable_row_is_an_error_that_lists_the_bad_rows(tmp_path, capsys):
+    from data_loaders.__main__ import main
+
+    path = tmp_path / "fer2013.csv"
+    path.write_text("emotion,pixels,Usage\n")
+    with pytest.raises(FER2013FormatError, match=r"fer2013\.csv: no data rows \(only a header\)"):
+        load_fer2013(path)
+    path.write_text("emotion,pixels,Usage\n9,1 2 3,Training\n")
+    with pytest.raises(FER2013FormatError, match=r"no usable rows, all 1 are bad:\n.*fer2013\.csv:2: has 3 pixel"):
+        load_fer2013(path, on_bad_rows="skip")
+    assert main(["check", str(path)]) == 2  # regression: check crashed on an empty table before listing the rows
+    assert f"{path}:2: has 3 pixel values" in capsys.readouterr().err
 
 
 def test_input_files_are_never_modified(fer_csv):

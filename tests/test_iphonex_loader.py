@@ -147,6 +147,79 @@ def test_bad_npz_and_folder_files(tmp_path):
     assert "happy.ply: empty file (0 bytes)" in str(err.value) and "sad.txt: not a point-cloud file" in str(err.value)
 
 
+@pytest.mark.parametrize("ascii_format", [True, False], ids=["ascii", "binary"])
+def test_a_ply_cut_short_is_a_bad_cloud_not_a_face_padded_with_garbage(tmp_path, ascii_format):
+    """open3d reads a PLY cut short without an error and fills the missing vertices with zeros or leftover
+    memory; the loader reports it instead (regression: it loaded as a whole 1220-point face)."""
+    import open3d as o3d
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "clouds" / "s0"
+    root.mkdir(parents=True)
+    for emotion in ("happy", "sad"):
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(rng.normal(size=(1220, 3)) * 0.05))
+        o3d.io.write_point_cloud(str(root / f"{emotion}.ply"), cloud, write_ascii=ascii_format)
+    whole = (root / "happy.ply").read_bytes()
+    (root / "happy.ply").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(IPhoneXFormatError, match=r"happy\.ply: the file ends after \d+ of the 1220 vertices"):
+        load_iphonex(tmp_path / "clouds")
+    with pytest.warns(UserWarning, match="skipped 1 bad clouds"):
+        kept = load_iphonex(tmp_path / "clouds", on_bad_rows="skip")
+    assert list(kept.emotions) == ["sad"], f"expected only the whole cloud kept, found {list(kept.emotions)}"
+
+
+def test_on_a_tie_of_cloud_sizes_the_arkit_size_is_the_expected_one(tmp_path):
+    """One 1220-point cloud and one 1000-point cloud: the 1000-point one is the odd one out (regression: a tie
+    picked the smaller size and flagged the ARKit mesh)."""
+    import open3d as o3d
+
+    clouds = tmp_path / "clouds" / "s0"
+    clouds.mkdir(parents=True)
+
+    for emotion, n in (("happy", 1220), ("sad", 1000)):
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.random.default_rng(n).normal(size=(n, 3))))
+        o3d.io.write_point_cloud(str(clouds / f"{emotion}.ply"), cloud)
+    with pytest.raises(IPhoneXFormatError, match=r"emotion 'sad'.*1000 points, expected 1220 like the other clouds"):
+        load_iphonex(tmp_path / "clouds")
+
+
+def test_a_sample_or_emotion_given_twice_and_nested_lists_are_reported(tmp_path):
+    """Regressions: a dict literal keeps the last of two equal keys, so a cloud was lost without a word; a nested
+    list [[...]] loaded the placeholders of the number lists as coordinates."""
+    path = tmp_path / "faces.py"
+    cloud = "{'x': [0.1, 0.2], 'y': [0.0, 0.1], 'z': [0.3, 0.3]}"
+    path.write_text(
+        "face_samples = {\n"
+        f" 'a': {{'happy': {cloud}, 'sad': {cloud}, 'happy': {cloud}}},\n"
+        f" 'b': {{'angry': {cloud}}},\n"
+        f" 'b': {{'fear': {cloud}}},\n"
+        f" 'c': {{'sad': {cloud}, 'fear': {{'x': [[0.1, 0.2]], 'y': [[0.0, 0.1]], 'z': [[0.3, 0.3]]}}}},\n"
+        "}\n"
+    )
+    with pytest.warns(UserWarning, match="skipped 3 bad clouds"):
+        data = load_iphonex(path, on_bad_rows="skip")
+    reasons = {row.where.split(": ", 1)[1]: row.reason for row in data.bad_rows}
+    assert "given twice in its sample (lines 2 and 2)" in reasons["sample 'a' emotion 'happy'"], reasons
+    assert "sample 'b' is given twice (lines 3 and 4)" in reasons["sample 'b' emotion 'fear'"], reasons
+    assert "must be numbers" in reasons["sample 'c' emotion 'fear'"], reasons
+    assert sorted(zip(data.subjects, data.emotions)) == [("a", "sad"), ("c", "sad")], list(
+        zip(data.subjects, data.emotions)
+    )
+
+
+def test_coordinates_beyond_float32_are_reported_not_stored_as_inf(tmp_path):
+    path = tmp_path / "faces.npz"
+    points = np.zeros((2, 4, 3))
+    points[1, 2] = 1e39  # finite in float64, inf in the float32 the dataset stores
+    np.savez(path, points=points, sample_id=np.array(["a", "b"]), emotion=np.array(["happy", "sad"]))
+    with pytest.raises(
+        IPhoneXFormatError,
+        match=r"'b' emotion 'sad'.*1 point\(s\) with NaN or inf coordinates, or "
+        r"beyond float32's range \(first: point 2\)",
+    ):
+        load_iphonex(path)
+
+
 def test_resolution_env_default_folder_and_synthetic(tmp_path, faces_py, monkeypatch):
     monkeypatch.setenv("IPHONEX_PATH", str(faces_py))
     assert load_iphonex().source == str(faces_py)

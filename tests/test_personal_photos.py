@@ -120,6 +120,21 @@ def test_flat_folders_bad_files_and_detect_false(tmp_path):
         load_personal(tmp_path / "nowhere")
 
 
+def test_a_split_folder_of_another_name_and_a_missing_file_get_their_own_message(tmp_path):
+    """Regressions: ``training/happy/1.png`` was reported as having no emotion in its path; a missing file raised
+    a bare FileNotFoundError although the docstring promises PersonalPhotoError."""
+    face = Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 50), dtype=np.uint8))
+    for split in ("train", "test", "training"):
+        (tmp_path / split / "happy").mkdir(parents=True)
+        face.save(tmp_path / split / "happy" / "1.png")
+    with pytest.warns(UserWarning, match="1 of 3 photos not used"):
+        data = load_personal(tmp_path, detect=False)
+    problems = dict(zip(data.report.file, data.report.problem))
+    assert "the split folder 'training' is neither train nor test" in problems["training/happy/1.png"], problems
+    with pytest.raises(PersonalPhotoError, match="missing.jpg: no such file"):
+        read_grayscale(tmp_path / "missing.jpg")
+
+
 def test_standin_photos_cover_both_splits_and_every_emotion(tmp_path):
     root = standin_photos(tmp_path / "standin")
     data = load_personal(root, detect=False)

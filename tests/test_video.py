@@ -3,6 +3,8 @@ annotated MP4 and the timeline widget."""
 
 from __future__ import annotations
 
+import re
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -75,6 +77,20 @@ def test_ground_truth_is_read_beside_the_clip(clip, tmp_path):
     (tmp_path / "bad.csv").write_text("time_s\n0.0\n")
     with pytest.raises(VideoError, match="bad.csv.*'frame' column"):
         load_ground_truth(tmp_path / "bad.mp4")
+    # regressions: pandas' own errors (naming no file), a frame of 2.7 read as 2, a smile of "yes" kept as text
+    for text, message in [
+        ("", "bad.csv: not a readable ground-truth csv"),
+        ("frame,smile\n0,1\n1,0,7,8\n", "bad.csv: not a readable ground-truth csv"),
+        ("frame,smile\n0,1\nx,0\n", "bad.csv:3: frame 'x' is not a frame number"),
+        ("frame,smile\n0,1\n2.7,0\n", "bad.csv:3: frame 2.7 is not a frame number"),
+        ("frame,smile\n-1,1\n", "bad.csv:2: frame -1 is not a frame number"),
+        ("frame,smile\n0,1\n1,yes\n", "bad.csv:3: smile 'yes' is not 0 or 1 (or empty)"),
+    ]:
+        (tmp_path / "bad.csv").write_text(text)
+        with pytest.raises(VideoError, match=re.escape(message)):
+            load_ground_truth(tmp_path / "bad.mp4")
+    (tmp_path / "bad.csv").write_text("frame,smile\n0,1\n1,\n")  # an unlabelled frame is NaN, not an error
+    assert load_ground_truth(tmp_path / "bad.mp4").smile.isna().tolist() == [False, True]
 
 
 def test_clip_resolution_order(clip, tmp_path, monkeypatch):
@@ -134,6 +150,35 @@ def test_a_clip_whose_header_counts_more_frames_keeps_every_decoded_frame(clip, 
     assert sorted(set(df.frame)) == decoded, f"expected a row for each decoded frame, found {sorted(set(df.frame))}"
     assert (df.attrs["frame_count"], df.attrs["frames_decoded"]) == (reported, len(decoded)), (
         f"expected both counts in df.attrs, found {df.attrs}"
+    )
+
+
+def test_a_clip_whose_header_counts_fewer_frames_is_decoded_to_its_end(tmp_path):
+    """The container's count is never the truth, in either direction: a header that undercounts (30 frames,
+    20 reported) must not cut the clip's tail (regression: iter_frames stopped at the reported count)."""
+    import struct
+
+    path = tmp_path / "under.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48), True)
+    for k in range(30):
+        writer.write(np.full((48, 64, 3), 8 * k, np.uint8))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    avih, strh = data.index(b"avih") + 8, data.index(b"strh") + 8  # each chunk's data, after its id and size
+    data[avih + 16 : avih + 20] = struct.pack("<I", 20)  # AVIMAINHEADER.dwTotalFrames
+    data[strh + 32 : strh + 36] = struct.pack("<I", 20)  # AVISTREAMHEADER.dwLength
+    path.write_bytes(bytes(data))
+    reported = video_info(path).frame_count
+    decoded = [index for index, _, _ in iter_frames(path)]
+    assert decoded == list(range(30)), f"expected all 30 frames (the header reports {reported}), found {decoded}"
+    assert [index for index, _, _ in iter_frames(path, stop=25)] == list(range(25)), "expected stop=25 to stop there"
+    assert list(iter_frames(path, stop=0)) == [], "expected stop=0 to yield no frame"
+    with pytest.raises(ValueError, match="stop must be ≥ 0"):
+        next(iter_frames(path, stop=-1))
+    with pytest.warns(UserWarning, match="no face found in any of the 30 analysed frames"):  # flat grey frames
+        df = analyze_video(path, BrightnessModel(), progress=False)
+    assert sorted(set(df.frame)) == decoded and df.attrs["frames_decoded"] == 30, (
+        f"expected a row for each of the 30 frames, found {sorted(set(df.frame))} and {df.attrs['frames_decoded']}"
     )
 
 

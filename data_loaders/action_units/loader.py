@@ -95,7 +95,10 @@ def load_action_units(
     if is_synthetic(source):
         return load_synthetic(source if source.is_dir() else source.parent)
     files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
-    key = f"action-units-{cache.file_key(source, *files, extra=f'au|{on_bad_rows}')}"
+    # a single OpenFace csv reads its face crops from <stem>_aligned/ beside it: they are part of the cached data
+    crops = source.with_name(f"{source.stem}_aligned")
+    beside = sorted(p for p in crops.rglob("*") if p.is_file()) if source.is_file() and crops.is_dir() else []
+    key = f"action-units-{cache.file_key(source, *files, *beside, extra=f'au|{on_bad_rows}')}"
     arrays = cache.load_arrays(key) if use_cache else None
     if arrays is not None:
         dataset = _from_arrays(arrays, str(source))

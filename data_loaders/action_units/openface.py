@@ -7,7 +7,8 @@ leading space (``" AU01_r"``). Face images are OpenFace's aligned crops beside i
 ``<name>_aligned/frame_det_<face_id:02d>_<frame:06d>.bmp`` (``.png``/``.jpg`` too). Rows with ``success = 0``
 (no face tracked) are left out and listed in ``bad_rows``. Optional extra columns ``valence``, ``arousal``
 ([-1, 1]), ``emotion`` (FER2013 code or name) and ``Usage`` are used when present. Without ``AU01_c``, presence
-is intensity ≥ 0.5. One file is one subject (named by the file).
+is intensity ≥ 0.5. One file is one subject (named by the file). A frame number (with its ``face_id``) given twice,
+or one that is not a whole number, is a bad row.
 """
 
 from __future__ import annotations
@@ -62,9 +63,14 @@ def read_openface(path: Path, on_bad: str) -> FramesPart:
     aligned = path.with_name(f"{path.stem}_aligned")
     bad: list[BadRow] = []
     keep: list[FaceFrame] = []
+    first_line: dict[tuple[int, int], int] = {}  # (frame, face_id) → the line that holds it
     for i, values in enumerate(frame.to_dict("records")):
         where = f"{path.name}:{i + 2}"  # header is line 1
         problem, parsed = _openface_row(values, r_cols, aligned)
+        if not problem:
+            seen = first_line.setdefault((parsed.frame, _face_id(values)), i + 2)
+            if seen != i + 2:
+                problem = f"frame {parsed.frame} face_id {_face_id(values)} appears twice (first on line {seen})"
         if problem:
             bad.append(BadRow(where, problem))
         else:
@@ -74,11 +80,23 @@ def read_openface(path: Path, on_bad: str) -> FramesPart:
     return frames_part(keep, names, subject, str(path), bad)
 
 
+def _whole(text) -> int:
+    """A whole number written as ``"12"`` or ``"12.0"`` (OpenFace writes both), else ValueError."""
+    value = float(text)
+    if not value.is_integer():  # 2.7, inf and nan are not frame numbers
+        raise ValueError(text)
+    return int(value)
+
+
+def _face_id(values: dict) -> int:
+    return _whole(values.get("face_id", 0) or 0)
+
+
 def _openface_row(values: dict, r_cols: list[str], aligned: Path) -> tuple[str | None, FaceFrame | None]:
     """(None, the frame) for a usable row, else (the problem, None)."""
     try:
-        frame_no = int(float(values["frame"]))
-        face_id = int(float(values.get("face_id", 0) or 0))
+        frame_no = _whole(values["frame"])
+        face_id = _face_id(values)
     except ValueError:
         return f"frame {values['frame']!r} / face_id {values.get('face_id')!r} is not a whole number", None
     if values["success"].strip() not in ("0", "1"):
