@@ -116,7 +116,8 @@ def evaluate_model(
 
     Raises:
         FileNotFoundError: no model file.
-        ValueError: ``data`` has no ``usage`` rows, or the model's output is not 7 classes.
+        ValueError: ``input_size`` < 1; ``data`` has no ``usage`` rows; the file is not a Keras model; the model
+            does not take ``(input_size, input_size, 1)`` faces or its output is not 7 classes.
     """
     import keras
     from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
@@ -126,8 +127,20 @@ def evaluate_model(
     path = Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
+    if input_size < 1:
+        raise ValueError(f"input_size must be a positive number of pixels, got {input_size}")
     subset = data.subset(usage)
-    model = keras.models.load_model(path, compile=False)
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many kinds for a file that is not a model (OSError, ValueError, …)
+        raise ValueError(f"{path}: not a Keras model file ({type(err).__name__}: {err})") from None
+    wanted, takes = (input_size, input_size, 1), model.input_shape
+    fits = isinstance(takes, tuple) and len(takes) == 4 and all(d in (None, w) for d, w in zip(takes[1:], wanted))
+    if not fits:  # None: a side the model leaves open
+        raise ValueError(
+            f"{path} takes inputs {takes}; expected (None, {input_size}, {input_size}, 1), grey faces of "
+            f"--input-size {input_size} (the mini-Xception peer: --input-size 64)"
+        )
     if model.output_shape[-1] != len(EMOTIONS):
         raise ValueError(f"{path} outputs {model.output_shape[-1]} values; expected {len(EMOTIONS)} (FER2013)")
     parameters = int(model.count_params())  # of the model as saved, before folding

@@ -288,6 +288,33 @@ def export_savedmodel(model, path: str | Path) -> Path:
     return path
 
 
+def _check_out(model_path: Path, out: Path, format: str, overwrite: bool) -> None:
+    """Refuse an ``out`` whose replacement would destroy something that is not an earlier export: the model itself,
+    a folder holding it, a folder that is not a SavedModel (``--overwrite`` removes the folder it names), or a
+    file where a folder is written and the other way round.
+
+    Raises:
+        FileExistsError: ``out`` exists and ``overwrite`` is False, or it is not what this format writes.
+        ValueError: ``out`` is the model file or a folder that holds it.
+    """
+    model, target = model_path.resolve(), out.resolve()
+    if target == model or model.is_relative_to(target):
+        raise ValueError(f"--out {out}: that is the model {model_path} or a folder holding it; choose another --out")
+    if not out.exists() and not out.is_symlink():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out} exists: choose another --out, or --overwrite to replace it")
+    if format == "savedmodel":
+        empty = out.is_dir() and not out.is_symlink() and not any(out.iterdir())
+        if not empty and not (out.is_dir() and not out.is_symlink() and (out / "saved_model.pb").is_file()):
+            raise FileExistsError(
+                f"{out} exists and is not a SavedModel folder (no saved_model.pb): --overwrite replaces only an "
+                "earlier export; choose another --out"
+            )
+    elif not out.is_file() or out.is_symlink():
+        raise FileExistsError(f"{out} exists and is not a file: an ONNX export is one file; choose another --out")
+
+
 def export_tfjs(model, path: str | Path) -> Path:
     """TensorFlow.js export: always refused here (:data:`TFJS_UNAVAILABLE` says why, and names ONNX instead).
 
@@ -419,10 +446,11 @@ def export_model(
 
     Raises:
         FileNotFoundError: ``model_path`` (or the data) does not exist.
-        FileExistsError: ``out`` exists and ``overwrite`` is False.
-        ValueError: an unknown format, a model that cannot be exported (see :func:`load_for_export`,
-            :func:`export_onnx`), or an export whose probabilities differ from Keras's by more than
-            :data:`PARITY_TOLERANCE` (it is removed; the message gives the difference).
+        FileExistsError: ``out`` exists and ``overwrite`` is False, or ``out`` is not an earlier export of this
+            format (a folder without ``saved_model.pb``, a folder for ONNX, a file for a SavedModel).
+        ValueError: ``out`` is the model file or a folder holding it; an unknown format, a model that cannot be
+            exported (see :func:`load_for_export`, :func:`export_onnx`), or an export whose probabilities differ
+            from Keras's by more than :data:`PARITY_TOLERANCE` (it is removed; the message gives the difference).
         ExportUnavailable: ``format`` is ``"tfjs"`` (:data:`TFJS_UNAVAILABLE`).
     """
     if format not in FORMATS:
@@ -430,8 +458,7 @@ def export_model(
     if format == "tfjs":
         raise ExportUnavailable(TFJS_UNAVAILABLE)
     out = Path(out) if out else default_out(model_path, format)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists: choose another --out, or --overwrite to replace it")
+    _check_out(Path(model_path), out, format, overwrite)
     model = load_for_export(model_path)
     side = int(model.inputs[0].shape[1])
     if faces is None:

@@ -81,6 +81,25 @@ def _db_url(root: Path) -> str:
     return f"sqlite:///{db}"
 
 
+def _gradebook(root: Path):
+    """nbgrader's gradebook of the course at ``root``, opened.
+
+    Raises:
+        FileNotFoundError: there is none (:func:`_db_url`).
+        ValueError: the file is not a gradebook SQLite can read (the message names it).
+    """
+    from nbgrader.api import Gradebook
+    from sqlalchemy.exc import DatabaseError
+
+    try:
+        return Gradebook(_db_url(root))
+    except DatabaseError as err:
+        raise ValueError(
+            f"{root / 'grading' / 'gradebook.db'}: not an nbgrader gradebook (SQLite) that can be read "
+            f"({type(err).__name__}: {str(err).splitlines()[0]})"
+        ) from None
+
+
 def _hidden_test_cells(source_folder: Path) -> set[tuple[str, str]]:
     """(notebook name, grade_id) of every source cell holding hidden tests."""
     cells = set()
@@ -113,15 +132,15 @@ def class_report(assignment: str, root: Path = REPO_ROOT) -> ClassReport:
 
     Raises:
         FileNotFoundError: there is no gradebook under ``root/grading``.
-        ValueError: the gradebook has no such assignment, or no submission of it.
+        ValueError: the gradebook cannot be read, has no such assignment, or no submission of it.
     """
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     hidden = _hidden_test_cells(root / "solutions" / assignment)
     autograded = root / "grading" / "autograded"
     errors = _error_lines(autograded, assignment)
     score_rows, question_rows = [], []
-    with Gradebook(_db_url(root)) as gb:
+    with _gradebook(root) as gb:
         try:
             gb.find_assignment(assignment)
         except MissingEntry:
@@ -213,11 +232,9 @@ def canvas_gradebook(root: Path = REPO_ROOT, assignments: list[str] | None = Non
 
     Raises:
         FileNotFoundError: there is no gradebook under ``root/grading``.
-        ValueError: an assignment named in ``assignments`` is not in the gradebook.
+        ValueError: the gradebook cannot be read, or an assignment named in ``assignments`` is not in it.
     """
-    from nbgrader.api import Gradebook
-
-    with Gradebook(_db_url(root)) as gb:
+    with _gradebook(root) as gb:
         known = [a.name for a in gb.assignments]
         wanted = known if assignments is None else assignments
         unknown = [a for a in wanted if a not in known]

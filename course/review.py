@@ -40,11 +40,21 @@ def _path(assignment: str, student: str, root: Path) -> Path:
 
 
 def read(assignment: str, student: str, root: Path = REPO_ROOT) -> list[Flag]:
-    """The flags recorded for ``student``'s submission of ``assignment``, oldest first ([] when none)."""
+    """The flags recorded for ``student``'s submission of ``assignment``, oldest first ([] when none).
+
+    Raises:
+        ValueError: the review file is not a JSON list of ``{"source", "reason"}`` objects (the message names it).
+    """
     path = _path(assignment, student, root)
     if not path.is_file():
         return []
-    return [Flag(str(f["source"]), str(f["reason"])) for f in json.loads(path.read_text())]
+    try:
+        return [Flag(str(f["source"]), str(f["reason"])) for f in json.loads(path.read_text())]
+    except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
+        raise ValueError(
+            f'{path}: expected a JSON list of {{"source", "reason"}} objects, the kit\'s review record; found '
+            f"what it cannot read ({type(err).__name__}: {err}). Move the file away to start the record again."
+        ) from None
 
 
 def add(

@@ -358,6 +358,8 @@ def faces_from_json(body: bytes) -> np.ndarray:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(400, f"the body is not valid JSON ({err}); expected {EXPECTED_FACES}") from None
+    except RecursionError:  # thousands of nested brackets: Python's parser gives up
+        raise InputError(400, f"the body is not valid JSON (nested too deeply); expected {EXPECTED_FACES}") from None
     if not isinstance(document, dict) or not isinstance(document.get("faces"), list):
         if not isinstance(document, dict):
             found = f"a JSON {type(document).__name__}"
@@ -691,9 +693,13 @@ def serve(
         options: passed on to :func:`create_app` (``batching``, ``fold``, ``compiled``, the limits).
 
     Raises:
-        FileNotFoundError, ValueError: as :func:`create_app`, before the port is opened.
+        FileNotFoundError, ValueError: as :func:`create_app`, or a ``port`` outside 0-65535, before the port is
+            opened.
     """
     import uvicorn
+
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port}: expected a TCP port 0-65535 (0: a free one)")
 
     app = create_app(model_path, inference_threads=inference_threads, **options)
     classifier = app.state.classifier

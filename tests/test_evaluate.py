@@ -63,6 +63,22 @@ def test_evaluate_cli_missing_model_is_a_clear_error(bright_dark_csv, tmp_path, 
     assert "nope.keras" in capsys.readouterr().err
 
 
+def test_evaluate_cli_names_a_file_that_is_not_a_model_and_a_size_the_model_does_not_take(
+    brightness_model, bright_dark_csv, tmp_path, capsys
+):
+    """Regressions: a non-HDF5 .h5 ended in an OSError traceback, a broken .keras said "File not found", and a
+    model of another input size failed inside Keras naming neither the file nor --input-size."""
+    for name in ("peer.h5", "broken.keras"):
+        (tmp_path / name).write_text("not a model")
+        assert main(["evaluate", str(tmp_path / name), "--data", str(bright_dark_csv)]) == 2
+        assert f"{name}: not a Keras model file" in capsys.readouterr().err
+    assert main(["evaluate", str(brightness_model), "--data", str(bright_dark_csv), "--input-size", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "bright.keras takes inputs (None, 48, 48, 1); expected (None, 64, 64, 1)" in err, err
+    assert main(["evaluate", str(brightness_model), "--data", str(bright_dark_csv), "--input-size", "0"]) == 2
+    assert "input_size must be a positive number of pixels, got 0" in capsys.readouterr().err
+
+
 def test_model_inputs_scalings():
     faces = np.array([np.zeros((48, 48)), np.full((48, 48), 255)], np.uint8)
     assert model_inputs(faces).max() == 1.0 and model_inputs(faces).shape == (2, 48, 48, 1)

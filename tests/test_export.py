@@ -170,6 +170,32 @@ def test_an_existing_output_is_kept_unless_overwrite(small_model, synthetic_face
     assert out.read_text() == "someone's file", "expected the existing file untouched"
 
 
+def test_overwrite_never_removes_the_model_or_a_folder_that_is_not_an_export(small_model, synthetic_faces, tmp_path):
+    """Regression: ``--overwrite`` removed whatever folder ``--out`` named (the one holding the model and the
+    instructor's notes included) and let an ONNX export replace the model file itself."""
+    path, _ = small_model
+    project = tmp_path / "project"
+    project.mkdir()
+    model = project / "model_2.keras"
+    model.write_bytes(path.read_bytes())
+    (project / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="that is the model .* or a folder holding it"):
+        export_model(model, "savedmodel", out=project, overwrite=True)
+    with pytest.raises(ValueError, match="that is the model"):
+        export_model(model, "onnx", out=model, overwrite=True)
+    other = tmp_path / "results"
+    other.mkdir()
+    (other / "table.csv").write_text("a,b")
+    with pytest.raises(FileExistsError, match="not a SavedModel folder"):
+        export_model(model, "savedmodel", out=other, overwrite=True)
+    with pytest.raises(FileExistsError, match="is not a file"):
+        export_model(model, "onnx", out=other, overwrite=True)
+    assert model.read_bytes() == path.read_bytes() and (project / "notes.txt").read_text() == "keep me", (
+        "expected the model and the notes untouched"
+    )
+    assert (other / "table.csv").is_file(), "expected the folder that is not an export untouched"
+
+
 def test_an_export_that_differs_from_keras_is_removed(small_model, synthetic_faces, tmp_path, monkeypatch):
     """A runtime answering differently (here: a wrapped runner adding 1e-3) fails the export and leaves no file."""
     from course import export

@@ -6,6 +6,7 @@ The browser half (camera, drawing, timings) is tested in ``tests/test_live_emoti
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -99,6 +100,20 @@ def test_models_that_do_not_take_grey_faces_are_refused():
     five = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Flatten(), keras.layers.Dense(5)])
     with pytest.raises(ValueError, match="5 outputs"):
         LiveEmotion(five)
+
+
+@pytest.mark.parametrize(
+    "option, expected",
+    [
+        ({"tau": float("nan")}, "tau must be a number of seconds ≥ 0, got nan"),  # regression: NaN bars, no error
+        ({"tau": -1.0}, "tau must be a number of seconds ≥ 0"),
+        ({"frame_width": -5}, "frame_width must be a positive number of pixels, got -5"),
+        ({"max_fps": 0}, "max_fps must be a number of frames a second > 0, got 0"),
+    ],
+)
+def test_options_out_of_range_are_refused_up_front(model, option, expected):
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        LiveEmotion(model, **option)
 
 
 def test_nothing_is_saved_until_save_and_then_frame_and_face(model, tmp_path):

@@ -163,6 +163,18 @@ def test_capture_saves_a_jpeg_in_the_right_folder(tmp_path, astronaut):
     assert not list((tmp_path / "personal").rglob("*.tmp"))  # atomic writes leave nothing behind
 
 
+def test_a_photo_that_cannot_be_written_says_so_in_the_widget(tmp_path, astronaut):
+    """Regression: a folder that cannot be written raised an OSError into the kernel log from the camera's
+    callback, and the student saw no "Not saved"."""
+    blocked = tmp_path / "a_file_not_a_folder"
+    blocked.write_text("")
+    widget = PhotoCapture(blocked)
+    assert widget.handle_capture(_jpeg(astronaut)) is None, "expected no path for a photo that was not saved"
+    assert "Not saved" in widget.message.value, f"expected the status to say so, found {widget.message.value!r}"
+    with pytest.raises(ValueError, match="countdown must be ≥ 0 seconds, got -3"):
+        PhotoCapture(tmp_path / "personal", countdown=-3)
+
+
 def test_upload_fallback_when_the_camera_is_refused(tmp_path, astronaut):
     widget = PhotoCapture(tmp_path / "personal")
     widget.camera.camera_state = "denied or unavailable (NotAllowedError)"

@@ -167,3 +167,20 @@ def test_bad_input_says_what_is_missing(tmp_path, course, capsys):
         canvas_gradebook(course, ["ps7"])
     assert main(["report", "ps7", "--course-dir", str(course)]) == 2
     assert "has no assignment 'ps7'" in capsys.readouterr().err
+
+
+def test_a_damaged_gradebook_or_review_record_is_named_not_a_traceback(tmp_path, capsys):
+    """Regressions: a gradebook.db that is not SQLite ended in a sqlalchemy traceback; a review record that is not
+    a list of flags in a KeyError or a JSON message naming no file."""
+    from course import review
+
+    (tmp_path / "grading").mkdir()
+    (tmp_path / "grading" / "gradebook.db").write_text("not a database")
+    assert main(["report", AID, "--course-dir", str(tmp_path)]) == 2
+    assert "gradebook.db: not an nbgrader gradebook (SQLite)" in capsys.readouterr().err
+    record = tmp_path / "grading" / "autograde" / "review" / AID / "alice.json"
+    record.parent.mkdir(parents=True)
+    for text in ("{not json", '[{"source": "x"}]', "[1, 2]"):
+        record.write_text(text)
+        with pytest.raises(ValueError, match=r"alice\.json: expected a JSON list of \{\"source\", \"reason\"\}"):
+            review.read(AID, "alice", tmp_path)

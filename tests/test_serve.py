@@ -126,6 +126,8 @@ def test_faces_parse_from_json_and_bytes_alike():
     "body, content_type, status, expected",
     [
         (b"{not json", "application/json", 400, "not valid JSON"),
+        # regression: a RecursionError in the parser answered 500
+        (b'{"faces": ' + b"[" * 5000 + b"]" * 5000 + b"}", "application/json", 400, "nested too deeply"),
         (b"[1, 2]", "application/json", 422, 'a list "faces"'),
         (b'{"face": []}', "application/json", 422, 'a list "faces"'),
         (b'{"faces": []}', "application/json", 422, f"1 to {MAX_FACES} faces"),
@@ -169,6 +171,15 @@ def test_bad_photos_are_refused_naming_what_was_expected(data, status, expected)
         decode_photo(data)
     assert caught.value.status == status, f"expected status {status}, found {caught.value.status}: {caught.value}"
     assert expected in str(caught.value), f"expected the message to name {expected!r}, found {caught.value}"
+
+
+@pytest.mark.parametrize("port", [-1, 99999])
+def test_a_port_outside_the_tcp_range_is_refused_before_the_model_loads(port):
+    """Regression: ``--port 99999`` loaded the model, then ended in an OverflowError traceback from bind()."""
+    from course.serve import serve
+
+    with pytest.raises(ValueError, match=rf"port {port}: expected a TCP port 0-65535"):
+        serve("no-such-model.keras", port=port)
 
 
 def test_photos_decode_to_upright_grey():

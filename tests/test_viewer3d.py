@@ -96,8 +96,26 @@ def test_camera_presets_and_point_size(faces):
 
 
 def test_mismatched_arrays_are_refused(faces):
-    with pytest.raises(ValueError, match="differ in length"):
+    with pytest.raises(ValueError, match="N labels and N subjects"):
         FaceViewer(faces.points, faces.labels[:-1], faces.sample_ids[faces.subjects])
+
+
+def test_a_label_out_of_range_a_repeated_expression_or_no_cloud_is_refused(faces, tmp_path):
+    """Regressions: label -1 showed as Neutral, a subject's second Happy cloud hid its first without a word, label 7
+    and an empty set ended in IndexErrors."""
+    subjects = faces.sample_ids[faces.subjects]
+    for bad, expected in [(-1, "labels entry 0 is -1"), (7, "labels entry 0 is 7: expected a class code 0-6")]:
+        labels = faces.labels.copy()
+        labels[0] = bad
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            FaceViewer(faces.points, labels, subjects)
+    labels = faces.labels.copy()
+    same = np.flatnonzero(subjects == subjects[0])
+    labels[same[1]] = labels[same[0]]
+    with pytest.raises(ValueError, match=rf"clouds {same[0]} and {same[1]} are both subject"):
+        export_html(faces.points, labels, subjects, tmp_path / "v.html")
+    with pytest.raises(ValueError, match="at least one cloud"):
+        FaceViewer(faces.points[:0], faces.labels[:0], subjects[:0])
 
 
 def test_html_export_is_one_self_contained_file(tmp_path, faces):
@@ -134,3 +152,9 @@ def test_cli_exports_from_a_faces_file(tmp_path, capsys):
     assert main([str(paths["iphonex"]), "--html", str(tmp_path / "v.html")]) == 0
     assert (tmp_path / "v.html").stat().st_size > 1_000_000 and "14 clouds" in capsys.readouterr().out
     assert main([str(tmp_path / "missing.py"), "--html", str(tmp_path / "x.html")]) == 2
+    # regressions: --subjects -1 wrote all subjects but one, an existing folder as --html ended in a traceback
+    with pytest.raises(SystemExit):
+        main([str(paths["iphonex"]), "--html", str(tmp_path / "w.html"), "--subjects", "-1"])
+    assert "expected a whole number ≥ 1, got '-1'" in capsys.readouterr().err
+    assert main([str(paths["iphonex"]), "--html", str(tmp_path)]) == 2
+    assert "error:" in capsys.readouterr().err

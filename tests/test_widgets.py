@@ -49,6 +49,23 @@ def test_interactive_prediction_bars_check_lengths():
         PredictionBars(np.zeros((3, 48, 48), np.uint8), np.ones((2, 7)) / 7)
 
 
+def test_prediction_bars_name_a_bad_row_or_label_up_front():
+    """Regressions: NaN past row 0 showed "(nan%)" on the slider, label -1 read as "true: Neutral", label 9
+    failed inside the slider's callback, and plot_emotion_prediction(true_label=7) raised an IndexError."""
+    images, probs = np.zeros((3, 48, 48), np.uint8), np.full((3, 7), 1 / 7)
+    broken = probs.copy()
+    broken[2, 0] = np.nan
+    with pytest.raises(ValueError, match=r"probabilities row 2 has NaN or infinite values"):
+        PredictionBars(images, broken)
+    with pytest.raises(ValueError, match=r"labels entry 1 is 9: expected a class code 0-6 \(-1: unlabelled\)"):
+        PredictionBars(images, probs, labels=[0, 9, 1])
+    with pytest.raises(ValueError, match=r"true_label entry 0 is 7"):
+        plot_emotion_prediction(probs[0], true_label=7)
+    widget = PredictionBars(images, probs, labels=[-1, 3, 6])  # -1: an unlabelled face, as Kaggle's test.csv
+    assert "true" not in widget.bars_figure.layout.title.text, widget.bars_figure.layout.title.text
+    assert max(widget.bars_figure.data[0].marker.line.width) == 0, "expected no class outlined for an unlabelled face"
+
+
 def test_training_curves_from_a_history_dict_or_object():
     logs = {
         "loss": [1.5, 1.2, 1.0],

@@ -16,6 +16,7 @@ writes (here a folder) and resolves no data location itself.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import os
 from pathlib import Path
@@ -90,9 +91,17 @@ class PhotoCapture(ipw.VBox):
         folder: where photos go (``<folder>/<train|test>/<emotion>/<n>.jpg``; created on the first photo), e.g.
             ``data_loaders.personal.personal_path()``.
         countdown: seconds between clicking *Capture* and the photo.
+
+    Raises:
+        ValueError: ``countdown`` < 0.
+
+    A photo that cannot be saved (not an image, or a folder that cannot be written) is not saved, and the status
+    line says why.
     """
 
     def __init__(self, folder: str | os.PathLike, countdown: int = 3):
+        if countdown < 0:
+            raise ValueError(f"countdown must be ≥ 0 seconds, got {countdown}")
         self.folder = Path(folder).expanduser()
         self.camera = Camera(countdown=countdown)
         self.emotion = ipw.Dropdown(options=[e.lower() for e in EMOTIONS], value="happy", description="expression")
@@ -137,8 +146,8 @@ class PhotoCapture(ipw.VBox):
         """Save one captured photo for the chosen (or given) expression and split; return its path."""
         try:
             path = save_photo(self.folder, split or self.split.value, emotion or self.emotion.value, data)
-        except ValueError as exc:
-            self.message.value = f"<span style='color:#b00'>Not saved: {exc}</span>"
+        except (ValueError, OSError) as exc:  # OSError: the folder cannot be written (a file, read-only, full)
+            self.message.value = f"<span style='color:#b00'>Not saved: {html.escape(str(exc))}</span>"
             return None
         self.message.value = f"Saved {path.relative_to(self.folder)}"
         self.refresh()

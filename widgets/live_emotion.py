@@ -234,8 +234,9 @@ class LiveEmotion(anywidget.AnyWidget):
             libraries are not installed; :attr:`backend` says which runs.
 
     Raises:
-        ValueError: the model's input is not ``(N, S, S, 1)``, its output does not match ``class_names``, or
-            ``backend`` is not one of :data:`BACKENDS`.
+        ValueError: the model's input is not ``(N, S, S, 1)``, its output does not match ``class_names``,
+            ``backend`` is not one of :data:`BACKENDS`, or ``tau``, ``frame_width`` or ``max_fps`` is not a number
+            in its range (``tau`` ≥ 0, the others > 0).
 
     Attributes read in the kernel (not drawn): ``label`` (smoothed arg-max, or ``"no face"``), ``probabilities``
     (smoothed, ``float64 (K,)`` or None), ``box``, counters ``frames``, ``faces``, ``no_face_frames``,
@@ -282,8 +283,12 @@ class LiveEmotion(anywidget.AnyWidget):
                 f"the model gives {outputs[-1]} outputs (output shape {outputs}) but "
                 f"{len(class_names)} class names were given"
             )
-        if tau < 0:
-            raise ValueError(f"tau must be ≥ 0 seconds, got {tau}")
+        if not (math.isfinite(tau) and tau >= 0):  # NaN passed "tau < 0" and then smoothed every frame to NaN
+            raise ValueError(f"tau must be a number of seconds ≥ 0, got {tau}")
+        if int(frame_width) < 1:
+            raise ValueError(f"frame_width must be a positive number of pixels, got {frame_width}")
+        if max_fps is not None and not (math.isfinite(max_fps) and max_fps > 0):
+            raise ValueError(f"max_fps must be a number of frames a second > 0, got {max_fps}")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         onnx, why_not = self._browser_model(model) if backend == "browser" else (None, "")

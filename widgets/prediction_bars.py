@@ -37,10 +37,19 @@ def bar_style(p: np.ndarray, true_label: int | None) -> tuple[list[str], list[st
     return colours, outline, widths
 
 
+def _check_labels(labels, classes: int, name: str) -> None:
+    """Raise ValueError naming the first entry of ``labels`` that is neither a class code ``0..classes-1`` nor
+    -1 (the kit's mark of an unlabelled face, e.g. Kaggle's test.csv)."""
+    for i, label in enumerate(labels):
+        if isinstance(label, bool) or not float(label).is_integer() or not -1 <= int(label) < classes:
+            shown = repr(label) if isinstance(label, str) else label
+            raise ValueError(f"{name} entry {i} is {shown}: expected a class code 0-{classes - 1} (-1: unlabelled)")
+
+
 def prediction_title(p: np.ndarray, true_label: int | None, class_names: Sequence[str]) -> str:
     """``"Predicted: Happy (83%) · true: Sad"``: the argmax of ``p`` with its probability, and the true class."""
     k = int(np.argmax(p))
-    truth = "" if true_label is None else f" · true: {class_names[true_label]}"
+    truth = "" if true_label is None or true_label < 0 else f" · true: {class_names[true_label]}"
     return f"Predicted: {class_names[k]} ({p[k]:.0%}){truth}"
 
 
@@ -51,7 +60,7 @@ def plot_emotion_prediction(
 
     Args:
         pred: probabilities, shape ``(7,)`` or ``(1, 7)`` (a softmax output row), in FER2013 label order.
-        true_label: the correct FER2013 code 0-6, outlined in green when given.
+        true_label: the correct FER2013 code 0-6, outlined in green when given (-1: unlabelled, not shown).
         class_names: names in label order.
         title: figure title; default names the predicted class and its probability.
 
@@ -59,9 +68,10 @@ def plot_emotion_prediction(
         A plotly ``Figure``: one ``Bar`` trace, the predicted (arg-max) class in red.
 
     Raises:
-        ValueError: ``pred`` has the wrong shape or non-finite values.
+        ValueError: ``pred`` has the wrong shape or non-finite values, or ``true_label`` is not a class code.
     """
     p = _probabilities(pred, len(class_names))
+    _check_labels([] if true_label is None else [true_label], len(class_names), "true_label")
     colours, outline, widths = bar_style(p, true_label)
     fig = go.Figure(
         go.Bar(
@@ -88,12 +98,13 @@ class PredictionBars(ipw.VBox):
     Args:
         images: ``uint8 (N, 48, 48)`` faces, grey levels 0-255 (or floats in [0, 1]).
         probabilities: ``(N, 7)`` model outputs for those faces (e.g. ``model.predict(x)``).
-        labels: optional true FER2013 codes ``(N,)``; shown and outlined in the bars.
+        labels: optional true FER2013 codes ``(N,)``; shown and outlined in the bars (-1: unlabelled).
         class_names: names in label order.
         title: a heading shown above the slider (e.g. which model made the probabilities).
 
     Raises:
-        ValueError: the arrays disagree in length or have the wrong shapes.
+        ValueError: the arrays disagree in length or have the wrong shapes, a row of ``probabilities`` is not
+            finite, or a label is not a class code (the message names the row or entry).
     """
 
     def __init__(
@@ -115,6 +126,11 @@ class PredictionBars(ipw.VBox):
             )
         if labels is not None and len(labels) != len(images):
             raise ValueError(f"labels has {len(labels)} entries for {len(images)} images")
+        if not np.isfinite(probabilities).all():  # every row: the slider shows them all, not only the first
+            row = int(np.flatnonzero(~np.isfinite(probabilities).all(axis=1))[0])
+            raise ValueError(f"probabilities row {row} has NaN or infinite values: {probabilities[row].tolist()}")
+        if labels is not None:
+            _check_labels(labels, len(class_names), "labels")
         self.images = images if images.dtype == np.uint8 else np.clip(images * 255, 0, 255).astype(np.uint8)
         self.probabilities = probabilities
         self.labels = None if labels is None else np.asarray(labels, dtype=int)

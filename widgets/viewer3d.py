@@ -121,6 +121,30 @@ def voxel_trace(counts: np.ndarray, scene: str = "scene", max_size: int = 12) ->
     )
 
 
+def _check_clouds(points: np.ndarray, labels, subjects, class_names: Sequence[str]) -> None:
+    """Raise ValueError unless ``points`` is ``(N, P, 3)`` with N ≥ 1, N labels that are class codes and N subjects,
+    and no subject shows one expression twice (the viewer lists one cloud per subject and expression: a second
+    would hide the first without a word)."""
+    if points.ndim != 3 or points.shape[2] != 3 or not (len(points) == len(labels) == len(subjects)):
+        raise ValueError(
+            f"expected points (N, P, 3) with N labels and N subjects, got {points.shape}, {len(labels)}, "
+            f"{len(subjects)}"
+        )
+    if len(points) == 0:
+        raise ValueError("expected at least one cloud, got none")
+    seen: dict[tuple[str, int], int] = {}
+    for i, (subject, label) in enumerate(zip(np.asarray(subjects).astype(str), labels)):
+        if isinstance(label, bool) or not float(label).is_integer() or not 0 <= int(label) < len(class_names):
+            shown = repr(label) if isinstance(label, str) else label
+            raise ValueError(f"labels entry {i} is {shown}: expected a class code 0-{len(class_names) - 1}")
+        first = seen.setdefault((subject, int(label)), i)
+        if first != i:
+            raise ValueError(
+                f"clouds {first} and {i} are both subject {subject!r} showing {class_names[int(label)]}: "
+                "expected one cloud per subject and expression"
+            )
+
+
 class FaceViewer(ipw.VBox):
     """The 3D face viewer widget.
 
@@ -132,7 +156,8 @@ class FaceViewer(ipw.VBox):
             voxel view.
 
     Raises:
-        ValueError: arrays of mismatched lengths, or points not shaped ``(N, P, 3)``.
+        ValueError: arrays of mismatched lengths, points not shaped ``(N, P, 3)``, no cloud, a label that is not a
+            class code, or one subject showing one expression twice (the message names the clouds).
     """
 
     def __init__(
@@ -145,13 +170,7 @@ class FaceViewer(ipw.VBox):
     ):
         self.points = np.asarray(points, np.float32)
         self.labels, self.subjects = np.asarray(labels), np.asarray(subjects).astype(str)
-        if self.points.ndim != 3 or self.points.shape[2] != 3:
-            raise ValueError(f"points must be (N, P, 3), got {self.points.shape}")
-        if not (len(self.points) == len(self.labels) == len(self.subjects)):
-            raise ValueError(
-                f"points, labels, subjects differ in length: {len(self.points)}, {len(self.labels)}, "
-                f"{len(self.subjects)}"
-            )
+        _check_clouds(self.points, self.labels, self.subjects, class_names)
         self.class_names, self.voxelize = tuple(class_names), voxelize
         ids = list(dict.fromkeys(self.subjects.tolist()))
         self.subject = ipw.Dropdown(options=ids, value=ids[0], description="subject")
@@ -316,15 +335,13 @@ def export_html(
         The path written.
 
     Raises:
-        ValueError: arrays of mismatched lengths or points not shaped ``(N, P, 3)``.
+        ValueError: arrays of mismatched lengths, points not shaped ``(N, P, 3)``, no cloud, a label that is not a
+            class code, or one subject showing one expression twice (the message names the clouds).
     """
     from plotly.offline import get_plotlyjs
 
     pts = np.ascontiguousarray(points, dtype="<f4")
-    if pts.ndim != 3 or pts.shape[2] != 3 or not (len(pts) == len(labels) == len(subjects)):
-        raise ValueError(
-            f"expected points (N, P, 3) with N labels and subjects, got {pts.shape}, {len(labels)}, {len(subjects)}"
-        )
+    _check_clouds(pts, labels, subjects, class_names)
     rows: dict[str, dict[str, int]] = {}
     for r, (s, lab) in enumerate(zip(np.asarray(subjects).astype(str), labels)):
         rows.setdefault(s, {})[class_names[int(lab)]] = r
@@ -352,6 +369,15 @@ def export_html(
     return out
 
 
+def _positive(text: str) -> int:
+    """argparse type: a whole number ≥ 1."""
+    import argparse
+
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m widgets.viewer3d [PATH] --html out.html``: 0 on success, 2 on unreadable or missing input."""
     import argparse
@@ -366,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         help="faces.py, .npz or a folder (default: IPHONEX_PATH, then data/iphonex/, then synthetic faces)",
     )
     parser.add_argument("--html", required=True, help="the page to write")
-    parser.add_argument("--subjects", type=int, default=None, help="only the first N subjects")
+    parser.add_argument("--subjects", type=_positive, default=None, help="only the first N subjects (N ≥ 1)")
     args = parser.parse_args(argv)
 
     from data_loaders import IPhoneXFormatError, load_iphonex  # the command line loads; the widget never does
@@ -376,9 +402,13 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, IPhoneXFormatError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.subjects:
+    if args.subjects is not None:
         data = data.select(np.isin(data.subjects, data.subject_ids[: args.subjects]))
-    out = export_html(data.points, data.labels, data.subjects, args.html, note=data.description)
+    try:
+        out = export_html(data.points, data.labels, data.subjects, args.html, note=data.description)
+    except (OSError, ValueError) as err:  # e.g. --html names a folder, or the data holds a cloud twice
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(data)} clouds, {len(data.subject_ids)} subjects")
     return 0
 
