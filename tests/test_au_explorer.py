@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -75,6 +77,13 @@ def test_without_models_it_still_draws_and_bad_shapes_are_refused(face):
         AUExplorer(neutral, basis[:3], AUS, render=lambda a: render_face(a / 5))
     with pytest.raises(ValueError, match="thresholds"):
         AUExplorer(neutral, basis, AUS, render=lambda a: render_face(a / 5), au_thresholds=[0.5])
+    # regressions: a bad preset failed only when its button was clicked, and 9 or -2 were clamped in silence
+    for preset, expected in [
+        ({"AU99": 3}, "no slider for 'AU99'"),
+        ({"AU12": 9}, "AU12 = 9, expected an intensity 0-5"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(f"preset 'odd': {expected}")):
+            AUExplorer(neutral, basis, AUS, render=lambda a: render_face(a / 5), presets={"odd": preset})
 
 
 def test_html_export_is_self_contained(face, tmp_path):

@@ -49,7 +49,8 @@ class AUExplorer(ipw.VBox):
         class_names: emotion names for ``emotion_model``'s outputs.
 
     Raises:
-        ValueError: shapes that do not agree (the message gives them).
+        ValueError: shapes that do not agree (the message gives them), a preset naming an AU without a slider or an
+            intensity outside 0-5, or an ``emotion_model`` whose outputs are not one per class name.
     """
 
     def __init__(
@@ -75,6 +76,18 @@ class AUExplorer(ipw.VBox):
             )
         self.render, self.au_model, self.emotion_model = render, au_model, emotion_model
         self.presets = {name: dict(aus) for name, aus in (presets or {}).items()}
+        for name, aus in self.presets.items():  # checked here: a bad preset failed only when its button was clicked
+            for au, value in aus.items():
+                if au not in self.au_names:
+                    known = ", ".join(self.au_names)
+                    raise ValueError(f"preset {name!r}: no slider for {au!r}; the explorer has {known}")
+                if not (isinstance(value, (int, float, np.number)) and 0 <= float(value) <= MAX_INTENSITY):
+                    raise ValueError(f"preset {name!r}: {au} = {value!r}, expected an intensity 0-{MAX_INTENSITY}")
+        outputs = getattr(emotion_model, "output_shape", None)  # a Keras model says; any callable is taken too
+        if outputs is not None and outputs[-1] != len(class_names):
+            raise ValueError(
+                f"emotion_model gives {outputs[-1]} outputs; expected {len(class_names)}, one per class name"
+            )
         self.thresholds = np.full(k, 0.5) if au_thresholds is None else np.asarray(au_thresholds, float)
         if self.thresholds.shape != (k,):
             raise ValueError(f"expected {k} thresholds, got shape {self.thresholds.shape}")
