@@ -427,8 +427,8 @@ def decode_photo(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         image = Image.open(io.BytesIO(data), formats=PHOTO_FORMATS)
     except UnidentifiedImageError:
         raise InputError(415, f"the upload is not a JPEG or PNG image; expected {EXPECTED_PHOTO}") from None
-    except Image.DecompressionBombError:
-        raise InputError(413, f"the photo has too many pixels; expected {EXPECTED_PHOTO}") from None
+    except Image.DecompressionBombError as err:  # Pillow's message gives the size found
+        raise InputError(413, f"the photo has too many pixels ({err}); expected {EXPECTED_PHOTO}") from None
     except (OSError, ValueError, SyntaxError) as err:  # a header cut short or corrupt
         raise InputError(415, f"the image cannot be read ({err}): expected a complete JPEG or PNG file") from None
     width, height = image.size

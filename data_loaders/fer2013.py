@@ -24,6 +24,7 @@ FER2013 is Kaggle competition data and cannot be redistributed: the kit never do
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import tarfile
@@ -268,7 +269,10 @@ def _csv_frame(source, label: str, compression: str | None = None) -> pd.DataFra
             source, dtype=str, keep_default_na=False, compression=compression, skipinitialspace=False, engine="c"
         )
     except UnicodeDecodeError as exc:
-        raise FER2013FormatError(f"{label}: not a UTF-8/ASCII csv file ({exc.reason} at byte {exc.start})") from exc
+        where = _first_undecodable_line(source, compression)
+        raise FER2013FormatError(
+            f"{label}{f':{where}' if where else ''}: not a UTF-8/ASCII csv file ({exc.reason})"
+        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, zlib.error, EOFError, OSError) as exc:
         raise FER2013FormatError(f"{label}: not a readable FER2013 csv ({exc})") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -278,6 +282,27 @@ def _csv_frame(source, label: str, compression: str | None = None) -> pd.DataFra
             f"(found {', '.join(frame.columns) or 'no header'})"
         )
     return frame
+
+
+def _first_undecodable_line(source, compression: str | None) -> int | None:
+    """The number of the first line of a csv that is not UTF-8 (pandas reports a byte offset within its own read
+    buffer, which names no place in the file), or None when it cannot be found."""
+    try:
+        if hasattr(source, "seek"):
+            source.seek(0)
+            raw = source.read()
+        else:
+            raw = Path(source).read_bytes()
+        if compression == "gzip":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error):
+        return None
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return number
+    return None
 
 
 def _frame_to_dataset(frame: pd.DataFrame, label: str, source: str, on_bad_rows: str) -> ImageDataset:
@@ -386,8 +411,23 @@ def _read_image_folders(root: Path, on_bad_rows: str) -> ImageDataset:
     }
     images, labels, usage, bad = [], [], [], []
     splits = sorted(d for d in root.iterdir() if d.is_dir() and d.name.lower() in split_usage)
+
+    def unused(path: Path, why: str) -> None:  # a file or folder the layout has no place for: listed, never dropped
+        problem = BadRow(str(path), why)
+        if on_bad_rows == "raise":
+            raise FER2013FormatError(f"{problem}. Move or remove it, or pass on_bad_rows='skip'.")
+        bad.append(problem)
+
+    if splits:  # beside train/ and test/: a split folder of another name holds faces that would be lost
+        others = (d for d in root.iterdir() if d.is_dir() and d not in splits and not d.name.startswith((".", "__")))
+        for other in sorted(others):  # (hidden folders and zip leftovers such as __MACOSX are not data)
+            unused(other, f"not a split folder (expected one of {', '.join(sorted(split_usage))})")
     for split in splits:
+        for stray in sorted(f for f in split.iterdir() if f.is_file() and not f.name.startswith(".")):
+            unused(stray, "a file outside the emotion folders (expected <split>/<emotion>/<image>)")
         for folder in sorted(d for d in split.iterdir() if d.is_dir()):
+            for deeper in sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")):
+                unused(deeper, "a folder inside an emotion folder (its images are not read)")
             try:
                 code = emotion_code(folder.name)
             except KeyError as exc:

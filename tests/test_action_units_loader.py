@@ -160,6 +160,17 @@ def _disfa(root, subjects=("SN001", "SN002", "SN003"), frames=5, aus=(1, 12)):
     return root
 
 
+def test_disfa_label_files_that_do_not_match_their_folder_are_named(tmp_path):
+    """Regression: SN002/SN02_au1.txt (a typo in the name) made subject SN002 vanish with no bad row."""
+    root = _disfa(tmp_path / "disfa")
+    for au in (1, 12):
+        (root / "SN002" / f"SN002_au{au}.txt").rename(root / "SN002" / f"SN02_au{au}.txt")
+    with pytest.raises(
+        ActionUnitFormatError, match=r"2 DISFA label file\(s\) whose name does not match .*SN002/SN02_au1"
+    ):
+        load_action_units(root, use_cache=False)
+
+
 def test_disfa_style_folder_is_split_by_subject(tmp_path):
     root = _disfa(tmp_path / "disfa")
     data = load_action_units(root, use_cache=False)

@@ -8,6 +8,7 @@ import os
 import tarfile
 import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,6 +130,26 @@ def test_image_folders_reject_a_non_image_file(tmp_path, tiny_faces):
     assert len(data) == 1 and "notes.txt" in data.bad_rows[0].where
 
 
+def test_image_folders_list_what_the_layout_has_no_place_for(tmp_path, tiny_faces):
+    """Regression: a valid/ split folder, an image directly in train/ and a folder inside an emotion folder were
+    skipped without a word (and `check` said 0 bad rows)."""
+    root = tmp_path / "mirror"
+    face = Image.fromarray(tiny_faces[0][0])
+    for folder in ("train/happy", "valid/happy", "train/sad/more", "__MACOSX/train"):
+        (root / folder).mkdir(parents=True)
+    face.save(root / "train" / "happy" / "ok.png")
+    face.save(root / "valid" / "happy" / "lost.png")
+    face.save(root / "train" / "stray.png")
+    face.save(root / "train" / "sad" / "more" / "deep.png")
+    with pytest.raises(FER2013FormatError, match=r"valid.*not a split folder"):
+        load_fer2013(root)
+    with pytest.warns(UserWarning, match="skipped 3 bad rows"):
+        data = load_fer2013(root, on_bad_rows="skip")
+    reasons = {Path(b.where).relative_to(root).as_posix(): b.reason for b in data.bad_rows}
+    assert set(reasons) == {"valid", "train/stray.png", "train/sad/more"}, reasons
+    assert len(data) == 1, f"expected the one face in its place, found {len(data)}"
+
+
 def test_image_folders_reject_an_unknown_emotion_folder(tmp_path, tiny_faces):
     folder = tmp_path / "mirror" / "train" / "contempt"
     folder.mkdir(parents=True)
@@ -220,6 +241,20 @@ def test_a_corrupt_zip_or_gzip_is_a_format_error_not_a_zlib_traceback(fer_csv, t
     compressed[20:84] = bytes(64)
     gz.write_bytes(bytes(compressed))
     with pytest.raises(FER2013FormatError, match=r"fer2013\.csv\.gz"):
+        load_fer2013(gz)
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_its_line(fer_csv, tmp_path):
+    """Regression: the error gave pandas' offset within its read buffer ("at byte 0"), which names no place."""
+    lines = fer_csv.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b"Training", b"Training\xe9")  # Latin-1 é
+    broken = tmp_path / "fer2013.csv"
+    broken.write_bytes(b"\n".join(lines))
+    with pytest.raises(FER2013FormatError, match=r"fer2013\.csv:4: not a UTF-8/ASCII csv file"):
+        load_fer2013(broken)
+    gz = tmp_path / "fer2013.csv.gz"
+    gz.write_bytes(gzip.compress(b"\n".join(lines)))
+    with pytest.raises(FER2013FormatError, match=r"fer2013\.csv\.gz:4: not a UTF-8/ASCII csv file"):
         load_fer2013(gz)
 
 

@@ -20,7 +20,7 @@ from ..dataset import bad_rows_from_arrays, bad_rows_to_arrays, check_on_bad_row
 from ..resolve import DataSource, resolve_source
 from ..settings import AU_DATA_PATH, SYNTHETIC
 from .dataset import ActionUnitDataset, ActionUnitFormatError
-from .disfa import is_disfa_label_file, read_disfa
+from .disfa import DISFA_FILE, is_disfa_label_file, read_disfa
 from .frames import combine
 from .openface import read_openface
 from .synthetic_faces import load_synthetic
@@ -119,6 +119,13 @@ def _read(source: Path, files: list[Path], on_bad: str) -> ActionUnitDataset:
     """Detect the format (DISFA-style label files first, then csv files) and read it."""
     csvs = [p for p in files if p.suffix.lower() == ".csv"]
     disfa = [p for p in files if is_disfa_label_file(p)]
+    misplaced = [p for p in files if DISFA_FILE.match(p.name) and not is_disfa_label_file(p)]
+    if misplaced:  # a subject whose files do not match its folder would vanish from the dataset without a word
+        listing = "; ".join(f"{p.parent.name}/{p.name}" for p in misplaced[:5]) + (" …" if len(misplaced) > 5 else "")
+        raise ActionUnitFormatError(
+            f"{source}: {len(misplaced)} DISFA label file(s) whose name does not match their subject folder "
+            f"({listing}); expected <subject>/<subject>_au<N>.txt: rename the file or its folder"
+        )
     if disfa:
         parts = [read_disfa(source, disfa, on_bad)]
     elif csvs:
