@@ -426,6 +426,10 @@ def decode_photo(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     try:
         image = Image.open(io.BytesIO(data), formats=PHOTO_FORMATS)
     except UnidentifiedImageError:
+        kind = "PNG" if data.startswith(b"\x89PNG\r\n\x1a\n") else "JPEG" if data.startswith(b"\xff\xd8") else None
+        if kind:  # the signature is right: what cannot be read is its header (a 0 × 0 size, a damaged chunk)
+            why = f"the {kind} image's header cannot be read (a size of 0 pixels, or damaged)"
+            raise InputError(415, f"{why}; expected {EXPECTED_PHOTO}") from None
         raise InputError(415, f"the upload is not a JPEG or PNG image; expected {EXPECTED_PHOTO}") from None
     except Image.DecompressionBombError as err:  # Pillow's message gives the size found
         raise InputError(413, f"the photo has too many pixels ({err}); expected {EXPECTED_PHOTO}") from None

@@ -2,11 +2,13 @@
 
 The cache lives outside the repository: ``$EXPRESSION_LAB_CACHE``, else ``$XDG_CACHE_HOME/expression-lab``,
 else ``~/.cache/expression-lab``. An entry is keyed by the source's path, size and modification time, so an
-edited or replaced file is parsed again.
+edited or replaced file is parsed again, and by the loaders' own code (:func:`code_version`), so a corrected parser
+never serves a parse of the code before it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import warnings
@@ -33,9 +35,20 @@ def cache_dir() -> Path:
     return path
 
 
+@functools.cache
+def code_version() -> str:
+    """A hex digest of the ``data_loaders`` package's Python files: what parsed the cached arrays."""
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def file_key(*paths: Path, extra: str = "") -> str:
-    """A hex key from each path's absolute name, size and mtime (and ``extra``, e.g. loader options)."""
-    h = hashlib.sha256(f"v{CACHE_VERSION}|{extra}".encode())
+    """A hex key from each path's absolute name, size and mtime, the loaders' code (:func:`code_version`) and
+    ``extra`` (e.g. loader options)."""
+    h = hashlib.sha256(f"v{CACHE_VERSION}|{code_version()}|{extra}".encode())
     for p in paths:
         st = p.stat()
         h.update(f"|{p.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())

@@ -323,6 +323,22 @@ def test_the_cache_is_used_and_invalidated_when_the_file_changes(fer_csv, monkey
     assert len(calls) == 1 and third.labels[0] == 6
 
 
+def test_a_changed_parser_does_not_read_the_old_parse_from_the_cache(fer_csv, monkeypatch):
+    """The key holds the loaders' code: a parse cached by an older parser is not served to a corrected one
+    (regression: only a version number bumped by hand separated them)."""
+    from data_loaders import cache
+
+    load_fer2013(fer_csv)
+    calls = []
+    real_parse = fer_module._parse
+    monkeypatch.setattr(fer_module, "_parse", lambda *a: calls.append(a) or real_parse(*a))
+    monkeypatch.setattr(cache, "code_version", lambda: "another-parser")
+    again = load_fer2013(fer_csv)
+    assert len(calls) == 1 and "cache" not in again.description, (
+        f"expected a fresh parse by the changed code, found {len(calls)} parses and {again.description!r}"
+    )
+
+
 def test_cli_check_prints_counts_and_bad_rows(fer_csv, capsys):
     from data_loaders.__main__ import main
 

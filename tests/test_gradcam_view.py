@@ -103,6 +103,16 @@ def test_an_explanation_that_fails_is_reported_and_the_face_still_shows():
     wrong = GradCamView(_faces(2), _model, explain=lambda m, x, c: np.zeros((len(x), 12, 12)))
     assert "expected explain to return (7, 48, 48) maps, got shape (7, 12, 12)" in wrong.status
 
+    def nan_for_fear(model, images, class_index):  # regression: drawn as a blank map with an empty status line
+        maps = np.zeros((len(images), 48, 48))
+        maps[2] = np.nan
+        return maps
+
+    blank = GradCamView(_faces(2), _model, explain=nan_for_fear)
+    assert "explain failed: ValueError: explain returned NaN or infinite values in the maps of Fear" in blank.status, (
+        f"expected the status to name the class with NaN values, found {blank.status!r}"
+    )
+
 
 def test_the_cache_keeps_the_last_faces_only():
     explain = Explain()

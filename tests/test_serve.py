@@ -162,6 +162,7 @@ def test_bad_faces_are_refused_naming_what_was_expected(body, content_type, stat
         (b"GIF89a not what we take", 415, "not a JPEG or PNG"),
         (encoded(np.zeros((8, 8), np.uint8), "BMP"), 415, "not a JPEG or PNG"),
         (encoded(np.zeros((64, 64), np.uint8), "JPEG")[:200], 415, "complete JPEG or PNG"),
+        (png_header(0, 0), 415, "the PNG image's header cannot be read (a size of 0 pixels"),  # was "not a PNG"
         (png_header(8000, 7000), 413, "56.0 megapixels"),
         (png_header(100_000, 100_000), 413, "too many pixels (Image size (10000000000 pixels)"),  # the size found
     ],

@@ -69,8 +69,8 @@ class GradCamView(anywidget.AnyWidget):
         labels: the true class of each face (optional; shown beside the prediction).
         class_names: K names in the model's output order.
 
-    A map of another shape, or an ``explain`` that raises, is reported in the widget's status line (and
-    :attr:`error`), not raised: the face and the bars still show. Raises ValueError for images, labels or
+    A map of another shape or with NaN values, or an ``explain`` that raises, is reported in the widget's status
+    line (and :attr:`error`), not raised: the face and the bars still show. Raises ValueError for images, labels or
     predictions whose shapes do not agree.
     """
 
@@ -124,12 +124,16 @@ class GradCamView(anywidget.AnyWidget):
         """The K maps of face ``i`` from ``explain`` (one call, the face repeated K times), ``(K, side, side)``.
 
         Raises:
-            ValueError: ``explain`` returned another shape.
+            ValueError: ``explain`` returned another shape, or NaN or infinite values (the message names the
+                classes whose maps hold them).
         """
         k, side = len(self.class_names), self.side
         out = np.asarray(self.explain(self.model, np.repeat(self.inputs[i : i + 1], k, axis=0), np.arange(k)))
         if out.shape != (k, side, side):
             raise ValueError(f"expected explain to return ({k}, {side}, {side}) maps, got shape {out.shape}")
+        broken = [self.class_names[c] for c in np.flatnonzero(~np.isfinite(out.astype(np.float64)).all(axis=(1, 2)))]
+        if broken:  # drawn as a blank map with an empty status line before
+            raise ValueError(f"explain returned NaN or infinite values in the maps of {', '.join(broken)}")
         return out
 
     def show(self, i: int) -> None:
