@@ -246,6 +246,14 @@ def test_command_lines_report_bad_input_without_a_traceback(tmp_path, argv, code
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
 
 
+def test_a_negative_seed_names_the_option(tmp_path, capsys):
+    """Regression: numpy's "expected non-negative integer" named neither the seed nor its value."""
+    from data_loaders.__main__ import main
+
+    assert main(["synth", "--seed", "-1", "--out", str(tmp_path / "synthetic")]) == 2
+    assert "seed must be a whole number ≥ 0, got -1" in capsys.readouterr().err
+
+
 def test_a_damaged_cache_entry_is_parsed_again(tmp_path):
     from data_loaders import cache
 

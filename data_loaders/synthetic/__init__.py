@@ -52,10 +52,12 @@ def generate(
         ``{"fer2013": path, "iphonex": path, "iphonex_npz": path, "marker": path}``.
 
     Raises:
-        ValueError: ``subjects`` < 1 or ``images`` < 3.
+        ValueError: ``subjects`` < 1, ``images`` < 3 or ``seed`` < 0.
     """
     if subjects < 1 or images < 3:
         raise ValueError(f"need at least 1 subject and 3 images (one per Usage), got {subjects} and {images}")
+    if seed < 0:  # numpy's own message ("expected non-negative integer") names no option
+        raise ValueError(f"seed must be a whole number ≥ 0, got {seed}")
     out = Path(out)
     say = print if verbose else (lambda *a, **k: None)
     start = time.perf_counter()
