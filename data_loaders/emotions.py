@@ -39,3 +39,18 @@ def emotion_code(name: str) -> int:
     if key not in _ALIASES:
         raise KeyError(f"unknown emotion {name!r}: expected one of {', '.join(e.lower() for e in EMOTIONS)}")
     return _ALIASES[key]
+
+
+def check_class_codes(labels, classes: int, name: str = "labels", *, unlabelled: bool = False) -> None:
+    """Check that every entry of ``labels`` is a class code ``0 … classes-1`` (or -1, the kit's mark of an unlabelled
+    face such as Kaggle's test.csv rows, where ``unlabelled``).
+
+    Raises:
+        ValueError: names the first entry that is not (its index and value) and the codes expected.
+    """
+    lowest = -1 if unlabelled else 0
+    for i, label in enumerate(labels):
+        if isinstance(label, bool) or not float(label).is_integer() or not lowest <= int(label) < classes:
+            shown = repr(label) if isinstance(label, str) else label
+            also = " (-1: unlabelled)" if unlabelled else ""
+            raise ValueError(f"{name} entry {i} is {shown}: expected a class code 0-{classes - 1}{also}")

@@ -9,7 +9,7 @@ import ipywidgets as ipw
 import numpy as np
 import plotly.graph_objects as go
 
-from data_loaders.emotions import EMOTIONS
+from data_loaders.emotions import EMOTIONS, check_class_codes
 
 _BAR = "#9aa5b1"
 _PREDICTED = "#d1495b"
@@ -37,15 +37,6 @@ def bar_style(p: np.ndarray, true_label: int | None) -> tuple[list[str], list[st
     return colours, outline, widths
 
 
-def _check_labels(labels, classes: int, name: str) -> None:
-    """Raise ValueError naming the first entry of ``labels`` that is neither a class code ``0..classes-1`` nor
-    -1 (the kit's mark of an unlabelled face, e.g. Kaggle's test.csv)."""
-    for i, label in enumerate(labels):
-        if isinstance(label, bool) or not float(label).is_integer() or not -1 <= int(label) < classes:
-            shown = repr(label) if isinstance(label, str) else label
-            raise ValueError(f"{name} entry {i} is {shown}: expected a class code 0-{classes - 1} (-1: unlabelled)")
-
-
 def prediction_title(p: np.ndarray, true_label: int | None, class_names: Sequence[str]) -> str:
     """``"Predicted: Happy (83%) · true: Sad"``: the argmax of ``p`` with its probability, and the true class."""
     k = int(np.argmax(p))
@@ -71,7 +62,7 @@ def plot_emotion_prediction(
         ValueError: ``pred`` has the wrong shape or non-finite values, or ``true_label`` is not a class code.
     """
     p = _probabilities(pred, len(class_names))
-    _check_labels([] if true_label is None else [true_label], len(class_names), "true_label")
+    check_class_codes([] if true_label is None else [true_label], len(class_names), "true_label", unlabelled=True)
     colours, outline, widths = bar_style(p, true_label)
     fig = go.Figure(
         go.Bar(
@@ -126,11 +117,12 @@ class PredictionBars(ipw.VBox):
             )
         if labels is not None and len(labels) != len(images):
             raise ValueError(f"labels has {len(labels)} entries for {len(images)} images")
-        if not np.isfinite(probabilities).all():  # every row: the slider shows them all, not only the first
-            row = int(np.flatnonzero(~np.isfinite(probabilities).all(axis=1))[0])
+        finite = np.isfinite(probabilities).all(axis=1)  # every row: the slider shows them all, not only the first
+        if not finite.all():
+            row = int(np.flatnonzero(~finite)[0])
             raise ValueError(f"probabilities row {row} has NaN or infinite values: {probabilities[row].tolist()}")
         if labels is not None:
-            _check_labels(labels, len(class_names), "labels")
+            check_class_codes(labels, len(class_names), unlabelled=True)
         self.images = images if images.dtype == np.uint8 else np.clip(images * 255, 0, 255).astype(np.uint8)
         self.probabilities = probabilities
         self.labels = None if labels is None else np.asarray(labels, dtype=int)

@@ -26,7 +26,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from data_loaders.emotions import EMOTIONS
+from data_loaders.emotions import EMOTIONS, check_class_codes
 
 #: Camera presets (plotly scene cameras): front (+z towards the viewer), side (from the subject's left), top.
 CAMERAS: dict[str, dict] = {
@@ -133,10 +133,8 @@ def _check_clouds(points: np.ndarray, labels, subjects, class_names: Sequence[st
     if len(points) == 0:
         raise ValueError("expected at least one cloud, got none")
     seen: dict[tuple[str, int], int] = {}
+    check_class_codes(labels, len(class_names))
     for i, (subject, label) in enumerate(zip(np.asarray(subjects).astype(str), labels)):
-        if isinstance(label, bool) or not float(label).is_integer() or not 0 <= int(label) < len(class_names):
-            shown = repr(label) if isinstance(label, str) else label
-            raise ValueError(f"labels entry {i} is {shown}: expected a class code 0-{len(class_names) - 1}")
         first = seen.setdefault((subject, int(label)), i)
         if first != i:
             raise ValueError(
