@@ -305,8 +305,8 @@ def _check_out(model_path: Path, out: Path, format: str, overwrite: bool) -> Non
     if not overwrite:
         raise FileExistsError(f"{out} exists: choose another --out, or --overwrite to replace it")
     if format == "savedmodel":
-        empty = out.is_dir() and not out.is_symlink() and not any(out.iterdir())
-        if not empty and not (out.is_dir() and not out.is_symlink() and (out / "saved_model.pb").is_file()):
+        folder = out.is_dir() and not out.is_symlink()
+        if not (folder and (not any(out.iterdir()) or (out / "saved_model.pb").is_file())):  # empty, or an export
             raise FileExistsError(
                 f"{out} exists and is not a SavedModel folder (no saved_model.pb): --overwrite replaces only an "
                 "earlier export; choose another --out"

@@ -297,11 +297,10 @@ def _first_undecodable_line(source, compression: str | None) -> int | None:
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error):
         return None
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            return number
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return raw.count(b"\n", 0, exc.start) + 1
     return None
 
 

@@ -68,9 +68,10 @@ def read_openface(path: Path, on_bad: str) -> FramesPart:
         where = f"{path.name}:{i + 2}"  # header is line 1
         problem, parsed = _openface_row(values, r_cols, aligned)
         if not problem:
-            seen = first_line.setdefault((parsed.frame, _face_id(values)), i + 2)
+            frame_no, face_id = key = (parsed.frame, _face_id(values))
+            seen = first_line.setdefault(key, i + 2)
             if seen != i + 2:
-                problem = f"frame {parsed.frame} face_id {_face_id(values)} appears twice (first on line {seen})"
+                problem = f"frame {frame_no} face_id {face_id} appears twice (first on line {seen})"
         if problem:
             bad.append(BadRow(where, problem))
         else:
