@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, SHARED_CACHE
+from course.feedback import without_hidden_regions
 from course.notebook_cells import cell_by_grade_id, sources_by_grade_id
 
 PS2 = REPO / "solutions" / "ps2_personal_transfer" / "personal_transfer.ipynb"
@@ -31,7 +32,7 @@ def _run(path, grade_ids, ns, public_only=False):
     """Execute the cells ``grade_ids`` of ``path`` in ``ns`` (only their public part if ``public_only``)."""
     cells = _cells(path)
     for gid in grade_ids:
-        source = cells[gid].split("### BEGIN HIDDEN TESTS")[0] if public_only else cells[gid]
+        source = without_hidden_regions(cells[gid]) if public_only else cells[gid]
         exec(compile(source, f"{path.name}#{gid}", "exec"), ns)  # noqa: S102 (our own notebooks)
     return ns
 

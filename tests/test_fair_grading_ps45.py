@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
+from course.feedback import without_hidden_regions
 from course.notebook_cells import SOLUTION_CELLS, sources_by_grade_id
 
 # ---------------------------------------------------------------- ps4
@@ -53,7 +54,7 @@ def ps4_run(grade_ids, ns, path=PS4, public_only=False):
     """Execute the cells ``grade_ids`` of the notebook at ``path`` in ``ns`` (only their public part if asked)."""
     cells = sources_by_grade_id(path)
     for gid in grade_ids:
-        source = cells[gid].split(PS4_HIDDEN)[0] if public_only else cells[gid]
+        source = without_hidden_regions(cells[gid]) if public_only else cells[gid]
         exec(compile(source, f"{path.name}#{gid}", "exec"), ns)  # noqa: S102 (our own notebooks)
     return ns
 
@@ -612,7 +613,7 @@ PS5_HIDDEN = "### BEGIN HIDDEN TESTS"
 def _ps5_run(grade_ids, ns, *, public_only=False):
     cells = sources_by_grade_id(PS5)
     for gid in grade_ids:
-        source = cells[gid].split(PS5_HIDDEN)[0] if public_only else cells[gid]
+        source = without_hidden_regions(cells[gid]) if public_only else cells[gid]
         exec(compile(source, f"{PS5.name}#{gid}", "exec"), ns)  # noqa: S102 (our own notebook)
     return ns
 

@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from course.feedback import without_hidden_regions
 from course.notebook_cells import sources_by_grade_id
 
 #: The notebook whose cells run (read at each call, so a throwaway run can point it at another version).
@@ -39,7 +40,7 @@ def _source(gid, public_only=False):
     source = sources_by_grade_id(PS6)[gid]
     if public_only:
         assert HIDDEN in source, f"expected hidden tests in {gid}, found none"
-        source = source.split(HIDDEN)[0]
+        source = without_hidden_regions(source)
     return source
 
 

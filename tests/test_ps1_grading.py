@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from course.feedback import without_hidden_regions
 from course.notebook_cells import cells_by_grade_id
 
 PS1 = REPO / "solutions" / "ps1_fer2013_cnn" / "fer2013_cnn.ipynb"
@@ -44,7 +45,7 @@ def _run_test(gid, answer: str, *, public_only=False, **names):
         **names,
     }
     exec(compile(answer, "answer", "exec"), ns)  # noqa: S102 (test fixtures written here)
-    source = _source(gid).split("### BEGIN HIDDEN TESTS")[0] if public_only else _source(gid)
+    source = without_hidden_regions(_source(gid)) if public_only else _source(gid)
     exec(compile(source, gid, "exec"), ns)  # noqa: S102 (our own solution notebook)
     return ns
 
