@@ -180,6 +180,10 @@ class ImageDataset(UsageDataset):
         return f"ImageDataset({len(self)} images {self.images.shape[1:]} from {self.source}: {per_usage})"
 
 
+#: Vertices of ARKit's face mesh (``ARFaceGeometry``; every iPhone X face cloud has them, in the same order).
+ARKIT_VERTICES = 1220
+
+
 @dataclass(frozen=True)
 class PointCloudDataset(RowDataset):
     """Face point clouds with emotion labels and subject ids (one cloud per subject and expression).

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import cache
 from .dataset import (
+    ARKIT_VERTICES,
     BadRow,
     PointCloudDataset,
     bad_rows_from_arrays,
@@ -62,10 +63,6 @@ class Cloud(NamedTuple):
     sample_id: str
     emotion: str
     points: np.ndarray | str
-
-
-#: Vertices of ARKit's face mesh (``ARFaceGeometry``; every iPhone X face cloud has them, in the same order).
-ARKIT_VERTICES = 1220
 
 
 def iphonex_path(path: str | os.PathLike | None = None, *, synthetic_fallback: bool = True) -> Path:

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..iphonex import ARKIT_VERTICES
+from ..dataset import ARKIT_VERTICES
 from .facs import AUS
 
-#: Number of vertices of ARKit's face mesh (ARFaceGeometry), the default point count: the loader's constant.
+#: Number of vertices of ARKit's face mesh (ARFaceGeometry), the default point count.
 ARKIT_POINTS = ARKIT_VERTICES
 
 #: Identity parameters; each is a standard-normal coefficient of one identity shape.
