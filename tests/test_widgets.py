@@ -102,8 +102,13 @@ def test_confusion_matrix_counts_and_shares():
 
 
 def test_confusion_matrix_rejects_bad_labels():
-    with pytest.raises(ValueError, match="outside 0-6"):
+    with pytest.raises(ValueError, match=r"y_true entry 1 is 7: expected a class code 0-6"):
         plot_confusion_matrix([0, 7], [0, 1])
+    # probabilities passed for labels: the old int cast truncated them all to class 0 and drew a confident matrix
+    with pytest.raises(ValueError, match=r"y_pred entry 0 is 0\.6"):
+        plot_confusion_matrix([0, 1], np.array([0.6, 0.4]))
+    # integral floats (labels that went through a float array) are still class codes
+    assert np.asarray(plot_confusion_matrix(np.array([0.0, 3.0]), [0, 3]).data[0].customdata).trace() == 2
 
 
 def test_sample_grid_shows_faces_of_each_class_in_its_row():

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from sklearn.metrics import confusion_matrix
 
-from data_loaders.emotions import EMOTIONS
+from data_loaders.emotions import EMOTIONS, check_class_codes
 
 
 def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
@@ -16,16 +16,16 @@ def confusion_counts(y_true, y_pred, n_classes: int) -> np.ndarray:
     (``sklearn.metrics.confusion_matrix`` over the labels ``0 … n_classes-1``).
 
     Raises:
-        ValueError: lengths differ or a label is outside ``0 … n_classes-1`` (scikit-learn would drop such a
-            face from the counts without a word).
+        ValueError: lengths differ, or an entry is not a class code ``0 … n_classes-1`` (a probability, say, or
+            a label scikit-learn would drop from the counts without a word); the message names the entry.
     """
-    t = np.asarray(y_true).astype(np.int64).ravel()
-    p = np.asarray(y_pred).astype(np.int64).ravel()
+    t = np.asarray(y_true).ravel()
+    p = np.asarray(y_pred).ravel()
     if t.shape != p.shape:
         raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
     for name, v in (("y_true", t), ("y_pred", p)):
-        if v.size and (v.min() < 0 or v.max() >= n_classes):
-            raise ValueError(f"{name} holds labels outside 0-{n_classes - 1}")
+        check_class_codes(v.tolist(), n_classes, name)
+    t, p = t.astype(np.int64), p.astype(np.int64)
     return confusion_matrix(t, p, labels=np.arange(n_classes)).astype(np.int64)
 
 
