@@ -74,7 +74,7 @@ instead of `tensorflow`.
 
 ## Data
 
-Without data the notebooks run on **synthetic FACS faces** the kit generates once (about 10 s): fine to learn
+Without data the notebooks run on **synthetic FACS faces** the kit generates once (about 15 s): fine to learn
 the workflow, but they are not people. For the real data, put FER2013 (`fer2013.csv`, from Kaggle's *Challenges
 in Representation Learning* page) in `data/fer2013/` or set `FER2013_PATH`, and the course's `faces.py` in
 `data/iphonex/` or set `IPHONEX_PATH`; Action Unit labels (OpenFace csv or DISFA-style folders) go in

@@ -152,7 +152,7 @@ def test_the_bundle_installs_alone_in_a_fresh_venv_and_imports_the_kit_from_itse
     assert spec["argv"][0] == str(installed.python), f"expected the bundle's python in its kernelspec, found {spec}"
 
 
-@pytest.mark.slow  # generates the synthetic faces into a fresh cache (about 13 s)
+@pytest.mark.slow  # generates the synthetic faces into a fresh cache (about 15 s)
 def test_the_fallback_model_has_one_cache_path_before_and_after_its_data_is_cached(tmp_path, monkeypatch):
     """Regression: the key hashed the data's description, which reads differently once the parsed data is cached,
     so a machine's first run trained one fallback model and every later run another."""

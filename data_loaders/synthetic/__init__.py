@@ -88,7 +88,7 @@ def is_synthetic(path: str | Path) -> bool:
 def default_data(kind: str = "fer2013") -> Path:
     """The cached default synthetic file of ``kind`` (``"fer2013"``, ``"iphonex"``, ``"iphonex_npz"``).
 
-    Generated once (about 10 s) into the cache folder (see :func:`data_loaders.cache.cache_dir`), then reused.
+    Generated once (about 15 s) into the cache folder (see :func:`data_loaders.cache.cache_dir`), then reused.
 
     Raises:
         KeyError: an unknown ``kind``.
@@ -101,7 +101,7 @@ def default_data(kind: str = "fer2013") -> Path:
     if not (folder / MARKER).is_file():
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + "."))
         try:
-            print(f"Generating the synthetic default data once (about 10 s) into {folder} …", flush=True)
+            print(f"Generating the synthetic default data once (about 15 s) into {folder} …", flush=True)
             generate(tmp, DEFAULT_SUBJECTS, DEFAULT_IMAGES, DEFAULT_SEED)
             try:
                 tmp.rename(folder)
