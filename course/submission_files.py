@@ -15,6 +15,7 @@ Everything here uses ``lstat`` and ``os.scandir`` without following links.
 from __future__ import annotations
 
 import fnmatch
+import mimetypes
 import os
 import shutil
 import stat
@@ -25,8 +26,26 @@ from .settings import SUBMISSION_CAPS, positive_setting
 
 MIB = 2**20
 #: Files a browser would run as a page or script of the formgrader's own origin, which serves every file of an
-#: autograded folder at ``/formgrader/submissions/<id>/<file>`` unsandboxed: quarantined like links.
+#: autograded folder at ``/formgrader/submissions/<id>/<file>`` unsandboxed: quarantined like links, whatever
+#: this host's MIME table says of them.
 ACTIVE_CONTENT_SUFFIXES = (".html", ".htm", ".xhtml", ".xht", ".svg", ".svgz", ".xml", ".xsl", ".xslt", ".js", ".mjs")
+#: What in a MIME type makes a browser run it as a document or script (HTML, XHTML, SVG, any XML, which may carry
+#: an XSLT that writes HTML, JavaScript, multipart pages and saved web pages). The type is this host's, as
+#: :func:`mimetypes.guess_type` reads the name, the way the formgrader's tornado ``StaticFileHandler`` chooses the
+#: ``Content-Type``: a list of suffixes always misses one (Debian's ``/etc/mime.types`` serves ``.shtml`` as
+#: ``text/html``).
+ACTIVE_MIME_PARTS = ("html", "xml", "svg", "javascript", "ecmascript", "xsl", "multipart/", "message/")
+
+
+def is_active_content(name: str) -> bool:
+    """Whether a browser could run a file called ``name`` as a page or script when the formgrader serves it: a
+    suffix of :data:`ACTIVE_CONTENT_SUFFIXES`, or a MIME type (this host's table, as the server reads the name)
+    holding one of :data:`ACTIVE_MIME_PARTS`. A name with no known type is served as ``application/octet-stream``
+    (downloaded, never run)."""
+    if name.lower().endswith(ACTIVE_CONTENT_SUFFIXES):
+        return True
+    kind, _ = mimetypes.guess_type(name)  # strict, as the server reads it
+    return kind is not None and any(part in kind.lower() for part in ACTIVE_MIME_PARTS)
 
 
 @dataclass(frozen=True)
@@ -108,8 +127,13 @@ def inspect_folder(
     """Walk ``folder`` without following links and sort what it holds into safe and unsafe entries; with
     ``active_content``, files a browser would run (:data:`ACTIVE_CONTENT_SUFFIXES`) count as unsafe too.
 
-    Regular files whose name, or a folder above them, matches an ``ignore`` pattern (``fnmatch``, as nbgrader's
-    ``CourseDirectory.ignore``: nbgrader never copies them) are listed apart and do not count against the caps.
+    Regular files that nbgrader never copies (``ignore``: the patterns of nbgrader's ``CourseDirectory.ignore``)
+    are listed apart and do not count against the caps. Which files those are is nbgrader's own answer
+    (``nbgrader.utils.find_all_files``, the function its steps copy with), not a second reading of the patterns:
+    it matches them with ``glob``, which ``fnmatch`` does not imitate (``*.pyc`` matches ``.x.pyc`` for ``fnmatch``,
+    not for ``glob``; a folder named ``d[0]`` is a pattern to ``glob``), and a file that the kit left out of the
+    count but nbgrader copied would pass the caps. Past :data:`MAX_IGNORED_FACTOR` times the file cap of
+    candidates, none is left out of the count.
 
     Raises:
         FileNotFoundError: ``folder`` does not exist.
@@ -128,8 +152,11 @@ def inspect_folder(
                 st = entry.stat(follow_symlinks=False)
                 kind = describe_mode(st.st_mode, st.st_nlink)
                 skip = ignored or any(fnmatch.fnmatch(entry.name, pattern) for pattern in ignore)
-                if kind == "regular file" and active_content and entry.name.lower().endswith(ACTIVE_CONTENT_SUFFIXES):
-                    found.unsafe.append((name, "page or script a browser would run (formgrader serves it as is)"))
+                if kind == "regular file" and active_content and is_active_content(entry.name):
+                    served = mimetypes.guess_type(entry.name)[0] or "a page"
+                    found.unsafe.append(
+                        (name, f"page or script a browser would run (formgrader serves it as is, as {served})")
+                    )
                 elif kind == "regular file" and skip:
                     found.ignored.append(name)
                 elif kind == "regular file":
@@ -145,7 +172,29 @@ def inspect_folder(
                     found.unsafe.append((name, kind))
 
     walk(folder, "", 0, False)
+    if found.ignored:
+        copied = _copied_by_nbgrader(folder, ignore, found.ignored, caps)
+        for name in [n for n in found.ignored if n in copied]:
+            found.ignored.remove(name)
+            found.files.append(name)
+            found.bytes += os.lstat(folder / name).st_size
+        found.files.sort()
     return found
+
+
+#: How many times ``Caps.files`` files may look ignored before the kit stops asking nbgrader about each (its glob
+#: lists a folder once per file and pattern) and counts them all against the caps.
+MAX_IGNORED_FACTOR = 4
+
+
+def _copied_by_nbgrader(folder: Path, ignore, candidates: list[str], caps: Caps) -> set[str]:
+    """Which of ``candidates`` (paths relative to ``folder``) nbgrader's steps would copy all the same."""
+    if len(candidates) > MAX_IGNORED_FACTOR * caps.files:
+        return set(candidates)
+    from nbgrader.utils import find_all_files
+
+    copied = find_all_files(str(folder), list(ignore))
+    return {Path(p).relative_to(folder).as_posix() for p in copied} & set(candidates)
 
 
 def quarantine_unsafe(

@@ -589,6 +589,8 @@ def left_behind(tmp_path_factory):
     os.link(victim, handed / "victim-link.txt")
     (handed / "<img src=x onerror=alert(1)>").symlink_to("/etc/passwd")  # a name that is markup
     (handed / "evil.html").write_text("<script>fetch('/api/contents')</script>")  # formgrader would serve it
+    # a page under a suffix no list names: Debian's mime.types serves .shtml as text/html
+    (handed / "notes.shtml").write_text("<script>fetch('/api/contents/solutions')</script>")
 
     folders = hand_in(root, "folders", TINY_ID, fill_answers(release, source), TINY_NOTEBOOK)
     for name in ("solutions", "grading", "source_with_tests"):  # named like the course's own folders
@@ -599,6 +601,12 @@ def left_behind(tmp_path_factory):
     many = hand_in(root, "many", TINY_ID, fill_answers(release, source), TINY_NOTEBOOK)
     for k in range(250):
         (many / f"photo-{k}.txt").write_text("x")
+    # files a pattern seems to ignore (fnmatch) but nbgrader copies (glob): a dot file, a folder named like a glob
+    flood = hand_in(root, "flood", TINY_ID, fill_answers(release, source), TINY_NOTEBOOK)
+    (flood / "d[0]").mkdir()
+    for k in range(125):
+        (flood / f".x{k}.pyc").write_text("x")
+        (flood / "d[0]" / f"y{k}.pyc").write_text("x")
 
     two_release = {n: root / "assignments" / "two" / f"{n}.ipynb" for n in ("a", "b")}
     two_source = {n: root / "solutions" / "two" / f"{n}.ipynb" for n in ("a", "b")}
@@ -671,7 +679,7 @@ def test_nothing_a_link_points_at_reaches_autograded_or_feedback(left_behind):
 def test_links_handed_in_are_quarantined_and_flagged(left_behind):
     root, row = left_behind["root"], left_behind["summary"]["handed"]
     assert row["status"] == "graded" and row["auto_score"] == 5, f"expected handed graded 5/5, found {row}"
-    for name in ("gradebook.html", "secret.txt", "pipe.txt", "victim-link.txt", "evil.html"):
+    for name in ("gradebook.html", "secret.txt", "pipe.txt", "victim-link.txt", "evil.html", "notes.shtml"):
         assert name in row["review"], f"expected {name} named in the review flags, found {row['review']!r}"
         assert os.path.lexists(root / "grading" / "quarantine" / "handed" / "tiny" / name), f"{name} not quarantined"
         assert not os.path.lexists(steps.submission_folder("handed", "tiny", root) / name), f"{name} still submitted"
@@ -697,6 +705,10 @@ def test_a_submission_over_the_caps_is_refused_with_the_fix(left_behind):
     row = left_behind["summary"]["many"]
     assert row["status"] == "refused", f"expected many refused, found {row}"
     assert "252 files" in row["reason"] and "MAX_FILES" in row["reason"] and "no-sandbox" not in row["reason"], row
+    flood = left_behind["summary"]["flood"]
+    assert flood["status"] == "refused" and "252 files" in flood["reason"], (
+        f"expected flood refused for the 252 files nbgrader would copy, found {flood}"
+    )
     assert (
         left_behind["summary"]["honest"]["auto_score"] == 5 and left_behind["summary"]["linker"]["status"] == "graded"
     )
