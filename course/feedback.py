@@ -1,39 +1,49 @@
-"""Feedback without the hidden tests: not their source, not their output, not through any other cell.
+"""Feedback without the hidden tests: not their source, and no text of the grading run that could carry them.
 
 nbgrader's ``ClearHiddenTests`` removes the ``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN TESTS`` lines from the
 feedback, but keeps every output of the grading run. Those outputs come from the student's own kernel, after the
 hidden tests ran in it: a submission can keep what it sees (an IPython ``pre_run_cell`` hook storing each cell's
-source, ``In``/``_ih``/the history, a thread, ``linecache``) and print it in any later cell, or change an earlier
-cell's output afterwards (``update_display`` with a ``display_id``). Whatever the grading run printed after the
-first hidden test is therefore the student's to choose, and no position in the notebook is safe from it.
+source, ``In``/``_ih``/the history, a thread, ``linecache``; or, with no tampering any guard could see, the graded
+function itself, which reads its caller's source with ``traceback.extract_stack`` and ``linecache`` while a hidden
+test calls it) and print it from any later cell — a *public test cell* that calls the function again included —
+in any encoding (a Caesar shift of one code point is enough to pass a list of known encodings), or change an
+earlier cell's output afterwards (``update_display`` with a ``display_id``). Whatever the grading run printed after
+the first hidden test is therefore the student's to choose: no position in the notebook is safe from it, and no
+content check can clear it (a new encoding always beats a list of decodings).
 
 :class:`ClearHiddenTestOutputs` (``c.GenerateFeedback.preprocessors`` in ``nbgrader_config.py``) builds feedback
-by one rule a student can check in their own feedback:
+by one rule a student can check in their own feedback: **no text the grading run produced reaches feedback**, only
+lines the kit wrote and names from a fixed list.
 
-- **Test cells show the grader's run**, because their messages are what a student needs (why a check failed):
-  a cell holding hidden tests shows only its score and :data:`NOTE`; a public test cell shows its output
-  unless that output repeats any part of a hidden test (:class:`HiddenMaterial`: each line of each hidden region
-  of the assignment's source notebook, the strings the hidden tests hold, the names only they use; looked for
-  with spacing, case and quoting ignored, also in HTML text and in base64, hex, URL-quoted, reversed and rot13
-  forms), in which case it shows :data:`REPEAT_NOTE`. A test cell is one whose ``grade_id`` and text are, verbatim,
-  those of a test cell in the gradebook (nbgrader restores locked cells from there) or the source notebook, not
-  one whose metadata says so.
-- **Every other cell shows the outputs of the notebook as the student handed it in**
+- **Every code cell shows the outputs of the notebook as the student handed it in**
   (``grading/submitted/<student>/<assignment>/<notebook>.ipynb``, matched by ``grade_id`` or text): that run
-  never held a hidden test. When the grader's run of such a cell ended in an error, one line names the error
-  class (only a Python exception name, nothing the kernel wrote: it could carry the tests). These outputs are
-  not checked for hidden material: that run never held any, and a check could only hide a student's own output.
+  never held a hidden test. These outputs are not checked for hidden material: that run never held any, and a
+  check could only hide a student's own output. A cell holding hidden tests shows :data:`NOTE` instead.
+- **The grader's run is summed up in one kit-written line** where it went wrong: a test cell that failed says so
+  (:data:`TEST_FAILED`), naming the error's class when it is a Python exception name (:data:`KNOWN_ERRORS`) or
+  the grading guard's, and tells the student that running the cell in their own notebook shows why (its public
+  checks print the reason there); a test cell that wrote to stderr (nbgrader scores that 0) says that; an answer
+  cell whose run stopped with an error names its class likewise. Never shown from the grading run: printed text,
+  the error's message (``evalue``: an ``assert`` message can format a value the student's code returned), its
+  traceback, a result's value (``execute_result``), displays. Each graded cell's score comes from the gradebook
+  (nbgrader's ``GetGrades``) and nbgrader's template shows it, rounded to two decimals.
+- **Execution counts are renumbered** 1, 2, … (a kernel can set its own to any integer).
 
-A content check alone could not be trusted, since an output can carry the tests in a form no check knows
-(encrypted, say); outputs of a student's cells therefore never come from the grading run, and the check guards
-only the test cells, whose output a submission can reach only by tampering with IPython while it is graded (hooks,
-threads, patched ``print``), which grading itself is there to undo or flag. A note at the top of the feedback
-(:data:`GUIDE`) says this in two sentences. The review
-banner trusted grading code puts at the top of a flagged autograded notebook (``course.review.BANNER_KEY``) is
-for the instructor and is dropped. Finally the whole notebook goes through :mod:`course.html_safety`'s sanitiser
-(:func:`~course.html_safety.sanitize_notebook`, as in ``SanitizeNotebook``): the feedback page never runs a
-student's script, whatever the configuration says.
-The autograded notebooks in ``grading/autograded/`` keep every output for the instructor.
+A test cell is one whose ``grade_id`` and text are, verbatim, those of a test cell in the gradebook (nbgrader
+restores locked cells from there) or the source notebook; it decides only which kit-written line a cell gets, since
+no cell shows the grading run. The note at the top of the feedback (:data:`GUIDE`) says this in two sentences. The
+review banner trusted grading code puts at the top of a flagged autograded notebook (``course.review.BANNER_KEY``)
+is for the instructor and is dropped. Finally the whole notebook goes through :mod:`course.html_safety`'s
+sanitiser (:func:`~course.html_safety.sanitize_notebook`, as in ``SanitizeNotebook``): the feedback page never runs
+a student's script, whatever the configuration says. The autograded notebooks in ``grading/autograded/`` keep
+every output for the instructor.
+
+:class:`HiddenMaterial` (with :func:`decoded_forms`) is a check for a hidden test's text in an output, in the
+common encodings; feedback no longer depends on it (see above). Whoever runs it on text a student controls gets a
+bounded cost: decoding the encoded runs of one output produces at most :data:`OUTPUT_DECODE_CHARS` characters from
+at most :data:`OUTPUT_DECODE_RUNS` runs (every zlib inflation is capped as it runs), one :class:`HiddenMaterial`
+at most :data:`NOTEBOOK_DECODE_CHARS` over all the outputs it checks, and text past the budget counts as not
+cleared (:meth:`HiddenMaterial.found_in` answers :data:`OVER_BUDGET`).
 """
 
 from __future__ import annotations
@@ -65,28 +75,63 @@ from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import Int
 
 from . import html_safety
+from .guarded_execute import GUARD_ERROR
 from .review import BANNER_KEY
 
 NOTE = (
     "The output of a cell with hidden tests is not shown in feedback (it could repeat the tests); "
     "its score is shown above.\n"
 )
+#: No longer written: feedback shows no output of the grading run at all (module docstring). Kept for importers.
 REPEAT_NOTE = (
     "The output of this test cell is not shown in feedback: it repeats part of a hidden test. "
     "Its score is shown above.\n"
 )
 TOO_LONG_NOTE = "[This cell's output is too long to show in feedback.]\n"
+#: The line under a test cell whose grading run failed (``{error}``: "AssertionError", "an error", …; ``{shown}``:
+#: :data:`HANDED_IN_SHOWN` when the cell shows outputs handed in, else nothing). Kit-written: nothing of the run.
+TEST_FAILED = (
+    "[When the grader ran this test cell it failed with {error}. What that run printed is not shown in feedback "
+    "(once hidden tests have run, code can make any output repeat them): run this cell in your own notebook, "
+    "its checks say why.{shown}]\n"
+)
+#: The line under a cell with hidden tests whose grading run failed (``{error}`` as in :data:`TEST_FAILED`).
+HIDDEN_FAILED = (
+    "[When the grader ran this cell it failed with {error}. Run its public checks in your own notebook: "
+    "if they pass, a hidden test failed.]\n"
+)
+#: The line under a test cell that wrote to stderr when the grader ran it (nbgrader scores that 0).
+TEST_STDERR = (
+    "[When the grader ran this test cell it wrote to stderr, which scores 0. What it wrote is not shown in "
+    "feedback: run this cell in your own notebook to see it.{shown}]\n"
+)
+#: The line under an answer cell whose grading run stopped with an error (``{error}`` as in :data:`TEST_FAILED`).
+ANSWER_FAILED = (
+    "[When the grader ran this cell it stopped with {error}; the outputs above are from the notebook you handed "
+    "in.]\n"
+)
+HANDED_IN_SHOWN = " The outputs above are from the notebook you handed in."
 #: The first cell of every feedback notebook (markdown).
 GUIDE = (
-    "**About this feedback.** Each test cell shows its score and what it printed when the grader ran your "
-    "notebook, except tests hidden from you and any output that repeats them. Your own cells show the outputs "
-    "of the notebook as you handed it in, not the grader's run: once hidden tests have run, code can print "
-    "them."
+    "**About this feedback.** Every cell shows the outputs of the notebook as you handed it in, never the "
+    "grader's run: once hidden tests have run, code can make any output repeat them. Each test cell shows its "
+    "score, and one that failed when the grader ran it names the error: run it in your own notebook to see why."
 )
-#: Error classes the grader's run of a student cell may be named by in feedback (nothing else the kernel wrote).
+#: Error classes the grader's run of a cell may be named by in feedback (nothing else the kernel wrote): Python's
+#: exceptions, nbclient's, and the error the grading guard appends to a test cell it cannot trust.
 KNOWN_ERRORS = frozenset(
     n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)
-) | {"CellTimeoutError", "DeadKernelError", "CellExecutionError"}
+) | {"CellTimeoutError", "DeadKernelError", "CellExecutionError", GUARD_ERROR}
+
+#: Characters that decoding the encoded runs of one output (base64, zlib inside base64, hex, character codes) may
+#: produce in all, and the runs it may decode (:class:`DecodeBudget`).
+OUTPUT_DECODE_CHARS = 8_000_000
+OUTPUT_DECODE_RUNS = 4_096
+#: The same over all the outputs one :class:`HiddenMaterial` checks (one notebook's feedback).
+NOTEBOOK_DECODE_CHARS = 32_000_000
+NOTEBOOK_DECODE_RUNS = 65_536
+#: :meth:`HiddenMaterial.found_in`'s answer for text whose encoded runs do not fit the budget (not cleared).
+OVER_BUDGET = "more encoded text than the check decodes"
 
 _SPACE_AND_QUOTES = re.compile(r"[\s\\'\"`]+")
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -172,10 +217,59 @@ def string_fragments(code: str) -> list[str]:
     return [f for f in fragments if f.strip()]
 
 
-def decoded_forms(text: str, limit: int = 2_000_000) -> list[str]:
+class DecodeBudget:
+    """What decoding may still produce: ``chars`` characters from ``runs`` encoded runs.
+
+    ``exhausted`` turns true as soon as a run is left undecoded, or a decoded run is cut, for want of budget: the
+    forms are then incomplete, and a check must not clear the text they came from.
+    """
+
+    def __init__(self, chars: int = OUTPUT_DECODE_CHARS, runs: int = OUTPUT_DECODE_RUNS):
+        self.chars, self.runs, self.exhausted = max(0, chars), max(0, runs), False
+
+    def take_run(self) -> bool:
+        """Count one more run to decode; False (and exhausted) when no run or character is left."""
+        if self.runs <= 0 or self.chars <= 0:
+            self.exhausted = True
+            return False
+        self.runs -= 1
+        return True
+
+    def spend(self, text: str) -> str:
+        """``text`` as far as the characters left go (the rest cut: exhausted), counted."""
+        if len(text) > self.chars:
+            self.exhausted = True
+            text = text[: self.chars]
+        self.chars -= len(text)
+        return text
+
+    def inflate(self, raw: bytes, limit: int) -> str | None:
+        """``raw`` inflated (zlib or gzip), at most ``limit`` and the characters left, counted; None when ``raw``
+        is no such stream. Inflation stops at that size: a small run may inflate to gigabytes."""
+        if self.chars <= 0:
+            self.exhausted = True
+            return None
+        cap = min(limit, self.chars)  # > 0: a max_length of 0 would mean no limit
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)
+        try:
+            inflated = inflater.decompress(raw, cap)
+        except zlib.error:
+            return None
+        if cap == self.chars and len(inflated) == cap and not inflater.eof:
+            self.exhausted = True  # cut by the budget, not by ``limit``
+        return self.spend(inflated.decode("utf-8", "ignore"))
+
+
+def decoded_forms(text: str, limit: int = 2_000_000, budget: DecodeBudget | None = None) -> list[str]:
     """``text`` and the forms it could carry something else in: HTML text (tags dropped, entities decoded),
     URL-unquoted, reversed, rot13, Python escapes decoded, and every base64 run (also zlib-compressed), hex run
-    and list of character codes decoded. Each form is cut to ``limit`` characters."""
+    and list of character codes decoded. Each form is cut to ``limit`` characters.
+
+    The forms of ``text`` as a whole are at most a few times its length; what the encoded runs decode to is drawn
+    from ``budget`` (a fresh :class:`DecodeBudget` of :data:`OUTPUT_DECODE_CHARS` characters and
+    :data:`OUTPUT_DECODE_RUNS` runs when None): past it, runs are left undecoded and ``budget.exhausted`` says so.
+    """
+    budget = DecodeBudget() if budget is None else budget
     forms = [
         text,
         html_safety.visible_text(text) if "<" in text or "&" in text else "",
@@ -189,23 +283,30 @@ def decoded_forms(text: str, limit: int = 2_000_000) -> list[str]:
         except (UnicodeDecodeError, ValueError):
             pass
     compact = "".join(text.split())
-    for run in _BASE64_RUN.findall(compact):
+
+    def runs(pattern: re.Pattern, within: str):
+        for match in pattern.finditer(within):
+            if not budget.take_run():
+                return
+            yield match.group(0)
+
+    for run in runs(_BASE64_RUN, compact):
+        decoded = set()
         for decode in (base64.b64decode, base64.urlsafe_b64decode):
             try:
                 raw = decode(run + "=" * (-len(run) % 4))
             except (binascii.Error, ValueError):
                 continue
-            forms.append(raw.decode("utf-8", "ignore"))
-            try:  # at most ``limit`` bytes: a small run may inflate to gigabytes
-                inflated = zlib.decompressobj(zlib.MAX_WBITS | 32).decompress(raw, limit)
-                forms.append(inflated.decode("utf-8", "ignore"))
-            except zlib.error:
-                pass
-    for run in _HEX_RUN.findall(compact):
-        forms.append(bytes.fromhex(run).decode("utf-8", "ignore"))
-    for run in _CODES.findall(text):
+            if raw in decoded:  # most runs read the same both ways
+                continue
+            decoded.add(raw)
+            forms.append(budget.spend(raw.decode("utf-8", "ignore")))
+            forms.append(budget.inflate(raw, limit) or "")
+    for run in runs(_HEX_RUN, compact):
+        forms.append(budget.spend(bytes.fromhex(run).decode("utf-8", "ignore")))
+    for run in runs(_CODES, text):
         codes = [int(c) for c in re.findall(r"\d+", run)]
-        forms.append("".join(chr(c) for c in codes if 0 < c < 0x110000))
+        forms.append(budget.spend("".join(chr(c) for c in codes if 0 < c < 0x110000)))
     return [f[:limit] for f in forms if f]
 
 
@@ -257,9 +358,22 @@ class HiddenMaterial:
     hidden test defines it (a variable, function, parameter; 6+ characters, not a Python keyword or builtin) and it
     does not occur in the visible text. Library names a hidden test only calls do not count: an honest traceback
     may show them.
+
+    Decoding is budgeted (module docstring): each :meth:`found_in` call decodes at most :data:`OUTPUT_DECODE_CHARS`
+    characters from :data:`OUTPUT_DECODE_RUNS` runs, all calls together ``decode_chars`` from ``decode_runs``
+    (:attr:`budget`); text that does not fit is not cleared.
     """
 
-    def __init__(self, regions: Iterable[str], visible: str, min_line_chars: int = 12):
+    def __init__(
+        self,
+        regions: Iterable[str],
+        visible: str,
+        min_line_chars: int = 12,
+        decode_chars: int = NOTEBOOK_DECODE_CHARS,
+        decode_runs: int = NOTEBOOK_DECODE_RUNS,
+    ):
+        #: what decoding may still produce over every later :meth:`found_in` call
+        self.budget = DecodeBudget(decode_chars, decode_runs)
         visible_squashed, visible_alnum = squash(visible), alnum(visible)
         visible_names = {n.casefold() for n in _IDENTIFIER.findall(visible)}
         self.lines: set[str] = set()  #: squash forms
@@ -293,11 +407,19 @@ class HiddenMaterial:
 
     def found_in(self, texts: Iterable[str]) -> str | None:
         """Why ``texts`` (strings, read together in order) carry hidden material (a short phrase naming the kind,
-        never the material), or None when they do not."""
+        never the material; :data:`OVER_BUDGET` when their encoded runs do not fit the decoding budget), or None
+        when they do not."""
         joined = "\n".join(texts)
         if not joined or not self:
             return None
-        for form in decoded_forms(joined):
+        budget = DecodeBudget(min(OUTPUT_DECODE_CHARS, self.budget.chars), min(OUTPUT_DECODE_RUNS, self.budget.runs))
+        chars, runs = budget.chars, budget.runs
+        forms = decoded_forms(joined, budget=budget)
+        self.budget.chars -= chars - budget.chars
+        self.budget.runs -= runs - budget.runs
+        if budget.exhausted:
+            return OVER_BUDGET
+        for form in forms:
             s = squash(form)
             a = _NOT_ALNUM.sub("", s)
             if any(line in s for line in self.lines) or any(line in a for line in self.alnum_lines):
@@ -342,13 +464,14 @@ def match_cells(cells: list, others: list) -> dict[int, int]:
 
 class ClearHiddenTestOutputs(ClearHiddenTests):
     """Feedback by the rule of the module docstring: ``ClearHiddenTests`` (hidden regions removed from the cells'
-    text) plus outputs that cannot carry a hidden test, the review banner dropped, a guide cell on top, and the
-    whole notebook sanitised for the browser (:class:`course.html_safety.SanitizeNotebook`).
+    text), every code cell's outputs taken from the notebook handed in (none of the grading run's), one kit-written
+    line where the grading run of a cell failed, execution counts renumbered, the review banner dropped, a guide
+    cell on top, and the whole notebook sanitised for the browser (:class:`course.html_safety.SanitizeNotebook`).
 
     Use it in place of ``ClearHiddenTests`` in ``c.GenerateFeedback.preprocessors`` (``nbgrader_config.py``).
     Needs nbgrader's ``resources["nbgrader"]`` (assignment, student, notebook, db_url) and its ``CourseDirectory``
-    configuration to find the gradebook, the source and the handed-in notebooks; without them the hidden tests and
-    the test cells are read from the notebook's own locked cells, and other cells show no output.
+    configuration to find the gradebook, the source and the handed-in notebooks; without them the test cells are
+    read from the notebook's own locked cells, and cells show no output (only the kit's lines).
     """
 
     handed_in_max_bytes = Int(200_000_000, help="Largest handed-in notebook whose outputs feedback shows (bytes)").tag(
@@ -356,12 +479,9 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
     )
     cell_output_max_chars = Int(
         2_000_000,
-        help="Longest outputs of one cell that feedback shows (characters, "
+        help="Longest handed-in outputs of one cell that feedback shows (characters, "
         "after base64 images); longer ones are replaced by a note",
     ).tag(config=True)
-    min_line_chars = Int(12, help="Shortest line of a hidden test (non-space characters) looked for in outputs").tag(
-        config=True
-    )
 
     def _remove_hidden_test_region(self, cell) -> bool:
         removed = super()._remove_hidden_test_region(cell)
@@ -417,18 +537,13 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
         nb.cells = [c for c in nb.cells if BANNER_KEY not in c.get("metadata", {})]
         source_nb, trusted_text = self._instructor_notebooks(resources)
 
-        # The hidden material and the test cells, from the instructor's source notebook and the gradebook (the
-        # autograded notebook's own locked cells only where neither is there).
+        # The test cells, from the instructor's source notebook and the gradebook (the autograded notebook's own
+        # locked cells only where neither is there). They only choose the kit's line: no cell shows the grading run.
         def meta(cell) -> Mapping[str, Any]:
             return cell.get("metadata", {}).get("nbgrader", {})
 
         gradebook = self._gradebook_tests(resources)
         reference = source_nb.cells if source_nb is not None else [c for c in nb.cells if meta(c).get("locked")]
-        texts = [html_safety.joined(c.source) for c in reference] + list(gradebook.values())
-        regions = [r for text in texts for r in hidden_regions(text, begin, end)]
-        regions += [r for c in nb.cells if meta(c).get("locked") for r in hidden_regions(c.source, begin, end)]
-        visible = "\n".join(without_hidden_regions(text, begin, end) for text in texts)
-        material = HiddenMaterial(regions, visible, self.min_line_chars)
         tests = {(gid, text) for gid, text in gradebook.items()}
         tests |= {
             (meta(c).get("grade_id"), html_safety.joined(c.source))
@@ -438,6 +553,9 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
         is_test = [
             c.cell_type == "code" and (meta(c).get("grade_id"), html_safety.joined(c.source)) in tests for c in nb.cells
         ]
+        # What the grading run of each cell ended in, read before anything is replaced: (error class or None, wrote
+        # to stderr). Only these two facts of the run reach feedback, through the kit's lines.
+        runs = [_run_summary(c) if c.cell_type == "code" else (None, False) for c in nb.cells]
 
         handed_in = self._handed_in(resources)
         handed_cells = handed_in.cells if handed_in is not None else []
@@ -445,20 +563,31 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
 
         nb, resources = super().preprocess(nb, resources)
 
+        count = 0
         for n, cell in enumerate(nb.cells):
-            if cell.cell_type != "code" or id(cell) in self._hidden_cells:
+            if cell.cell_type != "code":
                 continue
-            if is_test[n]:
-                outputs = list(cell.get("outputs", []))
-                strings = [s for o in outputs for s in output_strings(o)]
-                if sum(len(s) for s in strings) > self.cell_output_max_chars:
-                    outputs = [new_output("stream", name="stdout", text=TOO_LONG_NOTE)]
-                elif material.found_in(strings):
-                    outputs = [new_output("stream", name="stdout", text=REPEAT_NOTE)]
-            else:
-                outputs = self._student_outputs(cell, handed_cells[matches[n]] if n in matches else None)
-                if sum(len(s) for o in outputs for s in output_strings(o)) > self.cell_output_max_chars:
-                    outputs = [new_output("stream", name="stdout", text=TOO_LONG_NOTE)]
+            if cell.get("execution_count") is not None:
+                count += 1
+                cell.execution_count = count
+            cell.get("metadata", {}).pop("execution", None)  # the run's timestamps: the student's to stretch
+            error, stderr = runs[n]
+            if id(cell) in self._hidden_cells:
+                outputs = list(cell.outputs)  # NOTE
+                if error is not None or stderr:
+                    outputs.append(_note(HIDDEN_FAILED.format(error=_named(error) if error is not None else "stderr")))
+                cell.outputs = outputs
+                continue
+            outputs = self._handed_in_outputs(handed_cells[matches[n]] if n in matches else None)
+            if sum(len(s) for o in outputs for s in output_strings(o)) > self.cell_output_max_chars:
+                outputs = [_note(TOO_LONG_NOTE)]
+            shown = HANDED_IN_SHOWN if outputs else ""
+            if is_test[n] and error is not None:
+                outputs.append(_note(TEST_FAILED.format(error=_named(error), shown=shown)))
+            elif is_test[n] and stderr:
+                outputs.append(_note(TEST_STDERR.format(shown=shown)))
+            elif not is_test[n] and error is not None:
+                outputs.append(_note(ANSWER_FAILED.format(error=_named(error))))
             cell.outputs = outputs
 
         html_safety.sanitize_notebook(nb, trusted_text)
@@ -466,23 +595,25 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
         return nb, resources
 
     @staticmethod
-    def _student_outputs(cell, handed_cell) -> list:
-        """The handed-in outputs of a student cell, then one line naming the error the grader's run ended in."""
-        outputs = copy.deepcopy(list(handed_cell.get("outputs", []))) if handed_cell is not None else []
-        if handed_cell is not None and handed_cell.get("cell_type") != "code":
-            outputs = []
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if errors:
-            ename = str(errors[0].get("ename", ""))
-            named = ename if ename in KNOWN_ERRORS else "an error"
-            outputs.append(
-                new_output(
-                    "stream",
-                    name="stdout",
-                    text=(
-                        f"[When the grader ran this cell it stopped with {named}; the outputs above are from the "
-                        "notebook you handed in.]\n"
-                    ),
-                )
-            )
-        return outputs
+    def _handed_in_outputs(handed_cell) -> list:
+        """The outputs of a cell as handed in (none for a cell that is not a code cell there)."""
+        if handed_cell is None or handed_cell.get("cell_type") != "code":
+            return []
+        return copy.deepcopy(list(handed_cell.get("outputs", [])))
+
+
+def _run_summary(cell) -> tuple[str | None, bool]:
+    """(the ``ename`` of the first error output or None, whether any output went to stderr) of a cell's run."""
+    outputs = cell.get("outputs", [])
+    errors = [o for o in outputs if o.get("output_type") == "error"]
+    stderr = any(o.get("output_type") == "stream" and o.get("name") == "stderr" for o in outputs)
+    return (str(errors[0].get("ename", "")) if errors else None), stderr
+
+
+def _named(ename: str) -> str:
+    """``ename`` when it is in :data:`KNOWN_ERRORS`, else "an error": nothing else the kernel wrote."""
+    return ename if ename in KNOWN_ERRORS else "an error"
+
+
+def _note(text: str):
+    return new_output("stream", name="stdout", text=text)

@@ -21,7 +21,19 @@ finding names the cell (its nbgrader id and position) or the file, the line, and
   signal handlers (code that runs while the tests run);
 - code hidden in data: ``pickle``/``marshal``/``dill`` loads, ``np.load(allow_pickle=True)``,
   ``load_model(safe_mode=False)``;
+- code run from a string or a file: imports of the modules that run it (``timeit``, ``runpy``, ``profile``/
+  ``cProfile``, ``pdb``/``bdb``, ``trace``, ``doctest``, ``pydoc``, ``site``, ``zipimport``, ``logging.config``, …);
+- code inside strings: every string constant (docstrings and bytes too) that parses as Python and holds a call, an
+  import, an attribute or a definition (its doctest examples too) is scanned like a cell, three strings deep, each
+  finding reported at the string's line as ``in a string: …`` (bare words such as ``"eval"`` or ``"relu"`` are
+  no code); a string that names a listed attribute exactly (``getattr(sys, "settrace")``,
+  ``globals()["__builtins__"]``) is a finding; the code a ``%timeit``/``%prun`` magic runs is scanned past its
+  options (``-n1 -r1``);
 - a ``.py`` file or package in the submission folder named like an installed module (``sklearn/``, ``course/``).
+
+A string over ``MAX_STRING_CHARS`` that could hold code, strings nested deeper than ``MAX_STRING_DEPTH`` and code
+nested too deeply for the parser are findings by themselves, not scanned. Obfuscated code (a string built at run
+time, encoded, or read from a data file) still slips past; the imports and names that run it do not.
 
 A finding is a reason for a person to look, never a score change: the reference solutions scan clean (tested).
 Command line: ``python -m course.static_scan NOTEBOOK_OR_FOLDER...`` prints the findings.
@@ -31,7 +43,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import sys
+import textwrap
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +120,7 @@ NAMES = {
     "__import__": "dynamic imports (__import__)",
     "breakpoint": "the debugger (breakpoint)",
 }
-#: Modules whose import is a finding: top-level name -> what they give.
+#: Modules whose import is a finding: name (a top-level name, or a dotted one for that submodule) -> what they give.
 MODULES = {
     "builtins": "the builtins",
     "ctypes": "raw memory (ctypes)",
@@ -128,6 +143,22 @@ MODULES = {
     "atexit": "exit handlers",
     "code": "an interactive interpreter (code)",
     "codeop": "dynamic code (codeop)",
+    "timeit": "code run from a string (timeit)",
+    "runpy": "code run from a file or module (runpy)",
+    "profile": "code run from a string (profile.run)",
+    "cProfile": "code run from a string (cProfile.run)",
+    "_lsprof": "a profile function (cProfile's profiler)",
+    "pdb": "the debugger (code run from a string, frames)",
+    "bdb": "the debugger's base (code run from a string, trace functions)",
+    "trace": "code run from a string under a trace function (trace)",
+    "doctest": "code run from docstrings (doctest)",
+    "pydoc": "code run from a file (pydoc.importfile)",
+    "site": "code run from .pth files (site.addsitedir)",
+    "zipimport": "code run from a zip archive (zipimport)",
+    "pkgutil": "dynamic imports (pkgutil)",
+    "rlcompleter": "code run from a string (rlcompleter evaluates what it completes)",
+    "idlelib": "an interactive interpreter (idlelib)",
+    "logging.config": "code named or evaluated in a configuration (logging.config)",
     "IPython": "IPython's internals",
     "ipykernel": "the kernel's internals",
     "jupyter_client": "the kernel's messaging",
@@ -187,6 +218,37 @@ USUAL_ALIASES = {
 }
 #: Largest .py file scanned (bytes); a larger one is a finding by itself.
 MAX_PY_BYTES = 1024 * 1024
+#: Longest string constant scanned as code (characters); a longer one that could hold code is a finding by itself.
+MAX_STRING_CHARS = 100_000
+#: How many strings deep code inside strings is scanned (a string in a cell is 1, a string inside it 2, …); a magic's
+#: code counts as a string. Code deeper than this is a finding by itself.
+MAX_STRING_DEPTH = 3
+#: Nodes that make a string that parses as Python code worth scanning; a string of bare words (``"eval"``,
+#: ``"relu"``, ``"compile and fit"``) is not code.
+CODE_NODES = (
+    ast.Call,
+    ast.Import,
+    ast.ImportFrom,
+    ast.Attribute,
+    ast.Assign,
+    ast.AugAssign,
+    ast.AnnAssign,
+    ast.Delete,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Lambda,
+    ast.Global,
+    ast.Nonlocal,
+)
+#: Strings that name the test machinery wherever they appear (``getattr(sys, "settrace")``,
+#: ``globals()["__builtins__"]``): the attributes above and the names that are no English word.
+NAMED_IN_STRINGS = {
+    **ATTRIBUTES,
+    **{name: what for name, what in NAMES.items() if "_" in name},
+}
+#: Most leading words of a magic's argument taken for its options (``%timeit -n1 -r1 code``).
+MAX_OPTION_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -225,10 +287,80 @@ def _is_get_ipython_call(node) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get_ipython"
 
 
+def _listed(name: str) -> str | None:
+    """What importing the module ``name`` gives if :data:`MODULES` lists it or a package above it; None if not
+    (or if :data:`ALLOWED_MODULES` allows it)."""
+    if name.startswith(ALLOWED_MODULES):
+        return None
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in MODULES:
+            return MODULES[".".join(parts[:end])]
+    return None
+
+
+def _parse_quietly(text: str):
+    """``ast.parse(text)``, with no warnings shown (a string's escapes); SyntaxError, ValueError or RecursionError
+    as they come."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text)
+
+
+def _code_in(text: str) -> tuple[list, bool]:
+    """(trees, too deep) for the Python a string could hold: the string itself (as it is, dedented, or cleaned as a
+    docstring) and its doctest examples (``>>> f(2)``), each kept only if it parses and holds one of
+    :data:`CODE_NODES`; ``too deep`` says that some of it was nested too deeply for the parser."""
+    if "(" not in text and "." not in text and "=" not in text and "import" not in text and "lambda" not in text:
+        return [], False  # no call, attribute, import, assignment or definition can be in it
+    sources = [text]
+    if ">>>" in text:
+        import doctest
+
+        try:
+            sources.append("".join(example.source for example in doctest.DocTestParser().get_examples(text)))
+        except ValueError:  # inconsistent indentation of the examples
+            pass
+    trees, too_deep = [], False
+    for source in sources:
+        for candidate in dict.fromkeys((source, textwrap.dedent(source), inspect.cleandoc(source))):
+            try:
+                tree = _parse_quietly(candidate)
+            except (SyntaxError, ValueError):
+                continue
+            except RecursionError:
+                too_deep = True
+                break
+            if any(isinstance(node, CODE_NODES) for node in ast.walk(tree)):
+                trees.append(tree)
+            break
+    return trees, too_deep
+
+
+def _without_options(text: str) -> str:
+    """A magic's argument without its leading options: ``-n1 -r1 code`` -> ``code`` (the longest tail after up to
+    :data:`MAX_OPTION_WORDS` words that parses as a cell; ``text`` itself if it does not start with ``-`` or no
+    tail parses)."""
+    if not text.lstrip().startswith("-"):
+        return text
+    for count in range(1, MAX_OPTION_WORDS + 1):
+        words = text.split(None, count)
+        if len(words) <= count:
+            break
+        try:
+            _parse_quietly(_python(words[-1]))
+        except (SyntaxError, ValueError, RecursionError):
+            continue
+        return words[-1]
+    return text
+
+
 class _Scanner(ast.NodeVisitor):
-    def __init__(self, where: str, offset: int):
+    def __init__(self, where: str, offset: int, level: int = 0):
         self.where, self.offset = where, offset
+        self.level = level  # how many strings (or magics' code) deep this code is
         self.found: list[Finding] = []
+        self.code_strings: set[int] = set()  # id() of string constants scanned as a magic's code already
         self.modules: dict[str, str] = {}  # local name -> module it names
         self.allowed_calls: set[int] = set()  # id() of get_ipython() calls a harmless magic made
         self.depth = 0  # inside a function or class body: names there are local
@@ -238,10 +370,44 @@ class _Scanner(ast.NodeVisitor):
         self.found.append(Finding(self.where, getattr(node, "lineno", 1) + self.offset, what))
 
     def scan_code(self, text: str, node, first_line: int) -> None:
-        """Scan code a magic runs (its argument, or its body from the cell's line ``first_line``)."""
-        self.found += scan_source(
-            text, self.where, offset=getattr(node, "lineno", 1) + self.offset + first_line - 2, modules=self.modules
+        """Scan code a magic runs (its argument past its options, or its body from the cell's line
+        ``first_line``)."""
+        if self.level >= MAX_STRING_DEPTH:
+            self.add(node, f"runs code nested more than {MAX_STRING_DEPTH} strings or magics deep, not scanned")
+            return
+        self.found += _scan(
+            _python(_without_options(text)),
+            self.where,
+            getattr(node, "lineno", 1) + self.offset + first_line - 2,
+            self.modules,
+            self.level + 1,
         )
+
+    # strings
+    def visit_Constant(self, node):
+        value = node.value
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                return
+        if not isinstance(value, str) or id(node) in self.code_strings:
+            return
+        if value in NAMED_IN_STRINGS:
+            self.add(node, f"in a string: names {value}: {NAMED_IN_STRINGS[value]}")
+        if len(value) > MAX_STRING_CHARS:
+            if any(mark in value for mark in ("(", ".", "=", "import", "lambda")):
+                self.add(node, f"a string of {len(value):,} characters, too long to scan as code")
+            return
+        trees, too_deep = _code_in(value)
+        if too_deep:
+            self.add(node, "in a string: code nested too deeply to parse, not scanned")
+        if trees and self.level >= MAX_STRING_DEPTH:
+            self.add(node, f"in a string: code nested more than {MAX_STRING_DEPTH} strings deep, not scanned")
+            return
+        for tree in trees:
+            for finding in _scan_tree(tree, self.where, 0, self.modules, self.level + 1):
+                self.add(node, f"in a string: {finding.what}")
 
     # imports
     def visit_Import(self, node):
@@ -259,8 +425,7 @@ class _Scanner(ast.NodeVisitor):
                 if alias.name == "*":
                     continue
                 full = f"{node.module}.{alias.name}"
-                if full.split(".")[0] in MODULES and not full.startswith(ALLOWED_MODULES):
-                    self._module(node, full)
+                self._module(node, full)
                 self.modules[alias.asname or alias.name] = full
                 if alias.name in NAMES or alias.name in ATTRIBUTES or (node.module, alias.name) == ("sys", "modules"):
                     self.add(
@@ -271,9 +436,9 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _module(self, node, name: str) -> None:
-        top = name.split(".")[0]
-        if top in MODULES and not name.startswith(ALLOWED_MODULES):
-            self.add(node, f"imports {name}: {MODULES[top]}")
+        what = _listed(name)
+        if what:
+            self.add(node, f"imports {name}: {what}")
 
     # names and attributes
     def visit_Name(self, node):
@@ -342,6 +507,14 @@ class _Scanner(ast.NodeVisitor):
                 )
             elif func.id == "getattr" and on_module and computed:
                 self.add(node, "calls getattr with a computed name on a module")
+            if (
+                target
+                and self.modules.get(target[0], "") == "sys"
+                and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value == "modules"
+            ):
+                self.add(node, f'calls {func.id}(…, "modules"): the interpreter\'s loaded modules')
         if chain[-2:] in (["asyncio", "get_event_loop"], ["asyncio", "get_running_loop"]) or name in (
             "call_soon",
             "call_later",
@@ -364,9 +537,10 @@ class _Scanner(ast.NodeVisitor):
             if first not in HARMLESS_MAGICS:
                 self.add(node, f"runs the magic {sign}{first}")
             if first in CODE_MAGICS:
-                texts = [a.value for a in args[1:] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                texts = [a for a in args[1:] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
                 for text in texts:
-                    self.scan_code(text, node, 2 if attr == "run_cell_magic" else 1)
+                    self.code_strings.add(id(text))
+                    self.scan_code(text.value, node, 2 if attr == "run_cell_magic" else 1)
 
     # assignments to attributes of imported modules, names of modules and builtins the tests use
     def _targets(self, node, targets, value=None) -> None:
@@ -450,17 +624,36 @@ def _imported(tree) -> tuple[dict[str, str], set[str]]:
 
 
 def scan_source(source: str, where: str, offset: int = 0, modules: dict[str, str] | None = None) -> list[Finding]:
-    """Findings in one cell's (IPython) source or one file's Python; ``where`` names it, ``offset`` is added to
-    line numbers. A syntax error is no finding (the cell fails when it runs)."""
-    python = _python(source)
+    """The findings (a list of :class:`Finding`, each once, in the order found) in one cell's IPython source or one
+    file's Python, turned into Python by IPython's transformers first: its code, the code its magics run and the
+    code inside its strings (:data:`MAX_STRING_DEPTH` strings deep). ``where`` names the cell or file, ``offset``
+    is added to line numbers, ``modules`` maps local names to the modules they stand for (imports in ``source``
+    are added). A syntax error is no finding (the cell fails when it runs); code nested too deeply to parse or to
+    walk is one. Raises nothing of its own."""
+    return _scan(_python(source), where, offset, modules, 0)
+
+
+def _scan(python: str, where: str, offset: int, modules: dict[str, str] | None, level: int) -> list[Finding]:
+    """:func:`scan_source` of code already turned into Python, ``level`` strings or magics deep."""
     try:
-        tree = ast.parse(python)
+        tree = _parse_quietly(python)
     except (SyntaxError, ValueError):
         try:
-            tree = compile(python, "<cell>", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = compile(python, "<cell>", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
         except (SyntaxError, ValueError):
             return []
-    scanner = _Scanner(where, offset)
+        except RecursionError:
+            return [Finding(where, 1 + offset, "code nested too deeply to parse, not scanned")]
+    except RecursionError:
+        return [Finding(where, 1 + offset, "code nested too deeply to parse, not scanned")]
+    return _scan_tree(tree, where, offset, modules, level)
+
+
+def _scan_tree(tree, where: str, offset: int, modules: dict[str, str] | None, level: int) -> list[Finding]:
+    """The findings in a parsed module ``tree`` (see :func:`scan_source`), ``level`` strings or magics deep."""
+    scanner = _Scanner(where, offset, level)
     scanner.modules.update(modules or {})
     names, whole = _imported(tree)  # imports anywhere in the source name their modules for every line
     scanner.modules.update(names)
@@ -470,28 +663,17 @@ def scan_source(source: str, where: str, offset: int = 0, modules: dict[str, str
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
             and _is_get_ipython_call(node.func.value)
-            and node.func.attr == "run_line_magic"
+            and node.func.attr in ("run_line_magic", "run_cell_magic")
             and node.args
             and isinstance(node.args[0], ast.Constant)
             and node.args[0].value in HARMLESS_MAGICS
         ):
             scanner.allowed_calls.add(id(node.func.value.func))
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and _is_get_ipython_call(node.func.value)
-            and node.func.attr == "run_cell_magic"
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and node.args[0].value in HARMLESS_MAGICS
-        ):
-            scanner.allowed_calls.add(id(node.func.value.func))
-    scanner.visit(tree)
-    unique = []
-    for finding in scanner.found:
-        if finding not in unique:
-            unique.append(finding)
-    return unique
+    try:
+        scanner.visit(tree)
+    except RecursionError:
+        scanner.found.append(Finding(where, 1 + offset, "code nested too deeply to scan, the rest not scanned"))
+    return list(dict.fromkeys(scanner.found))
 
 
 def cell_label(cell, index: int) -> str:
