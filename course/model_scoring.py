@@ -44,6 +44,11 @@ scorer measures both; a submission whose ``PrivateTest − PublicTest`` gap is a
 (source ``"contamination"``), never penalised. Measured by ``benchmarks/model_contamination.py`` on real FER2013
 (``benchmarks/results/model_contamination.json``): honest models stay within -1.5 to +1.2 points, a model_2 with
 the graded faces in its training set is +8 points above; see :data:`CONTAMINATION_MIN_POINTS` for the numbers.
+
+Run records. ps1's scorer also reads the ``model_2.run.json`` handed in beside the file and compares its test
+accuracy with what it measured on the same faces (:func:`run_record_reason`): the notebook's own check of the
+record runs in the student's kernel, where it can be made to print anything. A disagreement is flagged for review
+(source ``"run-record"``), never scored.
 """
 
 from __future__ import annotations
@@ -524,6 +529,7 @@ class CellScore:
     reason: str = ""
     info: dict = field(default_factory=dict)
     contamination: str = ""  #: the contamination reason, "" when not flagged
+    run_record: str = ""  #: why the handed-in run record disagrees with this scoring, "" when it does not
 
     def summary(self) -> str:
         """One line: what was measured, or why nothing was."""
@@ -706,6 +712,52 @@ def contamination_reason(metrics: dict, info: dict, name: str = "model_2.keras")
     )
 
 
+def run_record_reason(root: Path, student: str, scorer: Scorer, result: CellScore, model_copy: Path) -> str:
+    """Compare the run record handed in beside ``scorer.model_file`` with this separate scoring (trusted code;
+    the record is read as untrusted JSON, copied without following links); return the review reason, or "".
+
+    The notebook prints its own reproduction check in grading mode, but in the student's kernel, where the
+    student's code runs too; this is the grader-side one. A reason when: the record's test accuracy is more than
+    :data:`course.run_record.TOLERANCE` from the accuracy measured here on the same faces (the grading set, or
+    PublicTest when it was measured beside it); the record names the same test set but another number of faces
+    (the notebook's full run measures all of them, so an edited count is what would dodge the comparison); the
+    record was written for a different model file (its SHA-256); the record is damaged. No reason when no record
+    was handed in (it costs nothing) or it was measured on other data.
+    """
+    from .run_record import MAX_BYTES, SUFFIX, RunRecordError, file_sha256, read_run_record, reproduction_check
+
+    name = scorer.model_file.removesuffix(".keras") + SUFFIX
+    copy = model_copy.with_name(name)
+    try:
+        copy_submitted_file(root, student, scorer.assignment, name, copy, max_bytes=MAX_BYTES)
+        record = read_run_record(copy)
+    except ScoringRefused as err:
+        return "" if str(err).startswith("no ") else _clean(f"{name}: {err}", MAX_REASON_CHARS)
+    except RunRecordError as err:
+        return _clean(f"the run record could not be read: {err}", MAX_REASON_CHARS)
+    test = record.get("test") if isinstance(record, dict) else None
+    if not isinstance(test, dict):
+        return ""
+    metrics, usage = result.metrics, result.info.get("usage", "")
+    measured = {usage: (metrics.get("accuracy"), metrics.get("faces"))}
+    if "public_accuracy" in metrics:
+        measured["PublicTest"] = (metrics["public_accuracy"], metrics["public_faces"])
+    if test.get("usage") not in measured:
+        return ""
+    accuracy, faces = measured[test["usage"]]
+    if test.get("faces") != faces:
+        return _clean(
+            f"{name} says its test accuracy was measured on {test.get('faces')} faces of {test['usage']}, but the "
+            f"notebook's own run measures all {faces:,}: an edited record would dodge the comparison",
+            MAX_REASON_CHARS,
+        )
+    sha = file_sha256(model_copy)
+    ok, message = reproduction_check(record, accuracy=accuracy, usage=test["usage"], faces=faces, model_sha256=sha)
+    if ok is False or "DIFFERENT" in message:
+        return _clean(f"{name} (checked outside the notebook): {message}", MAX_REASON_CHARS)
+    return ""
+
+
 def _run_scorer(scorer: Scorer, folder: Path, *, sandbox: bool, timeout: float, env: dict) -> str:
     """Run the measure on ``folder``'s model and data; return its stdout.
 
@@ -806,6 +858,7 @@ def score_cell(
         result = CellScore(scorer, "scored", metrics=record["metrics"], info=info)
         if scorer.measure == "fer_accuracy":
             result.contamination = contamination_reason(result.metrics, info, scorer.model_file)
+            result.run_record = run_record_reason(root, student, scorer, result, folder / MODEL_NAME)
         return result
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -848,7 +901,8 @@ def apply_model_scores(
     separate check passed, else 0 (rule ``"gate"``); a model that could not be scored because of the scoring
     process itself (``"error"``) scores 0 with ``needs_manual_grade`` set. The cell gets an auto comment ("scored
     separately: ..."). A contamination finding is recorded at once with :func:`course.review.add` (source
-    ``"contamination"``, under ``root``).
+    ``"contamination"``, under ``root``), and so is a run record that this scoring contradicts (source
+    ``"run-record"``, :func:`run_record_reason`).
 
     Args:
         root: the course folder (``grading/submitted/`` and, for ps3, ``solutions/`` are read).
@@ -886,7 +940,7 @@ def apply_model_scores(
                 present[scorer.grade_id] = grade.auto_score
             except MissingEntry:
                 pass
-    reasons, contamination = [], []
+    reasons, contamination, records = [], [], []
     results = [
         (s, score_cell(s, root, student, sandbox=sandbox, timeout=timeout, env=env))
         for s in scorers
@@ -934,8 +988,12 @@ def apply_model_scores(
                 )
             if result.contamination:
                 contamination.append(f"{cell}: {result.contamination}")
+            if result.run_record:
+                records.append(f"{cell}: {result.run_record}")
     if contamination:
         review.add(assignment, student, "contamination", contamination, root)
+    if records:
+        review.add(assignment, student, "run-record", records, root)
     return reasons
 
 

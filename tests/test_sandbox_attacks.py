@@ -1646,9 +1646,18 @@ def test_the_contamination_rule():
 def test_an_oracle_score_falls_to_what_the_handed_in_file_earns(course, random_faces, template_db):
     """The notebook said 6 (an oracle in the kernel); the file is a chance-level model: the gradebook gets 0."""
     _sandbox_or_skip()
-    _hand_in_file(course, "mallory", random_faces["honest"])
+    from course import review
+    from course.run_record import write_run_record
+
+    model = _hand_in_file(course, "mallory", random_faces["honest"])
+    # and a run record that boasts what the oracle printed: the grader-side check measures it against the file
+    write_run_record(model, {"assignment": PS1, "test": {"usage": "PublicTest", "accuracy": 0.9, "faces": FACES}})
     db = _gradebook(template_db, course, "mallory", 6)
     reasons = ms.apply_model_scores(course, PS1, "mallory", db, sandbox=True)
+    flags = [f for f in review.read(PS1, "mallory", course) if f.source == "run-record"]
+    assert len(flags) == 1 and "NOT REPRODUCED" in str(flags[0]) and "90.0%" in str(flags[0]), (
+        f"expected the boasting record flagged for review, found {review.read(PS1, 'mallory', course)}"
+    )
     score, manual, comment = _grade(db, "mallory")
     assert score == 0, f"expected 0 points for a chance-level model_2.keras, found {score}"
     assert not manual, "expected no manual grading for a model that was scored"
@@ -1658,7 +1667,9 @@ def test_an_oracle_score_falls_to_what_the_handed_in_file_earns(course, random_f
     assert re.search(r"accuracy \d+\.\d% on PrivateTest \(300 faces\), \d+\.\d% on PublicTest", comment), (
         f"expected the comment to give the measured accuracies, found {comment!r}"
     )
-    assert review.read(PS1, "mallory", course) == [], "expected an honest (chance-level) model not flagged"
+    assert [f for f in review.read(PS1, "mallory", course) if f.source == "contamination"] == [], (
+        "expected an honest (chance-level) model not flagged as contaminated"
+    )
 
 
 @pytest.mark.slow
