@@ -31,9 +31,10 @@ finding names the cell (its nbgrader id and position) or the file, the line, and
   options (``-n1 -r1``);
 - a ``.py`` file or package in the submission folder named like an installed module (``sklearn/``, ``course/``).
 
-A string over ``MAX_STRING_CHARS`` that could hold code, strings nested deeper than ``MAX_STRING_DEPTH`` and code
-nested too deeply for the parser are findings by themselves, not scanned. Obfuscated code (a string built at run
-time, encoded, or read from a data file) still slips past; the imports and names that run it do not.
+A string over ``MAX_STRING_CHARS`` that could hold code, strings nested deeper than ``MAX_STRING_DEPTH``, more than
+``MAX_CODE_STRINGS`` strings of code in one cell or file, and code nested too deeply for the parser are findings by
+themselves, not scanned. Code built at run time (joined, encoded, read from a data file) still slips past the string
+scan; what runs it (``exec``, ``timeit``, ``runpy``, …) is what is flagged then.
 
 A finding is a reason for a person to look, never a score change: the reference solutions scan clean (tested).
 Command line: ``python -m course.static_scan NOTEBOOK_OR_FOLDER...`` prints the findings.
@@ -223,6 +224,8 @@ MAX_STRING_CHARS = 100_000
 #: How many strings deep code inside strings is scanned (a string in a cell is 1, a string inside it 2, …); a magic's
 #: code counts as a string. Code deeper than this is a finding by itself.
 MAX_STRING_DEPTH = 3
+#: Most strings scanned as code in one cell or file, all depths together; past it a finding says the rest was not.
+MAX_CODE_STRINGS = 10_000
 #: Nodes that make a string that parses as Python code worth scanning; a string of bare words (``"eval"``,
 #: ``"relu"``, ``"compile and fit"``) is not code.
 CODE_NODES = (
@@ -356,9 +359,10 @@ def _without_options(text: str) -> str:
 
 
 class _Scanner(ast.NodeVisitor):
-    def __init__(self, where: str, offset: int, level: int = 0):
+    def __init__(self, where: str, offset: int, level: int = 0, budget: list[int] | None = None):
         self.where, self.offset = where, offset
         self.level = level  # how many strings (or magics' code) deep this code is
+        self.budget = budget if budget is not None else [MAX_CODE_STRINGS]  # strings left to scan as code, shared
         self.found: list[Finding] = []
         self.code_strings: set[int] = set()  # id() of string constants scanned as a magic's code already
         self.modules: dict[str, str] = {}  # local name -> module it names
@@ -381,6 +385,7 @@ class _Scanner(ast.NodeVisitor):
             getattr(node, "lineno", 1) + self.offset + first_line - 2,
             self.modules,
             self.level + 1,
+            self.budget,
         )
 
     # strings
@@ -399,14 +404,23 @@ class _Scanner(ast.NodeVisitor):
             if any(mark in value for mark in ("(", ".", "=", "import", "lambda")):
                 self.add(node, f"a string of {len(value):,} characters, too long to scan as code")
             return
+        if self.budget[0] < 0:
+            return
         trees, too_deep = _code_in(value)
         if too_deep:
             self.add(node, "in a string: code nested too deeply to parse, not scanned")
-        if trees and self.level >= MAX_STRING_DEPTH:
+        if not trees:
+            return
+        if self.level >= MAX_STRING_DEPTH:
             self.add(node, f"in a string: code nested more than {MAX_STRING_DEPTH} strings deep, not scanned")
             return
+        self.budget[0] -= 1
+        if self.budget[0] < 0:
+            if self.budget[0] == -1:
+                self.add(node, f"more than {MAX_CODE_STRINGS:,} strings that hold code: from here on not scanned")
+            return
         for tree in trees:
-            for finding in _scan_tree(tree, self.where, 0, self.modules, self.level + 1):
+            for finding in _scan_tree(tree, self.where, 0, self.modules, self.level + 1, self.budget):
                 self.add(node, f"in a string: {finding.what}")
 
     # imports
@@ -566,7 +580,8 @@ class _Scanner(ast.NodeVisitor):
             and not (isinstance(value, ast.Name) and value.id in self.modules)
             and isinstance(node, (ast.Assign, ast.AnnAssign))
         ):
-            self.add(node, f"assigns {name}, the name of the module {self.modules[name]}")
+            module = self.modules.get(name, USUAL_ALIASES.get(name, name))
+            self.add(node, f"assigns {name}, the name of the module {module}")
 
     def visit_FunctionDef(self, node):
         if self.depth == 0:
@@ -630,11 +645,14 @@ def scan_source(source: str, where: str, offset: int = 0, modules: dict[str, str
     is added to line numbers, ``modules`` maps local names to the modules they stand for (imports in ``source``
     are added). A syntax error is no finding (the cell fails when it runs); code nested too deeply to parse or to
     walk is one. Raises nothing of its own."""
-    return _scan(_python(source), where, offset, modules, 0)
+    return _scan(_python(source), where, offset, modules, 0, [MAX_CODE_STRINGS])
 
 
-def _scan(python: str, where: str, offset: int, modules: dict[str, str] | None, level: int) -> list[Finding]:
-    """:func:`scan_source` of code already turned into Python, ``level`` strings or magics deep."""
+def _scan(
+    python: str, where: str, offset: int, modules: dict[str, str] | None, level: int, budget: list[int]
+) -> list[Finding]:
+    """:func:`scan_source` of code already turned into Python, ``level`` strings or magics deep, with ``budget[0]``
+    strings left to scan as code."""
     try:
         tree = _parse_quietly(python)
     except (SyntaxError, ValueError):
@@ -648,12 +666,14 @@ def _scan(python: str, where: str, offset: int, modules: dict[str, str] | None, 
             return [Finding(where, 1 + offset, "code nested too deeply to parse, not scanned")]
     except RecursionError:
         return [Finding(where, 1 + offset, "code nested too deeply to parse, not scanned")]
-    return _scan_tree(tree, where, offset, modules, level)
+    return _scan_tree(tree, where, offset, modules, level, budget)
 
 
-def _scan_tree(tree, where: str, offset: int, modules: dict[str, str] | None, level: int) -> list[Finding]:
+def _scan_tree(
+    tree, where: str, offset: int, modules: dict[str, str] | None, level: int, budget: list[int]
+) -> list[Finding]:
     """The findings in a parsed module ``tree`` (see :func:`scan_source`), ``level`` strings or magics deep."""
-    scanner = _Scanner(where, offset, level)
+    scanner = _Scanner(where, offset, level, budget)
     scanner.modules.update(modules or {})
     names, whole = _imported(tree)  # imports anywhere in the source name their modules for every line
     scanner.modules.update(names)
