@@ -21,12 +21,15 @@ lines the kit wrote and names from a fixed list.
   check could only hide a student's own output. A cell holding hidden tests shows :data:`NOTE` instead.
 - **The grader's run is summed up in one kit-written line** where it went wrong: a test cell that failed says so
   (:data:`TEST_FAILED`), naming the error's class when it is a Python exception name (:data:`KNOWN_ERRORS`) or
-  the grading guard's, and tells the student that running the cell in their own notebook shows why (its public
-  checks print the reason there); a test cell that wrote to stderr (nbgrader scores that 0) says that; an answer
-  cell whose run stopped with an error names its class likewise. Never shown from the grading run: printed text,
-  the error's message (``evalue``: an ``assert`` message can format a value the student's code returned), its
-  traceback, a result's value (``execute_result``), displays. Each graded cell's score comes from the gradebook
-  (nbgrader's ``GetGrades``) and nbgrader's template shows it, rounded to two decimals.
+  the grading guard's (any other name reads "an error"), and tells the student that running the cell in their
+  own notebook shows why (its public checks print the reason there); a test cell that wrote to stderr (nbgrader
+  scores that 0) says that (:data:`TEST_STDERR`); a cell with hidden tests that failed says so under its note
+  (:data:`HIDDEN_FAILED`); an answer cell whose run stopped with an error names its class (:data:`ANSWER_FAILED`).
+  Never shown from the grading run: printed text, the error's message (``evalue``: an ``assert`` message can
+  format a value the student's code returned), its traceback, a result's value (``execute_result``), displays,
+  the run's timestamps. Each graded cell's score comes from the gradebook (nbgrader's ``GetGrades``) and
+  nbgrader's template shows it, rounded to two decimals. What a submission can still signal through feedback is
+  these: which cells failed, with which of about seventy error names, and the scores.
 - **Execution counts are renumbered** 1, 2, … (a kernel can set its own to any integer).
 
 A test cell is one whose ``grade_id`` and text are, verbatim, those of a test cell in the gradebook (nbgrader
@@ -82,11 +85,6 @@ NOTE = (
     "The output of a cell with hidden tests is not shown in feedback (it could repeat the tests); "
     "its score is shown above.\n"
 )
-#: No longer written: feedback shows no output of the grading run at all (module docstring). Kept for importers.
-REPEAT_NOTE = (
-    "The output of this test cell is not shown in feedback: it repeats part of a hidden test. "
-    "Its score is shown above.\n"
-)
 TOO_LONG_NOTE = "[This cell's output is too long to show in feedback.]\n"
 #: The line under a test cell whose grading run failed (``{error}``: "AssertionError", "an error", …; ``{shown}``:
 #: :data:`HANDED_IN_SHOWN` when the cell shows outputs handed in, else nothing). Kit-written: nothing of the run.
@@ -107,8 +105,7 @@ TEST_STDERR = (
 )
 #: The line under an answer cell whose grading run stopped with an error (``{error}`` as in :data:`TEST_FAILED`).
 ANSWER_FAILED = (
-    "[When the grader ran this cell it stopped with {error}; the outputs above are from the notebook you handed "
-    "in.]\n"
+    "[When the grader ran this cell it stopped with {error}; the outputs above are from the notebook you handed in.]\n"
 )
 HANDED_IN_SHOWN = " The outputs above are from the notebook you handed in."
 #: The first cell of every feedback notebook (markdown).
@@ -533,7 +530,6 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
 
     def preprocess(self, nb, resources):
         self._hidden_cells: set[int] = set()
-        begin, end = self.begin_test_delimeter, self.end_test_delimeter
         nb.cells = [c for c in nb.cells if BANNER_KEY not in c.get("metadata", {})]
         source_nb, trusted_text = self._instructor_notebooks(resources)
 
@@ -575,7 +571,9 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
             if id(cell) in self._hidden_cells:
                 outputs = list(cell.outputs)  # NOTE
                 if error is not None or stderr:
-                    outputs.append(_note(HIDDEN_FAILED.format(error=_named(error) if error is not None else "stderr")))
+                    outputs.append(
+                        _note(HIDDEN_FAILED.format(error=_named(error) if error is not None else "output to stderr"))
+                    )
                 cell.outputs = outputs
                 continue
             outputs = self._handed_in_outputs(handed_cells[matches[n]] if n in matches else None)

@@ -1,39 +1,99 @@
 """The nbgrader steps the kit runs (release, autograde, feedback, export), as thin wrappers of its CLI.
 
 Every step runs ``nbgrader`` in the repository root so that ``nbgrader_config.py`` maps it onto
-``solutions/``, ``assignments/`` and the git-ignored ``grading/`` folder.
+``solutions/``, ``assignments/`` and the git-ignored ``grading/`` folder. A step that reads what a student
+handed in without a limit of its own runs under a wall-clock timeout: ``generate_feedback`` for one student under
+:func:`feedback_timeout` seconds (autograding has the cell timeout, and ``python -m course autograde`` a timeout
+per submission, :mod:`course.autograde`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import ASSIGNMENTS, REPO_ROOT, review
+from .settings import EXPRESSION_LAB_FEEDBACK_TIMEOUT, positive_setting
 from .submission_files import Caps, nbgrader_ignore, quarantine_unsafe
 
 #: Files a source assignment folder may hold; anything else would be released to students.
 RELEASABLE_SUFFIXES = {".ipynb", ".md", ".png", ".jpg", ".svg", ".csv"}
 
 
+#: The environment variable that sets :func:`feedback_timeout` (seconds, a positive integer).
+FEEDBACK_TIMEOUT_VARIABLE = EXPRESSION_LAB_FEEDBACK_TIMEOUT.name
+#: Seconds ``nbgrader generate_feedback`` may take for one student when the variable is unset. Feedback of an
+#: honest notebook takes seconds; this only stops a submission that makes it run on.
+DEFAULT_FEEDBACK_TIMEOUT = EXPRESSION_LAB_FEEDBACK_TIMEOUT.default
+
+
 class GradingError(RuntimeError):
     """An nbgrader step failed; the message holds its output."""
 
 
-def nbgrader(*args: str, root: Path = REPO_ROOT, quiet: bool = True) -> str:
-    """Run ``nbgrader ARGS`` in ``root``; return its output.
+class StepTimeout(GradingError):
+    """An nbgrader step ran past its timeout and was stopped."""
+
+
+def feedback_timeout(env=None) -> int:
+    """Seconds one student's ``nbgrader generate_feedback`` may run: ``$EXPRESSION_LAB_FEEDBACK_TIMEOUT``, else
+    :data:`DEFAULT_FEEDBACK_TIMEOUT`.
+
+    Raises:
+        ValueError: the variable is set but not a positive integer (the message names it).
+    """
+    return positive_setting(os.environ if env is None else env, FEEDBACK_TIMEOUT_VARIABLE, DEFAULT_FEEDBACK_TIMEOUT)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Kill ``proc``'s process group (it leads one) and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:  # something that left the group still holds the pipes
+        pass
+
+
+def nbgrader(*args: str, root: Path = REPO_ROOT, quiet: bool = True, timeout: float | None = None) -> str:
+    """Run ``nbgrader ARGS`` in ``root``; return its output. With ``timeout`` (seconds), nbgrader runs in its own
+    process group, which is killed when the time is up.
 
     Raises:
         GradingError: nbgrader exited non-zero (the message holds its log).
+        StepTimeout: nbgrader ran past ``timeout`` (a :class:`GradingError`).
     """
     cmd = [sys.executable, "-m", "nbgrader", *args]
     # nbgrader runs `alembic` (and kernels) from PATH: put this environment's bin/ first.
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
+    if timeout is None:
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
+    else:
+        with subprocess.Popen(
+            cmd,
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        ) as running:
+            try:
+                stdout, stderr = running.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _stop_group(running)
+                raise StepTimeout(f"`nbgrader {' '.join(args)}` ran past {timeout:g} s and was stopped") from None
+            except BaseException:
+                _stop_group(running)
+                raise
+        proc = subprocess.CompletedProcess(cmd, running.returncode, stdout, stderr)
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:
         tail = "\n".join(output.splitlines()[-40:])
@@ -159,14 +219,25 @@ def autograde(assignment: str, student: str, root: Path = REPO_ROOT) -> str:
     return output
 
 
-def generate_feedback(assignment: str, student: str, root: Path = REPO_ROOT) -> Path:
+def generate_feedback(assignment: str, student: str, root: Path = REPO_ROOT, timeout: float | None = None) -> Path:
     """Write the feedback HTML (hidden tests stripped) and return its folder.
 
     nbgrader copies the autograded folder's other files into the feedback, following links: anything but regular
-    files and folders is moved out of both folders first and after (:func:`check_autograded`).
+    files and folders is moved out of both folders first and after (:func:`check_autograded`). nbgrader runs for at
+    most ``timeout`` seconds (default :func:`feedback_timeout`).
+
+    Raises:
+        GradingError: nbgrader failed, or ran past the timeout (:class:`StepTimeout`).
     """
+    timeout = feedback_timeout() if timeout is None else timeout
     check_autograded(assignment, student, root)
-    nbgrader("generate_feedback", assignment, "--student", student, "--force", root=root)
+    try:
+        nbgrader("generate_feedback", assignment, "--student", student, "--force", root=root, timeout=timeout)
+    except StepTimeout as err:
+        raise StepTimeout(
+            f"{err}: {student}'s feedback on {assignment} takes too long (look at that submission; "
+            f"{FEEDBACK_TIMEOUT_VARIABLE} sets the limit in seconds)"
+        ) from None
     check_autograded(assignment, student, root)
     return root / "grading" / "feedback" / student / assignment
 

@@ -195,6 +195,13 @@ SUBMISSION_CAPS: dict[str, Setting] = {
     "bytes": EXPRESSION_LAB_SUBMISSION_MAX_BYTES,
     "depth": EXPRESSION_LAB_SUBMISSION_MAX_DEPTH,
 }
+EXPRESSION_LAB_FEEDBACK_TIMEOUT = Setting(
+    "EXPRESSION_LAB_FEEDBACK_TIMEOUT",
+    600,
+    "Seconds `nbgrader generate_feedback` may run for one student before it is stopped and the feedback step "
+    "fails naming that student (an honest notebook takes seconds).",
+    ("course/nbgrader_steps.py",),
+)
 
 # ------------------------------------------------------------------------------ tests, CI and installation
 
@@ -312,6 +319,7 @@ SECTIONS: tuple[tuple[str, str, tuple[Setting, ...]], ...] = (
             EXPRESSION_LAB_SANDBOX_UID,
             EXPRESSION_LAB_SANDBOX_AUTOGRADED,
             *SUBMISSION_CAPS.values(),
+            EXPRESSION_LAB_FEEDBACK_TIMEOUT,
         ),
     ),
     (

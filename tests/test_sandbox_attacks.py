@@ -65,7 +65,7 @@ from course import cgroups, html_safety, review, sandbox
 from course import model_scoring as ms
 from course import nbgrader_steps as steps
 from course.autograde import prepare_data
-from course.feedback import NOTE, REPEAT_NOTE, HiddenMaterial, hidden_regions, without_hidden_regions
+from course.feedback import NOTE, HiddenMaterial, hidden_regions, without_hidden_regions
 from course.guarded_execute import guard_plan, instrument
 from course.notebook_cells import cell_by_grade_id, cells_by_grade_id, sources_by_grade_id
 from course.sample_submission import fill_answers
@@ -2296,8 +2296,9 @@ def _feedback_course(root: Path, student: str, autograded_cells: dict, handed_ou
 
 
 def test_feedback_rule_on_an_autograded_notebook(tmp_path):
-    """The rule of course.feedback without running nbgrader: test cells show the grader's run unless it repeats
-    a hidden test; other cells show the handed-in outputs; the review banner goes; nothing active stays."""
+    """The rule of course.feedback without running nbgrader: no text of the grading run reaches feedback (every
+    cell shows the handed-in outputs, a failed cell a kit-written line with its error class); the review banner
+    goes; nothing active stays."""
     from course.feedback import ClearHiddenTestOutputs
     from course.review import BANNER_KEY
 
@@ -2333,8 +2334,10 @@ def test_feedback_rule_on_an_autograded_notebook(tmp_path):
         f"expected the handed-in output and the grader's error class; found {shown['triple']}"
     )
     assert shown["double"] == "[]", f"expected no grader output for an answer cell; found {shown['double']}"
-    assert "repeats part of a hidden test" in shown["test_triple"], f"found {shown['test_triple']}"
-    assert "keeps its output" in shown["test_public"], "expected an honest public test's output kept"
+    assert shown["test_triple"] == "[]", f"expected no grading-run output in a test cell; found {shown['test_triple']}"
+    assert "keeps its output" not in shown["test_public"], (
+        f"expected even an honest-looking public test's grading-run output left out; found {shown['test_public']}"
+    )
     assert not any(BANNER_KEY in c.metadata for c in nb.cells), "expected the review banner dropped"
     assert not active_content(everything.encode().decode("unicode_escape")), "expected nothing active"
 
@@ -2371,9 +2374,7 @@ def test_feedback_carries_no_hidden_test_in_any_form(shown):
         if TINY_SECRET.encode() in base64.b64decode(run[: len(run) // 4 * 4])
     ]
     assert not decoded, f"expected no hidden test in base64 in the feedback; found {decoded[0][:40]}…"
-    assert NOTE.split(";")[0] in page and REPEAT_NOTE.split(":")[0] in page, (
-        "expected the notes that replaced the hidden-test cell's output and the outputs repeating it"
-    )
+    assert NOTE.split(";")[0] in page, "expected the note that replaced the hidden-test cell's output"
     assert "my own run: triple ok" in page, "expected the answer cell to show the output handed in"
     assert "About this feedback." in page, "expected the note explaining the feedback at its top"
 
