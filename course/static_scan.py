@@ -85,6 +85,8 @@ ATTRIBUTES = {
     "settrace": "a trace function (settrace)",
     "setprofile": "a profile function (setprofile)",
     "_getframe": "frames of running code",
+    "addaudithook": "an audit hook (runs on every interpreter event)",
+    "ctypeslib": "raw memory (numpy.ctypeslib)",
     "currentframe": "frames of running code",
     "getouterframes": "frames of running code",
     "getinnerframes": "frames of running code",
@@ -145,6 +147,9 @@ MODULES = {
     "code": "an interactive interpreter (code)",
     "codeop": "dynamic code (codeop)",
     "timeit": "code run from a string (timeit)",
+    "posix": "other programs (posix: os.system without os)",
+    "multiprocessing": "other processes (code that runs while the tests run)",
+    "concurrent": "threads and processes (concurrent.futures: code that runs while the tests run)",
     "runpy": "code run from a file or module (runpy)",
     "profile": "code run from a string (profile.run)",
     "cProfile": "code run from a string (cProfile.run)",
@@ -469,6 +474,8 @@ class _Scanner(ast.NodeVisitor):
             and node.value.attr == "events"
         ):
             self.add(node, f"uses events.{node.attr}: an IPython event callback (runs around every cell)")
+        elif chain[:1] and self.modules.get(chain[0], "") == "sys" and node.attr == "monitoring":
+            self.add(node, "uses sys.monitoring: callbacks on every event of running code")
         elif chain[:1] and self.modules.get(chain[0], "") == "sys" and node.attr == "modules":
             self.add(node, "uses sys.modules: the interpreter's loaded modules")
         elif chain[:1] and self.modules.get(chain[0], "") == "inspect" and node.attr in ("stack", "trace"):

@@ -282,3 +282,19 @@ def test_no_string_in_the_solution_notebooks_is_flagged():
             ]
     assert strings > 500, f"expected the strings of six notebooks, found {strings}"
     assert not flagged, f"expected no string flagged in the solutions, found {flagged}"
+
+
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("import posix\nposix.system('id')\n", "imports posix"),
+        ("import multiprocessing\n", "imports multiprocessing"),
+        ("from concurrent.futures import ThreadPoolExecutor\n", "imports concurrent.futures"),
+        ("import sys\nsys.addaudithook(print)\n", "addaudithook"),
+        ("import sys\nsys.monitoring.use_tool_id(1, 'x')\n", "sys.monitoring"),
+        ("import numpy as np\nlib = np.ctypeslib.load_library('libc', '/lib')\n", "ctypeslib"),
+    ],
+)
+def test_other_routes_to_the_interpreter_and_the_system_are_flagged(code, expected):
+    found = [f.what for f in scan_source(code, "cell")]
+    assert any(expected in what for what in found), f"expected a finding naming {expected!r}, found {found}"
