@@ -266,7 +266,9 @@ def grade_one(
     a sandboxed grading run hands out are copied into the autograded folder's ``autograde_outputs/``
     (:func:`course.sandbox.collect_run_records`).
     """
-    # the kernel's Unix sockets go in a folder private to this run (the sandbox binds it; TCP cannot reach it)
+    # the kernel's Unix sockets are reached through a folder private to this run (TCP cannot cross the sandbox); the
+    # sandbox never gets this folder: its sockets sit in a small memory file system inside, linked from here, and its
+    # run records come back here through the launcher, within caps (course.sandbox.launch_kernel)
     sockets = Path(tempfile.mkdtemp(prefix="expression-lab-kernel-"))
     cmd = [
         sys.executable,

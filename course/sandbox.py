@@ -13,12 +13,18 @@ nbgrader runs every submission with the grader's rights (nbgrader issue #483). T
   the folder's regular files, notebooks left out (nbgrader's copy holds the hidden tests); links, special files
   and what a run writes there stay inside the sandbox and vanish with it, so no grader-side step (nbgrader's
   ``chmod`` of the autograded folder, the feedback copy) ever meets them. Only the run records a grading run
-  writes (``autograde_outputs/*.run.json``) come back, through a folder the grader checks
-  (:func:`collect_run_records`). ``/tmp`` and ``$HOME`` are private, size-limited memory file systems too;
+  writes (``autograde_outputs/*.run.json``) come back, over a pipe read by the launcher, within caps, into a
+  folder the grader checks (:func:`collect_run_records`). ``/tmp`` and ``$HOME`` are private, size-limited memory
+  file systems too;
+- no folder of the grader's disk is writable inside: the kernel's socket folder (``/tmp/expression-lab-kernel-*``)
+  is, inside, a private memory file system of :data:`SOCKET_DIR_SIZE` bytes in which the kernel creates its
+  Unix sockets; nbgrader reaches them through links the launcher puts in the real folder
+  (``kernel-<port>`` → ``/proc/<sandbox pid>/root/<folder>/kernel-<port>``), so what a student writes there
+  stays in memory, capped, and vanishes with the sandbox;
 - nothing else exists inside: not ``solutions/`` (hidden tests), not ``grading/`` (gradebook, other students),
   not the home folder;
 - new network, PID, IPC and UTS namespaces: no network at all (nbgrader talks to the kernel over Unix sockets
-  in a private folder, ``c.KernelManager.transport = "ipc"`` in ``nbgrader_config.py``);
+  in a private folder, ``c.KernelManager.transport = "ipc"`` in ``nbgrader_config.py``, see above);
 - an unprivileged user id when grading as root (``setpriv``), one per parallel worker, and resource limits
   (``setrlimit``): address space, processes of that user id, CPU seconds, file size; where the machine allows
   it, each parallel worker's processes also share one control group (:mod:`course.cgroups`: CPU share, memory
@@ -30,8 +36,13 @@ Plain nbgrader can use the kernel too: ``nbgrader autograde ps3_iphonex_3dcnn
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import errno
+import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -87,6 +98,14 @@ ETC_FILES = (
 SANDBOX_UID = 62000
 #: Inside the sandbox: the private home folder.
 SANDBOX_HOME = "/home/student"
+#: Bytes of the private memory file system at the kernel's socket folder inside the sandbox: its Unix sockets take
+#: none; what a student writes there (it is found by ``glob('/tmp/expression-lab-kernel-*')``) stops at this.
+SOCKET_DIR_SIZE = 1024 * 1024
+#: Inside the sandbox, the write end of the pipe over which the grading run hands out its run records (fixed: the
+#: shell's redirections take one digit).
+HANDOUT_FD = 3
+#: Inside bubblewrap's launcher process, where ``--info-fd`` writes the sandbox's process id.
+INFO_FD = 4
 
 GIB = 1024**3
 
@@ -213,6 +232,19 @@ _PRIVATE_WORKDIR_SCRIPT = (
     "(while sleep 1; do hand_out; done) & copier=$!; "
     '"$@"; status=$?; kill $copier 2>/dev/null; hand_out; exit $status'
 )
+#: The same, handing the run records out over a pipe (file descriptor :data:`HANDOUT_FD`, read by the launcher,
+#: :func:`receive_run_records`) instead of a folder: one line per record, ``NAME BASE64`` (``NAME -`` for one over
+#: ``$2`` bytes). The kernel itself does not get the pipe; a new line ends a line the killed copier may have cut short.
+_PRIVATE_WORKDIR_SCRIPT_PIPE = (
+    'src=$1; max=$2; shift 2; cp -R "$src"/. . || exit 70; '
+    "hand_out() { for f in autograde_outputs/*.run.json; do "
+    '[ -f "$f" ] && [ ! -L "$f" ] && if [ "$(wc -c < "$f")" -le "$max" ]; then '
+    '{ printf "%s " "${f##*/}"; base64 -w0 < "$f"; echo; } >&3; '
+    'else printf "%s -\\n" "${f##*/}" >&3; fi; '
+    "done; }; "
+    "(while sleep 1; do hand_out; done) & copier=$!; "
+    '"$@" 3>&-; status=$?; kill $copier 2>/dev/null; echo >&3; hand_out; exit $status'
+)
 
 
 def bwrap_command(
@@ -223,7 +255,10 @@ def bwrap_command(
     uid: int | None = None,
     limits: Limits | None = None,
     env: dict | None = None,
-    private_copy: tuple[Path, Path] | None = None,
+    private_copy: tuple[Path, Path | None] | None = None,
+    socket_dir: Path | None = None,
+    read_only: tuple[Path, ...] = (),
+    info_fd: int | None = None,
 ) -> list[str]:
     """The ``bwrap`` command line that runs ``command`` sandboxed in ``workdir``.
 
@@ -231,12 +266,21 @@ def bwrap_command(
         command: what runs inside, e.g. ``[python, "-m", "ipykernel_launcher", "-f", connection_file]``.
         workdir: the working directory. Bound writable when ``private_copy`` is None (a folder the grader made);
             else never bound: a private memory file system of ``limits.workdir_size`` bytes at its path.
-        writable: further folders bound writable at their own path (the kernel's socket folder).
+        writable: further folders bound writable at their own path (a folder of the grader's disk, with no cap on
+            what is written there: never a grading kernel's, whose socket folder is ``socket_dir``).
         uid: run as this user id (needs root; ``setpriv``) so that RLIMIT_NPROC applies; None: keep the caller's.
         limits: ``tmp_size`` and ``workdir_size`` are used here (the rlimits are set by :func:`set_limits`).
         env: the caller's environment (default ``os.environ``): only :data:`PASSED_VARIABLES` get in.
-        private_copy: ``(copy, outbox)``: folders inside a ``writable`` one; ``copy`` holds the files the private
-            working folder starts with, ``outbox`` receives the grading run's run records when ``command`` ends.
+        private_copy: ``(copy, outbox)``: ``copy`` (a folder bound read-only, in ``read_only`` or a ``writable``
+            one) holds the files the private working folder starts with; the grading run's run records are handed
+            out every second and when ``command`` ends: into ``outbox`` (a folder inside a ``writable`` one), or,
+            when ``outbox`` is None, over the pipe the caller opened at file descriptor :data:`HANDOUT_FD`
+            (:func:`receive_run_records`).
+        socket_dir: the kernel's socket folder: inside, a private memory file system of :data:`SOCKET_DIR_SIZE`
+            bytes at its path (the grader's folder itself is not bound; see :func:`launch_kernel`).
+        read_only: files or folders bound read-only at their own path after ``socket_dir`` (the connection file
+            and the submission's copy kept in the socket folder).
+        info_fd: bubblewrap writes the sandbox's process id there (``--info-fd``) once it has started it.
 
     Raises:
         SandboxError: ``bwrap`` is not installed, or ``workdir`` holds the course or the home folder.
@@ -311,6 +355,12 @@ def bwrap_command(
         mount("--perms", "0777", "--size", str(limits.workdir_size), "--tmpfs", str(workdir))
     for path in writable:
         mount("--bind", str(path), str(path))
+    if socket_dir is not None:
+        mount("--perms", "0777", "--size", str(SOCKET_DIR_SIZE), "--tmpfs", str(socket_dir.resolve()))
+    for path in read_only:
+        mount("--ro-bind", str(path), str(path))
+    if info_fd is not None:
+        args += ["--info-fd", str(info_fd)]
     args += ["--clearenv"]
     inner_env = {k: env[k] for k in PASSED_VARIABLES if env.get(k)}
     inner_env.update(
@@ -343,7 +393,12 @@ def bwrap_command(
         ]
     if private_copy is not None:
         copy, outbox = private_copy
-        command = ["/bin/sh", "-c", _PRIVATE_WORKDIR_SCRIPT, "sh", str(copy), str(outbox), *command]
+        if outbox is None:
+            from .run_record import MAX_BYTES
+
+            command = ["/bin/sh", "-c", _PRIVATE_WORKDIR_SCRIPT_PIPE, "sh", str(copy), str(MAX_BYTES), *command]
+        else:
+            command = ["/bin/sh", "-c", _PRIVATE_WORKDIR_SCRIPT, "sh", str(copy), str(outbox), *command]
     return args + list(command)
 
 
@@ -402,14 +457,21 @@ def _slot(env: dict | None = None) -> int:
     return int(EXPRESSION_LAB_SANDBOX_SLOT.read(env) or EXPRESSION_LAB_SANDBOX_SLOT.default)
 
 
-def launch_kernel(connection_file: str, extra: list[str]) -> None:
-    """Replace this process by the sandboxed kernel (the kernelspec's command; never returns).
+def launch_kernel(connection_file: str, extra: list[str]) -> int:
+    """Run the sandboxed kernel (the kernelspec's command) and return its exit status when it ends.
 
     Runs in nbgrader's working directory for the notebook (the submission's autograded folder). That folder is
     never bound into the sandbox: its regular files, notebooks left out, are copied (no link followed, within
-    :class:`course.submission_files.Caps`) into a folder beside the kernel's sockets, from which the kernel's
-    private working folder is filled; the grading run's run records come back through an outbox there
-    (:func:`collect_run_records`).
+    :class:`course.submission_files.Caps`) into a folder beside the kernel's sockets, bound read-only, from which
+    the kernel's private working folder is filled.
+
+    The socket folder itself (nbgrader's ``c.KernelManager.ip`` folder) is not bound either: inside, a private
+    memory file system of :data:`SOCKET_DIR_SIZE` bytes stands at its path, where the kernel creates its Unix
+    sockets; this process stays beside bubblewrap (:func:`_supervise`) and puts into the real folder one link per
+    socket, ``kernel-<port>`` → ``/proc/<sandbox pid>/root/<folder>/kernel-<port>``, through which nbgrader
+    connects. Nothing the sandbox writes reaches the grader's disk but run records: handed out over a pipe and
+    written here, within caps, into an outbox beside the sockets (:func:`receive_run_records`,
+    :func:`collect_run_records`).
 
     Raises:
         SandboxError: the connection uses TCP (it cannot cross the network namespace), its socket folder is
@@ -435,29 +497,232 @@ def launch_kernel(connection_file: str, extra: list[str]) -> None:
     _check_workdir(workdir)
     limits = Limits.from_env()
     uid = sandbox_uid()
-    # the kernel reads a copy of its connection file from the socket folder (the original's folder is shared)
+    # the kernel reads a copy of its connection file, bound read-only (the original's folder is shared); its
+    # sockets go in the socket folder by its real path, the one bubblewrap mounts the memory file system at
+    ip = socket_dir / Path(info["ip"]).name
     inner_connection = socket_dir / f"connection-{os.getpid()}.json"
-    inner_connection.write_text(json.dumps(info))
+    inner_connection.write_text(json.dumps(dict(info, ip=str(ip))))
     copy, outbox = socket_dir / f"submission-{os.getpid()}", socket_dir / f"{OUTBOX_PREFIX}{os.getpid()}"
     for reason in copy_regular_files(workdir, copy):
         print(f"expression-lab sandbox: {workdir.name}/{reason}", file=sys.stderr)
     outbox.mkdir()
-    if uid is not None:
-        _give_to(socket_dir, uid)
+    if uid is not None:  # the sandbox user reads them (read-only inside); the socket folder stays the grader's
+        _give_to(copy, uid)
+        os.chown(inner_connection, uid, uid)
         _share_cache(_cache_dir())
     command = [str(venv_python()), "-m", "ipykernel_launcher", "-f", str(inner_connection), *extra]
-    args = bwrap_command(command, workdir, writable=(socket_dir,), uid=uid, limits=limits, private_copy=(copy, outbox))
+    args = bwrap_command(
+        command,
+        workdir,
+        uid=uid,
+        limits=limits,
+        private_copy=(copy, None),
+        socket_dir=socket_dir,
+        read_only=(inner_connection, copy),
+        info_fd=INFO_FD,
+    )
+    ports = sorted({int(v) for k, v in info.items() if k.endswith("_port") and str(v).isdigit()})
+    links = {f"{ip.name}-{port}" for port in ports}
     cgroups.join(_slot(), limits)
     set_limits(limits, uid)
     os.umask(0o022)
-    # nbgrader interrupts a cell past its timeout with SIGINT to the kernel's process group: bwrap must not die
-    # of it (that would kill the kernel); ipykernel installs its own SIGINT handler while a cell runs.
+    # nbgrader interrupts a cell past its timeout with SIGINT to the kernel's process group: neither this process
+    # nor bwrap may die of it (that would kill the kernel); ipykernel installs its own SIGINT handler while a cell
+    # runs.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.execv(args[0], args)
+    return _supervise(args, socket_dir, links, outbox)
+
+
+def _die_with_parent() -> None:
+    """Have the kernel killed when nbgrader ends (``PR_SET_PDEATHSIG``; bwrap's ``--die-with-parent`` then ends the
+    sandbox): the kernel runs in a session of its own, which a timeout's ``killpg`` of nbgrader does not reach."""
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before the call
+        os._exit(1)
+
+
+def _start_bwrap(args: list[str], handout: int, info: int) -> int:
+    """Fork and exec ``args`` with ``handout`` at :data:`HANDOUT_FD` and ``info`` at :data:`INFO_FD`; return the
+    process id."""
+    import fcntl
+
+    pid = os.fork()
+    if pid:
+        return pid
+    try:  # the child: every other descriptor this process opened is close-on-exec
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (handout, info)]
+        os.dup2(moved[0], HANDOUT_FD)  # dup2 leaves the copy inheritable
+        os.dup2(moved[1], INFO_FD)
+        os.execv(args[0], args)
+    except BaseException as err:  # noqa: BLE001 - nothing may return from the child
+        print(f"expression-lab sandbox: cannot start bubblewrap: {err}", file=sys.stderr)
+    os._exit(127)
+
+
+def _read_sandbox_pid(fd: int) -> int | None:
+    """The sandbox's process id from bubblewrap's ``--info-fd`` JSON, or None if it ended without writing it."""
+    data = b""
+    while len(data) < 65536:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+        try:
+            return int(json.loads(data)["child-pid"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def _link_sockets(socket_dir: Path, names: set[str], pid: int) -> dict[Path, str]:
+    """Put one link per socket name into the grader's ``socket_dir``, to the socket the sandboxed kernel creates in
+    its own memory file system at the same path (a stale link of an earlier kernel is replaced); return them."""
+    links = {}
+    for name in sorted(names):
+        link, target = socket_dir / name, f"/proc/{pid}/root{socket_dir}/{name}"
+        tmp = socket_dir / f".{name}.{os.getpid()}"
+        try:
+            os.symlink(target, tmp)
+            os.replace(tmp, link)
+            links[link] = target
+        except OSError as err:
+            print(f"expression-lab sandbox: cannot link {link}: {err}", file=sys.stderr)
+    return links
+
+
+def _supervise(args: list[str], socket_dir: Path, socket_names: set[str], outbox: Path) -> int:
+    """Start bubblewrap (``args``), link the kernel's sockets into ``socket_dir`` once the sandbox's process id is
+    known, write the run records it hands out into ``outbox`` until the sandbox ends, and return its exit status
+    (128 + N when a signal N ended it). This process is the kernel nbgrader started: it ends with the sandbox."""
+    _die_with_parent()
+    handout_r, handout_w = os.pipe()
+    info_r, info_w = os.pipe()
+    pid = _start_bwrap(args, handout_w, info_w)
+    os.close(handout_w)
+    os.close(info_w)
+    links: dict[Path, str] = {}
+    try:
+        sandbox_pid = _read_sandbox_pid(info_r)
+        links = _link_sockets(socket_dir, socket_names, sandbox_pid) if sandbox_pid else {}
+        receive_run_records(handout_r, outbox)
+    finally:
+        for fd in (info_r, handout_r):  # a writer left blocked on a full pipe gets an error, not a hang
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        _, status = os.waitpid(pid, 0)
+    for link, target in links.items():
+        with contextlib.suppress(OSError):
+            if os.readlink(link) == target:
+                os.unlink(link)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
 
 #: Name prefix of the folders (beside a kernel's sockets) through which a grading run hands out its run records.
 OUTBOX_PREFIX = "outputs-"
+#: In an outbox: what :func:`receive_run_records` left out of what the grading run handed out, one reason a line.
+OUTBOX_NOTE = "left-out.txt"
+#: At most this many run records, and this many bytes of them in all, are kept of one grading run (each at most
+#: :data:`course.run_record.MAX_BYTES`): all the grader's disk holds of what a grading kernel writes.
+HANDOUT_MAX_FILES = 20
+HANDOUT_MAX_BYTES = 20_000_000
+_RECORD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,120}\.run\.json")
+
+
+def receive_run_records(fd: int, outbox: Path) -> list[str]:
+    """Read the run records a grading run hands out over the pipe ``fd`` (lines ``NAME BASE64``, the newest of a
+    name wins) until its end, and write each into ``outbox`` (``NAME``, complete or not at all); return one reason
+    per thing left out, also written to ``outbox``/:data:`OUTBOX_NOTE` (read by :func:`collect_run_records`).
+
+    What the sandbox sends is untrusted: only names of run records (``*.run.json``, no folder), at most
+    :data:`course.run_record.MAX_BYTES` bytes each, :data:`HANDOUT_MAX_FILES` records and
+    :data:`HANDOUT_MAX_BYTES` bytes in all are written; everything else is read and dropped.
+    """
+    from .run_record import MAX_BYTES
+
+    longest = 4 * (MAX_BYTES // 3 + 1) + 200  # one line: a name, a space, the record in base64
+    kept: dict[str, tuple[int, bytes]] = {}  # name -> (size, sha256)
+    reasons: list[str] = []
+
+    def leave_out(reason: str) -> None:
+        if reason in reasons or len(reasons) >= 10:
+            return
+        reasons.append(reason)
+        with contextlib.suppress(OSError):
+            note = outbox / f"{OUTBOX_NOTE}.partial"
+            note.write_text("".join(f"{r}\n" for r in reasons))
+            note.replace(outbox / OUTBOX_NOTE)
+
+    def one(line: bytes) -> None:
+        name_bytes, _, data = line.partition(b" ")
+        name = name_bytes.decode("ascii", "replace")
+        if not _RECORD_NAME.fullmatch(name):
+            leave_out("the grading run handed out something that is not a run record")
+            return
+        if data == b"-":  # the sandbox side found it too large to send
+            leave_out(f"{name}: past the run records' limits ({MAX_BYTES:,} bytes each)")
+            return
+        try:
+            record = base64.b64decode(data, validate=True)
+        except ValueError:
+            leave_out(f"{name}: damaged while handed out")
+            return
+        digest = hashlib.sha256(record).digest()
+        if kept.get(name, (None, None))[1] == digest:
+            return
+        others = sum(size for other, (size, _) in kept.items() if other != name)
+        if len(record) > MAX_BYTES or (name not in kept and len(kept) >= HANDOUT_MAX_FILES):
+            leave_out(f"{name}: past the run records' limits ({MAX_BYTES:,} bytes each, {HANDOUT_MAX_FILES} in all)")
+            return
+        if others + len(record) > HANDOUT_MAX_BYTES:
+            leave_out(f"{name}: past {HANDOUT_MAX_BYTES:,} bytes of run records in all")
+            return
+        partial = outbox / f"{name}.partial"
+        try:
+            out = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(out, "wb") as f:
+                f.write(record)
+            os.replace(partial, outbox / name)
+        except OSError as err:
+            leave_out(f"{name}: not written ({err.strerror or err})")
+            return
+        kept[name] = (len(record), digest)
+
+    line, too_long = bytearray(), False
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except OSError as err:
+            if err.errno == errno.EINTR:
+                continue
+            break
+        if not chunk:
+            break
+        start = 0
+        while start <= len(chunk):
+            end = chunk.find(b"\n", start)
+            piece = chunk[start:] if end < 0 else chunk[start:end]
+            if not too_long:
+                if len(line) + len(piece) > longest:
+                    too_long = True
+                    line.clear()
+                    leave_out(f"the grading run handed out a line over {longest:,} bytes (past the records' limits)")
+                else:
+                    line += piece
+            if end < 0:
+                break
+            if line and not too_long:
+                one(bytes(line))
+            line.clear()
+            too_long = False
+            start = end + 1
+    return reasons
 
 
 def collect_run_records(socket_dir: Path, target: Path, *, max_files: int = 20) -> list[str]:
@@ -465,7 +730,8 @@ def collect_run_records(socket_dir: Path, target: Path, *, max_files: int = 20) 
     (``grading/autograded/<student>/<id>/autograde_outputs``); return one reason per file left out.
 
     Only regular files named ``*.run.json`` of at most :data:`course.run_record.MAX_BYTES` bytes, at most
-    ``max_files``, are copied (no link followed); they are data, read later with ``json.loads`` only.
+    ``max_files``, are copied (no link followed); they are data, read later with ``json.loads`` only. What the
+    launcher left out while the records were handed out (:data:`OUTBOX_NOTE`) is returned too.
     """
     from .run_record import MAX_BYTES, SUFFIX
     from .submission_files import Caps, copy_file_no_follow, inspect_folder
@@ -475,7 +741,13 @@ def collect_run_records(socket_dir: Path, target: Path, *, max_files: int = 20) 
         found = inspect_folder(outbox, Caps(depth=1))
         others = [*found.folders, *(rel for rel, _ in found.unsafe)]
         # a copy cut short by the sandbox's end is left as NAME.partial (sandbox side, never renamed): not a record
-        others += [f for f in found.files if not f.endswith((SUFFIX, f"{SUFFIX}.partial"))]
+        launcher = (OUTBOX_NOTE, f"{OUTBOX_NOTE}.partial")
+        others += [f for f in found.files if not f.endswith((SUFFIX, f"{SUFFIX}.partial")) and f not in launcher]
+        note = os.lstat(outbox / OUTBOX_NOTE) if OUTBOX_NOTE in found.files else None
+        if note and note.st_uid == os.geteuid() and note.st_size <= 4096:
+            # written by the launcher (receive_run_records), not by a sandbox user: one reason a line
+            lines = (outbox / OUTBOX_NOTE).read_text(errors="replace").splitlines()
+            left_out += [f"autograde_outputs: {line[:300]}; left out" for line in lines[:10] if line.strip()]
         if others:
             left_out.append(
                 "autograde_outputs: the grading run handed out more than run records "
@@ -587,11 +859,10 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m course.sandbox -f CONNECTION_FILE [kernel arguments]", file=sys.stderr)
         return 2
     try:
-        launch_kernel(argv[1], argv[2:])
+        return launch_kernel(argv[1], argv[2:])
     except (SandboxError, ValueError, OSError) as err:
         print(f"expression-lab sandbox: {err}", file=sys.stderr)
         return 1
-    return 0  # not reached: launch_kernel replaces this process
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ LONGEST_FIRST = (
     "test_fair_grading_ps23.py",
     "test_accuracy_benchmark.py",
     "test_grading_integrity.py",
+    "test_feedback_leaks.py",
+    "test_sandbox_socket_dir.py",
     "test_release.py",
     "test_parallel_autograde.py",
 )

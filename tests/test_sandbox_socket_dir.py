@@ -1,0 +1,347 @@
+"""The grading kernel's socket folder cannot fill the grader's disk (red-team finding F5).
+
+nbgrader talks to the sandboxed kernel over Unix sockets in a folder ``/tmp/expression-lab-kernel-*`` of the
+grader's disk (``c.KernelManager.ip``). Student code finds it (``glob``: inside, it stands at the same path). That
+folder is no longer bound into the sandbox: inside, a private memory file system of
+:data:`course.sandbox.SOCKET_DIR_SIZE` bytes stands at its path, nbgrader reaches the kernel's sockets through links
+the launcher puts in the real folder, and the run records come back over a pipe the launcher reads within caps
+(:func:`course.sandbox.receive_run_records`). Here:
+
+- a real sandboxed kernel (started the way nbgrader starts it) writes 32 MiB into its socket folder in 1 MiB
+  files: the writes stop at the cap and the grader's folder holds none of it; a fair cell still runs after;
+- a run record comes back, one over the limits does not (and says so), and a flood written straight into the
+  hand-out pipe leaves nothing on the grader's disk;
+- the red team's submission, graded by ``python -m course autograde --sandbox`` beside a fair classmate: both keep
+  their points, the fill stops at the cap;
+- the launcher's reading of the pipe on its own (no bubblewrap needed).
+
+The sandboxed tests need bubblewrap: skipped without it unless ``EXPRESSION_LAB_REQUIRE_SANDBOX=1`` (CI sets it).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import TINY_ID, TINY_NOTEBOOK, hand_in, make_tiny_course
+from course import sandbox
+from course.notebook_cells import cell_by_grade_id
+from course.run_record import MAX_BYTES
+from course.sample_submission import fill_answers
+
+MIB = 2**20
+#: The most the grader's socket folder may hold while the attacking kernel runs: the kernel's connection file, the
+#: copy of a submission of one small file, the links to the sockets (no run record is written in that test).
+HOST_BOUND = 64 * 1024
+
+#: Student code: write 32 MiB into the socket folder it finds, in 1 MiB files; report what it found and wrote.
+FILL = """
+import glob as _glob, json as _json, os as _os
+_found = sorted(_glob.glob('/tmp/expression-lab-kernel-*'))
+_written, _stopped = 0, 'nothing'
+try:
+    for _i in range(32):
+        with open(_os.path.join(_found[0], f'fill-{_i}.bin'), 'wb') as _f:
+            _f.write(b'x' * 2**20)
+        _written += 1
+except OSError as _e:
+    _stopped = f'{type(_e).__name__} errno {_e.errno}'
+print('FILL ' + _json.dumps({'found': _found, 'written_mib': _written, 'stopped_by': _stopped}))
+"""
+
+
+def _sandbox_or_skip() -> None:
+    try:
+        sandbox.check_sandbox()
+    except sandbox.SandboxError as err:
+        if os.environ.get("EXPRESSION_LAB_REQUIRE_SANDBOX") == "1":
+            pytest.fail(f"EXPRESSION_LAB_REQUIRE_SANDBOX=1 but the sandbox cannot start: {err}")
+        pytest.skip(f"bubblewrap sandbox not available: {err}")
+
+
+def _host_usage(folder: Path) -> tuple[int, list[str]]:
+    """Bytes of everything under ``folder`` on the grader's side (no link followed) and the names found."""
+    total, names = 0, []
+    for parent, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = os.path.join(parent, name)
+            names.append(os.path.relpath(path, folder))
+            if name in files:
+                total += os.lstat(path).st_size
+    return total, sorted(names)
+
+
+class _Kernel:
+    """A sandboxed grading kernel started as nbgrader starts it (kernelspec ``expression-lab-sandbox``, ipc
+    transport, a private socket folder), in a submission's folder."""
+
+    def __init__(self, base: Path):
+        from jupyter_client import KernelManager
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        self.workdir = base / "grading" / "autograded" / "alice" / TINY_ID
+        self.workdir.mkdir(parents=True)
+        (self.workdir / "notes.txt").write_text("handed in beside the notebook\n")
+        prefix = base / "jupyter"
+        sandbox.install_kernel_spec(str(prefix))
+        self.sockets = Path(tempfile.mkdtemp(prefix="expression-lab-kernel-"))
+        specs = KernelSpecManager(kernel_dirs=[str(prefix / "share" / "jupyter" / "kernels")])
+        self.km = KernelManager(
+            kernel_name=sandbox.KERNEL_NAME,
+            kernel_spec_manager=specs,
+            transport="ipc",
+            ip=str(self.sockets / "kernel"),
+            connection_file=str(base / "kernel.json"),
+        )
+        self.km.start_kernel(cwd=str(self.workdir))
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        try:
+            self.kc.wait_for_ready(timeout=120)
+        except RuntimeError:
+            self.close()
+            raise
+
+    def run(self, code: str, timeout: float = 120) -> tuple[str, dict]:
+        """Run ``code``; return its stream output and the reply's content."""
+        out = []
+
+        def hook(msg):
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                out.append("\n".join(msg["content"]["traceback"]))
+
+        reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=hook)
+        return "".join(out), reply["content"]
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=False)
+        shutil.rmtree(self.sockets, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    _sandbox_or_skip()
+    k = _Kernel(tmp_path_factory.mktemp("socket-dir"))
+    yield k
+    k.close()
+
+
+def _fill_result(text: str) -> dict:
+    lines = [ln for ln in text.splitlines() if ln.startswith("FILL ")]
+    assert lines, f"expected the cell to report what it wrote, found {text[-2000:]!r}"
+    return json.loads(lines[-1][5:])
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_writing_into_the_socket_folder_stops_at_its_cap_and_the_graders_disk_gets_none(kernel):
+    text, reply = kernel.run(FILL)
+    assert reply["status"] == "ok", f"expected the cell to end normally, found {reply['status']}: {text[-2000:]}"
+    result = _fill_result(text)
+    assert result["found"] == [str(kernel.sockets.resolve())], (
+        f"expected the student code to find the kernel's socket folder {kernel.sockets} by glob (as the red team "
+        f"did), found {result['found']}"
+    )
+    used, names = _host_usage(kernel.sockets)
+    assert used <= HOST_BOUND, (
+        f"expected the grader's socket folder to hold at most {HOST_BOUND:,} bytes, found {used:,} bytes "
+        f"({result['written_mib']} MiB written inside): {names[:20]}"
+    )
+    assert not [n for n in names if "fill-" in n], f"expected none of the kernel's files on the grader's disk: {names}"
+    assert result["written_mib"] * MIB <= sandbox.SOCKET_DIR_SIZE and result["stopped_by"].startswith("OSError"), (
+        f"expected the writes to stop with an OSError within {sandbox.SOCKET_DIR_SIZE / MIB:.0f} MiB, found "
+        f"{result['written_mib']} MiB written, stopped by {result['stopped_by']}"
+    )
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_fair_cell_still_runs_after_the_attempt(kernel):
+    text, reply = kernel.run("print('answer', 6 * 7, open('notes.txt').read().strip())")
+    assert reply["status"] == "ok" and "answer 42 handed in beside the notebook" in text, (
+        f"expected a fair cell to run and read the submission's file, found {reply['status']}: {text[-2000:]!r}"
+    )
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_cell_past_its_time_is_interrupted_and_the_kernel_lives_on(kernel):
+    """nbgrader interrupts a cell past its timeout with SIGINT to the kernel's process group, which now holds the
+    launcher beside bubblewrap: only the cell may stop."""
+    msg_id = kernel.kc.execute("import time; time.sleep(60)")
+    time.sleep(1)
+    kernel.km.interrupt_kernel()
+    reply = kernel.kc.get_shell_msg(timeout=30)
+    assert reply["parent_header"]["msg_id"] == msg_id and reply["content"].get("ename") == "KeyboardInterrupt", (
+        f"expected the cell interrupted, found {reply['content']}"
+    )
+    text, after = kernel.run("print('still', 40 + 2)")
+    assert after["status"] == "ok" and "still 42" in text, f"expected the kernel alive after, found {text!r}"
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_run_records_come_back_within_caps_and_a_flood_of_the_pipe_stays_off_the_disk(kernel, tmp_path):
+    record = {"schema": "expression-lab/run-record/1", "assignment": TINY_ID, "epochs": 3}
+    code = f"""
+import json, os, pathlib
+out = pathlib.Path('autograde_outputs'); out.mkdir(exist_ok=True)
+(out / 'model_2.run.json').write_text(json.dumps({record!r}))
+(out / 'model_9.run.json').write_bytes(b' ' * ({MAX_BYTES} + 1))
+# the hand-out pipe is descriptor 3 of the sandbox's shell that copies the records out: flood it with 16 MiB
+# (as root, the grader's pipe cannot be opened again by the sandbox user; without root, it is the same user)
+shells = [p for p in os.listdir('/proc') if p.isdigit() and open(f'/proc/{{p}}/cmdline', 'rb').read().startswith(b'/bin/sh')]
+try:  # never wait for a reader: without one, there is nothing to flood
+    pipe = next(os.open(f'/proc/{{p}}/fd/3', os.O_WRONLY | os.O_NONBLOCK) for p in shells if os.path.exists(f'/proc/{{p}}/fd/3'))
+    os.set_blocking(pipe, True)
+except PermissionError:
+    print('PIPE REFUSED')
+except (StopIteration, OSError) as e:
+    print('NO HAND-OUT PIPE', repr(e))
+else:
+    for _ in range(16):
+        os.write(pipe, b'x' * 2**20)
+    os.write(pipe, b'\\nnot-a-record.txt eA==\\n')
+    os.close(pipe)
+    print('FLOODED')
+"""
+    text, reply = kernel.run(code)
+    flooded = "FLOODED" in text
+    assert reply["status"] == "ok" and (flooded or "PIPE REFUSED" in text), (
+        f"expected the cell to find the hand-out pipe of the launcher (and flood it, or be refused it), found "
+        f"{reply['status']}: {text[-2000:]!r}"
+    )
+    outboxes = sorted(kernel.sockets.glob(f"{sandbox.OUTBOX_PREFIX}*"))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any((o / "model_2.run.json").exists() for o in outboxes):
+        time.sleep(0.2)
+    time.sleep(1.5)  # one more hand-out round
+    used, names = _host_usage(kernel.sockets)
+    bound = HOST_BOUND + len(json.dumps(record)) + 4096
+    assert used <= bound, f"expected at most {bound:,} bytes in the grader's socket folder, found {used:,}: {names}"
+    target = tmp_path / "autograde_outputs"
+    left_out = sandbox.collect_run_records(kernel.sockets, target)
+    kept = sorted(p.name for p in target.iterdir()) if target.exists() else []
+    assert kept == ["model_2.run.json"], f"expected only the run record within the limits back, found {kept}"
+    assert json.loads((target / "model_2.run.json").read_text()) == record, "expected the record unchanged"
+    said = "\n".join(left_out)
+    expected = ["model_9.run.json: past the run records' limits"] + (["a line over", "not a run record"] * flooded)
+    for reason in expected:
+        assert reason in said, f"expected the reasons to say {reason!r}, found {left_out}"
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_the_red_team_submission_graded_beside_a_fair_classmate(tmp_path):
+    """``python -m course autograde --sandbox``: the submission that filled the grader's disk (F5) and an honest
+    one keep their 5 points, neither is flagged, and the fill stopped at the cap inside the sandbox."""
+    _sandbox_or_skip()
+    root = tmp_path / "course"
+    root.mkdir()
+    release, source = make_tiny_course(root)
+    hand_in(root, "honest", TINY_ID, fill_answers(release, source), TINY_NOTEBOOK)
+    attack = fill_answers(release, source)
+    cell_by_grade_id(attack, "triple").source += "\n" + FILL
+    hand_in(root, "diskfill", TINY_ID, attack, TINY_NOTEBOOK)
+    proc = subprocess.run(
+        [sys.executable, "-m", "course", "autograde", TINY_ID, "--jobs", "1", "--sandbox"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"expected the batch to succeed, found:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    rows = {r["student"]: r for r in json.loads((root / "grading" / "autograde" / f"{TINY_ID}.json").read_text())}
+    for student in ("honest", "diskfill"):
+        row = rows[student]
+        assert (row["status"], row["auto_score"], row["review"]) == ("graded", 5.0, ""), (
+            f"expected {student} graded 5/5 with no flag, found {row}"
+        )
+    graded = nbformat.read(root / "grading" / "autograded" / "diskfill" / TINY_ID / TINY_NOTEBOOK, as_version=4)
+    text = "".join(o.get("text", "") for c in graded.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    result = _fill_result(text)
+    assert result["written_mib"] * MIB <= sandbox.SOCKET_DIR_SIZE and result["stopped_by"].startswith("OSError"), (
+        f"expected the fill to stop within {sandbox.SOCKET_DIR_SIZE / MIB:.0f} MiB while graded, found {result}"
+    )
+
+
+def _receive(data: bytes, outbox: Path) -> list[str]:
+    """Hand ``data`` to :func:`course.sandbox.receive_run_records` through a pipe, as the sandbox's shell does."""
+    read_end, write_end = os.pipe()
+
+    def write():
+        with contextlib.suppress(BrokenPipeError), os.fdopen(write_end, "wb") as f:
+            f.write(data)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        return sandbox.receive_run_records(read_end, outbox)
+    finally:
+        os.close(read_end)  # a writer still writing gets an error, not a hang
+        writer.join()
+
+
+def test_the_launcher_keeps_only_run_records_within_the_caps(tmp_path):
+    """:func:`course.sandbox.receive_run_records` alone: whatever comes down the pipe, the outbox holds at most
+    :data:`course.sandbox.HANDOUT_MAX_FILES` records of at most ``MAX_BYTES`` each and ``HANDOUT_MAX_BYTES`` in all,
+    the newest of a name, and says what it left out."""
+
+    def line(name: str, data: bytes) -> bytes:
+        return name.encode() + b" " + base64.b64encode(data) + b"\n"
+
+    stream = line("model_2.run.json", b'{"old": 1}') + line("model_2.run.json", b'{"new": 2}')
+    stream += b"x" * (5 * MAX_BYTES) + b"\n"  # one endless line
+    stream += line("../escape.run.json", b"{}") + line("notes.txt", b"{}") + b"model_3.run.json %%%\n"
+    stream += b"model_4.run.json -\n"  # the sandbox side found it too large
+    stream += line("model_5.run.json", b" " * (MAX_BYTES + 1))
+    stream += b"".join(line(f"big{i}.run.json", b" " * MAX_BYTES) for i in range(6))
+    stream += b"model_6.run.json cut sho"  # the sandbox ended mid-line
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    reasons = _receive(stream, outbox)
+    records = sorted(p.name for p in outbox.iterdir() if p.name.endswith(".run.json"))
+    sizes = sum(os.lstat(outbox / n).st_size for n in records)
+    assert sizes <= sandbox.HANDOUT_MAX_BYTES and "big0.run.json" in records, (
+        f"expected big records kept up to {sandbox.HANDOUT_MAX_BYTES:,} bytes in all, found {records}, {sizes:,} bytes"
+    )
+    assert (outbox / "model_2.run.json").read_bytes() == b'{"new": 2}', "expected the newest record of a name"
+    for absent in ("model_3.run.json", "model_4.run.json", "model_5.run.json", "model_6.run.json", "big5.run.json"):
+        assert absent not in records, f"expected {absent} left out, found {records}"
+    assert not [p.name for p in outbox.iterdir() if p.name.endswith(".partial")], "expected no half-written file"
+    said = "\n".join(reasons)
+    for expected in (
+        "a line over",
+        "not a run record",
+        "model_3.run.json: damaged",
+        "model_4.run.json: past the run records' limits",
+        "model_5.run.json: past the run records' limits",
+        "big5.run.json: past 20,000,000 bytes of run records in all",
+    ):
+        assert expected in said, f"expected the reasons to say {expected!r}, found {reasons}"
+    note = (outbox / sandbox.OUTBOX_NOTE).read_text().splitlines()
+    assert note == reasons, f"expected the reasons written to {sandbox.OUTBOX_NOTE}, found {note}"
+
+    many = tmp_path / "many"
+    many.mkdir()
+    reasons = _receive(b"".join(line(f"r{i:02}.run.json", b"{}") for i in range(sandbox.HANDOUT_MAX_FILES + 5)), many)
+    records = sorted(p.name for p in many.iterdir() if p.name.endswith(".run.json"))
+    assert len(records) == sandbox.HANDOUT_MAX_FILES, (
+        f"expected {sandbox.HANDOUT_MAX_FILES} records kept of {sandbox.HANDOUT_MAX_FILES + 5}, found {len(records)}"
+    )
+    assert any("past the run records' limits" in r for r in reasons), f"expected the rest named, found {reasons}"
