@@ -2,7 +2,8 @@
 
 nbgrader runs every submission with the grader's rights (nbgrader issue #483). The kernelspec
 ``expression-lab-sandbox`` (:func:`install_kernel_spec`) starts :func:`launch_kernel`, which wraps
-``python -m ipykernel_launcher -f {connection_file}`` in ``bwrap`` (bubblewrap, the sandbox Flatpak uses):
+ipykernel's launcher (``python -P -c KERNEL_BOOT -f {connection_file}``, :data:`KERNEL_BOOT`) in ``bwrap``
+(bubblewrap, the sandbox Flatpak uses):
 
 - the system (``/usr``, a few ``/etc`` files), Python and the virtual environment are read-only;
 - the kit's runtime packages (``data_loaders/``, ``widgets/``, ``course/``), the data the notebooks read
@@ -98,6 +99,12 @@ ETC_FILES = (
 SANDBOX_UID = 62000
 #: Inside the sandbox: the private home folder.
 SANDBOX_HOME = "/home/student"
+#: How the sandboxed kernel starts (``python -P -c KERNEL_BOOT -f CONNECTION``): ipykernel's own launcher, found
+#: with the submission's folder off the module path (``-P``), which then goes at its end. ``python -m
+#: ipykernel_launcher`` puts the working folder first, so a handed-in ``ipykernel_launcher.py`` ran in place of the
+#: kernel before the guard, and a handed-in ``numpy.py`` shadowed numpy; at the end, the student's own modules
+#: (``helper.py``) still import and shadow nothing installed.
+KERNEL_BOOT = "import sys; sys.path.append(''); from ipykernel import kernelapp; kernelapp.launch_new_instance()"
 #: Bytes of the private memory file system at the kernel's socket folder inside the sandbox: its Unix sockets take
 #: none; what a student writes there (it is found by ``glob('/tmp/expression-lab-kernel-*')``) stops at this.
 SOCKET_DIR_SIZE = 1024 * 1024
@@ -510,7 +517,7 @@ def launch_kernel(connection_file: str, extra: list[str]) -> int:
         _give_to(copy, uid)
         os.chown(inner_connection, uid, uid)
         _share_cache(_cache_dir())
-    command = [str(venv_python()), "-m", "ipykernel_launcher", "-f", str(inner_connection), *extra]
+    command = [str(venv_python()), "-P", "-c", KERNEL_BOOT, "-f", str(inner_connection), *extra]
     args = bwrap_command(
         command,
         workdir,
@@ -770,7 +777,9 @@ def collect_run_records(socket_dir: Path, target: Path, *, max_files: int = 20) 
 def kernel_spec() -> dict:
     """The kernelspec (``kernel.json``) of :data:`KERNEL_NAME`."""
     return {
-        "argv": [str(venv_python()), "-m", "course.sandbox", "-f", "{connection_file}"],
+        # -P: the launcher runs on the grader's side in the submission's folder, where a handed-in numpy.py (or
+        # course/) would otherwise be imported first and run with the grader's rights
+        "argv": [str(venv_python()), "-P", "-m", "course.sandbox", "-f", "{connection_file}"],
         "display_name": "Python 3 (Expression Lab grading sandbox)",
         "language": "python",
         "metadata": {"debugger": False},

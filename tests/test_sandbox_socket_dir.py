@@ -87,13 +87,15 @@ class _Kernel:
     """A sandboxed grading kernel started as nbgrader starts it (kernelspec ``expression-lab-sandbox``, ipc
     transport, a private socket folder), in a submission's folder."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, files: dict[str, str] | None = None):
         from jupyter_client import KernelManager
         from jupyter_client.kernelspec import KernelSpecManager
 
         self.workdir = base / "grading" / "autograded" / "alice" / TINY_ID
         self.workdir.mkdir(parents=True)
         (self.workdir / "notes.txt").write_text("handed in beside the notebook\n")
+        for name, text in (files or {}).items():
+            (self.workdir / name).write_text(text)
         prefix = base / "jupyter"
         sandbox.install_kernel_spec(str(prefix))
         self.sockets = Path(tempfile.mkdtemp(prefix="expression-lab-kernel-"))
@@ -345,3 +347,39 @@ def test_the_launcher_keeps_only_run_records_within_the_caps(tmp_path):
         f"expected {sandbox.HANDOUT_MAX_FILES} records kept of {sandbox.HANDOUT_MAX_FILES + 5}, found {len(records)}"
     )
     assert any("past the run records' limits" in r for r in reasons), f"expected the rest named, found {reasons}"
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+def test_handed_in_modules_import_but_never_replace_the_kernel_or_an_installed_module(tmp_path):
+    """``python -m`` puts the working folder first on the module path: the kernel's launcher (``python -m
+    course.sandbox``, on the grader's side, in the submission's folder) imported a handed-in ``numpy.py`` with the
+    grader's rights, a handed-in ``ipykernel_launcher.py`` ran in place of the kernel before the guard, and a
+    handed-in ``numpy.py`` shadowed numpy inside. A student's own ``helper.py`` must still import."""
+    _sandbox_or_skip()
+    planted = "import builtins\nbuiltins.PLANTED = {!r}\n"
+    marker = tmp_path / "ran-with-the-graders-rights"
+    kernel = _Kernel(
+        tmp_path,
+        files={
+            "ipykernel_launcher.py": planted.format("launcher") + "from ipykernel import kernelapp\n"
+            "kernelapp.launch_new_instance()\n",
+            # run on the grader's side, it would leave a file there (the sandbox cannot see that folder)
+            "numpy.py": planted.format("numpy") + f"try:\n    open({str(marker)!r}, 'w').write('ran')\n"
+            "except OSError:\n    pass\n",
+            "helper.py": "ANSWER = 42\n",
+        },
+    )
+    try:
+        out, reply = kernel.run(
+            "import builtins, numpy, helper\n"
+            "print('PLANTED', getattr(builtins, 'PLANTED', None), 'NUMPY', numpy.__file__, 'HELPER', helper.ANSWER)"
+        )
+    finally:
+        kernel.close()
+    assert not marker.exists(), "expected no handed-in module imported by the kernel's launcher on the grader's side"
+    assert reply["status"] == "ok", f"expected the cell to run, found {reply}"
+    assert "PLANTED None" in out, f"expected no handed-in module run in place of the kernel's, found {out!r}"
+    assert "site-packages" in out and "HELPER 42" in out, (
+        f"expected the installed numpy and the student's own helper.py, found {out!r}"
+    )
