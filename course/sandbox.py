@@ -554,18 +554,20 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _start_bwrap(args: list[str], handout: int, info: int) -> int:
-    """Fork and exec ``args`` with ``handout`` at :data:`HANDOUT_FD` and ``info`` at :data:`INFO_FD`; return the
-    process id."""
+def _start_bwrap(args: list[str], handout: int, info: int, stdout: int, stderr: int) -> int:
+    """Fork and exec ``args`` with ``handout`` at :data:`HANDOUT_FD`, ``info`` at :data:`INFO_FD` and ``stdout``,
+    ``stderr`` as its standard output and error; return the process id."""
     import fcntl
 
     pid = os.fork()
     if pid:
         return pid
     try:  # the child: every other descriptor this process opened is close-on-exec
-        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (handout, info)]
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (handout, info, stdout, stderr)]
         os.dup2(moved[0], HANDOUT_FD)  # dup2 leaves the copy inheritable
         os.dup2(moved[1], INFO_FD)
+        os.dup2(moved[2], 1)
+        os.dup2(moved[3], 2)
         os.execv(args[0], args)
     except BaseException as err:  # noqa: BLE001 - nothing may return from the child
         print(f"expression-lab sandbox: cannot start bubblewrap: {err}", file=sys.stderr)
@@ -610,9 +612,12 @@ def _supervise(args: list[str], socket_dir: Path, socket_names: set[str], outbox
     _die_with_parent()
     handout_r, handout_w = os.pipe()
     info_r, info_w = os.pipe()
-    pid = _start_bwrap(args, handout_w, info_w)
-    os.close(handout_w)
-    os.close(info_w)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = _start_bwrap(args, handout_w, info_w, out_w, err_w)
+    for fd in (handout_w, info_w, out_w, err_w):
+        os.close(fd)
+    forwarders = [_forward_capped(r, w) for r, w in ((out_r, 1), (err_r, 2))]
     links: dict[Path, str] = {}
     try:
         sandbox_pid = _read_sandbox_pid(info_r)
@@ -623,12 +628,47 @@ def _supervise(args: list[str], socket_dir: Path, socket_names: set[str], outbox
             with contextlib.suppress(OSError):
                 os.close(fd)
         _, status = os.waitpid(pid, 0)
+        for forwarder in forwarders:
+            forwarder.join(timeout=5)
     for link, target in links.items():
         with contextlib.suppress(OSError):
             if os.readlink(link) == target:
                 os.unlink(link)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+#: Bytes of the sandbox's standard output, and as many of its standard error, passed on to the launcher's (nbgrader's
+#: log of the kernel, on the grader's disk); the rest is read and dropped. A cell writing to file descriptor 1
+#: wrote 256 MiB into that log (the kernel's low-level output goes there, not into the notebook).
+KERNEL_OUTPUT_MAX_BYTES = 1024 * 1024
+
+
+def _forward_capped(source: int, target: int, limit: int = KERNEL_OUTPUT_MAX_BYTES):
+    """Start a thread that copies the pipe ``source`` to ``target`` until ``limit`` bytes, then reads the rest and
+    drops it (saying so once); the thread closes ``source`` at its end and is returned."""
+    import threading
+
+    def copy() -> None:
+        sent = 0
+        try:
+            while chunk := os.read(source, 65536):
+                if sent < limit:
+                    part = chunk[: limit - sent]
+                    sent += len(part)
+                    with contextlib.suppress(OSError):
+                        os.write(target, part)
+                        if sent >= limit:
+                            os.write(
+                                target, f"\n[expression-lab sandbox: output past {limit:,} bytes dropped]\n".encode()
+                            )
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(source)
+
+    thread = threading.Thread(target=copy, name=f"kernel-output-{target}", daemon=True)
+    thread.start()
+    return thread
 
 
 #: Name prefix of the folders (beside a kernel's sockets) through which a grading run hands out its run records.

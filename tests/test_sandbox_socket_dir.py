@@ -87,7 +87,7 @@ class _Kernel:
     """A sandboxed grading kernel started as nbgrader starts it (kernelspec ``expression-lab-sandbox``, ipc
     transport, a private socket folder), in a submission's folder."""
 
-    def __init__(self, base: Path, files: dict[str, str] | None = None):
+    def __init__(self, base: Path, files: dict[str, str] | None = None, log: Path | None = None):
         from jupyter_client import KernelManager
         from jupyter_client.kernelspec import KernelSpecManager
 
@@ -107,7 +107,12 @@ class _Kernel:
             ip=str(self.sockets / "kernel"),
             connection_file=str(base / "kernel.json"),
         )
-        self.km.start_kernel(cwd=str(self.workdir))
+        self.logs = []
+        if log is not None:  # the kernel's own stdout and stderr, as nbgrader's log of it on the grader's disk
+            self.logs = [open(log.with_suffix(".out"), "wb"), open(log.with_suffix(".err"), "wb")]
+            self.km.start_kernel(cwd=str(self.workdir), stdout=self.logs[0], stderr=self.logs[1])
+        else:
+            self.km.start_kernel(cwd=str(self.workdir))
         self.kc = self.km.client()
         self.kc.start_channels()
         try:
@@ -383,3 +388,32 @@ def test_handed_in_modules_import_but_never_replace_the_kernel_or_an_installed_m
     assert "site-packages" in out and "HELPER 42" in out, (
         f"expected the installed numpy and the student's own helper.py, found {out!r}"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+def test_the_kernels_own_output_reaches_the_graders_log_capped(tmp_path):
+    """Low-level output (file descriptors 1 and 2) goes to nbgrader's log of the kernel, on the grader's disk, not
+    into the notebook: a cell wrote 256 MiB there. The launcher passes on at most
+    :data:`course.sandbox.KERNEL_OUTPUT_MAX_BYTES` of each."""
+    _sandbox_or_skip()
+    log = tmp_path / "kernel-log"
+    kernel = _Kernel(tmp_path, log=log)
+    try:
+        _, reply = kernel.run(
+            "import os\nfor _ in range(32):\n    os.write(1, b'x' * 2**20)\n    os.write(2, b'y' * 2**20)\n"
+        )
+        out, again = kernel.run("print('still here')")
+    finally:
+        kernel.close()
+        for f in kernel.logs:
+            f.close()
+    assert reply["status"] == "ok" and "still here" in out, f"expected the kernel to live on, found {reply}, {out!r}"
+    cap = sandbox.KERNEL_OUTPUT_MAX_BYTES
+    for suffix in (".out", ".err"):
+        size = log.with_suffix(suffix).stat().st_size
+        assert size <= cap + 4096, (
+            f"expected at most {cap:,} bytes (and a note) of the kernel's {suffix[1:]} in the grader's log, "
+            f"found {size:,} (32 MiB written)"
+        )
+    assert b"bytes dropped" in log.with_suffix(".out").read_bytes()[-200:], "expected a note saying output was dropped"
