@@ -130,6 +130,21 @@ def test_nothing_is_saved_until_save_and_then_frame_and_face(model, tmp_path):
     assert widget.message.startswith("Saved ")
 
 
+def test_save_writes_to_the_folder_sent_with_the_request(model, tmp_path):
+    # ipywidgets holds a state update back while the kernel is busy, not a custom message: the page sends the folder
+    # typed in its box with "save", so the kernel never saves into the folder the box held before
+    widget = LiveEmotion(model, detector=lambda grey: (8, 4, 40, 40), save_folder=str(tmp_path / "before"))
+    widget.handle_frame(*_frame(1, 0.0))
+    widget._on_message(widget, {"kind": "save", "folder": str(tmp_path / "typed")}, [])
+    assert not (tmp_path / "before").exists() and len(list((tmp_path / "typed").iterdir())) == 2, (
+        f"expected the frame and face in the typed folder, found {sorted(p.name for p in tmp_path.rglob('*.png'))}"
+    )
+    widget._on_message(widget, {"kind": "save", "folder": "  "}, [])  # an empty box: the widget's own folder
+    assert len(list((tmp_path / "before").iterdir())) == 2, (
+        "expected an empty folder in the request to mean save_folder"
+    )
+
+
 def test_frames_are_smoothed_by_their_capture_times(model):
     widget = LiveEmotion(model, detector=lambda grey: (8, 4, 40, 40), tau=0.3)
     first, second = np.zeros(64 * 48, np.uint8).tobytes(), np.full(64 * 48, 255, np.uint8).tobytes()

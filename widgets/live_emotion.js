@@ -74,7 +74,9 @@ function bindControls(model, el, ui, cameraLive, save) {
   showCamera(); showMirror();
   pauseBtn.addEventListener("click", () => { model.set("paused", !model.get("paused")); model.save_changes(); });
   folder.addEventListener("change", keepFolder);
-  saveBtn.addEventListener("click", () => { keepFolder(); save(); });
+  // the folder goes with the request too: ipywidgets holds state updates back while the kernel is busy, but not
+  // custom messages, so under load the kernel could get "save" before the new folder
+  saveBtn.addEventListener("click", () => { keepFolder(); save(folder.value); });
   return showPaused;
 }
 
@@ -99,7 +101,7 @@ function renderKernelBackend(model, ui, painter, timings) {
   return {
     start: () => sender.start(), stop: () => sender.stop(),
     stats: () => timings.summary(sender.lost(), sender.frameSize()),
-    save: () => model.send({ kind: "save" }),
+    save: (folder) => model.send({ kind: "save", folder }),
   };
 }
 
@@ -130,10 +132,11 @@ function renderBrowserBackend(model, el, ui, painter, timings) {
       const last = runner && runner.last();
       return timings.summary(0, last ? [last.w, last.h] : null);
     },
-    save: () => {
+    save: (folder) => {
       const last = runner && runner.last();
-      if (!last) { model.send({ kind: "save" }); return; }
-      model.send({ kind: "save", width: last.w, height: last.h, box: last.box }, undefined, [last.grey.slice().buffer]);
+      if (!last) { model.send({ kind: "save", folder }); return; }
+      model.send({ kind: "save", folder, width: last.w, height: last.h, box: last.box }, undefined,
+        [last.grey.slice().buffer]);
     },
   };
 }

@@ -346,7 +346,9 @@ class LiveEmotion(anywidget.AnyWidget):
         elif kind == "save":
             if buffers:
                 self._keep_page_frame(content, buffers)
-            self.save()
+            # the folder typed in the page comes with the request (its state update may still be on its way)
+            folder = content.get("folder")
+            self.save(folder if isinstance(folder, str) and folder.strip() else None)
 
     def _send_runtime(self, libraries: bool) -> None:
         """Answer a browser-backend view: the ONNX model, and the libraries when its page has none yet."""
