@@ -202,6 +202,46 @@ def tiny_source_notebook():
     )
 
 
+def sandbox_or_skip() -> None:
+    """Skip the calling test where the bubblewrap sandbox cannot start (the reason is bubblewrap's), or fail it
+    when ``EXPRESSION_LAB_REQUIRE_SANDBOX=1`` (CI sets it)."""
+    from course import sandbox
+
+    try:
+        sandbox.check_sandbox()
+    except sandbox.SandboxError as err:
+        if os.environ.get("EXPRESSION_LAB_REQUIRE_SANDBOX") == "1":
+            pytest.fail(f"EXPRESSION_LAB_REQUIRE_SANDBOX=1 but the sandbox cannot start: {err}")
+        pytest.skip(f"bubblewrap sandbox not available: {err}")
+
+
+def feedback_course(root: Path, student: str, handed_outputs: dict[str, list]):
+    """The tiny source notebook and ``student``'s handed-in notebook (``handed_outputs`` by grade_id) under ``root``
+    laid out as nbgrader would; return the ``(config, resources)`` nbgrader gives a feedback preprocessor."""
+    import copy
+
+    import nbformat
+    from traitlets.config import Config
+
+    from course.notebook_cells import cell_by_grade_id
+
+    source = tiny_source_notebook()
+    (root / "solutions" / TINY_ID).mkdir(parents=True)
+    nbformat.write(source, root / "solutions" / TINY_ID / TINY_NOTEBOOK)
+    handed = copy.deepcopy(source)
+    for gid, outputs in handed_outputs.items():
+        cell_by_grade_id(handed, gid).outputs = outputs
+    folder = root / "grading" / "submitted" / student / TINY_ID
+    folder.mkdir(parents=True)
+    nbformat.write(handed, folder / TINY_NOTEBOOK)
+    config = Config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.source_directory = "solutions"
+    config.CourseDirectory.submitted_directory = "grading/submitted"
+    resources = {"nbgrader": {"student": student, "assignment": TINY_ID, "notebook": Path(TINY_NOTEBOOK).stem}}
+    return config, resources
+
+
 def make_tiny_course(root: Path, timeout: int = 120) -> tuple[Path, Path]:
     """Release the tiny assignment in a course folder ``root`` (the kit's nbgrader_config.py, cell timeout
     ``timeout`` s); return (release notebook, source notebook)."""

@@ -1,8 +1,8 @@
 """Feedback carries no text of the grading run, and no output makes it slow (:mod:`course.feedback`).
 
-Two attacks of the red team, both on the tiny assignment (conftest):
+Two attacks by a hostile student, both on the tiny assignment (conftest):
 
-- **Hidden tests through a public test cell** (F2). The graded function, while the hidden test calls it, reads its
+- **Hidden tests through a public test cell**. The graded function, while the hidden test calls it, reads its
   caller's source (``traceback.extract_stack`` and ``linecache``, before the guard clears ``linecache``); when the
   later public test cell ``test_public`` calls it again it prints that source shifted by one code point, which no
   list of decodings knows. Feedback used to show a public test cell's grading-run output unless it *looked* like a
@@ -10,12 +10,12 @@ Two attacks of the red team, both on the tiny assignment (conftest):
   look for every hidden line in any constant code-point shift (a shift keeps the differences between neighbouring
   code points, :func:`leaked_lines`), reversed, rot13, URL-quoted, HTML references, base64 (also zlib), hex, and
   for any 20 characters of what the grading run printed. A fair failing check must still be named.
-- **Decoding bomb** (F6). A public test cell's output of ``.``-separated base64 zlib bombs made the check for hidden
+- **Decoding bomb**. A public test cell's output of ``.``-separated base64 zlib bombs made the check for hidden
   text inflate each to 2 M characters: 7 min 52 s and 3.1 GB for one cell. Feedback no longer decodes grading-run
   outputs, and :func:`course.feedback.decoded_forms` works within a budget wherever it still runs.
 
 The fast tests build an autograded notebook by hand and run the feedback preprocessor on it (no nbgrader); the slow
-ones hand in the red team's submissions, autograde them with the kit's guard and write the feedback HTML with
+ones hand in hostile students' submissions, autograde them with the kit's guard and write the feedback HTML with
 ``course.nbgrader_steps.generate_feedback`` (about 30 s).
 """
 
@@ -35,15 +35,22 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_output
-from traitlets.config import Config
 
-from conftest import TINY_ID, TINY_NOTEBOOK, TINY_SECRET, hand_in, make_tiny_course, tiny_source_notebook
+from conftest import (
+    TINY_ID,
+    TINY_NOTEBOOK,
+    TINY_SECRET,
+    feedback_course,
+    hand_in,
+    make_tiny_course,
+    tiny_source_notebook,
+)
 from course import feedback
 from course import nbgrader_steps as steps
 from course.notebook_cells import cell_by_grade_id, cells_by_grade_id
 from course.sample_submission import fill_answers
 
-#: The red team's answer cell (/tmp/redteam/poc_feedback_leak.py): keeps its callers' source, prints it shifted.
+#: The hostile answer cell: keeps its callers' source, prints it shifted.
 LEAKING_DOUBLE = """import traceback
 
 _seen = {}
@@ -63,9 +70,9 @@ WRONG_TRIPLE = "def triple(x):\n    return 3 * x + 1\n"
 #: The assert message of that failure: the error's text, which feedback must not show (it formats a value the
 #: student's code returned).
 WRONG_TRIPLE_MESSAGE = "expected triple(2) == 6, found 7"
-#: One base64 run of the red team's bomb (/tmp/redteam/poc_feedback_bomb.py): 2,616 characters, 2 M inflated.
+#: One base64 run of a hostile student's bomb: 2,616 characters, 2 M inflated.
 BOMB_RUN = base64.b64encode(zlib.compress(b"a" * 2_000_000, 9)).decode()
-#: Runs in the bombs here: 40 (105 kB) instead of the red team's 760 (1.99 MB), so that the old code's cost shows
+#: Runs in the bombs here: 40 (105 kB) instead of the 760 of the attack as found (1.99 MB), so that the old code's cost shows
 #: in under a minute (each run cost it about 0.6 s and 4 MB of decoded text).
 BOMB_RUNS = 40
 BOMB_DOUBLE = f"""import base64, zlib
@@ -144,31 +151,11 @@ def all_text(nb) -> str:
     return "\n".join(feedback.output_strings(nb))
 
 
-def course_for_feedback(root: Path, student: str, handed_outputs: dict[str, list]) -> tuple[Config, dict]:
-    """The tiny source notebook and a handed-in notebook (``handed_outputs`` by grade_id) laid out as nbgrader
-    would; return the ``(config, resources)`` nbgrader gives a feedback preprocessor."""
-    source = tiny_source_notebook()
-    (root / "solutions" / TINY_ID).mkdir(parents=True)
-    nbformat.write(source, root / "solutions" / TINY_ID / TINY_NOTEBOOK)
-    handed = copy.deepcopy(source)
-    for gid, outputs in handed_outputs.items():
-        cell_by_grade_id(handed, gid).outputs = outputs
-    folder = root / "grading" / "submitted" / student / TINY_ID
-    folder.mkdir(parents=True)
-    nbformat.write(handed, folder / TINY_NOTEBOOK)
-    config = Config()
-    config.CourseDirectory.root = str(root)
-    config.CourseDirectory.source_directory = "solutions"
-    config.CourseDirectory.submitted_directory = "grading/submitted"
-    resources = {"nbgrader": {"student": student, "assignment": TINY_ID, "notebook": Path(TINY_NOTEBOOK).stem}}
-    return config, resources
-
-
 def feedback_of(root: Path, graded_outputs: dict[str, list], handed_outputs: dict[str, list] | None = None):
     """The feedback notebook :class:`course.feedback.ClearHiddenTestOutputs` (read from this module's ``feedback``
     at call time) makes of the tiny notebook whose cells ran with ``graded_outputs`` (by grade_id), handed in with
     ``handed_outputs``; also the autograded notebook it started from."""
-    config, resources = course_for_feedback(root, "eve", handed_outputs or {})
+    config, resources = feedback_course(root, "eve", handed_outputs or {})
     autograded = tiny_source_notebook()  # the locked cells as nbgrader restores them, hidden tests included
     for count, cell in enumerate(c for c in autograded.cells if c.cell_type == "code"):
         cell.execution_count = count + 1
@@ -178,16 +165,16 @@ def feedback_of(root: Path, graded_outputs: dict[str, list], handed_outputs: dic
     return nb, autograded
 
 
-# ----------------------------------------------------------------------------------------------- F2, fast
+# -------------------------------------------------------------------- hidden tests through a public cell, fast
 
-#: What the red team's submission makes the public test cell ``test_public`` print while graded: its caller's
+#: What a hostile student's submission makes the public test cell ``test_public`` print while graded: its caller's
 #: source (the hidden test's cell) shifted by one code point.
 POC_PRINTED = "notes: " + shift(HIDDEN_CELL, 1) + "\n"
 
 
 def test_the_leak_detector_finds_the_red_teams_shifted_source():
     assert leaked_lines(POC_PRINTED) == HIDDEN_LINES, (
-        f"expected the check to find every hidden line in the red team's output; found {leaked_lines(POC_PRINTED)}"
+        f"expected the check to find every hidden line in a hostile student's output; found {leaked_lines(POC_PRINTED)}"
     )
     honest = "public check: double(2) = 4\nAssertionError: expected double(0) == 0, found 3\n"
     assert leaked_lines(honest) == [], f"expected no hidden line in honest output; found {leaked_lines(honest)}"
@@ -238,7 +225,7 @@ def test_no_result_display_or_error_text_of_a_test_cells_run_reaches_feedback(tm
 
 def test_execution_counts_carry_nothing_of_the_run(tmp_path):
     graded = {"test_public": [new_output("stream", name="stdout", text="ok\n")]}
-    config, resources = course_for_feedback(tmp_path, "eve", {})
+    config, resources = feedback_course(tmp_path, "eve", {})
     autograded = tiny_source_notebook()
     secret_number = int.from_bytes(TINY_SECRET.encode(), "big")
     for cell in autograded.cells:
@@ -286,7 +273,7 @@ def test_a_fair_failing_public_check_names_its_cell_and_the_error_class(tmp_path
     assert "run it in your own notebook" in nb.cells[0].source, f"expected the guide to say so; {nb.cells[0].source}"
 
 
-# ----------------------------------------------------------------------------------------------- F6, fast
+# ------------------------------------------------------------------------------------- decoding bomb, fast
 
 
 def test_decoding_a_zlib_bomb_stays_within_its_budget():
@@ -353,7 +340,7 @@ def test_generate_feedback_is_stopped_at_its_timeout(tmp_path):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """The tiny course with the red team's leak, a fair mistake and a (small) bomb handed in, autograded with the
+    """The tiny course with a hostile student's leak, a fair mistake and a (small) bomb handed in, autograded with the
     kit's guard, feedback written by ``generate_feedback``: ``(root, {student: (feedback page, seconds)})``."""
     root = tmp_path_factory.mktemp("feedback-leaks")
     release, source = make_tiny_course(root)

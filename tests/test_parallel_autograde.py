@@ -35,9 +35,9 @@ def _scores(root, student):
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    from test_sandbox_attacks import _sandbox_or_skip
+    from conftest import sandbox_or_skip
 
-    _sandbox_or_skip()
+    sandbox_or_skip()
     root = tmp_path_factory.mktemp("parallel")
     release, source = make_tiny_course(root)
     partial = fill_answers(release, source)

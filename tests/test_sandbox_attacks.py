@@ -25,7 +25,6 @@ from __future__ import annotations
 import ast
 import base64
 import codecs
-import copy
 import hashlib
 import json
 import os
@@ -56,8 +55,10 @@ from conftest import (
     TINY_NOTEBOOK,
     TINY_SECRET,
     _nbgrader_meta,
+    feedback_course,
     hand_in,
     make_tiny_course,
+    sandbox_or_skip,
     tiny_source_notebook,
     write_fer_csv,
 )
@@ -80,18 +81,9 @@ AID, NOTEBOOK = "ps3_iphonex_3dcnn", "iphonex_3dcnn.ipynb"
 POINTS_WITHOUT_MODEL = 10
 
 
-def _sandbox_or_skip() -> None:
-    try:
-        sandbox.check_sandbox()
-    except sandbox.SandboxError as err:
-        if os.environ.get("EXPRESSION_LAB_REQUIRE_SANDBOX") == "1":
-            pytest.fail(f"EXPRESSION_LAB_REQUIRE_SANDBOX=1 but the sandbox cannot start: {err}")
-        pytest.skip(f"bubblewrap sandbox not available: {err}")
-
-
 @pytest.fixture(scope="module")
 def sandbox_ready():
-    _sandbox_or_skip()
+    sandbox_or_skip()
 
 
 def _python(code: str, workdir: Path, **limits) -> subprocess.CompletedProcess:
@@ -382,7 +374,7 @@ GRADING_OUTPUTS = ("grading/gradebook.db", "grading/autograded/", "grading/autog
 
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
-    _sandbox_or_skip()
+    sandbox_or_skip()
     from data_loaders import cache
 
     base = tmp_path_factory.mktemp("attack")
@@ -545,7 +537,7 @@ def _link_cell(targets: dict[str, Path]) -> str:
 
 @pytest.fixture(scope="module")
 def left_behind(tmp_path_factory):
-    _sandbox_or_skip()
+    sandbox_or_skip()
     from conftest import TINY_ID, TINY_NOTEBOOK, make_tiny_course, tiny_source_notebook
 
     base = tmp_path_factory.mktemp("left-behind")
@@ -1080,7 +1072,7 @@ def tampered(request, tmp_path_factory):
     :data:`UNSANDBOXED_CASES` with ``--no-sandbox``. Returns dict(route, root, cases, seconds, failed)."""
     route = request.param
     if route == "sandboxed":
-        _sandbox_or_skip()
+        sandbox_or_skip()
     root = tmp_path_factory.mktemp(f"tampering-{route}")
     cases = hand_in_cases(root, only=None if route == "sandboxed" else UNSANDBOXED_CASES)
     start, failed = time.perf_counter(), {}
@@ -1162,9 +1154,12 @@ def test_patched_helpers_builtins_and_forged_partial_credit_score_nothing(tamper
     _graded_on_this_route(tampered, VARIANT, attack)
     scores = _tamper_scores(tampered, VARIANT, attack)
     assert sum(scores.values()) == 0, f"{tampered['route']}: expected 0 points for wrong answers, found {scores}"
-    reasons = _tamper_flags(tampered, VARIANT, attack, "guard")
+    # the sandboxed kernel puts the submission's folder at the end of the module path, so a handed-in tqdm.py
+    # shadows nothing and the guard has nothing to undo; the static scan still names the file
+    source = "static-scan" if attack == "shadow_module" and tampered["route"] == "sandboxed" else "guard"
+    reasons = _tamper_flags(tampered, VARIANT, attack, source)
     assert any(VARIANT_REASONS[attack] in r for r in reasons), (
-        f"{tampered['route']}: expected a guard flag naming {VARIANT_REASONS[attack]!r}, found {reasons}"
+        f"{tampered['route']}: expected a {source} flag naming {VARIANT_REASONS[attack]!r}, found {reasons}"
     )
 
 
@@ -1645,7 +1640,7 @@ def test_the_contamination_rule():
 @pytest.mark.sandbox
 def test_an_oracle_score_falls_to_what_the_handed_in_file_earns(course, random_faces, template_db):
     """The notebook said 6 (an oracle in the kernel); the file is a chance-level model: the gradebook gets 0."""
-    _sandbox_or_skip()
+    sandbox_or_skip()
     from course import review
     from course.run_record import write_run_record
 
@@ -1675,7 +1670,7 @@ def test_an_oracle_score_falls_to_what_the_handed_in_file_earns(course, random_f
 @pytest.mark.slow
 @pytest.mark.sandbox
 def test_a_lambda_model_and_garbage_files_are_refused_with_a_reason(course, random_faces, template_db):
-    _sandbox_or_skip()
+    sandbox_or_skip()
     import zipfile
 
     zipped = course.parent / "no-config.zip"
@@ -1826,7 +1821,7 @@ def test_a_notebook_oracle_no_longer_raises_the_score(tmp_path, monkeypatch):
     from course.notebook_cells import cell_by_grade_id
     from course.sample_submission import fill_answers
 
-    _sandbox_or_skip()
+    sandbox_or_skip()
     root = tmp_path / "course"
     (root / "solutions").mkdir(parents=True)
     (root / "solutions" / PS1).symlink_to(REPO / "solutions" / PS1)
@@ -2274,24 +2269,10 @@ def _feedback_course(root: Path, student: str, autograded_cells: dict, handed_ou
     """A course folder holding the tiny source notebook and a handed-in notebook, and the autograded notebook
     (source cells with hidden tests, as nbgrader restores them) with ``autograded_cells`` outputs; return the
     autograded notebook and the ``(config, resources)`` nbgrader would give a feedback preprocessor."""
-    from traitlets.config import Config
-
-    source = tiny_source_notebook()
-    (root / "solutions" / TINY_ID).mkdir(parents=True)
-    nbformat.write(source, root / "solutions" / TINY_ID / TINY_NOTEBOOK)
-    handed = copy.deepcopy(source)
-    for gid, outputs in handed_outputs.items():
-        cell_by_grade_id(handed, gid).outputs = outputs
-    folder = root / "grading" / "submitted" / student / TINY_ID
-    folder.mkdir(parents=True)
-    nbformat.write(handed, folder / TINY_NOTEBOOK)
-    shown = copy.deepcopy(source)
+    config, resources = feedback_course(root, student, handed_outputs)
+    shown = tiny_source_notebook()
     for gid, outputs in autograded_cells.items():
         cell_by_grade_id(shown, gid).outputs = outputs
-    config = Config()
-    config.CourseDirectory.root = str(root)
-    config.CourseDirectory.submitted_directory = "grading/submitted"
-    resources = {"nbgrader": {"student": student, "assignment": TINY_ID, "notebook": Path(TINY_NOTEBOOK).stem}}
     return shown, config, resources
 
 

@@ -1,4 +1,4 @@
-"""The grading kernel's socket folder cannot fill the grader's disk (red-team finding F5).
+"""The grading kernel's socket folder cannot fill the grader's disk, and what the sandbox sends back is capped.
 
 nbgrader talks to the sandboxed kernel over Unix sockets in a folder ``/tmp/expression-lab-kernel-*`` of the
 grader's disk (``c.KernelManager.ip``). Student code finds it (``glob``: inside, it stands at the same path). That
@@ -11,7 +11,7 @@ the launcher puts in the real folder, and the run records come back over a pipe 
   files: the writes stop at the cap and the grader's folder holds none of it; a fair cell still runs after;
 - a run record comes back, one over the limits does not (and says so), and a flood written straight into the
   hand-out pipe leaves nothing on the grader's disk;
-- the red team's submission, graded by ``python -m course autograde --sandbox`` beside a fair classmate: both keep
+- a hostile student's submission, graded by ``python -m course autograde --sandbox`` beside a fair classmate: both keep
   their points, the fill stops at the cap;
 - the launcher's reading of the pipe on its own (no bubblewrap needed).
 
@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import TINY_ID, TINY_NOTEBOOK, hand_in, make_tiny_course
+from conftest import TINY_ID, TINY_NOTEBOOK, hand_in, make_tiny_course, sandbox_or_skip
 from course import sandbox
 from course.notebook_cells import cell_by_grade_id
 from course.run_record import MAX_BYTES
@@ -60,15 +60,6 @@ except OSError as _e:
     _stopped = f'{type(_e).__name__} errno {_e.errno}'
 print('FILL ' + _json.dumps({'found': _found, 'written_mib': _written, 'stopped_by': _stopped}))
 """
-
-
-def _sandbox_or_skip() -> None:
-    try:
-        sandbox.check_sandbox()
-    except sandbox.SandboxError as err:
-        if os.environ.get("EXPRESSION_LAB_REQUIRE_SANDBOX") == "1":
-            pytest.fail(f"EXPRESSION_LAB_REQUIRE_SANDBOX=1 but the sandbox cannot start: {err}")
-        pytest.skip(f"bubblewrap sandbox not available: {err}")
 
 
 def _host_usage(folder: Path) -> tuple[int, list[str]]:
@@ -142,7 +133,7 @@ class _Kernel:
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
-    _sandbox_or_skip()
+    sandbox_or_skip()
     k = _Kernel(tmp_path_factory.mktemp("socket-dir"))
     yield k
     k.close()
@@ -161,7 +152,7 @@ def test_writing_into_the_socket_folder_stops_at_its_cap_and_the_graders_disk_ge
     assert reply["status"] == "ok", f"expected the cell to end normally, found {reply['status']}: {text[-2000:]}"
     result = _fill_result(text)
     assert result["found"] == [str(kernel.sockets.resolve())], (
-        f"expected the student code to find the kernel's socket folder {kernel.sockets} by glob (as the red team "
+        f"expected the student code to find the kernel's socket folder {kernel.sockets} by glob (as a hostile submission "
         f"did), found {result['found']}"
     )
     used, names = _host_usage(kernel.sockets)
@@ -255,9 +246,9 @@ else:
 @pytest.mark.sandbox
 @pytest.mark.slow
 def test_the_red_team_submission_graded_beside_a_fair_classmate(tmp_path):
-    """``python -m course autograde --sandbox``: the submission that filled the grader's disk (F5) and an honest
+    """``python -m course autograde --sandbox``: the submission that filled the grader's disk and an honest
     one keep their 5 points, neither is flagged, and the fill stopped at the cap inside the sandbox."""
-    _sandbox_or_skip()
+    sandbox_or_skip()
     root = tmp_path / "course"
     root.mkdir()
     release, source = make_tiny_course(root)
@@ -361,7 +352,7 @@ def test_handed_in_modules_import_but_never_replace_the_kernel_or_an_installed_m
     course.sandbox``, on the grader's side, in the submission's folder) imported a handed-in ``numpy.py`` with the
     grader's rights, a handed-in ``ipykernel_launcher.py`` ran in place of the kernel before the guard, and a
     handed-in ``numpy.py`` shadowed numpy inside. A student's own ``helper.py`` must still import."""
-    _sandbox_or_skip()
+    sandbox_or_skip()
     planted = "import builtins\nbuiltins.PLANTED = {!r}\n"
     marker = tmp_path / "ran-with-the-graders-rights"
     kernel = _Kernel(
@@ -396,7 +387,7 @@ def test_the_kernels_own_output_reaches_the_graders_log_capped(tmp_path):
     """Low-level output (file descriptors 1 and 2) goes to nbgrader's log of the kernel, on the grader's disk, not
     into the notebook: a cell wrote 256 MiB there. The launcher passes on at most
     :data:`course.sandbox.KERNEL_OUTPUT_MAX_BYTES` of each."""
-    _sandbox_or_skip()
+    sandbox_or_skip()
     log = tmp_path / "kernel-log"
     kernel = _Kernel(tmp_path, log=log)
     try:

@@ -1,6 +1,6 @@
 """The static scan reads code hidden in strings, and flags the modules that run code given as a string or a file.
 
-The attack (a red-team proof of concept): an answer cell runs ``timeit.timeit("<payload>", number=1,
+The attack (a hostile submission): an answer cell runs ``timeit.timeit("<payload>", number=1,
 globals=globals())`` where the payload finds the grading guard in ``sys.modules``, replaces its functions, sets a
 custom exception handler and registers a ``post_run_cell`` hook, all inside a string. The scan visited names and
 attributes only, so it reported nothing: not the import of ``timeit`` (nor of ``runpy``, ``cProfile``, ``pdb``,
@@ -24,7 +24,7 @@ from course.static_scan import scan_source
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: The red-team payload (a guard found through sys.modules, its functions replaced, failures swallowed).
+#: The hostile payload (a guard found through sys.modules, its functions replaced, failures swallowed).
 HIJACK_CODE = r"""
 import sys as s
 g = [m for n, m in list(s.modules.items()) if n.startswith("_expression_lab_guard_")][0]
