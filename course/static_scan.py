@@ -476,8 +476,8 @@ class _Scanner(ast.NodeVisitor):
             self.add(node, f"uses events.{node.attr}: an IPython event callback (runs around every cell)")
         elif chain[:1] and self.modules.get(chain[0], "") == "sys" and node.attr == "monitoring":
             self.add(node, "uses sys.monitoring: callbacks on every event of running code")
-        elif chain[:1] and self.modules.get(chain[0], "") == "sys" and node.attr == "modules":
-            self.add(node, "uses sys.modules: the interpreter's loaded modules")
+        elif chain[:1] and self.modules.get(chain[0], "") == "sys" and node.attr in ("modules", "__dict__"):
+            self.add(node, f"uses sys.{node.attr}: the interpreter's loaded modules")
         elif chain[:1] and self.modules.get(chain[0], "") == "inspect" and node.attr in ("stack", "trace"):
             self.add(node, "uses inspect.stack: frames of running code")
         self.generic_visit(node)
@@ -488,6 +488,14 @@ class _Scanner(ast.NodeVisitor):
         chain = _chain(func) or []
         module = self.modules.get(chain[0], chain[0]) if chain else ""
         name = chain[-1] if chain else ""
+        first = node.args[0] if node.args else None
+        if name == "vars" and isinstance(first, ast.Name) and self.modules.get(first.id, "") == "sys":
+            self.add(node, "calls vars(sys): the interpreter's loaded modules (sys.modules)")
+        if name in ("attrgetter", "methodcaller") and any(
+            isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value.split(".")[0] == "modules"
+            for a in node.args
+        ):
+            self.add(node, f'calls {name}("modules…"): the interpreter\'s loaded modules (sys.modules)')
         if isinstance(func, ast.Attribute) and _is_get_ipython_call(func.value):
             self._ipython_call(node, func.attr)
         if (

@@ -298,3 +298,17 @@ def test_no_string_in_the_solution_notebooks_is_flagged():
 def test_other_routes_to_the_interpreter_and_the_system_are_flagged(code, expected):
     found = [f.what for f in scan_source(code, "cell")]
     assert any(expected in what for what in found), f"expected a finding naming {expected!r}, found {found}"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import sys\nmods = vars(sys)['modules']\n",
+        "import sys\nmods = sys.__dict__['modules']\n",
+        "import operator, sys\nmods = operator.attrgetter('modules')(sys)\n",
+        "from operator import attrgetter\nimport sys\nmods = attrgetter('modules.numpy')(sys)\n",
+    ],
+)
+def test_the_loaded_modules_reached_without_naming_sys_modules_are_flagged(code):
+    found = [f.what for f in scan_source(code, "cell")]
+    assert any("loaded modules" in what for what in found), f"expected a finding on the loaded modules, found {found}"
