@@ -753,7 +753,8 @@ def run_record_reason(root: Path, student: str, scorer: Scorer, result: CellScor
         )
     sha = file_sha256(model_copy)
     ok, message = reproduction_check(record, accuracy=accuracy, usage=test["usage"], faces=faces, model_sha256=sha)
-    if ok is False or "DIFFERENT" in message:
+    other_file = record.get("model_sha256", sha) != sha
+    if ok is False or other_file:
         return _clean(f"{name} (checked outside the notebook): {message}", MAX_REASON_CHARS)
     return ""
 

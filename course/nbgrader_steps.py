@@ -25,13 +25,6 @@ from .submission_files import Caps, nbgrader_ignore, quarantine_unsafe
 RELEASABLE_SUFFIXES = {".ipynb", ".md", ".png", ".jpg", ".svg", ".csv"}
 
 
-#: The environment variable that sets :func:`feedback_timeout` (seconds, a positive integer).
-FEEDBACK_TIMEOUT_VARIABLE = EXPRESSION_LAB_FEEDBACK_TIMEOUT.name
-#: Seconds ``nbgrader generate_feedback`` may take for one student when the variable is unset. Feedback of an
-#: honest notebook takes seconds; this only stops a submission that makes it run on.
-DEFAULT_FEEDBACK_TIMEOUT = EXPRESSION_LAB_FEEDBACK_TIMEOUT.default
-
-
 class GradingError(RuntimeError):
     """An nbgrader step failed; the message holds its output."""
 
@@ -41,13 +34,15 @@ class StepTimeout(GradingError):
 
 
 def feedback_timeout(env=None) -> int:
-    """Seconds one student's ``nbgrader generate_feedback`` may run: ``$EXPRESSION_LAB_FEEDBACK_TIMEOUT``, else
-    :data:`DEFAULT_FEEDBACK_TIMEOUT`.
+    """Seconds one student's ``nbgrader generate_feedback`` may run: ``$EXPRESSION_LAB_FEEDBACK_TIMEOUT``, else its
+    declared default (:data:`course.settings.EXPRESSION_LAB_FEEDBACK_TIMEOUT`, 600: an honest notebook takes
+    seconds).
 
     Raises:
         ValueError: the variable is set but not a positive integer (the message names it).
     """
-    return positive_setting(os.environ if env is None else env, FEEDBACK_TIMEOUT_VARIABLE, DEFAULT_FEEDBACK_TIMEOUT)
+    setting = EXPRESSION_LAB_FEEDBACK_TIMEOUT
+    return positive_setting(os.environ if env is None else env, setting.name, setting.default)
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
@@ -236,7 +231,7 @@ def generate_feedback(assignment: str, student: str, root: Path = REPO_ROOT, tim
     except StepTimeout as err:
         raise StepTimeout(
             f"{err}: {student}'s feedback on {assignment} takes too long (look at that submission; "
-            f"{FEEDBACK_TIMEOUT_VARIABLE} sets the limit in seconds)"
+            f"{EXPRESSION_LAB_FEEDBACK_TIMEOUT.name} sets the limit in seconds)"
         ) from None
     check_autograded(assignment, student, root)
     return root / "grading" / "feedback" / student / assignment

@@ -174,11 +174,9 @@ def inspect_folder(
     walk(folder, "", 0, False)
     if found.ignored:
         copied = _copied_by_nbgrader(folder, ignore, found.ignored, caps)
-        for name in [n for n in found.ignored if n in copied]:
-            found.ignored.remove(name)
-            found.files.append(name)
-            found.bytes += os.lstat(folder / name).st_size
-        found.files.sort()
+        found.ignored = [name for name in found.ignored if name not in copied]
+        found.files = sorted(found.files + list(copied))
+        found.bytes += sum(os.lstat(folder / name).st_size for name in copied)
     return found
 
 

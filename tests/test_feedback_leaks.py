@@ -49,6 +49,7 @@ from course import feedback
 from course import nbgrader_steps as steps
 from course.notebook_cells import cell_by_grade_id, cells_by_grade_id
 from course.sample_submission import fill_answers
+from course.settings import EXPRESSION_LAB_FEEDBACK_TIMEOUT
 
 #: The hostile answer cell: keeps its callers' source, prints it shifted.
 LEAKING_DOUBLE = """import traceback
@@ -327,9 +328,9 @@ def test_generate_feedback_is_stopped_at_its_timeout(tmp_path):
         steps.generate_feedback(TINY_ID, "slow", tmp_path, timeout=2)
     seconds = time.monotonic() - start
     assert seconds < 30, f"expected nbgrader stopped after about 2 s; took {seconds:.1f} s"
-    assert steps.FEEDBACK_TIMEOUT_VARIABLE in str(caught.value), f"expected the setting named; {caught.value}"
-    variable = steps.FEEDBACK_TIMEOUT_VARIABLE
-    assert steps.feedback_timeout({}) == steps.DEFAULT_FEEDBACK_TIMEOUT == 600, "expected 600 s by default"
+    variable = EXPRESSION_LAB_FEEDBACK_TIMEOUT.name
+    assert variable in str(caught.value), f"expected the setting named; {caught.value}"
+    assert steps.feedback_timeout({}) == EXPRESSION_LAB_FEEDBACK_TIMEOUT.default == 600, "expected 600 s by default"
     assert steps.feedback_timeout({variable: "45"}) == 45, "expected the variable to set the timeout"
     with pytest.raises(ValueError, match=variable):
         steps.feedback_timeout({variable: "soon"})
