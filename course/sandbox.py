@@ -20,8 +20,9 @@ ipykernel's launcher (``python -P -c KERNEL_BOOT -f {connection_file}``, :data:`
 - no folder of the grader's disk is writable inside: the kernel's socket folder (``/tmp/expression-lab-kernel-*``)
   is, inside, a private memory file system of :data:`SOCKET_DIR_SIZE` bytes in which the kernel creates its
   Unix sockets; nbgrader reaches them through links the launcher puts in the real folder
-  (``kernel-<port>`` → ``/proc/<sandbox pid>/root/<folder>/kernel-<port>``), so what a student writes there
-  stays in memory, capped, and vanishes with the sandbox;
+  (``kernel-<port>`` → ``/proc/<sandbox pid>/root/<folder>/kernel-<port>``); once they exist, the launcher seals
+  that folder (read-only for the sandbox user: no student code runs before, :func:`_seal_socket_dir`), so no
+  socket can be replaced by a link that nbgrader, reconnecting, would follow on the grader's side;
 - nothing else exists inside: not ``solutions/`` (hidden tests), not ``grading/`` (gradebook, other students),
   not the home folder;
 - new network, PID, IPC and UTS namespaces: no network at all (nbgrader talks to the kernel over Unix sockets
@@ -39,7 +40,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -99,12 +99,28 @@ ETC_FILES = (
 SANDBOX_UID = 62000
 #: Inside the sandbox: the private home folder.
 SANDBOX_HOME = "/home/student"
+#: Seconds the launcher waits for the kernel's sockets, and the kernel for the seal of their folder.
+SEAL_TIMEOUT = 120
 #: How the sandboxed kernel starts (``python -P -c KERNEL_BOOT -f CONNECTION``): ipykernel's own launcher, found
 #: with the submission's folder off the module path (``-P``), which then goes at its end. ``python -m
 #: ipykernel_launcher`` puts the working folder first, so a handed-in ``ipykernel_launcher.py`` ran in place of the
 #: kernel before the guard, and a handed-in ``numpy.py`` shadowed numpy; at the end, the student's own modules
-#: (``helper.py``) still import and shadow nothing installed.
-KERNEL_BOOT = "import sys; sys.path.append(''); from ipykernel import kernelapp; kernelapp.launch_new_instance()"
+#: (``helper.py``) still import and shadow nothing installed. Between making its sockets and answering the first
+#: request, the kernel waits until the launcher has sealed its socket folder (:func:`_seal_socket_dir`), so no
+#: student code ever runs while that folder is writable.
+KERNEL_BOOT = (
+    "import os, sys, time\n"
+    "sys.path.append('')\n"
+    "from ipykernel.kernelapp import IPKernelApp\n"
+    "app = IPKernelApp.instance()\n"
+    "app.initialize()\n"
+    f"end = time.monotonic() + {SEAL_TIMEOUT}\n"
+    "while os.access(os.path.dirname(app.ip), os.W_OK):\n"
+    "    if time.monotonic() > end:\n"
+    "        sys.exit('expression-lab sandbox: the socket folder was not sealed')\n"
+    "    time.sleep(0.01)\n"
+    "app.start()\n"
+)
 #: Bytes of the private memory file system at the kernel's socket folder inside the sandbox: its Unix sockets take
 #: none; what a student writes there (it is found by ``glob('/tmp/expression-lab-kernel-*')``) stops at this.
 SOCKET_DIR_SIZE = 1024 * 1024
@@ -227,22 +243,14 @@ def _check_workdir(workdir: Path, env: dict | None = None) -> None:
 
 
 #: Run inside the sandbox before the kernel when the working folder is private: copy the submission's files in
-#: (``$1``, a read-only copy the grader made), run the kernel, then hand the run records of the grading run out
-#: (``$2``; the grader checks them before using any). SIGINT stays ignored here (nbgrader interrupts the kernel).
+#: (``$1``, a read-only copy the grader made), run the kernel, and hand the run records of the grading run out
+#: (``autograde_outputs/*.run.json``) over a pipe, file descriptor :data:`HANDOUT_FD`, read by the launcher
+#: (:func:`receive_run_records`, which checks them before the grader uses any): one line per record,
+#: ``NAME BASE64`` (``NAME -`` for one over ``$2`` bytes), every second while the kernel runs and once when it
+#: ends (a kernel killed at shutdown, past the kernel manager's wait, takes the sandbox with it, and with it any
+#: record not yet handed out). The kernel itself does not get the pipe; a new line ends a line the killed copier
+#: may have cut short. SIGINT stays ignored here (nbgrader interrupts the kernel).
 _PRIVATE_WORKDIR_SCRIPT = (
-    'src=$1; out=$2; shift 2; cp -R "$src"/. . || exit 70; '
-    "hand_out() { for f in autograde_outputs/*.run.json; do "
-    '[ -f "$f" ] && [ ! -L "$f" ] && cp "$f" "$out/${f##*/}.partial" && mv -f "$out/${f##*/}.partial" "$out/${f##*/}"; '
-    "done; }; "
-    # every second while the kernel runs, and once when it ends: a kernel killed at shutdown (past the kernel
-    # manager's wait) takes the sandbox with it, and with it any record not yet handed out
-    "(while sleep 1; do hand_out; done) & copier=$!; "
-    '"$@"; status=$?; kill $copier 2>/dev/null; hand_out; exit $status'
-)
-#: The same, handing the run records out over a pipe (file descriptor :data:`HANDOUT_FD`, read by the launcher,
-#: :func:`receive_run_records`) instead of a folder: one line per record, ``NAME BASE64`` (``NAME -`` for one over
-#: ``$2`` bytes). The kernel itself does not get the pipe; a new line ends a line the killed copier may have cut short.
-_PRIVATE_WORKDIR_SCRIPT_PIPE = (
     'src=$1; max=$2; shift 2; cp -R "$src"/. . || exit 70; '
     "hand_out() { for f in autograde_outputs/*.run.json; do "
     '[ -f "$f" ] && [ ! -L "$f" ] && if [ "$(wc -c < "$f")" -le "$max" ]; then '
@@ -262,7 +270,7 @@ def bwrap_command(
     uid: int | None = None,
     limits: Limits | None = None,
     env: dict | None = None,
-    private_copy: tuple[Path, Path | None] | None = None,
+    private_copy: Path | None = None,
     socket_dir: Path | None = None,
     read_only: tuple[Path, ...] = (),
     info_fd: int | None = None,
@@ -278,11 +286,10 @@ def bwrap_command(
         uid: run as this user id (needs root; ``setpriv``) so that RLIMIT_NPROC applies; None: keep the caller's.
         limits: ``tmp_size`` and ``workdir_size`` are used here (the rlimits are set by :func:`set_limits`).
         env: the caller's environment (default ``os.environ``): only :data:`PASSED_VARIABLES` get in.
-        private_copy: ``(copy, outbox)``: ``copy`` (a folder bound read-only, in ``read_only`` or a ``writable``
-            one) holds the files the private working folder starts with; the grading run's run records are handed
-            out every second and when ``command`` ends: into ``outbox`` (a folder inside a ``writable`` one), or,
-            when ``outbox`` is None, over the pipe the caller opened at file descriptor :data:`HANDOUT_FD`
-            (:func:`receive_run_records`).
+        private_copy: a folder (bound read-only, in ``read_only`` or a ``writable`` one) holding the files the
+            private working folder starts with; the grading run's run records are then handed out every second and
+            when ``command`` ends, over the pipe the caller opened at file descriptor :data:`HANDOUT_FD`
+            (:data:`_PRIVATE_WORKDIR_SCRIPT`, :func:`receive_run_records`).
         socket_dir: the kernel's socket folder: inside, a private memory file system of :data:`SOCKET_DIR_SIZE`
             bytes at its path (the grader's folder itself is not bound; see :func:`launch_kernel`).
         read_only: files or folders bound read-only at their own path after ``socket_dir`` (the connection file
@@ -399,13 +406,9 @@ def bwrap_command(
             "--",
         ]
     if private_copy is not None:
-        copy, outbox = private_copy
-        if outbox is None:
-            from .run_record import MAX_BYTES
+        from .run_record import MAX_BYTES
 
-            command = ["/bin/sh", "-c", _PRIVATE_WORKDIR_SCRIPT_PIPE, "sh", str(copy), str(MAX_BYTES), *command]
-        else:
-            command = ["/bin/sh", "-c", _PRIVATE_WORKDIR_SCRIPT, "sh", str(copy), str(outbox), *command]
+        command = ["/bin/sh", "-c", _PRIVATE_WORKDIR_SCRIPT, "sh", str(private_copy), str(MAX_BYTES), *command]
     return args + list(command)
 
 
@@ -476,9 +479,9 @@ def launch_kernel(connection_file: str, extra: list[str]) -> int:
     memory file system of :data:`SOCKET_DIR_SIZE` bytes stands at its path, where the kernel creates its Unix
     sockets; this process stays beside bubblewrap (:func:`_supervise`) and puts into the real folder one link per
     socket, ``kernel-<port>`` → ``/proc/<sandbox pid>/root/<folder>/kernel-<port>``, through which nbgrader
-    connects. Nothing the sandbox writes reaches the grader's disk but run records: handed out over a pipe and
-    written here, within caps, into an outbox beside the sockets (:func:`receive_run_records`,
-    :func:`collect_run_records`).
+    connects, and seals the folder inside once the sockets exist (:func:`_seal_socket_dir`). Nothing the sandbox
+    writes reaches the grader's disk but run records: handed out over a pipe and written here, within caps, into
+    an outbox beside the sockets (:func:`receive_run_records`, :func:`collect_run_records`).
 
     Raises:
         SandboxError: the connection uses TCP (it cannot cross the network namespace), its socket folder is
@@ -523,7 +526,7 @@ def launch_kernel(connection_file: str, extra: list[str]) -> int:
         workdir,
         uid=uid,
         limits=limits,
-        private_copy=(copy, None),
+        private_copy=copy,
         socket_dir=socket_dir,
         read_only=(inner_connection, copy),
         info_fd=INFO_FD,
@@ -605,9 +608,40 @@ def _link_sockets(socket_dir: Path, names: set[str], pid: int) -> dict[Path, str
     return links
 
 
+def _seal_socket_dir(socket_dir: Path, names: set[str], pid: int, timeout: float = SEAL_TIMEOUT) -> bool:
+    """Once the sandboxed kernel has made its sockets (``names``) in its socket folder, make that folder (a
+    memory file system inside the sandbox, reached at ``/proc/<pid>/root<socket_dir>``) read-only for the
+    sandbox user; return whether it was sealed. The kernel answers no request before (:data:`KERNEL_BOOT`).
+
+    Sealed, student code can neither add a file there nor replace a socket with a link: nbgrader reaches each
+    socket through ``/proc/<pid>/root``, past which an absolute link resolves on the grader's side, so a socket
+    replaced by a link to ``/run/…`` or to a classmate's kernel made nbgrader reconnect there. Grading as root,
+    the folder belongs to root and the seal holds; grading as yourself, the kernel owns it and could undo it.
+    """
+    import stat
+    import time
+
+    inside = Path(f"/proc/{pid}/root{socket_dir}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        try:
+            if all(stat.S_ISSOCK(os.lstat(inside / name).st_mode) for name in names):
+                os.chmod(inside, 0o555)
+                return True
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            print(f"expression-lab sandbox: cannot seal the socket folder: {err}", file=sys.stderr)
+            return False
+        time.sleep(0.01)
+    print("expression-lab sandbox: the kernel made no sockets; its socket folder stays unsealed", file=sys.stderr)
+    return False
+
+
 def _supervise(args: list[str], socket_dir: Path, socket_names: set[str], outbox: Path) -> int:
     """Start bubblewrap (``args``), link the kernel's sockets into ``socket_dir`` once the sandbox's process id is
-    known, write the run records it hands out into ``outbox`` until the sandbox ends, and return its exit status
+    known and seal their folder inside once they exist (:func:`_seal_socket_dir`), write the run records it hands
+    out into ``outbox`` until the sandbox ends, and return its exit status
     (128 + N when a signal N ended it). This process is the kernel nbgrader started: it ends with the sandbox."""
     _die_with_parent()
     handout_r, handout_w = os.pipe()
@@ -621,7 +655,9 @@ def _supervise(args: list[str], socket_dir: Path, socket_names: set[str], outbox
     links: dict[Path, str] = {}
     try:
         sandbox_pid = _read_sandbox_pid(info_r)
-        links = _link_sockets(socket_dir, socket_names, sandbox_pid) if sandbox_pid else {}
+        if sandbox_pid:
+            links = _link_sockets(socket_dir, socket_names, sandbox_pid)
+            _seal_socket_dir(socket_dir, socket_names, sandbox_pid)
         receive_run_records(handout_r, outbox)
     finally:
         for fd in (info_r, handout_r):  # a writer left blocked on a full pipe gets an error, not a hang
@@ -741,34 +777,19 @@ def receive_run_records(fd: int, outbox: Path) -> list[str]:
             return
         kept[name] = (len(record), digest)
 
-    line, too_long = bytearray(), False
-    while True:
-        try:
-            chunk = os.read(fd, 1 << 16)
-        except OSError as err:
-            if err.errno == errno.EINTR:
-                continue
-            break
-        if not chunk:
-            break
-        start = 0
-        while start <= len(chunk):
-            end = chunk.find(b"\n", start)
-            piece = chunk[start:] if end < 0 else chunk[start:end]
-            if not too_long:
-                if len(line) + len(piece) > longest:
-                    too_long = True
-                    line.clear()
+    # one line at a time, never more than ``longest`` bytes of it held; only lines ended by a new line count (the
+    # last one may be a record cut short by the sandbox's end)
+    try:
+        with open(fd, "rb", closefd=False) as stream:
+            while line := stream.readline(longest + 1):
+                if not line.endswith(b"\n") and len(line) > longest:
                     leave_out(f"the grading run handed out a line over {longest:,} bytes (past the records' limits)")
-                else:
-                    line += piece
-            if end < 0:
-                break
-            if line and not too_long:
-                one(bytes(line))
-            line.clear()
-            too_long = False
-            start = end + 1
+                    while (rest := stream.readline(longest + 1)) and not rest.endswith(b"\n"):
+                        pass
+                elif line.endswith(b"\n") and line.strip():
+                    one(line[:-1])
+    except OSError:  # the pipe closed under the reader
+        pass
     return reasons
 
 

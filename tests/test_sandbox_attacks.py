@@ -736,8 +736,8 @@ def test_flags_reach_the_class_report_escaped(left_behind):
 
 def test_a_run_record_comes_back_though_the_kernel_is_killed(sandbox_ready, tmp_path):
     """A grading kernel that outlives the kernel manager's shutdown wait is killed with its sandbox: the run record
-    it wrote before must still come back (the private working folder hands records out while the kernel runs),
-    and only the record: a copy cut short is not a record."""
+    it wrote before must still come back (the private working folder hands records out over the launcher's pipe
+    while the kernel runs), and only the record: a line cut short by the kill is not a record."""
     workdir, sockets = tmp_path / "alice" / "ps1", tmp_path / "expression-lab-kernel-test"
     workdir.mkdir(parents=True)
     sockets.mkdir()
@@ -749,9 +749,16 @@ def test_a_run_record_comes_back_though_the_kernel_is_killed(sandbox_ready, tmp_
         "(p / 'model_2.run.json').write_text('{\"assignment\": \"ps1\"}'); time.sleep(120)"
     )
     args = sandbox.bwrap_command(
-        [str(sandbox.venv_python()), "-c", code], workdir, writable=(sockets,), private_copy=(copy, outbox)
+        [str(sandbox.venv_python()), "-c", code], workdir, read_only=(copy,), private_copy=copy
     )
-    proc = subprocess.Popen(args, start_new_session=True)
+    read_end, write_end = os.pipe()
+    # the launcher's way: the pipe's write end at HANDOUT_FD in the sandbox, read here until the sandbox ends
+    proc = subprocess.Popen(
+        args, start_new_session=True, close_fds=False, preexec_fn=lambda: os.dup2(write_end, sandbox.HANDOUT_FD)
+    )
+    os.close(write_end)
+    reader = threading.Thread(target=sandbox.receive_run_records, args=(read_end, outbox))
+    reader.start()
     try:
         deadline = time.monotonic() + 60
         while not (outbox / "model_2.run.json").exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -759,6 +766,8 @@ def test_a_run_record_comes_back_though_the_kernel_is_killed(sandbox_ready, tmp_
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # what the kernel manager does past its shutdown wait
         proc.wait()
+        reader.join(timeout=30)
+        os.close(read_end)
     target = tmp_path / "autograde_outputs"
     assert sandbox.collect_run_records(sockets, target) == [], "expected nothing left out"
     found = sorted(p.name for p in target.iterdir()) if target.exists() else []

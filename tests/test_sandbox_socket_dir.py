@@ -5,14 +5,18 @@ grader's disk (``c.KernelManager.ip``). Student code finds it (``glob``: inside,
 folder is no longer bound into the sandbox: inside, a private memory file system of
 :data:`course.sandbox.SOCKET_DIR_SIZE` bytes stands at its path, nbgrader reaches the kernel's sockets through links
 the launcher puts in the real folder, and the run records come back over a pipe the launcher reads within caps
-(:func:`course.sandbox.receive_run_records`). Here:
+(:func:`course.sandbox.receive_run_records`). Once the kernel has made its sockets, the launcher seals that folder
+(grading as root, the sandbox user may no longer write there) before the kernel answers any request. Here:
 
 - a real sandboxed kernel (started the way nbgrader starts it) writes 32 MiB into its socket folder in 1 MiB
-  files: the writes stop at the cap and the grader's folder holds none of it; a fair cell still runs after;
+  files: the writes are refused (sealed) or stop at the cap, and the grader's folder holds none of it; a fair cell
+  still runs after;
+- its first cell can neither plant a link named like a socket, move a socket nor unseal the folder (a link there,
+  met past ``/proc/<pid>/root``, resolves on the grader's side: nbgrader would reconnect to any socket named);
 - a run record comes back, one over the limits does not (and says so), and a flood written straight into the
   hand-out pipe leaves nothing on the grader's disk;
 - a hostile student's submission, graded by ``python -m course autograde --sandbox`` beside a fair classmate: both keep
-  their points, the fill stops at the cap;
+  their points, the fill is refused or stops at the cap;
 - the launcher's reading of the pipe on its own (no bubblewrap needed).
 
 The sandboxed tests need bubblewrap: skipped without it unless ``EXPRESSION_LAB_REQUIRE_SANDBOX=1`` (CI sets it).
@@ -25,6 +29,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -60,6 +65,8 @@ except OSError as _e:
     _stopped = f'{type(_e).__name__} errno {_e.errno}'
 print('FILL ' + _json.dumps({'found': _found, 'written_mib': _written, 'stopped_by': _stopped}))
 """
+#: How the fill stops: the folder is full (OSError: no space left), or sealed (grading as root: no write right).
+STOPPED = ("OSError", "PermissionError")
 
 
 def _host_usage(folder: Path) -> tuple[int, list[str]]:
@@ -161,8 +168,8 @@ def test_writing_into_the_socket_folder_stops_at_its_cap_and_the_graders_disk_ge
         f"({result['written_mib']} MiB written inside): {names[:20]}"
     )
     assert not [n for n in names if "fill-" in n], f"expected none of the kernel's files on the grader's disk: {names}"
-    assert result["written_mib"] * MIB <= sandbox.SOCKET_DIR_SIZE and result["stopped_by"].startswith("OSError"), (
-        f"expected the writes to stop with an OSError within {sandbox.SOCKET_DIR_SIZE / MIB:.0f} MiB, found "
+    assert result["written_mib"] * MIB <= sandbox.SOCKET_DIR_SIZE and result["stopped_by"].startswith(STOPPED), (
+        f"expected the writes refused or stopped with an OSError within {sandbox.SOCKET_DIR_SIZE / MIB:.0f} MiB, found "
         f"{result['written_mib']} MiB written, stopped by {result['stopped_by']}"
     )
 
@@ -273,7 +280,7 @@ def test_the_red_team_submission_graded_beside_a_fair_classmate(tmp_path):
     graded = nbformat.read(root / "grading" / "autograded" / "diskfill" / TINY_ID / TINY_NOTEBOOK, as_version=4)
     text = "".join(o.get("text", "") for c in graded.cells if c.cell_type == "code" for o in c.get("outputs", []))
     result = _fill_result(text)
-    assert result["written_mib"] * MIB <= sandbox.SOCKET_DIR_SIZE and result["stopped_by"].startswith("OSError"), (
+    assert result["written_mib"] * MIB <= sandbox.SOCKET_DIR_SIZE and result["stopped_by"].startswith(STOPPED), (
         f"expected the fill to stop within {sandbox.SOCKET_DIR_SIZE / MIB:.0f} MiB while graded, found {result}"
     )
 
@@ -378,6 +385,59 @@ def test_handed_in_modules_import_but_never_replace_the_kernel_or_an_installed_m
     assert "PLANTED None" in out, f"expected no handed-in module run in place of the kernel's, found {out!r}"
     assert "site-packages" in out and "HELPER 42" in out, (
         f"expected the installed numpy and the student's own helper.py, found {out!r}"
+    )
+
+
+#: Student code: in the kernel's socket folder, plant a link named like a socket (to a file of the grader's
+#: disk: an absolute link met past ``/proc/<pid>/root`` resolves on the grader's side), move a socket away and
+#: back (a reconnecting nbgrader would meet what stands there), take the folder's write right back.
+SWAP = """
+import glob as _glob, json as _json, os as _os
+_folder = sorted(_glob.glob('/tmp/expression-lab-kernel-*'))[0]
+_sockets = sorted(n for n in _os.listdir(_folder) if n.startswith('kernel-'))
+_done = {'sockets': _sockets}
+def _try(name, action):
+    try:
+        action()
+        _done[name] = 'done'
+    except OSError as e:
+        _done[name] = type(e).__name__
+_at = lambda n: _os.path.join(_folder, n)
+_try('link', lambda: _os.symlink('/etc/hostname', _at('kernel-99')))
+_try('move', lambda: (_os.rename(_at(_sockets[0]), _at('moved')), _os.rename(_at('moved'), _at(_sockets[0]))))
+_try('chmod', lambda: _os.chmod(_folder, 0o777))
+print('SWAP ' + _json.dumps(_done))
+"""
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_the_socket_folder_is_sealed_before_the_first_cell(tmp_path):
+    """nbgrader reaches each socket through ``/proc/<sandbox pid>/root/…``; past that link an absolute link
+    resolves on the grader's side. A cell could replace a socket with a link to any Unix socket of the grader's
+    machine (``/run/…``, a classmate's kernel graded beside it) and make nbgrader reconnect there. The launcher
+    seals the folder once the kernel has made its sockets, and the kernel answers no request before: the first
+    cell can neither add, move nor unseal anything there."""
+    sandbox_or_skip()
+    if os.geteuid() != 0:
+        pytest.skip("the seal holds when grading as root (the sandbox user then does not own the folder)")
+    kernel = _Kernel(tmp_path)
+    try:
+        text, reply = kernel.run(SWAP)
+        fair, after = kernel.run("print('answer', 6 * 7)")
+        targets = {p.name: os.stat(p) for p in kernel.sockets.iterdir() if p.is_symlink()}
+    finally:
+        kernel.close()
+    assert reply["status"] == "ok", f"expected the cell to end normally, found {reply['status']}: {text[-2000:]}"
+    found = json.loads(next(ln[5:] for ln in text.splitlines() if ln.startswith("SWAP ")))
+    assert len(found["sockets"]) == 5, f"expected the kernel's 5 sockets in the folder, found {found['sockets']}"
+    for attempt in ("link", "move", "chmod"):
+        assert found[attempt] == "PermissionError", (
+            f"expected the first cell's {attempt} in the socket folder refused, found {found[attempt]}"
+        )
+    assert after["status"] == "ok" and "answer 42" in fair, f"expected a fair cell to run after, found {fair!r}"
+    assert sorted(targets) == found["sockets"] and all(stat.S_ISSOCK(t.st_mode) for t in targets.values()), (
+        f"expected each of nbgrader's links to reach one of the kernel's sockets, found {targets}"
     )
 
 
