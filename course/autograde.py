@@ -66,6 +66,12 @@ class SubmissionResult:
     reason: str = ""  #: why it failed (nbgrader's last log lines), empty when graded
     review: str = ""  #: what a grading step flagged for a person to review (:func:`course.review.summary`)
 
+    def __post_init__(self) -> None:
+        # both may hold what a student chose (file names, what their kernel printed): printed to a terminal and
+        # written to the CSV, so one line of printable characters, escapes shown (course.review.one_line)
+        self.reason = review.one_line(self.reason)
+        self.review = review.one_line(self.review)
+
 
 def submitted_students(assignment: str, root: Path = REPO_ROOT) -> list[str]:
     """Students with a submission folder ``grading/submitted/<student>/<assignment>``, sorted."""
@@ -315,11 +321,26 @@ def grade_one(
             if left_out:
                 review.add(assignment, student, "sandbox", left_out, root)
     if code != 0:
-        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-        sandbox_said = [ln for ln in lines if ln.startswith("expression-lab sandbox:")]
-        errors = sandbox_said or [ln for ln in lines if "| ERROR]" in ln or "Error" in ln]
-        return "failed", " / ".join((errors or lines)[-6:])[-1500:]
+        return "failed", failure_reason(log.read_bytes().decode(errors="replace"))
     return "graded", ""
+
+
+def failure_reason(log: str) -> str:
+    """Why ``nbgrader autograde`` failed, from its log (nbgrader's lines, the sandbox launcher's and the kernel's):
+    the launcher's own lines (``expression-lab sandbox: …``) if any, else nbgrader's error lines, else the last
+    lines; at most 1,500 characters.
+
+    Lines the sandbox wrote (its kernel's output, behind :data:`course.sandbox.KERNEL_OUTPUT_PREFIX`) never count
+    as the launcher's or nbgrader's: a student's code printed ``expression-lab sandbox: …`` and killed its kernel,
+    and that line became the reason. Lines are split at ``\\n`` only (a ``\\r`` would start a line the launcher
+    never saw)."""
+    from .sandbox import KERNEL_OUTPUT_PREFIX
+
+    lines = [ln for ln in log.split("\n") if ln.strip()]
+    ours = [ln for ln in lines if not ln.startswith(KERNEL_OUTPUT_PREFIX)]
+    sandbox_said = [ln for ln in ours if ln.startswith("expression-lab sandbox:")]
+    errors = sandbox_said or [ln for ln in ours if "| ERROR]" in ln or "Error" in ln]
+    return " / ".join((errors or ours or lines)[-6:])[-1500:]
 
 
 def autograde_class(
@@ -480,16 +501,15 @@ def _grade_all(
             student = futures[future]
             try:
                 results[student] = future.result()
-            except GradingError as err:  # the merge or the intake refused: recorded, the batch goes on
-                results[student] = SubmissionResult(
-                    student,
-                    "failed",
-                    None,
-                    None,
-                    0.0,
-                    str(err),
-                    review.summary(review.read(assignment, student, root), limit=4000),
-                )
+            except Exception as err:  # noqa: BLE001 - one submission's failure never ends the class's batch
+                # GradingError: the merge or the intake refused; anything else: the kit failed on what was handed
+                # in (recorded, with its class, for the grader to look at)
+                reason = str(err) if isinstance(err, GradingError) else f"the kit failed: {type(err).__name__}: {err}"
+                try:
+                    flags = review.summary(review.read(assignment, student, root), limit=4000)
+                except ValueError as unreadable:
+                    flags = str(unreadable)
+                results[student] = SubmissionResult(student, "failed", None, None, 0.0, reason, flags)
             bar.update(1)
             if results[student].status != "graded":
                 bar.write(f"{student}: {results[student].status}: {results[student].reason[:300]}")

@@ -86,6 +86,8 @@ NOTE = (
     "its score is shown above.\n"
 )
 TOO_LONG_NOTE = "[This cell's output is too long to show in feedback.]\n"
+#: In place of a cell's outputs once the notebook's handed-in text outputs have filled what feedback shows.
+TEXT_BUDGET_NOTE = "[This cell's output is not shown: the notebook's outputs above fill what feedback shows.]\n"
 #: The line under a test cell whose grading run failed (``{error}``: "AssertionError", "an error", …; ``{shown}``:
 #: :data:`HANDED_IN_SHOWN` when the cell shows outputs handed in, else nothing). Kit-written: nothing of the run.
 TEST_FAILED = (
@@ -479,6 +481,12 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
         help="Longest handed-in outputs of one cell that feedback shows (characters, "
         "after base64 images); longer ones are replaced by a note",
     ).tag(config=True)
+    notebook_text_max_chars = Int(
+        4_000_000,
+        help="Characters of handed-in text outputs (streams, errors, text/* data) feedback shows for one notebook; "
+        "the cells past it show a note. Rendering text costs about 10 s per million characters on the grader's "
+        "side; images and figures are not counted",
+    ).tag(config=True)
 
     def _remove_hidden_test_region(self, cell) -> bool:
         removed = super()._remove_hidden_test_region(cell)
@@ -559,7 +567,7 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
 
         nb, resources = super().preprocess(nb, resources)
 
-        count = 0
+        count, text_left = 0, self.notebook_text_max_chars
         for n, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -579,6 +587,10 @@ class ClearHiddenTestOutputs(ClearHiddenTests):
             outputs = self._handed_in_outputs(handed_cells[matches[n]] if n in matches else None)
             if sum(len(s) for o in outputs for s in output_strings(o)) > self.cell_output_max_chars:
                 outputs = [_note(TOO_LONG_NOTE)]
+            text = sum(map(_text_chars, outputs))
+            if text > text_left:
+                outputs, text = [_note(TEXT_BUDGET_NOTE)], 0
+            text_left -= text
             shown = HANDED_IN_SHOWN if outputs else ""
             if is_test[n] and error is not None:
                 outputs.append(_note(TEST_FAILED.format(error=_named(error), shown=shown)))
@@ -606,6 +618,17 @@ def _run_summary(cell) -> tuple[str | None, bool]:
     errors = [o for o in outputs if o.get("output_type") == "error"]
     stderr = any(o.get("output_type") == "stream" and o.get("name") == "stderr" for o in outputs)
     return (str(errors[0].get("ename", "")) if errors else None), stderr
+
+
+def _text_chars(output: Any) -> int:
+    """Characters of text an output shows (a stream, an error's traceback, ``text/*`` data): what the feedback page
+    renders as text, at a cost per character; images and figures are passed on as they are."""
+    if not isinstance(output, Mapping):
+        return 0
+    data = output.get("data")
+    shown = [output.get("text"), output.get("traceback")]
+    shown += [v for k, v in data.items() if str(k).startswith("text/")] if isinstance(data, Mapping) else []
+    return sum(len(s) for value in shown for s in output_strings(value))
 
 
 def _named(ename: str) -> str:

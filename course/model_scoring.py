@@ -69,6 +69,7 @@ from pathlib import Path
 import numpy as np
 
 from . import REPO_ROOT
+from .review import one_line
 from .settings import EXPRESSION_LAB_SANDBOX_AUTOGRADED, EXPRESSION_LAB_SANDBOX_SLOT
 
 # ------------------------------------------------------------------------------------------- the notebooks' rules
@@ -159,7 +160,7 @@ def _predict(model, x: np.ndarray, name: str, **kwargs) -> np.ndarray:
     except Exception as err:  # any failure of the student's model to run is the model's, reported as such
         raise ScoringRefused(
             f"{name} could not predict on inputs of shape {x.shape} (float32): "
-            f"{type(err).__name__}: {_clean(str(err), 300)}"
+            f"{type(err).__name__}: {one_line(str(err), 300)}"
         ) from None
     if probs.ndim != 2 or len(probs) != len(x):
         raise ScoringRefused(
@@ -298,7 +299,7 @@ def load_submitted_model(path: Path, name: str):
     except (zipfile.BadZipFile, OSError, ValueError, UnicodeDecodeError) as err:
         raise ScoringRefused(
             f"{name} is not a Keras model file (expected the zip archive that model.save('{name}') "
-            f"writes): {type(err).__name__}: {_clean(str(err), 200)}"
+            f"writes): {type(err).__name__}: {one_line(str(err), 200)}"
         ) from None
     lambdas = _lambda_layers(config)
     if lambdas:
@@ -314,7 +315,7 @@ def load_submitted_model(path: Path, name: str):
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # whatever Keras raises on a malformed or hostile file is a refusal
         raise ScoringRefused(
-            f"Keras cannot load {name} (safe_mode=True, compile=False): {type(err).__name__}: {_clean(str(err), 300)}"
+            f"Keras cannot load {name} (safe_mode=True, compile=False): {type(err).__name__}: {one_line(str(err), 300)}"
         ) from None
     lambdas = [layer.name for layer in all_layers(model) if type(layer).__name__ == "Lambda"]
     if lambdas:  # not reachable through safe_mode; kept so that the rule never depends on Keras' default
@@ -347,9 +348,9 @@ def measure_file(measure: str, model_path: Path, data_path: Path, name: str) -> 
         record["metrics"] = MEASURES[measure](model, arrays, name)
         record["ok"] = True
     except ScoringRefused as err:
-        record["reason"] = _clean(str(err), MAX_REASON_CHARS)
+        record["reason"] = one_line(str(err), MAX_REASON_CHARS)
     except Exception as err:  # noqa: BLE001 (reported to the grader, who sees the reason)
-        record["reason"] = _clean(
+        record["reason"] = one_line(
             f"the separate scoring of {name} failed: {type(err).__name__}: {err}", MAX_REASON_CHARS
         )
     return record
@@ -538,12 +539,6 @@ class CellScore:
         return ("not scored: " if self.status == "refused" else "could not be scored: ") + self.reason
 
 
-def _clean(text: str, limit: int) -> str:
-    """``text`` on one line, printable characters only, at most ``limit`` characters."""
-    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _plain_id(kind: str, value: str) -> str:
     if not value or "/" in value or "\\" in value or value in (".", "..") or "\0" in value:
         raise ValueError(f"{kind} {value!r}: expected a plain nbgrader id (no '/', not '.' or '..')")
@@ -651,7 +646,7 @@ def parse_result(stdout: str, measure: str) -> dict:
     try:
         record = json.loads(text, parse_constant=no_constants)
     except ValueError as err:
-        raise ScoringOutputError(f"the result line is not JSON: {_clean(str(err), 200)}") from None
+        raise ScoringOutputError(f"the result line is not JSON: {one_line(str(err), 200)}") from None
     keys = {"version", "measure", "ok", "reason", "metrics"}
     if not isinstance(record, dict) or set(record) != keys:
         raise ScoringOutputError(
@@ -732,9 +727,9 @@ def run_record_reason(root: Path, student: str, scorer: Scorer, result: CellScor
         copy_submitted_file(root, student, scorer.assignment, name, copy, max_bytes=MAX_BYTES)
         record = read_run_record(copy)
     except ScoringRefused as err:
-        return "" if str(err).startswith("no ") else _clean(f"{name}: {err}", MAX_REASON_CHARS)
+        return "" if str(err).startswith("no ") else one_line(f"{name}: {err}", MAX_REASON_CHARS)
     except RunRecordError as err:
-        return _clean(f"the run record could not be read: {err}", MAX_REASON_CHARS)
+        return one_line(f"the run record could not be read: {err}", MAX_REASON_CHARS)
     test = record.get("test") if isinstance(record, dict) else None
     if not isinstance(test, dict):
         return ""
@@ -746,7 +741,7 @@ def run_record_reason(root: Path, student: str, scorer: Scorer, result: CellScor
         return ""
     accuracy, faces = measured[test["usage"]]
     if test.get("faces") != faces:
-        return _clean(
+        return one_line(
             f"{name} says its test accuracy was measured on {test.get('faces')} faces of {test['usage']}, but the "
             f"notebook's own run measures all {faces:,}: an edited record would dodge the comparison",
             MAX_REASON_CHARS,
@@ -755,7 +750,7 @@ def run_record_reason(root: Path, student: str, scorer: Scorer, result: CellScor
     ok, message = reproduction_check(record, accuracy=accuracy, usage=test["usage"], faces=faces, model_sha256=sha)
     other_file = record.get("model_sha256", sha) != sha
     if ok is False or other_file:
-        return _clean(f"{name} (checked outside the notebook): {message}", MAX_REASON_CHARS)
+        return one_line(f"{name} (checked outside the notebook): {message}", MAX_REASON_CHARS)
     return ""
 
 
@@ -798,7 +793,7 @@ def _run_scorer(scorer: Scorer, folder: Path, *, sandbox: bool, timeout: float, 
     if proc.returncode != 0:
         raise ScoringOutputError(
             f"the separate scoring of {scorer.model_file} exited with status {proc.returncode}: "
-            f"{_clean(proc.stderr[-600:], 600)}"
+            f"{one_line(proc.stderr[-600:], 600)}"
         )
     return proc.stdout
 
@@ -834,7 +829,9 @@ def score_cell(
             return CellScore(
                 scorer,
                 "error",
-                reason=_clean(f"{scorer.model_file} could not be read: {type(err).__name__}: {err}", MAX_REASON_CHARS),
+                reason=one_line(
+                    f"{scorer.model_file} could not be read: {type(err).__name__}: {err}", MAX_REASON_CHARS
+                ),
             )
         try:
             arrays, info = scorer.data(root)
@@ -843,7 +840,7 @@ def score_cell(
             return CellScore(
                 scorer,
                 "error",
-                reason=_clean(
+                reason=one_line(
                     f"the grading data for {scorer.model_file} could not be prepared: {type(err).__name__}: {err}",
                     MAX_REASON_CHARS,
                 ),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import ASSIGNMENTS, REPO_ROOT, review
 from .settings import EXPRESSION_LAB_FEEDBACK_TIMEOUT, positive_setting
-from .submission_files import Caps, nbgrader_ignore, quarantine_unsafe
+from .submission_files import Caps, cell_text_over, nbgrader_ignore, quarantine_unsafe
 
 #: Files a source assignment folder may hold; anything else would be released to students.
 RELEASABLE_SUFFIXES = {".ipynb", ".md", ".png", ".jpg", ".svg", ".csv"}
@@ -168,12 +168,12 @@ def intake(
         raise GradingError(f"{student}'s submission is not a folder: {err}") from None
     if moved:
         review.add(assignment, student, "intake", moved, root)
-    over = found.over_caps(caps)
+    over = found.over_caps(caps) or cell_text_over(folder, found, caps)
     if over:
         review.add(assignment, student, "intake", over, root)
         return [
-            f"{'; '.join(over)}. Not graded: ask the student to hand in only the notebooks, their model files "
-            "and run records (or raise the cap for this assignment), then grade again"
+            f"{'; '.join(over)}. Not graded: ask the student to hand in a submission within the caps (the "
+            "notebooks, their model files and run records), or raise the cap for this assignment, then grade again"
         ]
     return []
 
@@ -244,8 +244,14 @@ def feedback_class(
     :func:`generate_feedback` (links and special files moved out before and after); with ``release``, publish them
     through nbgrader's exchange (``nbgrader release_feedback``). Returns the feedback folders written.
 
+    One student's failure (a notebook that takes too long to render, an nbgrader error) does not stop the others:
+    their feedback is written (and released), the failed student's folder is removed (never a stale or partial page
+    released), and the failures are raised together at the end.
+
     Raises:
-        GradingError: no autograded submission of ``assignment`` (or of a named student), or an nbgrader step failed.
+        GradingError: no autograded submission of ``assignment`` (or of a named student), an nbgrader step of the
+            release failed, or the feedback of some students could not be written (the message names each, why, and
+            what was written and released).
     """
     autograded = root / "grading" / "autograded"
     everyone = sorted(p.parent.name for p in autograded.glob(f"*/{assignment}") if p.is_dir() and not p.is_symlink())
@@ -256,12 +262,26 @@ def feedback_class(
             f"no autograded submission of {assignment} for: {', '.join(missing) or 'anyone'} "
             f"(autograde first: python -m course autograde {assignment})"
         )
-    folders = [generate_feedback(assignment, student, root) for student in wanted]
+    folders, failed = [], {}
+    for student in wanted:
+        try:
+            folders.append(generate_feedback(assignment, student, root))
+        except GradingError as err:
+            failed[student] = str(err)
+            stale = root / "grading" / "feedback" / student / assignment
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale)
     if release:
         for student in everyone:
             check_autograded(assignment, student, root)
-        for only in [None] if students is None else wanted:
+        for only in [None] if students is None else [s for s in wanted if s not in failed]:
             nbgrader("release_feedback", assignment, *([f"--student={only}"] if only else []), root=root)
+    if failed:
+        done = f"{len(folders)} written{' and released' if release else ''}"
+        raise GradingError(
+            f"feedback on {assignment} not written for {len(failed)} of {len(wanted)} ({done}): "
+            + "; ".join(f"{student}: {reason}" for student, reason in failed.items())
+        )
     return folders
 
 

@@ -32,6 +32,17 @@ class Flag:
     reason: str
 
 
+def one_line(text: object, limit: int | None = None) -> str:
+    """``text`` as one line a terminal, a spreadsheet or a web page shows as it is: whitespace runs become one
+    space, and every other character that is not printable (control characters such as ESC, which a terminal
+    obeys, Unicode format characters such as the bidirectional overrides) is written as its escape (``\\x1b``,
+    ``\\u202e``); cut to ``limit`` characters with "…" when given. For text that may hold what a student chose
+    (file names, grade ids, messages their code printed)."""
+    words = " ".join(str(text).split())
+    line = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in words)
+    return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
+
+
 def _path(assignment: str, student: str, root: Path) -> Path:
     for name, value in (("assignment", assignment), ("student", student)):
         if not value or "/" in value or value in (".", ".."):
@@ -63,7 +74,7 @@ def add(
     """Record one flag per reason (duplicates kept once); return every flag of the submission."""
     flags = read(assignment, student, root)
     for reason in reasons:
-        flag = Flag(source, " ".join(str(reason).split()))
+        flag = Flag(source, one_line(reason))
         if flag not in flags:
             flags.append(flag)
     path = _path(assignment, student, root)

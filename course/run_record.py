@@ -227,8 +227,8 @@ def read_run_record(model_path: str | os.PathLike) -> dict | None:
         raise RunRecordError(f"{path.name}: {size:,} bytes, more than the {MAX_BYTES:,} a run record may hold")
     try:
         record = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunRecordError(f"{path.name}: not a JSON run record ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, an integer of over 4,300 digits, too deep
+        raise RunRecordError(f"{path.name}: not a JSON run record ({type(exc).__name__}: {exc})") from None
     problems = record_problems(record)
     if problems:
         raise RunRecordError(f"{path.name}: " + "; ".join(problems))

@@ -678,26 +678,35 @@ def _supervise(args: list[str], socket_dir: Path, socket_names: set[str], outbox
 #: log of the kernel, on the grader's disk); the rest is read and dropped. A cell writing to file descriptor 1
 #: wrote 256 MiB into that log (the kernel's low-level output goes there, not into the notebook).
 KERNEL_OUTPUT_MAX_BYTES = 1024 * 1024
+#: Put before every line the sandbox writes to the launcher's output, so that nothing a student's code prints can
+#: pass for a line of the launcher (``expression-lab sandbox: …``) or of nbgrader (``[AutogradeApp | ERROR] …``)
+#: in the log the grader reads a failure's reason from (:func:`course.autograde.failure_reason`).
+KERNEL_OUTPUT_PREFIX = "[sandbox] "
 
 
 def _forward_capped(source: int, target: int, limit: int = KERNEL_OUTPUT_MAX_BYTES):
-    """Start a thread that copies the pipe ``source`` to ``target`` until ``limit`` bytes, then reads the rest and
-    drops it (saying so once); the thread closes ``source`` at its end and is returned."""
+    """Start a thread that copies the pipe ``source`` to ``target`` until ``limit`` bytes, each line (split at
+    ``\\n`` only) behind :data:`KERNEL_OUTPUT_PREFIX` and ended by a new line, then reads the rest and drops it
+    (saying so once); the thread closes ``source`` at its end and is returned."""
     import threading
+
+    prefix = KERNEL_OUTPUT_PREFIX.encode()
 
     def copy() -> None:
         sent = 0
         try:
             while chunk := os.read(source, 65536):
-                if sent < limit:
-                    part = chunk[: limit - sent]
-                    sent += len(part)
-                    with contextlib.suppress(OSError):
-                        os.write(target, part)
-                        if sent >= limit:
-                            os.write(
-                                target, f"\n[expression-lab sandbox: output past {limit:,} bytes dropped]\n".encode()
-                            )
+                if sent >= limit:
+                    continue
+                part = chunk[: limit - sent]
+                sent += len(part)
+                lines = part.split(b"\n")
+                if not lines[-1]:
+                    lines.pop()
+                with contextlib.suppress(OSError):
+                    os.write(target, b"".join(prefix + line + b"\n" for line in lines))
+                    if sent >= limit:
+                        os.write(target, f"[expression-lab sandbox: output past {limit:,} bytes dropped]\n".encode())
         finally:
             with contextlib.suppress(OSError):
                 os.close(source)

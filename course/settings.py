@@ -189,11 +189,20 @@ EXPRESSION_LAB_SUBMISSION_MAX_DEPTH = Setting(
     "Folder levels below a submission folder.",
     ("course/submission_files.py",),
 )
+EXPRESSION_LAB_SUBMISSION_MAX_CELL_TEXT = Setting(
+    "EXPRESSION_LAB_SUBMISSION_MAX_CELL_TEXT",
+    500_000,
+    "Characters of cell text (code, markdown, raw) one handed-in notebook may hold: the formgrader and feedback "
+    "render it on the grader's side, about a minute per million characters; the longest reference notebook holds "
+    "62,000.",
+    ("course/submission_files.py",),
+)
 #: The caps of a submission folder by :class:`course.submission_files.Caps` field.
 SUBMISSION_CAPS: dict[str, Setting] = {
     "files": EXPRESSION_LAB_SUBMISSION_MAX_FILES,
     "bytes": EXPRESSION_LAB_SUBMISSION_MAX_BYTES,
     "depth": EXPRESSION_LAB_SUBMISSION_MAX_DEPTH,
+    "cell_text": EXPRESSION_LAB_SUBMISSION_MAX_CELL_TEXT,
 }
 EXPRESSION_LAB_FEEDBACK_TIMEOUT = Setting(
     "EXPRESSION_LAB_FEEDBACK_TIMEOUT",

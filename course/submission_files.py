@@ -54,17 +54,19 @@ class Caps:
 
     ``files`` regular files (the notebooks, their model files and run records, a few photos),
     ``bytes`` their total size (ps1's ``model_2.keras`` is under 20 MB; a class of 200 must fit on a disk),
-    ``depth`` folder levels below the submission folder.
+    ``depth`` folder levels below the submission folder,
+    ``cell_text`` characters of cell text in each notebook (:func:`cell_text_over`).
     """
 
     files: int = SUBMISSION_CAPS["files"].default
     bytes: int = SUBMISSION_CAPS["bytes"].default
     depth: int = SUBMISSION_CAPS["depth"].default
+    cell_text: int = SUBMISSION_CAPS["cell_text"].default
 
     @classmethod
     def from_env(cls, env: dict | None = None) -> Caps:
         """The declared defaults (``course.settings.SUBMISSION_CAPS``), each overridden by its variable:
-        ``EXPRESSION_LAB_SUBMISSION_MAX_FILES``, ``…_MAX_BYTES``, ``…_MAX_DEPTH``.
+        ``EXPRESSION_LAB_SUBMISSION_MAX_FILES``, ``…_MAX_BYTES``, ``…_MAX_DEPTH``, ``…_MAX_CELL_TEXT``.
 
         Raises:
             ValueError: a variable is not a positive integer.
@@ -100,6 +102,45 @@ class Inspection:
         if self.too_deep:
             reasons.append(f"folders nested deeper than {caps.depth} levels ({self.too_deep[0]})")
         return reasons
+
+
+def cell_text_over(folder: Path, found: Inspection, caps: Caps) -> list[str]:
+    """Why notebooks of ``folder`` (``found.files`` ending in ``.ipynb``) hold too much cell text: one reason per
+    notebook whose cells' sources (code, markdown, raw) add up to more than ``caps.cell_text`` characters.
+
+    The formgrader and feedback render every cell on the grader's side, unsandboxed: syntax highlighting took 55 s
+    per million characters of code, markdown cleaning 10 s per million. A notebook that is not JSON is left to
+    nbgrader, which refuses it.
+    """
+    import json
+
+    def length(text) -> int:  # a cell's text: a string or a list of strings
+        if isinstance(text, str):
+            return len(text)
+        return sum(len(line) for line in text if isinstance(line, str)) if isinstance(text, list) else 0
+
+    def listed(value) -> list:
+        return value if isinstance(value, list) else []
+
+    reasons = []
+    for rel in (f for f in found.files if f.endswith(".ipynb")):
+        try:
+            nb = json.loads((folder / rel).read_bytes())
+        except (OSError, ValueError, RecursionError):
+            continue
+        nb = nb if isinstance(nb, dict) else {}
+        # nbformat 4 keeps the cells in "cells"; nbformat 3 (which nbgrader converts) in worksheets, code in "input"
+        cells = listed(nb.get("cells")) + [
+            c for sheet in listed(nb.get("worksheets")) if isinstance(sheet, dict) for c in listed(sheet.get("cells"))
+        ]
+        chars = sum(length(c.get("source")) + length(c.get("input")) for c in cells if isinstance(c, dict))
+        if chars > caps.cell_text:
+            reasons.append(
+                f"{rel} holds {chars:,} characters of cell text (code, markdown, raw), more than the "
+                f"{caps.cell_text:,} a notebook may hold ({SUBMISSION_CAPS['cell_text'].name}): the formgrader and "
+                "feedback would take minutes to show it"
+            )
+    return reasons
 
 
 def describe_mode(mode: int, nlink: int = 1) -> str:

