@@ -22,6 +22,8 @@ c.CourseDirectory.solution_directory = "grading/solution"
 c.CourseDirectory.source_with_tests_directory = "grading/source_with_tests"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(root, "grading", "gradebook.db")
 c.Exchange.root = os.path.join(root, "grading", "exchange")
+# Students write into the exchange's inbound folder: collect only their own real folders, never follow a link.
+c.ExchangeFactory.collect = "course.exchange.SafeCollect"
 # Never copy what a notebook run leaves beside the notebook: the 26 M-parameter model_1 (> 100 MB, which
 # nbgrader would skip with a warning anyway) and the models a grading run writes.
 c.CourseDirectory.ignore = [

@@ -195,6 +195,31 @@ _START_TAG = re.compile(r"<[A-Za-z](?:[^>\"']|\"[^\"]*\"|'[^']*')*")
 #: html5lib takes time quadratic in a tag's attributes (20,000 take 17 s): a tag with more is shown as text
 MAX_ATTRIBUTES = 256
 _PLAIN_WORD = re.compile(r"[\w-]{1,64}")
+#: a start or end tag, up to its first ``>`` outside quotes (group 1: ``/`` of an end tag, group 2: the name)
+_TAG_EDGE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)(?:[^>\"']|\"[^\"]*\"|'[^']*')*")
+#: Elements with no end tag: they never nest.
+VOID_ELEMENTS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
+#: html5lib takes time faster than quadratic in how deep elements nest (``<div>`` 100,000 times: 34 s; pandas
+#: tables nest 6 deep): a start tag past this depth is shown as text.
+MAX_NESTING = 128
+#: The HTML standard's formatting elements: a browser (and html5lib) re-opens those left open in every later
+#: block, so their number multiplies the cost of each block.
+FORMATTING_ELEMENTS = frozenset("a b big code em font i nobr s small strike strong tt u".split())
+#: Formatting elements left open (``<p><b>x</p>`` 50,000 times: 183 s in html5lib): one past this is shown as text.
+MAX_OPEN_FORMATTING = 32
+#: Characters of HTML cleaned as HTML; a longer fragment is shown as text. html5lib walks a tree in time quadratic
+#: in an element's children (``<p><b>x</b></p>`` 20,000 times, 320,000 characters: 16 s), so no cap on nesting
+#: alone bounds it; a pandas table of 60 rows and 20 columns is about 40,000.
+MAX_CLEANED_CHARS = 65_536
+#: Put before an HTML fragment too long to clean, shown as text (``{}``: its length).
+TOO_LONG_HTML_NOTE = "<p>[HTML of {:,} characters, too long to show safely: its text follows as it was written]</p>"
+#: What :func:`clean_html` makes of a fragment too long to clean (alone, or as :func:`as_markdown_block` renders
+#: it): no ``<`` but the kit's own tags, so it is shown as it is when cleaned again (rendering an autograded notebook).
+_SHOWN_AS_TEXT = re.compile(
+    r"\s*(?:<div>)?"
+    + re.escape(TOO_LONG_HTML_NOTE).replace(re.escape("{:,}"), "[0-9,]{1,20}")
+    + r"<pre>[^<]*</pre>(?:</div>)?\s*"
+)
 
 #: Output types nbconvert renders safely as they are (after :func:`sanitize_output`).
 IMAGE_MIMETYPES = ("image/png", "image/jpeg")
@@ -269,16 +294,47 @@ def _defuse_huge_tags(text: str) -> str:
     return _START_TAG.sub(defuse, text)
 
 
+def _defuse_deep_nesting(text: str) -> str:
+    """``text`` with the ``<`` escaped of every start tag past :data:`MAX_NESTING` open elements, or of a formatting
+    element past :data:`MAX_OPEN_FORMATTING` open ones (linear time; an element a browser would close by itself,
+    ``<p>`` after ``<p>``, counts as open: that errs towards text)."""
+    parts, pos, depth, formatting = [], 0, 0, {}
+    for match in _TAG_EDGE.finditer(text):
+        name = match.group(2).lower()
+        if match.group(1):
+            depth = max(0, depth - 1)
+            if formatting.get(name):
+                formatting[name] -= 1
+            continue
+        if name in VOID_ELEMENTS or match.group(0).endswith("/"):
+            continue
+        is_formatting = name in FORMATTING_ELEMENTS
+        if depth >= MAX_NESTING or (is_formatting and sum(formatting.values()) >= MAX_OPEN_FORMATTING):
+            parts += [text[pos : match.start()], "&lt;"]
+            pos = match.start() + 1
+            continue
+        depth += 1
+        if is_formatting:
+            formatting[name] = formatting.get(name, 0) + 1
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
 def clean_html(text: Any) -> str:
     """``text`` (HTML; ``bytes`` are read as UTF-8, anything else as ``str(text)``) with only the allowlisted
     markup of the module docstring left: no script, event handler, ``javascript:`` URL, frame, object, form or
     style block survives, whatever the browser's parsing quirks (bleach parses as a browser does, html5lib).
+    Text over :data:`MAX_CLEANED_CHARS` characters is shown as text (escaped, after a note), never parsed.
 
     Also a Jinja filter: ``c.HTMLExporter.filters = {"clean_html": clean_html}`` makes nbconvert's
     ``sanitize_html`` use it.
     """
     text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-    return _CLEANER.clean(_defuse_huge_tags(_drop_content(text)))
+    if len(text) > MAX_CLEANED_CHARS:
+        if _SHOWN_AS_TEXT.fullmatch(text):  # cleaned before, and nothing but text since
+            return text
+        return TOO_LONG_HTML_NOTE.format(len(text)) + f"<pre>{html.escape(text)}</pre>"
+    return _CLEANER.clean(_defuse_deep_nesting(_defuse_huge_tags(_drop_content(text))))
 
 
 def visible_text(fragment: str) -> str:

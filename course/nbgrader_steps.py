@@ -267,7 +267,7 @@ def feedback_class(
         try:
             folders.append(generate_feedback(assignment, student, root))
         except GradingError as err:
-            failed[student] = str(err)
+            failed[student] = review.one_line(err, 600)
             stale = root / "grading" / "feedback" / student / assignment
             if stale.is_dir() and not stale.is_symlink():
                 shutil.rmtree(stale)

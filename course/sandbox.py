@@ -106,11 +106,10 @@ SEAL_TIMEOUT = 120
 #: ipykernel_launcher`` puts the working folder first, so a handed-in ``ipykernel_launcher.py`` ran in place of the
 #: kernel before the guard, and a handed-in ``numpy.py`` shadowed numpy; at the end, the student's own modules
 #: (``helper.py``) still import and shadow nothing installed. Between making its sockets and answering the first
-#: request, the kernel waits until the launcher has sealed its socket folder (:func:`_seal_socket_dir`), so no
-#: student code ever runs while that folder is writable.
+#: request, the kernel waits until the launcher has sealed its socket folder (:func:`_seal_socket_dir`); the
+#: submission's folder joins the module path only then, so no student code runs while that folder is writable.
 KERNEL_BOOT = (
     "import os, sys, time\n"
-    "sys.path.append('')\n"
     "from ipykernel.kernelapp import IPKernelApp\n"
     "app = IPKernelApp.instance()\n"
     "app.initialize()\n"
@@ -119,6 +118,9 @@ KERNEL_BOOT = (
     "    if time.monotonic() > end:\n"
     "        sys.exit('expression-lab sandbox: the socket folder was not sealed')\n"
     "    time.sleep(0.01)\n"
+    # only now the submission's folder: ipykernel, jupyter_client and IPython import optional modules while they
+    # start (colorama, argcomplete, orjson, …), and a handed-in colorama.py ran before the seal and undid it
+    "sys.path.append('')\n"
     "app.start()\n"
 )
 #: Bytes of the private memory file system at the kernel's socket folder inside the sandbox: its Unix sockets take
@@ -477,9 +479,9 @@ def launch_kernel(connection_file: str, extra: list[str]) -> int:
 
     The socket folder itself (nbgrader's ``c.KernelManager.ip`` folder) is not bound either: inside, a private
     memory file system of :data:`SOCKET_DIR_SIZE` bytes stands at its path, where the kernel creates its Unix
-    sockets; this process stays beside bubblewrap (:func:`_supervise`) and puts into the real folder one link per
-    socket, ``kernel-<port>`` → ``/proc/<sandbox pid>/root/<folder>/kernel-<port>``, through which nbgrader
-    connects, and seals the folder inside once the sockets exist (:func:`_seal_socket_dir`). Nothing the sandbox
+    sockets; this process stays beside bubblewrap (:func:`_supervise`), seals that folder inside once the sockets
+    exist (:func:`_seal_socket_dir`), then puts into the real folder one link per socket, ``kernel-<port>`` →
+    ``/proc/<sandbox pid>/root/<folder>/kernel-<port>``, through which nbgrader connects. Nothing the sandbox
     writes reaches the grader's disk but run records: handed out over a pipe and written here, within caps, into
     an outbox beside the sockets (:func:`receive_run_records`, :func:`collect_run_records`).
 
@@ -488,6 +490,7 @@ def launch_kernel(connection_file: str, extra: list[str]) -> int:
             not private to this kernel, or :func:`bwrap_command` refuses.
     """
     from . import cgroups
+    from .review import one_line
     from .submission_files import copy_regular_files
 
     info = json.loads(Path(connection_file).read_text())
@@ -514,7 +517,7 @@ def launch_kernel(connection_file: str, extra: list[str]) -> int:
     inner_connection.write_text(json.dumps(dict(info, ip=str(ip))))
     copy, outbox = socket_dir / f"submission-{os.getpid()}", socket_dir / f"{OUTBOX_PREFIX}{os.getpid()}"
     for reason in copy_regular_files(workdir, copy):
-        print(f"expression-lab sandbox: {workdir.name}/{reason}", file=sys.stderr)
+        print(f"expression-lab sandbox: {one_line(f'{workdir.name}/{reason}', 600)}", file=sys.stderr)
     outbox.mkdir()
     if uid is not None:  # the sandbox user reads them (read-only inside); the socket folder stays the grader's
         _give_to(copy, uid)
@@ -611,7 +614,8 @@ def _link_sockets(socket_dir: Path, names: set[str], pid: int) -> dict[Path, str
 def _seal_socket_dir(socket_dir: Path, names: set[str], pid: int, timeout: float = SEAL_TIMEOUT) -> bool:
     """Once the sandboxed kernel has made its sockets (``names``) in its socket folder, make that folder (a
     memory file system inside the sandbox, reached at ``/proc/<pid>/root<socket_dir>``) read-only for the
-    sandbox user; return whether it was sealed. The kernel answers no request before (:data:`KERNEL_BOOT`).
+    sandbox user, and check again that each name is a socket; return whether it was sealed so. The kernel
+    answers no request, and no student code runs, before (:data:`KERNEL_BOOT`).
 
     Sealed, student code can neither add a file there nor replace a socket with a link: nbgrader reaches each
     socket through ``/proc/<pid>/root``, past which an absolute link resolves on the grader's side, so a socket
@@ -622,12 +626,19 @@ def _seal_socket_dir(socket_dir: Path, names: set[str], pid: int, timeout: float
     import time
 
     inside = Path(f"/proc/{pid}/root{socket_dir}")
+
+    def all_sockets() -> bool:
+        return all(stat.S_ISSOCK(os.lstat(inside / name).st_mode) for name in names)
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
         try:
-            if all(stat.S_ISSOCK(os.lstat(inside / name).st_mode) for name in names):
+            if all_sockets():
                 os.chmod(inside, 0o555)
-                return True
+                if all_sockets():
+                    return True
+                print("expression-lab sandbox: a socket of the kernel was replaced before the seal", file=sys.stderr)
+                return False
         except FileNotFoundError:
             pass
         except OSError as err:
@@ -639,10 +650,11 @@ def _seal_socket_dir(socket_dir: Path, names: set[str], pid: int, timeout: float
 
 
 def _supervise(args: list[str], socket_dir: Path, socket_names: set[str], outbox: Path) -> int:
-    """Start bubblewrap (``args``), link the kernel's sockets into ``socket_dir`` once the sandbox's process id is
-    known and seal their folder inside once they exist (:func:`_seal_socket_dir`), write the run records it hands
-    out into ``outbox`` until the sandbox ends, and return its exit status
-    (128 + N when a signal N ended it). This process is the kernel nbgrader started: it ends with the sandbox."""
+    """Start bubblewrap (``args``), seal the kernel's socket folder inside once its sockets exist
+    (:func:`_seal_socket_dir`; the sandbox is killed when that fails) and only then link the sockets into
+    ``socket_dir``, write the run records it hands out into ``outbox`` until the sandbox ends, and return its
+    exit status (128 + N when a signal N ended it). This process is the kernel nbgrader started: it ends with the
+    sandbox."""
     _die_with_parent()
     handout_r, handout_w = os.pipe()
     info_r, info_w = os.pipe()
@@ -655,9 +667,12 @@ def _supervise(args: list[str], socket_dir: Path, socket_names: set[str], outbox
     links: dict[Path, str] = {}
     try:
         sandbox_pid = _read_sandbox_pid(info_r)
-        if sandbox_pid:
+        # nbgrader gets its links only to a sealed folder of sockets; a kernel whose folder cannot be sealed ends
+        if sandbox_pid and _seal_socket_dir(socket_dir, socket_names, sandbox_pid):
             links = _link_sockets(socket_dir, socket_names, sandbox_pid)
-            _seal_socket_dir(socket_dir, socket_names, sandbox_pid)
+        else:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         receive_run_records(handout_r, outbox)
     finally:
         for fd in (info_r, handout_r):  # a writer left blocked on a full pipe gets an error, not a hang
@@ -685,9 +700,9 @@ KERNEL_OUTPUT_PREFIX = "[sandbox] "
 
 
 def _forward_capped(source: int, target: int, limit: int = KERNEL_OUTPUT_MAX_BYTES):
-    """Start a thread that copies the pipe ``source`` to ``target`` until ``limit`` bytes, each line (split at
-    ``\\n`` only) behind :data:`KERNEL_OUTPUT_PREFIX` and ended by a new line, then reads the rest and drops it
-    (saying so once); the thread closes ``source`` at its end and is returned."""
+    """Start a thread that copies the pipe ``source`` to ``target``, each line (split at ``\\n`` only) behind
+    :data:`KERNEL_OUTPUT_PREFIX` and ended by a new line, until ``limit`` bytes are written, then reads the rest and
+    drops it (saying so once); the thread closes ``source`` at its end and is returned."""
     import threading
 
     prefix = KERNEL_OUTPUT_PREFIX.encode()
@@ -698,15 +713,16 @@ def _forward_capped(source: int, target: int, limit: int = KERNEL_OUTPUT_MAX_BYT
             while chunk := os.read(source, 65536):
                 if sent >= limit:
                     continue
-                part = chunk[: limit - sent]
-                sent += len(part)
-                lines = part.split(b"\n")
+                lines = chunk.split(b"\n")
                 if not lines[-1]:
                     lines.pop()
+                data = b"".join(prefix + line + b"\n" for line in lines)[: limit - sent]
+                sent += len(data)
                 with contextlib.suppress(OSError):
-                    os.write(target, b"".join(prefix + line + b"\n" for line in lines))
+                    os.write(target, data)
                     if sent >= limit:
-                        os.write(target, f"[expression-lab sandbox: output past {limit:,} bytes dropped]\n".encode())
+                        note = f"[expression-lab sandbox: output past {limit:,} bytes dropped]\n".encode()
+                        os.write(target, note if data.endswith(b"\n") else b"\n" + note)
         finally:
             with contextlib.suppress(OSError):
                 os.close(source)

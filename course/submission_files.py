@@ -104,43 +104,50 @@ class Inspection:
         return reasons
 
 
+#: Cells one handed-in notebook may hold (the longest reference notebook has 57): an empty cell costs the
+#: formgrader and feedback about a millisecond to render, and 256 MiB hold millions.
+MAX_CELLS = 1000
+
+
 def cell_text_over(folder: Path, found: Inspection, caps: Caps) -> list[str]:
-    """Why notebooks of ``folder`` (``found.files`` ending in ``.ipynb``) hold too much cell text: one reason per
-    notebook whose cells' sources (code, markdown, raw) add up to more than ``caps.cell_text`` characters.
+    """Why notebooks of ``folder`` (``found.files`` ending in ``.ipynb``) are too costly to render: one reason per
+    notebook whose cells' sources (code, markdown, raw) add up to more than ``caps.cell_text`` characters, or
+    that holds more than :data:`MAX_CELLS` cells, counted in the notebook as nbgrader reads it (converted to
+    nbformat 4 from any older format, whose cells keep their text under other keys).
 
     The formgrader and feedback render every cell on the grader's side, unsandboxed: syntax highlighting took 55 s
-    per million characters of code, markdown cleaning 10 s per million. A notebook that is not JSON is left to
+    per million characters of code, markdown cleaning 10 s per million. A notebook that cannot be read is left to
     nbgrader, which refuses it.
     """
-    import json
-
-    def length(text) -> int:  # a cell's text: a string or a list of strings
-        if isinstance(text, str):
-            return len(text)
-        return sum(len(line) for line in text if isinstance(line, str)) if isinstance(text, list) else 0
-
-    def listed(value) -> list:
-        return value if isinstance(value, list) else []
+    import nbformat
 
     reasons = []
     for rel in (f for f in found.files if f.endswith(".ipynb")):
-        try:
-            nb = json.loads((folder / rel).read_bytes())
-        except (OSError, ValueError, RecursionError):
+        try:  # nbformat's own reading and conversion, without the schema check nbgrader leaves to later steps
+            nb = nbformat.convert(nbformat.reader.reads((folder / rel).read_bytes().decode("utf-8")), 4)
+            cells = [c for c in nb.get("cells", []) if isinstance(c, dict)]
+            chars = sum(len(nbformat_text(c.get("source", ""))) for c in cells)
+        except Exception:  # noqa: BLE001 - whatever makes the reading fail makes nbgrader's fail too
             continue
-        nb = nb if isinstance(nb, dict) else {}
-        # nbformat 4 keeps the cells in "cells"; nbformat 3 (which nbgrader converts) in worksheets, code in "input"
-        cells = listed(nb.get("cells")) + [
-            c for sheet in listed(nb.get("worksheets")) if isinstance(sheet, dict) for c in listed(sheet.get("cells"))
-        ]
-        chars = sum(length(c.get("source")) + length(c.get("input")) for c in cells if isinstance(c, dict))
         if chars > caps.cell_text:
             reasons.append(
                 f"{rel} holds {chars:,} characters of cell text (code, markdown, raw), more than the "
                 f"{caps.cell_text:,} a notebook may hold ({SUBMISSION_CAPS['cell_text'].name}): the formgrader and "
                 "feedback would take minutes to show it"
             )
+        elif len(cells) > MAX_CELLS:
+            reasons.append(
+                f"{rel} holds {len(cells):,} cells, more than the {MAX_CELLS:,} a notebook may hold: the formgrader "
+                "and feedback would take minutes to show it"
+            )
     return reasons
+
+
+def nbformat_text(value) -> str:
+    """A notebook text field as one string: a string, or a list of strings (other items left out)."""
+    if isinstance(value, list):
+        return "".join(v for v in value if isinstance(v, str))
+    return value if isinstance(value, str) else ""
 
 
 def describe_mode(mode: int, nlink: int = 1) -> str:

@@ -15,10 +15,14 @@ feedback``; here the grader-side function that failed meets the attacker's input
   failure reason (the autograde command took any such line as the launcher's): the launcher now puts every line
   the sandbox writes behind :data:`course.sandbox.KERNEL_OUTPUT_PREFIX`, and those never count;
 - an 8 MB markdown cell took 1.3 GB and 48 s in nbgrader's process and 142 s of feedback (a megabyte of code
-  takes 55 s to highlight): a notebook over
-  ``EXPRESSION_LAB_SUBMISSION_MAX_CELL_TEXT`` characters of cell text is refused at intake;
+  takes 55 s to highlight, and 20,000 empty cells 19 s): a notebook over
+  ``EXPRESSION_LAB_SUBMISSION_MAX_CELL_TEXT`` characters of cell text (in any nbformat nbgrader converts) or over
+  :data:`course.submission_files.MAX_CELLS` cells is refused at intake;
 - one student's feedback past its timeout stopped the feedback (and its release) of every student after them:
-  the others are now written and released, and the failures reported together.
+  the others are now written and released, and the failures reported together;
+- HTML that html5lib takes quadratic time or worse to clean (many children of one element, deep nesting,
+  formatting elements left open), in an output or a markdown cell, cleaned on the grader's side at autograde and
+  at every rendering: past its limits it is shown as text.
 """
 
 from __future__ import annotations
@@ -31,10 +35,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course import autograde, review, sandbox
+from course import autograde, html_safety, review, sandbox
 from course import nbgrader_steps as steps
 from course.run_record import RunRecordError, read_run_record
-from course.submission_files import Caps
+from course.submission_files import MAX_CELLS, Caps
 
 #: Terminal escape sequences a file name can carry: erase the line, go to its start, set the window title, put a
 #: command on the clipboard (OSC 52), hide what follows; and a right-to-left override.
@@ -136,28 +140,28 @@ def _hand_in_notebook(root: Path, student: str, nb) -> None:
     (folder / "fer2013_cnn.ipynb").write_text(json.dumps(nb))
 
 
-def test_a_notebook_with_too_much_cell_text_is_refused_at_intake(tmp_path):
+def test_a_notebook_too_costly_to_render_is_refused_at_intake(tmp_path):
     cap = Caps().cell_text
     markdown = new_notebook(cells=[new_markdown_cell("<b>x</b> " * (cap // 9 + 1000))])
     code = new_notebook(cells=[new_code_cell("x = 1\n" * 1000) for _ in range(cap // 6000 + 2)])
-    # nbformat 3, which nbgrader converts: cells in worksheets, code in "input"
-    old_format = {
-        "nbformat": 3,
-        "worksheets": [{"cells": [{"cell_type": "code", "input": ["y = 2\n"] * (cap // 6 + 9)}]}],
-    }
+    # older formats, which nbgrader converts: nbformat 3 keeps code under "input" in worksheets, nbformat 1 under
+    # "code" and markdown under "text"
+    v3 = nbformat.convert(new_notebook(cells=[new_code_cell("y = 2\n" * (cap // 6 + 9))]), 3)
+    v1 = {"nbformat": 1, "cells": [{"cell_type": "code", "code": "z" * cap}, {"cell_type": "text", "text": "w" * 9}]}
+    empty_cells = new_notebook(cells=[new_markdown_cell("") for _ in range(MAX_CELLS + 1)])
     reference = nbformat.read(
         Path(__file__).resolve().parents[1] / "solutions" / "ps6_explain_compare" / "explain_compare.ipynb", 4
     )
-    for student, nb in (("markdown", markdown), ("code", code), ("v3", old_format), ("honest", reference)):
+    cases = {"markdown": markdown, "code": code, "v3": v3, "v1": v1, "empty-cells": empty_cells, "honest": reference}
+    for student, nb in cases.items():
         _hand_in_notebook(tmp_path, student, nb)
         refused = steps.intake("ps1", student, tmp_path, Caps(), ignore=[])
         if student == "honest":
             assert refused == [], f"expected the longest reference notebook accepted, found {refused}"
             continue
         said = " ".join(refused)
-        assert "characters of cell text" in said and "EXPRESSION_LAB_SUBMISSION_MAX_CELL_TEXT" in said, (
-            f"expected {student}'s notebook refused for its cell text, found {refused}"
-        )
+        expected = f"cells, more than the {MAX_CELLS:,}" if student == "empty-cells" else "characters of cell text"
+        assert expected in said, f"expected {student}'s notebook refused ({expected!r}), found {refused}"
 
 
 def test_feedback_goes_on_past_a_student_whose_feedback_fails(tmp_path, monkeypatch):
@@ -189,3 +193,32 @@ def test_feedback_goes_on_past_a_student_whose_feedback_fails(tmp_path, monkeypa
     )
     assert released == [("release_feedback", "ps1")], f"expected one release of the class, found {released}"
     assert not stale.exists(), "expected the failed student's earlier feedback removed, never released stale"
+
+
+def test_html_too_long_to_clean_is_shown_as_text():
+    """html5lib walks a tree in time quadratic in an element's children: ``<p><b>x</b></p>`` 20,000 times took 16 s
+    to clean, once per rendering of the cell. Past :data:`course.html_safety.MAX_CLEANED_CHARS` the fragment is text."""
+    fragment = "<p><b>x</b></p>" * (html_safety.MAX_CLEANED_CHARS // 15 + 1)
+    shown = html_safety.clean_html(fragment)
+    assert "<b>" not in shown and "&lt;p&gt;&lt;b&gt;x&lt;/b&gt;&lt;/p&gt;" in shown and "too long to show" in shown, (
+        f"expected the fragment shown as escaped text after a note, found {shown[:300]!r}"
+    )
+    assert html_safety.clean_html(shown) == shown, "expected it shown the same when cleaned again (at each rendering)"
+    tampered = shown.replace("</pre>", "<script>alert(1)</script></pre>")
+    assert "<script" not in html_safety.clean_html(tampered), "expected markup added to it escaped again"
+    assert html_safety.clean_html("<p><b>x</b></p>" * 100) == "<p><b>x</b></p>" * 100, "expected short HTML kept"
+
+
+@pytest.mark.parametrize(
+    ("fragment", "tag", "kept"),
+    [("<div>" * 1000, "div", html_safety.MAX_NESTING), ("<p><b>x</p>" * 200, "b", html_safety.MAX_OPEN_FORMATTING)],
+    ids=["nested-1000-deep", "formatting-left-open"],
+)
+def test_html_nested_past_its_limits_is_shown_as_text(fragment, tag, kept):
+    """html5lib takes time faster than quadratic in how deep elements nest (``<div>`` 100,000 times: 34 s) and in
+    the formatting elements left open (``<p><b>x</p>`` 50,000 times: 183 s)."""
+    shown = html_safety.clean_html(fragment)
+    escaped = shown.count(f"&lt;{tag}&gt;")
+    assert escaped >= fragment.count(f"<{tag}>") - kept, (
+        f"expected the <{tag}> tags past the first {kept} shown as text, found {escaped} escaped: {shown[:300]!r}"
+    )

@@ -406,7 +406,20 @@ _at = lambda n: _os.path.join(_folder, n)
 _try('link', lambda: _os.symlink('/etc/hostname', _at('kernel-99')))
 _try('move', lambda: (_os.rename(_at(_sockets[0]), _at('moved')), _os.rename(_at('moved'), _at(_sockets[0]))))
 _try('chmod', lambda: _os.chmod(_folder, 0o777))
+import builtins as _builtins
+_done['early'] = getattr(_builtins, 'EARLY', None)
 print('SWAP ' + _json.dumps(_done))
+"""
+#: A handed-in module named like one ipykernel, jupyter_client or IPython tries to import while the kernel starts
+#: (before the seal, when the submission's folder was on the module path): it plants a link among the sockets.
+EARLY_MODULE = """
+import builtins, glob, os
+try:
+    os.symlink('/etc/hostname', os.path.join(sorted(glob.glob('/tmp/expression-lab-kernel-*'))[0], 'kernel-98'))
+    builtins.EARLY = 'planted'
+except OSError as e:
+    builtins.EARLY = type(e).__name__
+raise ImportError('not the real module')
 """
 
 
@@ -416,12 +429,13 @@ def test_the_socket_folder_is_sealed_before_the_first_cell(tmp_path):
     """nbgrader reaches each socket through ``/proc/<sandbox pid>/root/…``; past that link an absolute link
     resolves on the grader's side. A cell could replace a socket with a link to any Unix socket of the grader's
     machine (``/run/…``, a classmate's kernel graded beside it) and make nbgrader reconnect there. The launcher
-    seals the folder once the kernel has made its sockets, and the kernel answers no request before: the first
-    cell can neither add, move nor unseal anything there."""
+    seals the folder once the kernel has made its sockets, and the kernel answers no request and imports nothing
+    handed in before (a ``colorama.py`` it tried to import while starting ran before the seal): the first cell can
+    neither add, move nor unseal anything there."""
     sandbox_or_skip()
     if os.geteuid() != 0:
         pytest.skip("the seal holds when grading as root (the sandbox user then does not own the folder)")
-    kernel = _Kernel(tmp_path)
+    kernel = _Kernel(tmp_path, files={"colorama.py": EARLY_MODULE, "argcomplete.py": EARLY_MODULE})
     try:
         text, reply = kernel.run(SWAP)
         fair, after = kernel.run("print('answer', 6 * 7)")
@@ -430,6 +444,7 @@ def test_the_socket_folder_is_sealed_before_the_first_cell(tmp_path):
         kernel.close()
     assert reply["status"] == "ok", f"expected the cell to end normally, found {reply['status']}: {text[-2000:]}"
     found = json.loads(next(ln[5:] for ln in text.splitlines() if ln.startswith("SWAP ")))
+    assert found["early"] != "planted", "expected no handed-in module run while the socket folder was writable"
     assert len(found["sockets"]) == 5, f"expected the kernel's 5 sockets in the folder, found {found['sockets']}"
     for attempt in ("link", "move", "chmod"):
         assert found[attempt] == "PermissionError", (
