@@ -10,16 +10,16 @@ nbgrader's own collect step (0.9.6, ``nbgrader.exchange.default.ExchangeCollect`
   it: any student could replace a classmate's submission with a later one.
 
 :class:`SafeCollect` (``c.ExchangeFactory.collect = "course.exchange.SafeCollect"`` in ``nbgrader_config.py``)
-collects only folders that are real folders owned by the student they name, copies links as links (never
-followed: the kit's intake, :func:`course.nbgrader_steps.intake`, then moves them out and flags them) and leaves
-out FIFOs, sockets and device files, saying so in the log.
+collects only folders that are real folders owned by the student they name, and copies them through folder
+descriptors, never following a link, even one swapped in while the copy runs: links are copied as links (the kit's
+intake, :func:`course.nbgrader_steps.intake`, then moves them out and flags them), FIFOs, sockets and device files
+are left out, each said in the log.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import shutil
 import stat
 
 from nbgrader.exchange.default import ExchangeCollect
@@ -52,6 +52,7 @@ class SafeCollect(ExchangeCollect):
         folders that are real folders owned by the student they name (``ExchangeCollect.init_src``, redone with that
         filter: a folder left out never hides an older, genuine one)."""
         super().init_src()
+        self._owners: dict[str, int] = {}  # each folder chosen, by the user id that owned it when chosen
         student_id = self.coursedir.student_id or "*"
         pattern = os.path.join(self.inbound_path, f"{student_id}+{self.coursedir.assignment_id}+*")
         by_student: dict[str, list[dict]] = {}
@@ -66,6 +67,7 @@ class SafeCollect(ExchangeCollect):
             if owner is None:
                 self.log.error("Not collected: %s is not a folder (a link or a file)", path)
                 continue
+            self._owners[path] = os.lstat(path).st_uid
             by_student.setdefault(record["username"], []).append(record)
         self.src_records = []
         for records in by_student.values():
@@ -76,8 +78,10 @@ class SafeCollect(ExchangeCollect):
             self.src_records.append(records[0])
 
     def do_copy(self, src, dest, log=None):
-        """nbgrader's copy (size limit, ``CourseDirectory.ignore``/``include``/``max_file_size``, group sharing), but
-        links are copied as links and FIFOs, sockets and device files are left out (each logged)."""
+        """nbgrader's copy (size limit, ``CourseDirectory.ignore``/``include``/``max_file_size``, group sharing),
+        made through folder descriptors (:meth:`_copy_folder`): no link is ever followed, even one the student swaps
+        in while the copy runs (the student owns the folder being read); links are copied as links (but for
+        ``timestamp.txt``, which nbgrader reads), FIFOs, sockets and device files left out, each logged."""
         size = self.get_size(src)
         if size > 1000 * self.coursedir.max_dir_size:
             self.log.error("Directory size is too big")
@@ -90,19 +94,19 @@ class SafeCollect(ExchangeCollect):
             max_file_size=self.coursedir.max_file_size,
             log=self.log,
         )
-
-        def ignore(directory, names):
-            left_out = set()
-            for name in names:
-                mode = os.lstat(os.path.join(directory, name)).st_mode
-                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
-                    self.log.warning(
-                        "Not collected: %s is not a regular file, folder or link", os.path.join(directory, name)
-                    )
-                    left_out.add(name)
-            return left_out | set(nbgrader_ignore(directory, [n for n in names if n not in left_out]))
-
-        shutil.copytree(src, dest, symlinks=True, ignore=ignore)
+        try:
+            top = os.open(src, _FOLDER_FLAGS)
+        except OSError as err:  # replaced by a link or a file since it was chosen
+            self.log.error("Not collected: %s changed while it was collected (%s)", src, err)
+            return
+        try:
+            owner = os.fstat(top).st_uid
+            if self._owners.get(src, owner) != owner:
+                self.log.error("Not collected: %s changed owner while it was collected", src)
+                return
+            self._copy_folder(top, src, dest, nbgrader_ignore, depth=0)
+        finally:
+            os.close(top)
         if self.coursedir.groupshared:  # as nbgrader, never through a link
             for folder, _, files in os.walk(dest):
                 for path, bits in [(folder, 0o2770)] + [(os.path.join(folder, f), 0o660) for f in files]:
@@ -112,3 +116,66 @@ class SafeCollect(ExchangeCollect):
                             os.chmod(path, (mode | bits) & (0o2777 if bits == 0o2770 else 0o777))
                         except PermissionError:
                             self.log.warning("Could not update permissions of %s to make it groupshared", path)
+
+    def _copy_folder(self, folder_fd: int, shown: str, dest: str, ignore, depth: int) -> None:
+        """Copy the folder open at ``folder_fd`` (its path ``shown``, for messages and nbgrader's ``ignore``) into
+        the new folder ``dest``: every entry opened relative to its folder's descriptor with ``O_NOFOLLOW``, so
+        a folder or file replaced by a link meanwhile is refused, never followed."""
+        os.mkdir(dest)
+        entries = {}
+        for name in sorted(os.listdir(folder_fd)):
+            try:
+                entries[name] = os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode
+            except OSError as err:
+                self.log.warning("Not collected: %s (%s)", os.path.join(shown, name), err.strerror)
+        for name, mode in list(entries.items()):
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                self.log.warning("Not collected: %s is not a regular file, folder or link", os.path.join(shown, name))
+                del entries[name]
+            elif stat.S_ISLNK(mode) and depth == 0 and name == "timestamp.txt":
+                self.log.warning("Not collected: %s is a link", os.path.join(shown, name))
+                del entries[name]
+        for name in sorted(set(entries) - set(ignore(shown, list(entries)))):
+            source, target, mode = os.path.join(shown, name), os.path.join(dest, name), entries[name]
+            try:
+                if stat.S_ISLNK(mode):  # kept as a link: the kit's intake moves it out and flags it
+                    os.symlink(os.readlink(name, dir_fd=folder_fd), target)
+                elif stat.S_ISDIR(mode):
+                    if depth + 1 > MAX_DEPTH:
+                        self.log.warning("Not collected: %s is nested deeper than %d folders", source, MAX_DEPTH)
+                        continue
+                    sub = os.open(name, _FOLDER_FLAGS, dir_fd=folder_fd)
+                    try:
+                        self._copy_folder(sub, source, target, ignore, depth + 1)
+                    finally:
+                        os.close(sub)
+                else:
+                    _copy_file(folder_fd, name, target)
+            except OSError as err:
+                self.log.warning("Not collected: %s changed while it was collected (%s)", source, err)
+
+
+#: How a folder of a submission is opened: never through a link.
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+#: Folder levels below a submission folder that are collected.
+MAX_DEPTH = 16
+
+
+def _copy_file(folder_fd: int, name: str, target: str) -> None:
+    """Copy the regular file ``name`` of the folder open at ``folder_fd`` to the new file ``target``.
+
+    Raises:
+        OSError: ``name`` is a link now (``O_NOFOLLOW``) or not a regular file (checked once open).
+    """
+    source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(source).st_mode):
+            raise OSError(f"{name}: not a regular file")
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            while chunk := os.read(source, 1 << 20):
+                os.write(out, chunk)
+        finally:
+            os.close(out)
+    finally:
+        os.close(source)

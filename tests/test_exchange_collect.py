@@ -5,20 +5,22 @@ linked to the instructor's source notebook was collected as a regular file holdi
 student's code then read while graded), stopped the whole step at a FIFO, and collected a folder named for a
 classmate with only a warning. With :class:`course.exchange.SafeCollect` in the kit's ``nbgrader_config.py``,
 the real ``nbgrader collect`` of the tiny course copies the link as a link (the kit's intake then moves it out and
-flags it), leaves the FIFO out and ignores a later folder of the student's name that another user owns.
+flags it), leaves the FIFO out and ignores a later folder of the student's name that another user owns; and a file
+or folder swapped for a link while the copy runs is refused, never followed.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import types
 
 import nbformat
 import pytest
 
 from conftest import TINY_ID, TINY_NOTEBOOK, make_tiny_course
+from course import exchange, review
 from course import nbgrader_steps as steps
-from course import review
 from course.sample_submission import fill_answers
 
 #: nbgrader's timestamps in an inbound folder's name (``nbgrader.utils.parse_utc``).
@@ -38,6 +40,7 @@ def test_collect_never_follows_a_link_or_takes_a_classmates_folder(tmp_path):
     nbformat.write(fill_answers(release, source), mine / TINY_NOTEBOOK)
     (mine / "timestamp.txt").write_text(EARLY)
     (mine / "notes.txt").symlink_to(source)  # the instructor's notebook, hidden tests and all
+    (mine / "answers").symlink_to(source.parent, target_is_directory=True)  # and the folder holding it
     os.mkfifo(mine / "pipe")
     spoof = inbound / f"{me}+{TINY_ID}+{LATE}+b2"  # a later folder in my name, owned by someone else
     spoof.mkdir()
@@ -48,7 +51,9 @@ def test_collect_never_follows_a_link_or_takes_a_classmates_folder(tmp_path):
     log = steps.nbgrader("collect", TINY_ID, root=root)
     folder = root / "grading" / "submitted" / me / TINY_ID
     found = sorted(p.name for p in folder.iterdir())
-    assert (folder / "notes.txt").is_symlink(), f"expected the link collected as a link, found {found}: {log[-1500:]}"
+    assert (folder / "notes.txt").is_symlink() and (folder / "answers").is_symlink(), (
+        f"expected the links collected as links, found {found}: {log[-1500:]}"
+    )
     assert "pipe" not in found and (folder / TINY_NOTEBOOK).is_file(), f"expected the FIFO left out, found {found}"
     if os.geteuid() == 0:
         assert "spoofed.txt" not in found and "belongs to nobody" in log, (
@@ -56,7 +61,44 @@ def test_collect_never_follows_a_link_or_takes_a_classmates_folder(tmp_path):
         )
     assert steps.intake(TINY_ID, me, root, ignore=[]) == [], "expected the submission graded"
     flags = review.summary(review.read(TINY_ID, me, root), limit=4000)
-    assert "notes.txt" in flags and not (folder / "notes.txt").exists(), (
+    assert "notes.txt" in flags and "answers" in flags and not os.path.lexists(folder / "notes.txt"), (
         f"expected the kit's intake to move the link out and flag it, found {flags!r}"
     )
     assert "BEGIN HIDDEN TESTS" not in "".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_link_swapped_in_while_the_copy_runs_is_never_followed(tmp_path):
+    """The student owns the folder being collected and can swap a file or a subfolder for a link between the
+    moment the copy looks at it and the moment it reads it (a loop of renames wins that race): ``shutil.copytree``
+    then read the link's target with the instructor's rights. Here the swap happens exactly in that gap (in the
+    ``ignore`` call, between the listing and the reads)."""
+    secret = tmp_path / "solutions"
+    secret.mkdir()
+    (secret / "hidden.txt").write_text("### BEGIN HIDDEN TESTS")
+    src = tmp_path / "inbound" / "me+tiny+x"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "a.txt").write_text("mine")
+    (src / "f.txt").write_text("mine")
+
+    def swap(shown, names):
+        if shown == str(src):
+            (src / "sub").rename(src / "sub.old")
+            (src / "sub").symlink_to(secret, target_is_directory=True)
+            (src / "f.txt").unlink()
+            (src / "f.txt").symlink_to(secret / "hidden.txt")
+        return []
+
+    said = []
+    collector = types.SimpleNamespace(log=types.SimpleNamespace(warning=lambda *args: said.append(args[0] % args[1:])))
+    collector._copy_folder = lambda *args: exchange.SafeCollect._copy_folder(collector, *args)
+    dest = tmp_path / "submitted"
+    folder = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        exchange.SafeCollect._copy_folder(collector, folder, str(src), str(dest), swap, 0)
+    finally:
+        os.close(folder)
+    copied = {str(p.relative_to(dest)): p.read_text() for p in dest.rglob("*") if p.is_file() and not p.is_symlink()}
+    assert not any("HIDDEN" in text for text in copied.values()), f"expected no link followed, found {copied}"
+    assert len([s for s in said if "changed while it was collected" in s]) == 2, (
+        f"expected both swapped entries refused and said, found {said}"
+    )
