@@ -27,7 +27,8 @@ applies):
    ``In``, ``_ih`` and the history database) and the guard then drops its source from ``linecache`` and its
    outputs from IPython's output history, so that a later cell cannot print them.
 4. **Output cap**: at most :attr:`GuardedExecute.max_cell_output_bytes` of outputs are kept per cell and
-   :attr:`GuardedExecute.max_notebook_output_bytes` per notebook, counted while the messages arrive (what is cut
+   :attr:`GuardedExecute.max_notebook_output_bytes` per notebook, of which at most
+   :attr:`GuardedExecute.max_notebook_stream_bytes` printed text, counted while the messages arrive (what is cut
    is never stored); a cell that was cut gets a note saying how much. Errors and a cell's result are always kept
    (shortened), and a cell's first stderr output keeps its first bytes, so that no cut changes a score. The kernel
    side also caps each cell's stdout and stderr at the source.
@@ -172,6 +173,11 @@ class GuardedExecute(Execute):
     max_notebook_output_bytes = Integer(
         20 * MIB, help="Bytes of outputs kept for one notebook; later outputs are cut while they arrive."
     ).tag(config=True)
+    max_notebook_stream_bytes = Integer(
+        2 * MIB,
+        help="Bytes of printed text (stdout and stderr) kept for one notebook, within its outputs: the formgrader "
+        "renders printed text at about 7 s per MiB each time the autograded notebook is opened.",
+    ).tag(config=True)
     max_widget_bytes = Integer(
         64 * MIB,
         help="Bytes of widget messages (comm) kept for one notebook, apart from outputs: the kit's "
@@ -189,7 +195,7 @@ class GuardedExecute(Execute):
         self._installed = self._guard_ok = False
         self._guard_seconds: dict[str, float] = {}
         self._guard_flags: list[str] = []
-        self._kept = {"notebook": 0, "widgets": 0}
+        self._kept = {"notebook": 0, "widgets": 0, "stream": 0}
         self._widgets_cut: dict[int, int] = {}
         self._cut: dict[int, int] = {}
         self._stderr_kept: set[int] = set()
@@ -444,6 +450,8 @@ class GuardedExecute(Execute):
         kept = self._kept.setdefault(cell_index, 0)
         room = max(0, min(self.max_cell_output_bytes - kept, self.max_notebook_output_bytes - self._kept["notebook"]))
         kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            room = min(room, max(0, self.max_notebook_stream_bytes - self._kept["stream"]))
         if kind == "stream" and content.get("name") == "stderr" and cell_index not in self._stderr_kept:
             room = max(room, min(size, KEPT_WHEN_CUT))
             self._stderr_kept.add(cell_index)
@@ -472,6 +480,8 @@ class GuardedExecute(Execute):
         self._cut[cell_index] = self._cut.get(cell_index, 0) + max(0, size - keep)
         self._kept[cell_index] = kept + keep
         self._kept["notebook"] += keep
+        if kind == "stream":
+            self._kept["stream"] += keep
         return True
 
     def _note_cut(self, cell, index: int) -> None:

@@ -67,7 +67,7 @@ from course import model_scoring as ms
 from course import nbgrader_steps as steps
 from course.autograde import prepare_data
 from course.feedback import NOTE, HiddenMaterial, hidden_regions, without_hidden_regions
-from course.guarded_execute import guard_plan, instrument
+from course.guarded_execute import KEPT_WHEN_CUT, GuardedExecute, guard_plan, instrument
 from course.notebook_cells import cell_by_grade_id, cells_by_grade_id, sources_by_grade_id
 from course.sample_submission import fill_answers
 from course.static_scan import scan_notebook, scan_source, student_cells
@@ -1193,6 +1193,14 @@ def test_an_output_flood_is_cut_while_it_arrives(tampered):
     size = path.stat().st_size
     assert size < 12 * 2**20, f"{tampered['route']}: expected an autograded notebook under 12 MiB, found {size:,} bytes"
     nb = nbformat.read(path, as_version=4)
+    # printed text the formgrader renders (about 7 s per MiB) each time the notebook is opened: the notebook's cap,
+    # plus the first bytes of a cell's stderr, which decide its score
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    printed = sum(len(o.get("text", "")) for c in code_cells for o in c.outputs if o.output_type == "stream")
+    cap = GuardedExecute.class_traits()["max_notebook_stream_bytes"].default_value
+    assert printed <= cap + KEPT_WHEN_CUT * len(code_cells), (
+        f"{tampered['route']}: expected at most {cap:,} bytes of printed text kept, found {printed:,}"
+    )
     for grade_id in ("double", "triple"):
         notes = [
             o.data["text/plain"] for o in cell_by_grade_id(nb, grade_id).outputs if o.output_type == "display_data"
