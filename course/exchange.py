@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import stat
 
 from nbgrader.exchange.default import ExchangeCollect
@@ -77,6 +78,21 @@ class SafeCollect(ExchangeCollect):
                 records = before or records
             self.src_records.append(records[0])
 
+    def copy_files(self):
+        """nbgrader's copy of the chosen submissions, one at a time: one the copy fails on (nested a thousand folders
+        deep, past nbgrader's size limit, removed meanwhile) is left out and said in the log, and the others are
+        collected (nbgrader's own step stopped at the first failure)."""
+        records = list(self.src_records)
+        try:
+            for record in records or [None]:
+                self.src_records = [record] if record else []
+                try:
+                    super().copy_files()
+                except Exception as err:  # noqa: BLE001 - one student's folder never stops the class's collect
+                    self.log.error("Not collected: %s (%s: %s)", record["filename"], type(err).__name__, err)
+        finally:
+            self.src_records = records
+
     def do_copy(self, src, dest, log=None):
         """nbgrader's copy (size limit, ``CourseDirectory.ignore``/``include``/``max_file_size``, group sharing),
         made through folder descriptors (:meth:`_copy_folder`): no link is ever followed, even one the student swaps
@@ -105,6 +121,10 @@ class SafeCollect(ExchangeCollect):
                 self.log.error("Not collected: %s changed owner while it was collected", src)
                 return
             self._copy_folder(top, src, dest, nbgrader_ignore, depth=0)
+        except BaseException:
+            if os.path.isdir(dest) and not os.path.islink(dest):  # never half a submission graded
+                shutil.rmtree(dest)
+            raise
         finally:
             os.close(top)
         if self.coursedir.groupshared:  # as nbgrader, never through a link

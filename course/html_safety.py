@@ -195,8 +195,9 @@ _START_TAG = re.compile(r"<[A-Za-z](?:[^>\"']|\"[^\"]*\"|'[^']*')*")
 #: html5lib takes time quadratic in a tag's attributes (20,000 take 17 s): a tag with more is shown as text
 MAX_ATTRIBUTES = 256
 _PLAIN_WORD = re.compile(r"[\w-]{1,64}")
-#: a start or end tag, up to its first ``>`` outside quotes (group 1: ``/`` of an end tag, group 2: the name)
-_TAG_EDGE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)(?:[^>\"']|\"[^\"]*\"|'[^']*')*")
+#: the start of a start or end tag (group 1: ``/`` of an end tag, group 2: the name); one inside an attribute's
+#: value counts too, which errs towards text
+_TAG_EDGE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
 #: Elements with no end tag: they never nest.
 VOID_ELEMENTS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 #: html5lib takes time faster than quadratic in how deep elements nest (``<div>`` 100,000 times: 34 s; pandas
@@ -207,12 +208,16 @@ MAX_NESTING = 128
 FORMATTING_ELEMENTS = frozenset("a b big code em font i nobr s small strike strong tt u".split())
 #: Formatting elements left open (``<p><b>x</p>`` 50,000 times: 183 s in html5lib): one past this is shown as text.
 MAX_OPEN_FORMATTING = 32
-#: Characters of HTML cleaned as HTML; a longer fragment is shown as text. html5lib walks a tree in time quadratic
-#: in an element's children (``<p><b>x</b></p>`` 20,000 times, 320,000 characters: 16 s), so no cap on nesting
-#: alone bounds it; a pandas table of 60 rows and 20 columns is about 40,000.
-MAX_CLEANED_CHARS = 65_536
+#: Characters of HTML cleaned as HTML, and start tags in it; a fragment with more is shown as text. html5lib walks a
+#: tree in time quadratic in an element's children (``<p><b>x</b></p>`` 20,000 times: 16 s), so no cap on nesting
+#: alone bounds it; a pandas table of 60 rows and 20 columns is about 40,000 characters and 1,300 start tags (97,000
+#: characters styled with ``df.style``).
+MAX_CLEANED_CHARS = 262_144
+MAX_START_TAGS = 4_000
+#: Where an HTML start tag may begin (html5lib's tokenizer: ``<`` and a letter).
+_START = re.compile(r"<[A-Za-z]")
 #: Put before an HTML fragment too long to clean, shown as text (``{}``: its length).
-TOO_LONG_HTML_NOTE = "<p>[HTML of {:,} characters, too long to show safely: its text follows as it was written]</p>"
+TOO_LONG_HTML_NOTE = "<p>[HTML of {:,} characters, too large to show safely: its text follows as it was written]</p>"
 #: What :func:`clean_html` makes of a fragment too long to clean (alone, or as :func:`as_markdown_block` renders
 #: it): no ``<`` but the kit's own tags, so it is shown as it is when cleaned again (rendering an autograded notebook).
 _SHOWN_AS_TEXT = re.compile(
@@ -296,24 +301,26 @@ def _defuse_huge_tags(text: str) -> str:
 
 def _defuse_deep_nesting(text: str) -> str:
     """``text`` with the ``<`` escaped of every start tag past :data:`MAX_NESTING` open elements, or of a formatting
-    element past :data:`MAX_OPEN_FORMATTING` open ones (linear time; an element a browser would close by itself,
-    ``<p>`` after ``<p>``, counts as open: that errs towards text)."""
-    parts, pos, depth, formatting = [], 0, 0, {}
+    element past :data:`MAX_OPEN_FORMATTING` open ones (linear time). An end tag closes the innermost open element
+    of its name and those inside it, a stray one nothing; a ``/`` before ``>`` closes nothing (HTML ignores it);
+    an element a browser would close by itself (``<p>`` after ``<p>``) counts as open: that errs towards text."""
+    parts, pos, open_names, formatting = [], 0, [], {}
     for match in _TAG_EDGE.finditer(text):
         name = match.group(2).lower()
         if match.group(1):
-            depth = max(0, depth - 1)
+            if name in open_names:
+                del open_names[len(open_names) - 1 - open_names[::-1].index(name) :]
             if formatting.get(name):
                 formatting[name] -= 1
             continue
-        if name in VOID_ELEMENTS or match.group(0).endswith("/"):
+        if name in VOID_ELEMENTS:
             continue
         is_formatting = name in FORMATTING_ELEMENTS
-        if depth >= MAX_NESTING or (is_formatting and sum(formatting.values()) >= MAX_OPEN_FORMATTING):
+        if len(open_names) >= MAX_NESTING or (is_formatting and sum(formatting.values()) >= MAX_OPEN_FORMATTING):
             parts += [text[pos : match.start()], "&lt;"]
             pos = match.start() + 1
             continue
-        depth += 1
+        open_names.append(name)
         if is_formatting:
             formatting[name] = formatting.get(name, 0) + 1
     parts.append(text[pos:])
@@ -324,13 +331,14 @@ def clean_html(text: Any) -> str:
     """``text`` (HTML; ``bytes`` are read as UTF-8, anything else as ``str(text)``) with only the allowlisted
     markup of the module docstring left: no script, event handler, ``javascript:`` URL, frame, object, form or
     style block survives, whatever the browser's parsing quirks (bleach parses as a browser does, html5lib).
-    Text over :data:`MAX_CLEANED_CHARS` characters is shown as text (escaped, after a note), never parsed.
+    Text over :data:`MAX_CLEANED_CHARS` characters or :data:`MAX_START_TAGS` start tags is shown as text (escaped,
+    after a note), never parsed.
 
     Also a Jinja filter: ``c.HTMLExporter.filters = {"clean_html": clean_html}`` makes nbconvert's
     ``sanitize_html`` use it.
     """
     text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-    if len(text) > MAX_CLEANED_CHARS:
+    if len(text) > MAX_CLEANED_CHARS or len(_START.findall(text)) > MAX_START_TAGS:
         if _SHOWN_AS_TEXT.fullmatch(text):  # cleaned before, and nothing but text since
             return text
         return TOO_LONG_HTML_NOTE.format(len(text)) + f"<pre>{html.escape(text)}</pre>"

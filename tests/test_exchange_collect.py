@@ -12,6 +12,7 @@ or folder swapped for a link while the copy runs is refused, never followed.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import types
 
@@ -102,3 +103,34 @@ def test_a_link_swapped_in_while_the_copy_runs_is_never_followed(tmp_path):
     assert len([s for s in said if "changed while it was collected" in s]) == 2, (
         f"expected both swapped entries refused and said, found {said}"
     )
+
+
+def test_one_submission_the_copy_fails_on_never_stops_the_collect(tmp_path, caplog):
+    """A folder nested a thousand deep raised ``RecursionError`` out of nbgrader's size check and stopped the whole
+    collect step; now that submission is left out (and said) and the others are collected."""
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    inbound = tmp_path / "inbound"
+    records = []
+    for student in ("alice", "bob"):
+        name = f"{student}+{TINY_ID}+{EARLY}+r"
+        (inbound / name).mkdir(parents=True)
+        records.append({"username": student, "filename": name, "timestamp": None})
+    coursedir = CourseDirectory(root=str(tmp_path), course_id="expression-lab", assignment_id=TINY_ID)
+    collector = exchange.SafeCollect(coursedir=coursedir, authenticator=Authenticator(), check_owner=False)
+    collector.inbound_path, collector.src_records = str(inbound), records
+    collector.log = logging.getLogger("expression-lab-test-collect")
+
+    def do_copy(src, dest, log=None):
+        if "alice" in src:
+            raise RecursionError("maximum recursion depth exceeded")
+        os.makedirs(dest)
+
+    collector.do_copy = do_copy
+    with caplog.at_level(logging.ERROR, logger="expression-lab-test-collect"):
+        collector.copy_files()
+    said = [r.getMessage() for r in caplog.records]
+    submitted = sorted(p.parent.name for p in tmp_path.glob(f"submitted/*/{TINY_ID}"))
+    assert submitted == ["bob"], f"expected bob collected though alice's copy failed, found {submitted}"
+    assert any("alice" in s and "RecursionError" in s for s in said), f"expected alice's failure said, found {said}"

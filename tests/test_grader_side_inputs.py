@@ -200,25 +200,32 @@ def test_html_too_long_to_clean_is_shown_as_text():
     to clean, once per rendering of the cell. Past :data:`course.html_safety.MAX_CLEANED_CHARS` the fragment is text."""
     fragment = "<p><b>x</b></p>" * (html_safety.MAX_CLEANED_CHARS // 15 + 1)
     shown = html_safety.clean_html(fragment)
-    assert "<b>" not in shown and "&lt;p&gt;&lt;b&gt;x&lt;/b&gt;&lt;/p&gt;" in shown and "too long to show" in shown, (
+    assert "<b>" not in shown and "&lt;p&gt;&lt;b&gt;x&lt;/b&gt;&lt;/p&gt;" in shown and "too large to show" in shown, (
         f"expected the fragment shown as escaped text after a note, found {shown[:300]!r}"
     )
     assert html_safety.clean_html(shown) == shown, "expected it shown the same when cleaned again (at each rendering)"
     tampered = shown.replace("</pre>", "<script>alert(1)</script></pre>")
     assert "<script" not in html_safety.clean_html(tampered), "expected markup added to it escaped again"
     assert html_safety.clean_html("<p><b>x</b></p>" * 100) == "<p><b>x</b></p>" * 100, "expected short HTML kept"
+    many = "<p>x</p>" * (html_safety.MAX_START_TAGS + 1)  # short, but past the start tags cleaned as HTML
+    assert "<p>x</p>" not in html_safety.clean_html(many), "expected a fragment of too many start tags shown as text"
 
 
 @pytest.mark.parametrize(
     ("fragment", "tag", "kept"),
-    [("<div>" * 1000, "div", html_safety.MAX_NESTING), ("<p><b>x</p>" * 200, "b", html_safety.MAX_OPEN_FORMATTING)],
-    ids=["nested-1000-deep", "formatting-left-open"],
+    [
+        ("<div>" * 1000, "div", html_safety.MAX_NESTING),
+        ("<div></p>" * 1000, "div", html_safety.MAX_NESTING),  # a stray end tag closes nothing
+        ("<div/>" * 1000, "div", html_safety.MAX_NESTING),  # HTML ignores the / of a non-void element
+        ("<p><b>x</p>" * 200, "b", html_safety.MAX_OPEN_FORMATTING),
+    ],
+    ids=["nested-1000-deep", "stray-end-tags", "self-closing-div", "formatting-left-open"],
 )
 def test_html_nested_past_its_limits_is_shown_as_text(fragment, tag, kept):
     """html5lib takes time faster than quadratic in how deep elements nest (``<div>`` 100,000 times: 34 s) and in
     the formatting elements left open (``<p><b>x</p>`` 50,000 times: 183 s)."""
     shown = html_safety.clean_html(fragment)
-    escaped = shown.count(f"&lt;{tag}&gt;")
+    escaped = shown.count(f"&lt;{tag}&gt;") + shown.count(f"&lt;{tag}/&gt;")
     assert escaped >= fragment.count(f"<{tag}>") - kept, (
         f"expected the <{tag}> tags past the first {kept} shown as text, found {escaped} escaped: {shown[:300]!r}"
     )
