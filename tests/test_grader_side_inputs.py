@@ -1,8 +1,8 @@
 """What a submission hands the grader's own processes (outside the sandbox) cannot stop a class's grading, stall its
 feedback or write to the instructor's terminal.
 
-Each case is an attack a red-team review ran through ``python -m course autograde`` / ``python -m course
-feedback``; here the grader-side function that failed meets the attacker's input directly:
+Each case is an attack that worked through ``python -m course autograde`` / ``python -m course feedback`` before
+its fix; here the grader-side function that failed meets the attacker's input directly:
 
 - a run record nested 100,000 deep, or holding an integer of 5,000 digits, raised ``RecursionError`` /
   ``ValueError`` out of ps1's separate scoring and ended the whole batch (no summary written, the attacker neither
