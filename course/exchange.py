@@ -18,6 +18,7 @@ are left out, each said in the log.
 
 from __future__ import annotations
 
+import datetime
 import glob
 import os
 import shutil
@@ -32,11 +33,8 @@ except ImportError:  # Windows, where nbgrader's exchange does not run
     pwd = None
 
 
-def owner_name(path: str) -> str | None:
-    """The user name owning ``path`` itself (a link is not followed); None when it is not a real folder."""
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        return None
+def owner_name(info: os.stat_result) -> str:
+    """The user name owning a file (its ``lstat``); "" where user names are unknown (Windows)."""
     if pwd is None:
         return ""
     try:
@@ -45,8 +43,21 @@ def owner_name(path: str) -> str | None:
         return f"uid {info.st_uid}"
 
 
+#: The student of an inbound folder whose name nbgrader cannot read (``<student>+<assignment>+<time>``).
+_UNREADABLE = "\0unreadable"
+
+
 class SafeCollect(ExchangeCollect):
     """nbgrader's collect step with the two checks of the module docstring."""
+
+    def _path_to_record(self, path):
+        """nbgrader's reading of an inbound folder's name; a name it cannot read (``alice+ps1+not-a-time``) stopped
+        the whole collect step, and is now left out (said in the log)."""
+        try:
+            return super()._path_to_record(path)
+        except Exception as err:  # noqa: BLE001 - ExchangeError or ValueError: one folder never stops the class
+            self.log.error("Not collected: %s is not named <student>+<assignment>+<time> (%s)", path, err)
+            return {"username": _UNREADABLE, "filename": os.path.basename(path), "timestamp": datetime.datetime.min}
 
     def init_src(self):
         """nbgrader's choice of the newest submission of each student (before the due date when asked), among the
@@ -59,16 +70,23 @@ class SafeCollect(ExchangeCollect):
         by_student: dict[str, list[dict]] = {}
         for path in glob.glob(pattern):
             record = self._path_to_record(path)
-            owner = owner_name(path)
-            if self.check_owner and owner is not None and owner not in ("", record["username"]):
+            try:
+                info = os.lstat(path)
+            except OSError as err:  # removed since nbgrader listed it
+                self.log.error("Not collected: %s (%s)", path, err.strerror)
+                continue
+            if record["username"] == _UNREADABLE:
+                continue
+            if not stat.S_ISDIR(info.st_mode):
+                self.log.error("Not collected: %s is not a folder (a link or a file)", path)
+                continue
+            owner = owner_name(info)
+            if self.check_owner and owner not in ("", record["username"]):
                 self.log.error(
                     "Not collected: %s claims to be submitted by %s but belongs to %s", path, record["username"], owner
                 )
                 continue
-            if owner is None:
-                self.log.error("Not collected: %s is not a folder (a link or a file)", path)
-                continue
-            self._owners[path] = os.lstat(path).st_uid
+            self._owners[path] = info.st_uid
             by_student.setdefault(record["username"], []).append(record)
         self.src_records = []
         for records in by_student.values():
@@ -89,7 +107,8 @@ class SafeCollect(ExchangeCollect):
                 try:
                     super().copy_files()
                 except Exception as err:  # noqa: BLE001 - one student's folder never stops the class's collect
-                    self.log.error("Not collected: %s (%s: %s)", record["filename"], type(err).__name__, err)
+                    where = record["filename"] if record else self.inbound_path
+                    self.log.error("Not collected: %s (%s: %s)", where, type(err).__name__, err)
         finally:
             self.src_records = records
 

@@ -5,8 +5,9 @@ linked to the instructor's source notebook was collected as a regular file holdi
 student's code then read while graded), stopped the whole step at a FIFO, and collected a folder named for a
 classmate with only a warning. With :class:`course.exchange.SafeCollect` in the kit's ``nbgrader_config.py``,
 the real ``nbgrader collect`` of the tiny course copies the link as a link (the kit's intake then moves it out and
-flags it), leaves the FIFO out and ignores a later folder of the student's name that another user owns; and a file
-or folder swapped for a link while the copy runs is refused, never followed.
+flags it), leaves the FIFO out, ignores a later folder of the student's name that another user owns and a folder
+whose name it cannot read (each of which stopped or misled nbgrader's step); a file or folder swapped for a link
+while the copy runs is refused, never followed.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def test_collect_never_follows_a_link_or_takes_a_classmates_folder(tmp_path):
     (spoof / "timestamp.txt").write_text(LATE)
     if os.geteuid() == 0:
         os.chown(spoof, 65534, 65534)
+    (inbound / f"{me}+{TINY_ID}+not-a-time").mkdir()  # a name nbgrader cannot read stopped the whole step
     log = steps.nbgrader("collect", TINY_ID, root=root)
     folder = root / "grading" / "submitted" / me / TINY_ID
     found = sorted(p.name for p in folder.iterdir())
@@ -56,6 +58,7 @@ def test_collect_never_follows_a_link_or_takes_a_classmates_folder(tmp_path):
         f"expected the links collected as links, found {found}: {log[-1500:]}"
     )
     assert "pipe" not in found and (folder / TINY_NOTEBOOK).is_file(), f"expected the FIFO left out, found {found}"
+    assert "is not named <student>+<assignment>+<time>" in log, f"expected the unreadable name said: {log[-1500:]}"
     if os.geteuid() == 0:
         assert "spoofed.txt" not in found and "belongs to nobody" in log, (
             f"expected the folder another user owns not collected (and said), found {found}: {log[-1500:]}"

@@ -196,6 +196,8 @@ def test_a_cell_past_its_time_is_interrupted_and_the_kernel_lives_on(kernel):
         f"expected the cell interrupted, found {reply['content']}"
     )
     text, after = kernel.run("print('still', 40 + 2)")
+    if after["status"] == "aborted":  # ipykernel aborts what arrives while it is still clearing the interrupted cell
+        text, after = kernel.run("print('still', 40 + 2)")
     assert after["status"] == "ok" and "still 42" in text, f"expected the kernel alive after, found {text!r}"
 
 
