@@ -27,6 +27,8 @@ import stat
 from nbgrader.exchange.default import ExchangeCollect
 from nbgrader.utils import ignore_patterns
 
+from .submission_files import copy_file_no_follow
+
 try:
     import pwd
 except ImportError:  # Windows, where nbgrader's exchange does not run
@@ -189,7 +191,7 @@ class SafeCollect(ExchangeCollect):
                     finally:
                         os.close(sub)
                 else:
-                    _copy_file(folder_fd, name, target)
+                    copy_file_no_follow(name, target, dir_fd=folder_fd)
             except OSError as err:
                 self.log.warning("Not collected: %s changed while it was collected (%s)", source, err)
 
@@ -198,23 +200,3 @@ class SafeCollect(ExchangeCollect):
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 #: Folder levels below a submission folder that are collected.
 MAX_DEPTH = 16
-
-
-def _copy_file(folder_fd: int, name: str, target: str) -> None:
-    """Copy the regular file ``name`` of the folder open at ``folder_fd`` to the new file ``target``.
-
-    Raises:
-        OSError: ``name`` is a link now (``O_NOFOLLOW``) or not a regular file (checked once open).
-    """
-    source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
-    try:
-        if not stat.S_ISREG(os.fstat(source).st_mode):
-            raise OSError(f"{name}: not a regular file")
-        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        try:
-            while chunk := os.read(source, 1 << 20):
-                os.write(out, chunk)
-        finally:
-            os.close(out)
-    finally:
-        os.close(source)

@@ -319,10 +319,15 @@ def copy_regular_files(
     return left_out
 
 
-def copy_file_no_follow(src: Path, dst: Path) -> None:
+def copy_file_no_follow(src: Path | str, dst: Path | str, *, dir_fd: int | None = None) -> None:
     """Copy one regular file's bytes: opened with ``O_NOFOLLOW`` (a link swapped in meanwhile is refused) and
-    checked to be a regular file after opening; the copy is a new file (an existing ``dst`` is replaced)."""
-    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    checked to be a regular file after opening; the copy is a new file (an existing ``dst`` is replaced).
+    ``dir_fd``: ``src`` is a name in the folder open at that descriptor.
+
+    Raises:
+        OSError: ``src`` is a link (``O_NOFOLLOW``) or not a regular file once open.
+    """
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=dir_fd)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(f"{src}: not a regular file")
