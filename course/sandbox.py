@@ -19,10 +19,11 @@ ipykernel's launcher (``python -P -c KERNEL_BOOT -f {connection_file}``, :data:`
   file systems too;
 - no folder of the grader's disk is writable inside: the kernel's socket folder (``/tmp/expression-lab-kernel-*``)
   is, inside, a private memory file system of :data:`SOCKET_DIR_SIZE` bytes in which the kernel creates its
-  Unix sockets; nbgrader reaches them through links the launcher puts in the real folder
-  (``kernel-<port>`` → ``/proc/<sandbox pid>/root/<folder>/kernel-<port>``); once they exist, the launcher seals
-  that folder (read-only for the sandbox user: no student code runs before, :func:`_seal_socket_dir`), so no
-  socket can be replaced by a link that nbgrader, reconnecting, would follow on the grader's side;
+  Unix sockets; once they exist, and before any student code runs, the launcher opens a descriptor of each
+  (``O_PATH``) and seals that folder (read-only for the sandbox user, :func:`_seal_socket_dir`); nbgrader
+  connects through links the launcher puts in the real folder, ``kernel-<port>`` → ``/proc/<launcher pid>/fd/<n>``,
+  which reach the socket the descriptor was opened on: a socket later replaced by a link (which would resolve on
+  the grader's side) is never met, whether or not the kernel can undo the seal;
 - nothing else exists inside: not ``solutions/`` (hidden tests), not ``grading/`` (gradebook, other students),
   not the home folder;
 - new network, PID, IPC and UTS namespaces: no network at all (nbgrader talks to the kernel over Unix sockets
@@ -479,9 +480,9 @@ def launch_kernel(connection_file: str, extra: list[str]) -> int:
 
     The socket folder itself (nbgrader's ``c.KernelManager.ip`` folder) is not bound either: inside, a private
     memory file system of :data:`SOCKET_DIR_SIZE` bytes stands at its path, where the kernel creates its Unix
-    sockets; this process stays beside bubblewrap (:func:`_supervise`), seals that folder inside once the sockets
-    exist (:func:`_seal_socket_dir`), then puts into the real folder one link per socket, ``kernel-<port>`` →
-    ``/proc/<sandbox pid>/root/<folder>/kernel-<port>``, through which nbgrader connects. Nothing the sandbox
+    sockets; this process stays beside bubblewrap (:func:`_supervise`), pins the sockets and seals that folder
+    inside once they exist (:func:`_seal_socket_dir`), then puts into the real folder one link per socket,
+    ``kernel-<port>`` → ``/proc/<this pid>/fd/<n>``, through which nbgrader connects. Nothing the sandbox
     writes reaches the grader's disk but run records: handed out over a pipe and written here, within caps, into
     an outbox beside the sockets (:func:`receive_run_records`, :func:`collect_run_records`).
 
@@ -595,12 +596,13 @@ def _read_sandbox_pid(fd: int) -> int | None:
     return None
 
 
-def _link_sockets(socket_dir: Path, names: set[str], pid: int) -> dict[Path, str]:
-    """Put one link per socket name into the grader's ``socket_dir``, to the socket the sandboxed kernel creates in
-    its own memory file system at the same path (a stale link of an earlier kernel is replaced); return them."""
+def _link_sockets(socket_dir: Path, pinned: dict[str, int]) -> dict[Path, str]:
+    """Put one link per socket into the grader's ``socket_dir``, to this process's descriptor of that socket
+    (``kernel-<port>`` → ``/proc/<this pid>/fd/<n>``, :func:`_seal_socket_dir`; a stale link of an earlier kernel is
+    replaced); return them."""
     links = {}
-    for name in sorted(names):
-        link, target = socket_dir / name, f"/proc/{pid}/root{socket_dir}/{name}"
+    for name, fd in sorted(pinned.items()):
+        link, target = socket_dir / name, f"/proc/{os.getpid()}/fd/{fd}"
         tmp = socket_dir / f".{name}.{os.getpid()}"
         try:
             os.symlink(target, tmp)
@@ -611,16 +613,20 @@ def _link_sockets(socket_dir: Path, names: set[str], pid: int) -> dict[Path, str
     return links
 
 
-def _seal_socket_dir(socket_dir: Path, names: set[str], pid: int, timeout: float = SEAL_TIMEOUT) -> bool:
-    """Once the sandboxed kernel has made its sockets (``names``) in its socket folder, make that folder (a
-    memory file system inside the sandbox, reached at ``/proc/<pid>/root<socket_dir>``) read-only for the
-    sandbox user, and check again that each name is a socket; return whether it was sealed so. The kernel
-    answers no request, and no student code runs, before (:data:`KERNEL_BOOT`).
+def _seal_socket_dir(
+    socket_dir: Path, names: set[str], pid: int, timeout: float = SEAL_TIMEOUT
+) -> dict[str, int] | None:
+    """Once the sandboxed kernel has made its sockets (``names``) in its socket folder (a memory file system inside
+    the sandbox, reached at ``/proc/<pid>/root<socket_dir>``), pin each socket (a descriptor opened with
+    ``O_PATH | O_NOFOLLOW``, checked to be a socket) and then make that folder read-only for the sandbox user;
+    return the descriptors by name, or None when the sockets cannot be pinned and sealed so. The kernel answers no
+    request, and no student code runs, before (:data:`KERNEL_BOOT`).
 
-    Sealed, student code can neither add a file there nor replace a socket with a link: nbgrader reaches each
-    socket through ``/proc/<pid>/root``, past which an absolute link resolves on the grader's side, so a socket
-    replaced by a link to ``/run/…`` or to a classmate's kernel made nbgrader reconnect there. Grading as root,
-    the folder belongs to root and the seal holds; grading as yourself, the kernel owns it and could undo it.
+    nbgrader connects through ``/proc/<this pid>/fd/<n>`` (:func:`_link_sockets`): connecting to a Unix socket
+    through a descriptor reaches the socket it was opened on, whatever stands at its name later, so a socket
+    replaced by a link (past ``/proc/<pid>/root`` an absolute link resolves on the grader's side: ``/run/…``, a
+    classmate's kernel) is never met, even where the kernel could undo the seal (grading as yourself, the kernel
+    owns the folder). Sealed (grading as root), student code can add nothing there either.
     """
     import stat
     import time
@@ -630,27 +636,43 @@ def _seal_socket_dir(socket_dir: Path, names: set[str], pid: int, timeout: float
     def all_sockets() -> bool:
         return all(stat.S_ISSOCK(os.lstat(inside / name).st_mode) for name in names)
 
+    def pin() -> dict[str, int]:
+        pinned: dict[str, int] = {}
+        try:
+            for name in sorted(names):
+                pinned[name] = os.open(inside / name, os.O_PATH | os.O_NOFOLLOW)
+                if not stat.S_ISSOCK(os.fstat(pinned[name]).st_mode):
+                    raise OSError(f"{name} is no longer a socket")
+        except OSError:
+            for fd in pinned.values():
+                os.close(fd)
+            raise
+        return pinned
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
         try:
             if all_sockets():
-                os.chmod(inside, 0o555)
-                if all_sockets():
-                    return True
-                print("expression-lab sandbox: a socket of the kernel was replaced before the seal", file=sys.stderr)
-                return False
+                pinned = pin()
+                try:
+                    os.chmod(inside, 0o555)
+                except OSError:
+                    for fd in pinned.values():
+                        os.close(fd)
+                    raise
+                return pinned
         except FileNotFoundError:
             pass
         except OSError as err:
-            print(f"expression-lab sandbox: cannot seal the socket folder: {err}", file=sys.stderr)
-            return False
+            print(f"expression-lab sandbox: cannot pin and seal the kernel's sockets: {err}", file=sys.stderr)
+            return None
         time.sleep(0.01)
     print("expression-lab sandbox: the kernel made no sockets; its socket folder stays unsealed", file=sys.stderr)
-    return False
+    return None
 
 
 def _supervise(args: list[str], socket_dir: Path, socket_names: set[str], outbox: Path) -> int:
-    """Start bubblewrap (``args``), seal the kernel's socket folder inside once its sockets exist
+    """Start bubblewrap (``args``), pin the kernel's sockets and seal their folder inside once they exist
     (:func:`_seal_socket_dir`; the sandbox is killed when that fails) and only then link the sockets into
     ``socket_dir``, write the run records it hands out into ``outbox`` until the sandbox ends, and return its
     exit status (128 + N when a signal N ended it). This process is the kernel nbgrader started: it ends with the
@@ -665,11 +687,14 @@ def _supervise(args: list[str], socket_dir: Path, socket_names: set[str], outbox
         os.close(fd)
     forwarders = [_forward_capped(r, w) for r, w in ((out_r, 1), (err_r, 2))]
     links: dict[Path, str] = {}
+    pinned: dict[str, int] = {}
     try:
         sandbox_pid = _read_sandbox_pid(info_r)
-        # nbgrader gets its links only to a sealed folder of sockets; a kernel whose folder cannot be sealed ends
-        if sandbox_pid and _seal_socket_dir(socket_dir, socket_names, sandbox_pid):
-            links = _link_sockets(socket_dir, socket_names, sandbox_pid)
+        # nbgrader gets its links only to pinned sockets in a sealed folder; a kernel whose sockets cannot be
+        # pinned and sealed ends
+        pinned = (_seal_socket_dir(socket_dir, socket_names, sandbox_pid) if sandbox_pid else None) or {}
+        if pinned:
+            links = _link_sockets(socket_dir, pinned)
         else:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
@@ -679,6 +704,8 @@ def _supervise(args: list[str], socket_dir: Path, socket_names: set[str], outbox
             with contextlib.suppress(OSError):
                 os.close(fd)
         _, status = os.waitpid(pid, 0)
+        for fd in pinned.values():
+            os.close(fd)
         for forwarder in forwarders:
             forwarder.join(timeout=5)
     for link, target in links.items():

@@ -12,7 +12,9 @@ the launcher puts in the real folder, and the run records come back over a pipe 
   files: the writes are refused (sealed) or stop at the cap, and the grader's folder holds none of it; a fair cell
   still runs after;
 - its first cell can neither plant a link named like a socket, move a socket nor unseal the folder (a link there,
-  met past ``/proc/<pid>/root``, resolves on the grader's side: nbgrader would reconnect to any socket named);
+  met past ``/proc/<pid>/root``, resolves on the grader's side: nbgrader would reconnect to any socket named), and a
+  socket replaced all the same (as a kernel grading as yourself could) is never reached: nbgrader connects through
+  the launcher's descriptor of the kernel's socket;
 - a run record comes back, one over the limits does not (and says so), and a flood written straight into the
   hand-out pipe leaves nothing on the grader's disk;
 - a hostile student's submission, graded by ``python -m course autograde --sandbox`` beside a fair classmate: both keep
@@ -428,12 +430,11 @@ raise ImportError('not the real module')
 @pytest.mark.sandbox
 @pytest.mark.slow
 def test_the_socket_folder_is_sealed_before_the_first_cell(tmp_path):
-    """nbgrader reaches each socket through ``/proc/<sandbox pid>/root/…``; past that link an absolute link
-    resolves on the grader's side. A cell could replace a socket with a link to any Unix socket of the grader's
-    machine (``/run/…``, a classmate's kernel graded beside it) and make nbgrader reconnect there. The launcher
-    seals the folder once the kernel has made its sockets, and the kernel answers no request and imports nothing
-    handed in before (a ``colorama.py`` it tried to import while starting ran before the seal): the first cell can
-    neither add, move nor unseal anything there."""
+    """Grading as root, the launcher seals the kernel's socket folder (read-only for the sandbox user) once the
+    kernel has made its sockets, and the kernel answers no request and imports nothing handed in before (a
+    ``colorama.py`` it tried to import while starting ran before the seal): the first cell can neither fill the
+    folder with links (seen through ``/proc/<sandbox pid>/root/…``, an absolute link resolves on the grader's side),
+    move a socket nor unseal the folder (a socket replaced all the same: the next test)."""
     sandbox_or_skip()
     if os.geteuid() != 0:
         pytest.skip("the seal holds when grading as root (the sandbox user then does not own the folder)")
@@ -456,6 +457,62 @@ def test_the_socket_folder_is_sealed_before_the_first_cell(tmp_path):
     assert sorted(targets) == found["sockets"] and all(stat.S_ISSOCK(t.st_mode) for t in targets.values()), (
         f"expected each of nbgrader's links to reach one of the kernel's sockets, found {targets}"
     )
+
+
+def _inside(folder: Path) -> Path:
+    """The kernel's own socket folder (its memory file system inside the sandbox), seen from the grader's side
+    through ``/proc/<pid>/root`` of a process of the sandbox: the one whose folder there holds sockets."""
+    for entry in Path("/proc").iterdir():
+        inside = entry / f"root{folder.resolve()}"
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and any(stat.S_ISSOCK(p.lstat().st_mode) for p in inside.iterdir()):
+                return inside
+    raise AssertionError(f"expected a sandboxed process holding the kernel's sockets at {folder}, found none")
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_socket_replaced_after_the_seal_never_redirects_nbgrader(tmp_path):
+    """Grading as yourself, the kernel owns its socket folder and can undo the seal; it then replaces a socket with
+    a link to a socket of the grader's machine, which nbgrader would meet when it reconnects. The launcher pinned
+    each socket (a descriptor, opened before any student code ran) and nbgrader connects through that descriptor:
+    the link is never met. The replacement is made here from the grader's side, as such a kernel would make it."""
+    import socket
+
+    sandbox_or_skip()
+    decoy_dir = Path(tempfile.mkdtemp(prefix="el-decoy-"))
+    decoy = socket.socket(socket.AF_UNIX)
+    decoy.bind(str(decoy_dir / "s"))
+    decoy.listen()
+    decoy.settimeout(2)
+    kernel = _Kernel(tmp_path)
+    try:
+        links = sorted(p for p in kernel.sockets.iterdir() if p.is_symlink())
+        assert len(links) == 5, f"expected nbgrader's 5 links to the kernel's sockets, found {links}"
+        before = os.stat(links[0])
+        inside = _inside(kernel.sockets)
+        os.chmod(inside, 0o777)
+        os.rename(inside / links[0].name, inside / "moved")
+        os.symlink(decoy_dir / "s", inside / links[0].name)
+        after = os.stat(links[0])
+        probe = socket.socket(socket.AF_UNIX)
+        with contextlib.closing(probe):
+            probe.connect(str(links[0]))  # what nbgrader does when it reconnects
+        try:
+            decoy.accept()[0].close()
+            reached = "the decoy"
+        except TimeoutError:
+            reached = "not the decoy"
+        text, reply = kernel.run("print('answer', 6 * 7)")
+    finally:
+        kernel.close()
+        decoy.close()
+        shutil.rmtree(decoy_dir, ignore_errors=True)
+    assert reached == "not the decoy", "expected nbgrader's link to reach the kernel's socket, found the decoy reached"
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino) and stat.S_ISSOCK(after.st_mode), (
+        f"expected nbgrader's link to stay on the kernel's socket (inode {before.st_ino}), found inode {after.st_ino}"
+    )
+    assert reply["status"] == "ok" and "answer 42" in text, f"expected the kernel to answer after, found {text!r}"
 
 
 @pytest.mark.slow
