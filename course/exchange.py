@@ -13,7 +13,8 @@ nbgrader's own collect step (0.9.6, ``nbgrader.exchange.default.ExchangeCollect`
 collects only folders that are real folders owned by the student they name, and copies them through folder
 descriptors, never following a link, even one swapped in while the copy runs: links are copied as links (the kit's
 intake, :func:`course.nbgrader_steps.intake`, then moves them out and flags them), FIFOs, sockets and device files
-are left out, each said in the log.
+are left out, and so is a file that belongs to another user than the folder's (a hard link to the instructor's
+file, where ``fs.protected_hardlinks`` is 0), each said in the log.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class SafeCollect(ExchangeCollect):
             if self._owners.get(src, owner) != owner:
                 self.log.error("Not collected: %s changed owner while it was collected", src)
                 return
-            self._copy_folder(top, src, dest, nbgrader_ignore, depth=0)
+            self._copy_folder(top, src, dest, nbgrader_ignore, depth=0, owner=owner if self.check_owner else None)
         except BaseException:
             if os.path.isdir(dest) and not os.path.islink(dest):  # never half a submission graded
                 shutil.rmtree(dest)
@@ -158,19 +159,25 @@ class SafeCollect(ExchangeCollect):
                         except PermissionError:
                             self.log.warning("Could not update permissions of %s to make it groupshared", path)
 
-    def _copy_folder(self, folder_fd: int, shown: str, dest: str, ignore, depth: int) -> None:
+    def _copy_folder(self, folder_fd: int, shown: str, dest: str, ignore, depth: int, owner: int | None) -> None:
         """Copy the folder open at ``folder_fd`` (its path ``shown``, for messages and nbgrader's ``ignore``) into
         the new folder ``dest``: every entry opened relative to its folder's descriptor with ``O_NOFOLLOW``, so
-        a folder or file replaced by a link meanwhile is refused, never followed."""
+        a folder or file replaced by a link meanwhile is refused, never followed; a file that does not belong to
+        ``owner`` (the submission folder's owner, when owners are checked) is refused: a hard link the student
+        made to a file of the instructor's (possible where ``fs.protected_hardlinks`` is 0) is not copied."""
         os.mkdir(dest)
-        entries = {}
+        entries, owners = {}, {}
         for name in sorted(os.listdir(folder_fd)):
             try:
-                entries[name] = os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode
+                info = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+                entries[name], owners[name] = info.st_mode, info.st_uid
             except OSError as err:
                 self.log.warning("Not collected: %s (%s)", os.path.join(shown, name), err.strerror)
         for name, mode in list(entries.items()):
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            if stat.S_ISREG(mode) and owner is not None and owners[name] != owner:
+                self.log.warning("Not collected: %s belongs to another user (a hard link?)", os.path.join(shown, name))
+                del entries[name]
+            elif not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
                 self.log.warning("Not collected: %s is not a regular file, folder or link", os.path.join(shown, name))
                 del entries[name]
             elif stat.S_ISLNK(mode) and depth == 0 and name == "timestamp.txt":
@@ -187,11 +194,11 @@ class SafeCollect(ExchangeCollect):
                         continue
                     sub = os.open(name, _FOLDER_FLAGS, dir_fd=folder_fd)
                     try:
-                        self._copy_folder(sub, source, target, ignore, depth + 1)
+                        self._copy_folder(sub, source, target, ignore, depth + 1, owner)
                     finally:
                         os.close(sub)
                 else:
-                    copy_file_no_follow(name, target, dir_fd=folder_fd)
+                    copy_file_no_follow(name, target, dir_fd=folder_fd, owner=owner)
             except OSError as err:
                 self.log.warning("Not collected: %s changed while it was collected (%s)", source, err)
 

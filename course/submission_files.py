@@ -319,18 +319,25 @@ def copy_regular_files(
     return left_out
 
 
-def copy_file_no_follow(src: Path | str, dst: Path | str, *, dir_fd: int | None = None) -> None:
+def copy_file_no_follow(
+    src: Path | str, dst: Path | str, *, dir_fd: int | None = None, owner: int | None = None
+) -> None:
     """Copy one regular file's bytes: opened with ``O_NOFOLLOW`` (a link swapped in meanwhile is refused) and
     checked to be a regular file after opening; the copy is a new file (an existing ``dst`` is replaced).
-    ``dir_fd``: ``src`` is a name in the folder open at that descriptor.
+    ``dir_fd``: ``src`` is a name in the folder open at that descriptor. ``owner``: a user id the file must belong
+    to once open (a hard link a student made in their own folder to a file of another user keeps that user as
+    its owner).
 
     Raises:
-        OSError: ``src`` is a link (``O_NOFOLLOW``) or not a regular file once open.
+        OSError: ``src`` is a link (``O_NOFOLLOW``), not a regular file once open, or not ``owner``'s.
     """
     fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=dir_fd)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise OSError(f"{src}: not a regular file")
+        if owner is not None and info.st_uid != owner:
+            raise OSError(f"{src}: belongs to user id {info.st_uid}, not to the submission's owner (a hard link?)")
         if os.path.lexists(dst):
             os.unlink(dst)
         out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)

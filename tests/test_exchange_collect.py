@@ -7,7 +7,7 @@ classmate with only a warning. With :class:`course.exchange.SafeCollect` in the 
 the real ``nbgrader collect`` of the tiny course copies the link as a link (the kit's intake then moves it out and
 flags it), leaves the FIFO out, ignores a later folder of the student's name that another user owns and a folder
 whose name it cannot read (each of which stopped or misled nbgrader's step); a file or folder swapped for a link
-while the copy runs is refused, never followed.
+while the copy runs is refused, never followed, and a hard link to another user's file is not collected.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def test_a_link_swapped_in_while_the_copy_runs_is_never_followed(tmp_path):
     dest = tmp_path / "submitted"
     folder = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        exchange.SafeCollect._copy_folder(collector, folder, str(src), str(dest), swap, 0)
+        exchange.SafeCollect._copy_folder(collector, folder, str(src), str(dest), swap, 0, os.getuid())
     finally:
         os.close(folder)
     copied = {str(p.relative_to(dest)): p.read_text() for p in dest.rglob("*") if p.is_file() and not p.is_symlink()}
@@ -106,6 +106,36 @@ def test_a_link_swapped_in_while_the_copy_runs_is_never_followed(tmp_path):
     assert len([s for s in said if "changed while it was collected" in s]) == 2, (
         f"expected both swapped entries refused and said, found {said}"
     )
+
+
+def test_a_hard_link_to_another_users_file_is_never_collected(tmp_path):
+    """Where ``fs.protected_hardlinks`` is 0, a student may hard-link any file of a folder they can pass through,
+    even one they cannot read, into their own submission folder: the instructor's collect then copied the
+    instructor's file (the hidden tests) as the student's. A file that does not belong to the submission folder's
+    owner is left out (and said)."""
+    if os.geteuid() != 0:
+        pytest.skip("making a file of another user needs root")
+    secret = tmp_path / "solutions"
+    secret.mkdir()
+    (secret / "hidden.txt").write_text("### BEGIN HIDDEN TESTS")
+    os.chown(secret / "hidden.txt", 65534, 65534)  # the instructor's file, in the student's eyes another user's
+    src = tmp_path / "inbound" / "me+tiny+x"
+    (src / "sub").mkdir(parents=True)
+    (src / "f.txt").write_text("mine")
+    os.link(secret / "hidden.txt", src / "notes.txt")
+    os.link(secret / "hidden.txt", src / "sub" / "more.txt")
+    said = []
+    collector = types.SimpleNamespace(log=types.SimpleNamespace(warning=lambda *args: said.append(args[0] % args[1:])))
+    collector._copy_folder = lambda *args: exchange.SafeCollect._copy_folder(collector, *args)
+    dest = tmp_path / "submitted"
+    folder = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        exchange.SafeCollect._copy_folder(collector, folder, str(src), str(dest), lambda *_: [], 0, os.getuid())
+    finally:
+        os.close(folder)
+    copied = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert copied == ["f.txt"], f"expected only the student's own file collected, found {copied}"
+    assert len([s for s in said if "belongs to another user" in s]) == 2, f"expected both links said, found {said}"
 
 
 def test_one_submission_the_copy_fails_on_never_stops_the_collect(tmp_path, caplog):
