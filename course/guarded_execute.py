@@ -28,7 +28,8 @@ applies):
    outputs from IPython's output history, so that a later cell cannot print them.
 4. **Output cap**: at most :attr:`GuardedExecute.max_cell_output_bytes` of outputs are kept per cell and
    :attr:`GuardedExecute.max_notebook_output_bytes` per notebook, of which at most
-   :attr:`GuardedExecute.max_notebook_stream_bytes` printed text, counted while the messages arrive (what is cut
+   :attr:`GuardedExecute.max_notebook_text_bytes` text and markup (printed text, and results' ``text/*`` and SVG:
+   :func:`text_bytes`), counted while the messages arrive (what is cut
    is never stored); a cell that was cut gets a note saying how much. Errors and a cell's result are always kept
    (shortened), and a cell's first stderr output keeps its first bytes, so that no cut changes a score. The kernel
    side also caps each cell's stdout and stderr at the source.
@@ -152,6 +153,19 @@ def _cut_text(text: str, size: int) -> str:
     return text.encode("utf-8", "surrogatepass")[:size].decode("utf-8", "ignore")
 
 
+def text_bytes(msg: dict) -> int:
+    """Bytes of text and markup in an iopub output message, which the formgrader renders each time the notebook
+    is opened (about 7 s per MiB of printed text): a stream's text, a result's or display's ``text/*`` and
+    ``image/svg+xml`` values (a result shown as plain text costs what printed text costs)."""
+    content = msg.get("content") or {}
+    if msg["msg_type"] == "stream":
+        return _text_bytes(content.get("text", ""))
+    if msg["msg_type"] in ("display_data", "execute_result", "update_display_data"):
+        data = content.get("data") or {}
+        return sum(_text_bytes(v) for k, v in data.items() if k.startswith("text/") or k == "image/svg+xml")
+    return 0
+
+
 def message_bytes(msg: dict) -> int:
     """Bytes an iopub message would add to the notebook (its text and data; a comm message's data and buffers)."""
     kind, content = msg["msg_type"], msg.get("content") or {}
@@ -173,10 +187,11 @@ class GuardedExecute(Execute):
     max_notebook_output_bytes = Integer(
         20 * MIB, help="Bytes of outputs kept for one notebook; later outputs are cut while they arrive."
     ).tag(config=True)
-    max_notebook_stream_bytes = Integer(
+    max_notebook_text_bytes = Integer(
         2 * MIB,
-        help="Bytes of printed text (stdout and stderr) kept for one notebook, within its outputs: the formgrader "
-        "renders printed text at about 7 s per MiB each time the autograded notebook is opened.",
+        help="Bytes of text and markup (printed text; results' and displays' text/* and SVG) kept for one "
+        "notebook, within its outputs: the formgrader renders printed text at about 7 s per MiB each time the "
+        "autograded notebook is opened. The reference notebooks' grading runs keep under 40 KB.",
     ).tag(config=True)
     max_widget_bytes = Integer(
         64 * MIB,
@@ -195,7 +210,7 @@ class GuardedExecute(Execute):
         self._installed = self._guard_ok = False
         self._guard_seconds: dict[str, float] = {}
         self._guard_flags: list[str] = []
-        self._kept = {"notebook": 0, "widgets": 0, "stream": 0}
+        self._kept = {"notebook": 0, "widgets": 0, "text": 0}
         self._widgets_cut: dict[int, int] = {}
         self._cut: dict[int, int] = {}
         self._stderr_kept: set[int] = set()
@@ -450,8 +465,9 @@ class GuardedExecute(Execute):
         kept = self._kept.setdefault(cell_index, 0)
         room = max(0, min(self.max_cell_output_bytes - kept, self.max_notebook_output_bytes - self._kept["notebook"]))
         kind, content = msg["msg_type"], msg["content"]
-        if kind == "stream":
-            room = min(room, max(0, self.max_notebook_stream_bytes - self._kept["stream"]))
+        text = text_bytes(msg)
+        if text:
+            room = min(room, max(0, self.max_notebook_text_bytes - self._kept["text"]))
         if kind == "stream" and content.get("name") == "stderr" and cell_index not in self._stderr_kept:
             room = max(room, min(size, KEPT_WHEN_CUT))
             self._stderr_kept.add(cell_index)
@@ -480,8 +496,7 @@ class GuardedExecute(Execute):
         self._cut[cell_index] = self._cut.get(cell_index, 0) + max(0, size - keep)
         self._kept[cell_index] = kept + keep
         self._kept["notebook"] += keep
-        if kind == "stream":
-            self._kept["stream"] += keep
+        self._kept["text"] += min(keep, text)
         return True
 
     def _note_cut(self, cell, index: int) -> None:
@@ -505,6 +520,7 @@ class GuardedExecute(Execute):
         if cut:
             what.append(
                 f"{cut:,} bytes of its output were cut on arrival (a cell keeps at most "
-                f"{self.max_cell_output_bytes:,} bytes, a notebook {self.max_notebook_output_bytes:,})"
+                f"{self.max_cell_output_bytes:,} bytes, a notebook {self.max_notebook_output_bytes:,}, of which "
+                f"{self.max_notebook_text_bytes:,} of text)"
             )
         cell.outputs.append(new_output("display_data", data={"text/plain": f"[grader: {'; '.join(what)}]"}))

@@ -915,8 +915,14 @@ _kept += list(In) + list(_ih) + [str(v) for v in get_ipython().history_manager.o
 _kept += [str(row) for row in get_ipython().history_manager.get_range(output=True)]
 print("HIDDEN SOURCE FOUND" if any(SECRET in str(k) for k in _kept) else "hidden source not found")
 """.replace("SECRET", f"{TINY_SECRET[:7]!r} + {TINY_SECRET[7:]!r}")  # the cell itself must not hold the secret
-#: Output floods in honest submissions: 200 MB printed; 60 MB written past the kernel-side cap.
+#: Output floods in honest submissions: 200 MB printed; 60 MB written past the kernel-side cap; 16 MB a cell of
+#: results shown as text and markup (the formgrader renders them as it renders printed text).
 FLOOD = "for _ in range(200_000):\n    print('x' * 1000)\n"
+FLOOD_OF_RESULTS = (
+    "from IPython.display import display as _display\nfor _ in range(8):\n"
+    "    _display({'text/plain': 'r' * 1_000_000}, raw=True)\n"
+    "    _display({'text/html': '<p>' + 'h' * 1_000_000 + '</p>'}, raw=True)\n"
+)
 FLOOD_PAST_KERNEL_CAP = (
     "import sys as _sys\nimport time as _time\nfor _ in range(30):\n"
     "    type(_sys.stdout).write(_sys.stdout, 'y' * 2_000_000)\n    _time.sleep(0.05)\n"
@@ -1053,8 +1059,8 @@ def hand_in_cases(root: Path, only: frozenset[str] | None = None) -> dict[str, l
     cell_by_grade_id(nb, "triple").source += "\n" + HISTORY_READER
     cases["history_reader"] = nb
     nb = fill_answers(release, source)
-    cell_by_grade_id(nb, "double").source += "\n" + FLOOD_PAST_KERNEL_CAP
-    cell_by_grade_id(nb, "triple").source += "\n" + FLOOD
+    cell_by_grade_id(nb, "double").source += "\n" + FLOOD_PAST_KERNEL_CAP + FLOOD_OF_RESULTS
+    cell_by_grade_id(nb, "triple").source += "\n" + FLOOD + FLOOD_OF_RESULTS
     cases["flood"] = nb
     cases = {student: nb for student, nb in cases.items() if only is None or student in only}
     for student, nb in cases.items():
@@ -1183,9 +1189,9 @@ def test_a_later_cell_finds_no_trace_of_a_hidden_tests_source(tampered):
 
 @pytest.mark.slow
 def test_an_output_flood_is_cut_while_it_arrives(tampered):
-    """200 MB printed (cut in the kernel) and 60 MB written past the kernel's cap (cut by the grader as the
-    messages arrive): the grader's process stays within 150 MB of the honest run's, the notebook stays small, each
-    cut cell says so, and the honest answers keep their points."""
+    """200 MB printed (cut in the kernel), 60 MB written past the kernel's cap and 16 MB a cell of results shown as
+    text and markup (cut by the grader as the messages arrive): the grader's process stays within 150 MB of the
+    honest run's, the notebook stays small, each cut cell says so, and the honest answers keep their points."""
     root = tampered["root"]
     scores = _tamper_scores(tampered, TINY_ID, "flood")
     assert sum(scores.values()) == FULL, f"{tampered['route']}: expected {FULL} points, found {scores}"
@@ -1193,13 +1199,16 @@ def test_an_output_flood_is_cut_while_it_arrives(tampered):
     size = path.stat().st_size
     assert size < 12 * 2**20, f"{tampered['route']}: expected an autograded notebook under 12 MiB, found {size:,} bytes"
     nb = nbformat.read(path, as_version=4)
-    # printed text the formgrader renders (about 7 s per MiB) each time the notebook is opened: the notebook's cap,
-    # plus the first bytes of a cell's stderr, which decide its score
+    # text the formgrader renders (about 7 s per MiB) each time the notebook is opened, printed or results: the
+    # notebook's cap, plus the first bytes of a cell's stderr, which decide its score, and the grader's notes
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    printed = sum(len(o.get("text", "")) for c in code_cells for o in c.outputs if o.output_type == "stream")
-    cap = GuardedExecute.class_traits()["max_notebook_stream_bytes"].default_value
-    assert printed <= cap + KEPT_WHEN_CUT * len(code_cells), (
-        f"{tampered['route']}: expected at most {cap:,} bytes of printed text kept, found {printed:,}"
+    shown = sum(len(o.get("text", "")) for c in code_cells for o in c.outputs if o.output_type == "stream")
+    shown += sum(
+        len(v) for c in code_cells for o in c.outputs for k, v in o.get("data", {}).items() if k.startswith("text/")
+    )
+    cap = GuardedExecute.class_traits()["max_notebook_text_bytes"].default_value
+    assert shown <= cap + KEPT_WHEN_CUT * len(code_cells), (
+        f"{tampered['route']}: expected at most {cap:,} bytes of text and markup kept, found {shown:,}"
     )
     for grade_id in ("double", "triple"):
         notes = [
