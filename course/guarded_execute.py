@@ -28,11 +28,12 @@ applies):
    outputs from IPython's output history, so that a later cell cannot print them.
 4. **Output cap**: at most :attr:`GuardedExecute.max_cell_output_bytes` of outputs are kept per cell and
    :attr:`GuardedExecute.max_notebook_output_bytes` per notebook, of which at most
-   :attr:`GuardedExecute.max_notebook_text_bytes` text and markup (printed text, and results' ``text/*`` and SVG:
-   :func:`text_bytes`), counted while the messages arrive (what is cut
-   is never stored); a cell that was cut gets a note saying how much. Errors and a cell's result are always kept
-   (shortened), and a cell's first stderr output keeps its first bytes, so that no cut changes a score. The kernel
-   side also caps each cell's stdout and stderr at the source.
+   :attr:`GuardedExecute.max_notebook_text_bytes` text and markup (printed text, tracebacks, results' ``text/*``
+   and SVG: :func:`text_bytes`), counted while the messages arrive (what is cut is never stored); a cell that was
+   cut gets a note saying how much. A cell's first error and first result are always kept (shortened), and its
+   first stderr output keeps its first bytes, so that no cut changes a score; a second one is cut like any output
+   (a loop of ``sys.displayhook`` or ``showtraceback`` calls made thousands). The kernel side also caps each cell's
+   stdout and stderr at the source.
 
 Flags go to :func:`course.review.add` (``grading/autograde/review/<assignment>/<student>.json`` under the course
 root, nbgrader's working directory). What this cannot stop (code that finds the guard in its own interpreter and
@@ -155,11 +156,11 @@ def _cut_text(text: str, size: int) -> str:
 
 def text_bytes(msg: dict) -> int:
     """Bytes of text and markup in an iopub output message, which the formgrader renders each time the notebook
-    is opened (about 7 s per MiB of printed text): a stream's text, a result's or display's ``text/*`` and
-    ``image/svg+xml`` values (a result shown as plain text costs what printed text costs)."""
+    is opened (about 7 s per MiB of printed text): a stream's text, an error's traceback, a result's or display's
+    ``text/*`` and ``image/svg+xml`` values (a result shown as plain text costs what printed text costs)."""
     content = msg.get("content") or {}
-    if msg["msg_type"] == "stream":
-        return _text_bytes(content.get("text", ""))
+    if msg["msg_type"] in ("stream", "error"):
+        return message_bytes(msg)
     if msg["msg_type"] in ("display_data", "execute_result", "update_display_data"):
         data = content.get("data") or {}
         return sum(_text_bytes(v) for k, v in data.items() if k.startswith("text/") or k == "image/svg+xml")
@@ -189,7 +190,7 @@ class GuardedExecute(Execute):
     ).tag(config=True)
     max_notebook_text_bytes = Integer(
         2 * MIB,
-        help="Bytes of text and markup (printed text; results' and displays' text/* and SVG) kept for one "
+        help="Bytes of text and markup (printed text, tracebacks, results' and displays' text/* and SVG) kept for one "
         "notebook, within its outputs: the formgrader renders printed text at about 7 s per MiB each time the "
         "autograded notebook is opened. The reference notebooks' grading runs keep under 40 KB.",
     ).tag(config=True)
@@ -213,7 +214,7 @@ class GuardedExecute(Execute):
         self._kept = {"notebook": 0, "widgets": 0, "text": 0}
         self._widgets_cut: dict[int, int] = {}
         self._cut: dict[int, int] = {}
-        self._stderr_kept: set[int] = set()
+        self._first_kept: set[tuple[str, int]] = set()  # (kind, cell) of the outputs kept whatever the caps
         self._reply = None
         owned = self._instructor_cells(info)
         self._owner = [self._cell_owner(cell, owned) for cell in nb.cells]
@@ -452,7 +453,7 @@ class GuardedExecute(Execute):
 
     def _admit(self, msg: dict, cell_index: int) -> bool:
         """Count ``msg`` against the cell's and the notebook's caps; shorten it in place where it must be kept
-        (errors, results, a cell's first stderr); False when it is dropped."""
+        (a cell's first error, result and stderr output); False when it is dropped."""
         size = message_bytes(msg)
         if msg["msg_type"].startswith("comm"):  # widget state: a budget of its own, per notebook
             if self._kept["widgets"] + size <= self.max_widget_bytes:
@@ -465,18 +466,23 @@ class GuardedExecute(Execute):
         kept = self._kept.setdefault(cell_index, 0)
         room = max(0, min(self.max_cell_output_bytes - kept, self.max_notebook_output_bytes - self._kept["notebook"]))
         kind, content = msg["msg_type"], msg["content"]
-        text = text_bytes(msg)
-        if text:
+        text_size = text_bytes(msg)
+        if text_size:
             room = min(room, max(0, self.max_notebook_text_bytes - self._kept["text"]))
-        if kind == "stream" and content.get("name") == "stderr" and cell_index not in self._stderr_kept:
+        # what decides a cell's score is kept whatever the caps, once a cell: its first stderr output (its first
+        # bytes), its first error and its first result (shortened); a second one is an output like any other
+        first = (kind if kind != "stream" else content.get("name"), cell_index)
+        first = first if first[0] in ("stderr", "error", "execute_result") and first not in self._first_kept else None
+        if first:
+            self._first_kept.add(first)
+        if first and kind == "stream":
             room = max(room, min(size, KEPT_WHEN_CUT))
-            self._stderr_kept.add(cell_index)
         if size <= room:
             keep = size
         elif kind == "stream" and room > 0:
             content["text"] = _cut_text(content["text"], room)
             keep = room
-        elif kind == "error":
+        elif kind == "error" and first:
             content["evalue"] = _cut_text(str(content.get("evalue", "")), KEPT_WHEN_CUT // 4)
             lines, keep = [], 0
             for line in content.get("traceback", []):
@@ -486,7 +492,7 @@ class GuardedExecute(Execute):
                 lines.append(line)
                 keep += len(line)
             content["traceback"] = lines
-        elif kind == "execute_result":
+        elif kind == "execute_result" and first:
             text = (content.get("data") or {}).get("text/plain", "")
             content["data"] = {"text/plain": _cut_text(text if isinstance(text, str) else "", KEPT_WHEN_CUT)}
             keep = KEPT_WHEN_CUT
@@ -496,7 +502,7 @@ class GuardedExecute(Execute):
         self._cut[cell_index] = self._cut.get(cell_index, 0) + max(0, size - keep)
         self._kept[cell_index] = kept + keep
         self._kept["notebook"] += keep
-        self._kept["text"] += min(keep, text)
+        self._kept["text"] += min(keep, text_size)
         return True
 
     def _note_cut(self, cell, index: int) -> None:

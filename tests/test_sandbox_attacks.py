@@ -915,13 +915,17 @@ _kept += list(In) + list(_ih) + [str(v) for v in get_ipython().history_manager.o
 _kept += [str(row) for row in get_ipython().history_manager.get_range(output=True)]
 print("HIDDEN SOURCE FOUND" if any(SECRET in str(k) for k in _kept) else "hidden source not found")
 """.replace("SECRET", f"{TINY_SECRET[:7]!r} + {TINY_SECRET[7:]!r}")  # the cell itself must not hold the secret
-#: Output floods in honest submissions: 200 MB printed; 60 MB written past the kernel-side cap; 16 MB a cell of
-#: results shown as text and markup (the formgrader renders them as it renders printed text).
+#: Output floods in honest submissions: 200 MB printed; 60 MB written past the kernel-side cap; 48 MB a cell of
+#: displays, results and tracebacks (the formgrader renders their text as it renders printed text; a cell's first
+#: result and error are kept whatever the caps, the rest are not).
 FLOOD = "for _ in range(200_000):\n    print('x' * 1000)\n"
 FLOOD_OF_RESULTS = (
     "from IPython.display import display as _display\nfor _ in range(8):\n"
     "    _display({'text/plain': 'r' * 1_000_000}, raw=True)\n"
     "    _display({'text/html': '<p>' + 'h' * 1_000_000 + '</p>'}, raw=True)\n"
+    "import sys as _sys\nfor _ in range(160):\n    _sys.displayhook('z' * 100_000)\n"
+    "for _ in range(160):\n    try:\n        raise ValueError('e' * 100_000)\n"
+    "    except ValueError:\n        get_ipython().showtraceback()\n"
 )
 FLOOD_PAST_KERNEL_CAP = (
     "import sys as _sys\nimport time as _time\nfor _ in range(30):\n"
@@ -1189,9 +1193,9 @@ def test_a_later_cell_finds_no_trace_of_a_hidden_tests_source(tampered):
 
 @pytest.mark.slow
 def test_an_output_flood_is_cut_while_it_arrives(tampered):
-    """200 MB printed (cut in the kernel), 60 MB written past the kernel's cap and 16 MB a cell of results shown as
-    text and markup (cut by the grader as the messages arrive): the grader's process stays within 150 MB of the
-    honest run's, the notebook stays small, each cut cell says so, and the honest answers keep their points."""
+    """200 MB printed (cut in the kernel), 60 MB written past the kernel's cap and 48 MB a cell of displays,
+    results and tracebacks (cut by the grader as the messages arrive): the grader's process stays within 150 MB of
+    the honest run's, the notebook stays small, each cut cell says so, and the honest answers keep their points."""
     root = tampered["root"]
     scores = _tamper_scores(tampered, TINY_ID, "flood")
     assert sum(scores.values()) == FULL, f"{tampered['route']}: expected {FULL} points, found {scores}"
@@ -1206,8 +1210,10 @@ def test_an_output_flood_is_cut_while_it_arrives(tampered):
     shown += sum(
         len(v) for c in code_cells for o in c.outputs for k, v in o.get("data", {}).items() if k.startswith("text/")
     )
+    shown += sum(len("".join(o.traceback)) for c in code_cells for o in c.outputs if o.output_type == "error")
     cap = GuardedExecute.class_traits()["max_notebook_text_bytes"].default_value
-    assert shown <= cap + KEPT_WHEN_CUT * len(code_cells), (
+    # each cell's first stderr, error and result are kept whatever the caps (shortened)
+    assert shown <= cap + 3 * KEPT_WHEN_CUT * len(code_cells), (
         f"{tampered['route']}: expected at most {cap:,} bytes of text and markup kept, found {shown:,}"
     )
     for grade_id in ("double", "triple"):
