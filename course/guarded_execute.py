@@ -50,6 +50,7 @@ from pathlib import Path
 from queue import Empty
 from time import monotonic
 
+from nbclient.exceptions import CellTimeoutError
 from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
@@ -199,9 +200,32 @@ class GuardedExecute(Execute):
         help="Bytes of widget messages (comm) kept for one notebook, apart from outputs: the kit's "
         "widgets send megabytes of state (about 30 MB in the largest reference notebook).",
     ).tag(config=True)
+    max_message_bytes = Integer(
+        64 * MIB,
+        help="Bytes of one message part the grader receives from the kernel (ZMQ_MAXMSGSIZE): a larger one never "
+        "reaches the grader's memory (one output of 200 MB took the grader's process 600 MB before it was cut); "
+        "ZMQ then drops that channel for good, so the notebook's grading fails and says so. The kit's widgets send "
+        "a few megabytes at most in one message.",
+    ).tag(config=True)
     guard_timeout = Integer(60, help="Seconds to wait for the guard in the kernel to answer.").tag(config=True)
 
     # ------------------------------------------------------------------------------------------ notebook level
+
+    def create_kernel_manager(self):
+        """nbclient's kernel manager, whose clients' sockets refuse a message part over :attr:`max_message_bytes`
+        (``ZMQ_MAXMSGSIZE``, set on each client's own ZMQ context before its channels open)."""
+        import zmq
+
+        km = super().create_kernel_manager()
+        make_client = km.client
+
+        def capped_client(**kwargs):
+            kc = make_client(**kwargs)
+            kc.context.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+            return kc
+
+        km.client = capped_client
+        return km
 
     def preprocess(self, nb, resources=None, km=None):
         """Scan, then execute ``nb`` with the guard; record flags for review. Returns (nb, resources)."""
@@ -369,13 +393,21 @@ class GuardedExecute(Execute):
         if cell.cell_type != "code" or not cell.source.strip():
             return super().preprocess_cell(cell, resources, index)
         label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
-        if owner != "test":
-            cell = self.execute_cell(cell, index, store_history=True)
-            if owner == "instructor" and self._guard_ok:
-                self._guard_step(label, "settle")
-            self._note_cut(cell, index)
-            return cell, self.resources
-        return self._run_test_cell(cell, index, label), self.resources
+        try:
+            if owner != "test":
+                cell = self.execute_cell(cell, index, store_history=True)
+                if owner == "instructor" and self._guard_ok:
+                    self._guard_step(label, "settle")
+                self._note_cut(cell, index)
+                return cell, self.resources
+            return self._run_test_cell(cell, index, label), self.resources
+        except CellTimeoutError as err:
+            if "IOPub" not in str(err):
+                raise
+            raise CellTimeoutError(
+                f"{label}: the kernel's outputs stopped arriving (a message part over {self.max_message_bytes:,} "
+                f"bytes, which the grader refuses, cuts the kernel's output channel for good): {err}"
+            ) from err
 
     def _guard_step(self, label: str, function: str, *args) -> dict | None:
         try:
@@ -411,6 +443,11 @@ class GuardedExecute(Execute):
         status = ((self._reply or {}).get("content") or {}).get("status")
         failed = status == "error" or any(o.output_type == "error" for o in cell.outputs)
         results = [o for o in cell.outputs if o.output_type == "execute_result"]
+        if status not in (None, "ok") and not any(o.output_type == "error" for o in cell.outputs):
+            # nbgrader scores a cell by its outputs: one whose reply says it failed but whose error output was lost
+            # on the way (an output socket drops messages: a flood past its queue, a message over
+            # max_message_bytes) would score as passed
+            problems.append(f"the kernel replied '{status}' but no error output arrived")
         if after is None:
             if before is not None:
                 problems.append("the grading guard did not answer after this test cell")

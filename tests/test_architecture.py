@@ -140,3 +140,26 @@ def test_every_registered_solution_cell_exists():
         assert not missing, f"{name}: expected cells {missing} in solutions/{notebook}; it has {have}"
         order = [have.index(g) for g in grade_ids]
         assert order == sorted(order), f"{name}: expected {grade_ids} in the notebook's order; it has {have}"
+
+
+def test_the_sandbox_launcher_starts_without_the_data_stack():
+    """The grading sandbox's launcher (``python -P -m course.sandbox``, one per kernel nbgrader starts) needs only
+    ``data_loaders.settings`` of the data loaders; the package imports its loaders on first use, so the launcher
+    never loads pandas or numpy (they took it from 20 MB to 70 MB and added half a second to each kernel's start)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nimport course.sandbox\nfrom course import cgroups, review, submission_files\n"
+        "print(sorted(m for m in ('pandas', 'numpy', 'tensorflow', 'nbformat') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-P", "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", f"expected the launcher to import none of the data stack, found {out.stdout}"
+
+
+def test_the_data_loaders_package_still_offers_every_public_name():
+    import data_loaders
+
+    missing = [name for name in data_loaders.__all__ if getattr(data_loaders, name, None) is None]
+    assert not missing, f"expected every name of data_loaders.__all__ importable, found missing {missing}"
+    assert set(data_loaders.__all__) <= set(dir(data_loaders)), "expected dir(data_loaders) to list __all__"

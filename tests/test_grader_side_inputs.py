@@ -22,7 +22,10 @@ its fix; here the grader-side function that failed meets the attacker's input di
   the others are now written and released, and the failures reported together;
 - HTML that html5lib takes quadratic time or worse to clean (many children of one element, deep nesting,
   formatting elements left open), in an output or a markdown cell, cleaned on the grader's side at autograde and
-  at every rendering: past its limits it is shown as text.
+  at every rendering: past its limits it is shown as text;
+- one output of 200 MB sent as one message was received whole by nbgrader's process (600 MB past an honest
+  run) before the output cap cut it: the grader's sockets refuse a message part over
+  ``GuardedExecute.max_message_bytes``, and the notebook's grading fails saying why.
 """
 
 from __future__ import annotations
@@ -228,4 +231,46 @@ def test_html_nested_past_its_limits_is_shown_as_text(fragment, tag, kept):
     escaped = shown.count(f"&lt;{tag}&gt;") + shown.count(f"&lt;{tag}/&gt;")
     assert escaped >= fragment.count(f"<{tag}>") - kept, (
         f"expected the <{tag}> tags past the first {kept} shown as text, found {escaped} escaped: {shown[:300]!r}"
+    )
+
+
+#: Executes a three-cell notebook through the grader's executor (a plain ipykernel) and prints what it raised and
+#: its peak memory; the middle cell displays ``SIZE`` characters in one message.
+_ONE_MESSAGE = """
+import json, resource
+from nbformat.v4 import new_code_cell, new_notebook
+from course.guarded_execute import GuardedExecute
+cells = ["print('before')", "from IPython.display import display\\ndisplay({'text/plain': 'q' * SIZE}, raw=True)",
+         "print('after')"]
+nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+try:
+    GuardedExecute(timeout=120, iopub_timeout=5).preprocess(nb, {})
+    raised = ""
+except Exception as err:
+    raised = f"{type(err).__name__}: {err}"
+print(json.dumps({"raised": raised, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+"""
+
+
+@pytest.mark.slow
+def test_one_huge_message_never_reaches_the_graders_memory():
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    def run(size: int) -> dict:
+        code = _ONE_MESSAGE.replace("SIZE", str(size))
+        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    small, huge = run(1_000), run(200_000_000)
+    assert small["raised"] == "", f"expected a notebook of small outputs graded, found {small['raised']}"
+    assert huge["peak_mb"] < small["peak_mb"] + 150, (
+        f"expected the grader's peak memory within 150 MB of a small run's ({small['peak_mb']} MB), found "
+        f"{huge['peak_mb']} MB"
+    )
+    assert huge["raised"].startswith("CellTimeoutError: cell 2: the kernel's outputs stopped arriving"), (
+        f"expected the notebook's grading to fail naming the cell and why, found {huge['raised'][:300]!r}"
     )

@@ -1279,6 +1279,34 @@ def test_the_static_scan_names_the_cell_line_and_means():
     assert scan_source("%%time\nimport ctypes\n", "c")[0].line == 2, "expected a cell magic's body scanned in place"
 
 
+@pytest.mark.parametrize("status", ["error", "aborted"])
+def test_a_test_cell_whose_error_output_was_lost_scores_nothing(status):
+    """nbgrader scores a test cell by its outputs. An output socket drops messages (a flood past its queue, a
+    message over ``max_message_bytes``), so a test cell that failed could arrive without its error output and
+    score as passed. The kernel's reply still says it failed: the guard appends its own error (0 points) and flags
+    the submission."""
+    from course.guarded_execute import GUARD_ERROR
+
+    executor = GuardedExecute()
+    executor._guard_ok, executor._guard_flags, executor._module = True, [], "guard"
+    executor._cut, executor._cut_in_kernel, executor._widgets_cut = {}, set(), {}
+    steps = {"restore": {"undone": [], "notes": []}, "check": {"notes": [], "reached": False, "in_cell": []}}
+    executor._guard_step = lambda label, function, *args: steps[function]
+
+    def execute_cell(cell, index, store_history=True):
+        executor._reply = {"content": {"status": status}}
+        cell.outputs = []  # the AssertionError's output never arrived
+        return cell
+
+    executor.execute_cell = execute_cell
+    cell = executor._run_test_cell(new_code_cell("assert double(2) == 4"), 0, "test_double")
+    errors = [o for o in cell.outputs if o.output_type == "error"]
+    assert [e.ename for e in errors] == [GUARD_ERROR], f"expected the guard's error output, found {cell.outputs}"
+    assert any("no error output arrived" in f for f in executor._guard_flags), (
+        f"expected the submission flagged, found {executor._guard_flags}"
+    )
+
+
 @pytest.mark.parametrize(
     "source, expected, ends_with_value",
     [
