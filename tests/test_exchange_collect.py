@@ -16,6 +16,7 @@ import getpass
 import logging
 import os
 import types
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -71,6 +72,20 @@ def test_collect_never_follows_a_link_or_takes_a_classmates_folder(tmp_path):
     assert "BEGIN HIDDEN TESTS" not in "".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
 
 
+def _copy_as_collect(src: Path, dest: Path, ignore) -> list[str]:
+    """Copy the submission folder ``src`` into ``dest`` as :class:`course.exchange.SafeCollect` does (its owner: this
+    process's user), with nbgrader's ``ignore`` callable; return the warnings it logged."""
+    said = []
+    collector = types.SimpleNamespace(log=types.SimpleNamespace(warning=lambda *args: said.append(args[0] % args[1:])))
+    collector._copy_folder = lambda *args: exchange.SafeCollect._copy_folder(collector, *args)
+    folder = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        exchange.SafeCollect._copy_folder(collector, folder, str(src), str(dest), ignore, 0, os.getuid())
+    finally:
+        os.close(folder)
+    return said
+
+
 def test_a_link_swapped_in_while_the_copy_runs_is_never_followed(tmp_path):
     """The student owns the folder being collected and can swap a file or a subfolder for a link between the
     moment the copy looks at it and the moment it reads it (a loop of renames wins that race): ``shutil.copytree``
@@ -92,15 +107,8 @@ def test_a_link_swapped_in_while_the_copy_runs_is_never_followed(tmp_path):
             (src / "f.txt").symlink_to(secret / "hidden.txt")
         return []
 
-    said = []
-    collector = types.SimpleNamespace(log=types.SimpleNamespace(warning=lambda *args: said.append(args[0] % args[1:])))
-    collector._copy_folder = lambda *args: exchange.SafeCollect._copy_folder(collector, *args)
     dest = tmp_path / "submitted"
-    folder = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        exchange.SafeCollect._copy_folder(collector, folder, str(src), str(dest), swap, 0, os.getuid())
-    finally:
-        os.close(folder)
+    said = _copy_as_collect(src, dest, swap)
     copied = {str(p.relative_to(dest)): p.read_text() for p in dest.rglob("*") if p.is_file() and not p.is_symlink()}
     assert not any("HIDDEN" in text for text in copied.values()), f"expected no link followed, found {copied}"
     assert len([s for s in said if "changed while it was collected" in s]) == 2, (
@@ -124,15 +132,8 @@ def test_a_hard_link_to_another_users_file_is_never_collected(tmp_path):
     (src / "f.txt").write_text("mine")
     os.link(secret / "hidden.txt", src / "notes.txt")
     os.link(secret / "hidden.txt", src / "sub" / "more.txt")
-    said = []
-    collector = types.SimpleNamespace(log=types.SimpleNamespace(warning=lambda *args: said.append(args[0] % args[1:])))
-    collector._copy_folder = lambda *args: exchange.SafeCollect._copy_folder(collector, *args)
     dest = tmp_path / "submitted"
-    folder = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        exchange.SafeCollect._copy_folder(collector, folder, str(src), str(dest), lambda *_: [], 0, os.getuid())
-    finally:
-        os.close(folder)
+    said = _copy_as_collect(src, dest, lambda *_: [])
     copied = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     assert copied == ["f.txt"], f"expected only the student's own file collected, found {copied}"
     assert len([s for s in said if "belongs to another user" in s]) == 2, f"expected both links said, found {said}"
