@@ -142,6 +142,7 @@ class SafeCollect(ExchangeCollect):
             if self._owners.get(src, owner) != owner:
                 self.log.error("Not collected: %s changed owner while it was collected", src)
                 return
+            self._left = 1000 * self.coursedir.max_dir_size  # nbgrader's size limit, kept while copying
             self._copy_folder(top, src, dest, nbgrader_ignore, depth=0, owner=owner if self.check_owner else None)
         except BaseException:
             if os.path.isdir(dest) and not os.path.islink(dest):  # never half a submission graded
@@ -164,7 +165,9 @@ class SafeCollect(ExchangeCollect):
         the new folder ``dest``: every entry opened relative to its folder's descriptor with ``O_NOFOLLOW``, so
         a folder or file replaced by a link meanwhile is refused, never followed; a file that does not belong to
         ``owner`` (the submission folder's owner, when owners are checked) is refused: a hard link the student
-        made to a file of the instructor's (possible where ``fs.protected_hardlinks`` is 0) is not copied."""
+        made to a file of the instructor's (possible where ``fs.protected_hardlinks`` is 0) is not copied; so is a
+        file past nbgrader's size limit once open (``self._left`` bytes left: a file measured small by nbgrader's
+        check and made a sparse 3 GiB the moment it was opened was copied whole)."""
         os.mkdir(dest)
         entries, owners = {}, {}
         for name in sorted(os.listdir(folder_fd)):
@@ -198,7 +201,7 @@ class SafeCollect(ExchangeCollect):
                     finally:
                         os.close(sub)
                 else:
-                    copy_file_no_follow(name, target, dir_fd=folder_fd, owner=owner)
+                    self._left -= copy_file_no_follow(name, target, dir_fd=folder_fd, owner=owner, max_bytes=self._left)
             except OSError as err:
                 self.log.warning("Not collected: %s changed while it was collected (%s)", source, err)
 

@@ -168,6 +168,24 @@ def text_bytes(msg: dict) -> int:
     return 0
 
 
+def _shorten_error(content: dict) -> int:
+    """Shorten an error (an ``error`` message's or an execute reply's content, in place) to at most
+    :data:`KEPT_WHEN_CUT` characters: its name to 256, its value and each traceback line to a quarter; return the
+    characters kept."""
+    content["ename"] = _cut_text(str(content.get("ename", "")), 256)
+    content["evalue"] = _cut_text(str(content.get("evalue", "")), KEPT_WHEN_CUT // 4)
+    lines, keep = [], len(content["ename"]) + len(content["evalue"])
+    traceback = content.get("traceback")
+    for line in traceback if isinstance(traceback, list) else []:
+        line = _cut_text(str(line), KEPT_WHEN_CUT // 4)
+        if keep + len(line) > KEPT_WHEN_CUT:
+            break
+        lines.append(line)
+        keep += len(line)
+    content["traceback"] = lines
+    return keep
+
+
 def message_bytes(msg: dict) -> int:
     """Bytes an iopub message would add to the notebook (its text and data; a comm message's data and buffers)."""
     kind, content = msg["msg_type"], msg.get("content") or {}
@@ -177,7 +195,9 @@ def message_bytes(msg: dict) -> int:
         return _text_bytes([content.get("ename", ""), content.get("evalue", "")] + list(content.get("traceback", [])))
     if kind.startswith("comm"):
         return _text_bytes(content.get("data", {})) + sum(len(b) for b in msg.get("buffers") or ())
-    return sum(_text_bytes(v) for v in (content.get("data") or {}).values())
+    # a display's or result's metadata is stored beside its data (50 MB of metadata a display were kept uncounted)
+    data = sum(_text_bytes(v) for v in (content.get("data") or {}).values())
+    return data + _text_bytes(content.get("metadata") or {})
 
 
 class GuardedExecute(Execute):
@@ -239,6 +259,8 @@ class GuardedExecute(Execute):
         self._widgets_cut: dict[int, int] = {}
         self._cut: dict[int, int] = {}
         self._first_kept: set[tuple[str, int]] = set()  # (kind, cell) of the outputs kept whatever the caps
+        self._last_result: dict[int, tuple[NotebookNode, int]] = {}  # cell: a later result kept past the caps, bytes
+        self._latest_past_caps: int | None = None
         self._reply = None
         owned = self._instructor_cells(info)
         self._owner = [self._cell_owner(cell, owned) for cell in nb.cells]
@@ -381,7 +403,13 @@ class GuardedExecute(Execute):
     # ------------------------------------------------------------------------------------------ cells
 
     def on_cell_executed(self, **kwargs):
+        """Keep the reply; shorten its error as :meth:`_admit` shortens a kept error output: nbgrader appends the
+        reply's error to the cell when no error output of that name arrived (5 MB names and 10 MB tracebacks
+        were appended past every cap)."""
         self._reply = kwargs.get("execute_reply")
+        content = (self._reply or {}).get("content") or {}
+        if content.get("status") == "error":
+            _shorten_error(content)
         return super().on_cell_executed(**kwargs)
 
     def preprocess_cell(self, cell, resources, index):
@@ -486,11 +514,25 @@ class GuardedExecute(Execute):
         kind = msg["msg_type"]
         if (kind in OUTPUT_MESSAGES or kind.startswith("comm")) and not self._admit(msg, cell_index):
             return None
-        return super().process_message(msg, cell, cell_index)
+        output = super().process_message(msg, cell, cell_index)
+        if kind == "execute_result" and self._latest_past_caps is not None:
+            # one later result past the caps is kept, the newest: the guard takes a test cell's last result for its
+            # final expression's, and a result forged before it must not stand in for it (module doc)
+            previous = self._last_result.get(cell_index)
+            if previous is not None:
+                cell.outputs = [o for o in cell.outputs if o is not previous[0]]
+                self._kept[cell_index] -= previous[1]
+                self._kept["notebook"] -= previous[1]
+            self._last_result[cell_index] = (output, self._latest_past_caps)
+        return output
 
     def _admit(self, msg: dict, cell_index: int) -> bool:
         """Count ``msg`` against the cell's and the notebook's caps; shorten it in place where it must be kept
         (a cell's first error, result and stderr output); False when it is dropped."""
+        self._latest_past_caps = None
+        content = msg.get("content")
+        if msg["msg_type"] == "stream" and isinstance(content, dict) and not isinstance(content.get("text", ""), str):
+            content["text"] = json.dumps(content["text"], default=str)  # a forged stream: its text as JSON
         size = message_bytes(msg)
         if msg["msg_type"].startswith("comm"):  # widget state: a budget of its own, per notebook
             if self._kept["widgets"] + size <= self.max_widget_bytes:
@@ -520,19 +562,14 @@ class GuardedExecute(Execute):
             content["text"] = _cut_text(content["text"], room)
             keep = room
         elif kind == "error" and first:
-            content["evalue"] = _cut_text(str(content.get("evalue", "")), KEPT_WHEN_CUT // 4)
-            lines, keep = [], 0
-            for line in content.get("traceback", []):
-                line = _cut_text(str(line), KEPT_WHEN_CUT // 4)
-                if keep + len(line) > KEPT_WHEN_CUT:
-                    break
-                lines.append(line)
-                keep += len(line)
-            content["traceback"] = lines
-        elif kind == "execute_result" and first:
+            keep = _shorten_error(content)
+        elif kind == "execute_result":
             text = (content.get("data") or {}).get("text/plain", "")
             content["data"] = {"text/plain": _cut_text(text if isinstance(text, str) else "", KEPT_WHEN_CUT)}
+            content["metadata"] = {}
             keep = KEPT_WHEN_CUT
+            if not first:  # kept in place of the previous such result (process_message)
+                self._latest_past_caps = keep
         else:
             self._cut[cell_index] = self._cut.get(cell_index, 0) + size
             return False

@@ -320,16 +320,24 @@ def copy_regular_files(
 
 
 def copy_file_no_follow(
-    src: Path | str, dst: Path | str, *, dir_fd: int | None = None, owner: int | None = None
-) -> None:
+    src: Path | str,
+    dst: Path | str,
+    *,
+    dir_fd: int | None = None,
+    owner: int | None = None,
+    max_bytes: int | None = None,
+) -> int:
     """Copy one regular file's bytes: opened with ``O_NOFOLLOW`` (a link swapped in meanwhile is refused) and
     checked to be a regular file after opening; the copy is a new file (an existing ``dst`` is replaced).
     ``dir_fd``: ``src`` is a name in the folder open at that descriptor. ``owner``: a user id the file must belong
     to once open (a hard link a student made in their own folder to a file of another user keeps that user as
-    its owner).
+    its owner). ``max_bytes``: the most the file may hold once open (it may have grown since it was measured: a
+    sparse 3 GiB made the moment it was opened). At most the file's size once open is copied; returns the bytes
+    copied.
 
     Raises:
-        OSError: ``src`` is a link (``O_NOFOLLOW``), not a regular file once open, or not ``owner``'s.
+        OSError: ``src`` is a link (``O_NOFOLLOW``), not a regular file once open, not ``owner``'s, or larger
+            than ``max_bytes``.
     """
     fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=dir_fd)
     try:
@@ -338,13 +346,18 @@ def copy_file_no_follow(
             raise OSError(f"{src}: not a regular file")
         if owner is not None and info.st_uid != owner:
             raise OSError(f"{src}: belongs to user id {info.st_uid}, not to the submission's owner (a hard link?)")
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise OSError(f"{src}: holds {info.st_size:,} bytes once open, more than the {max_bytes:,} left to copy")
         if os.path.lexists(dst):
             os.unlink(dst)
         out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        try:
-            while chunk := os.read(fd, MIB):
+        try:  # at most the size it had once open: a file grown meanwhile (a sparse 3 GiB) is not copied past it
+            left = info.st_size
+            while left > 0 and (chunk := os.read(fd, min(MIB, left))):
                 os.write(out, chunk)
+                left -= len(chunk)
         finally:
             os.close(out)
+        return info.st_size - left
     finally:
         os.close(fd)

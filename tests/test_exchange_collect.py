@@ -72,11 +72,13 @@ def test_collect_never_follows_a_link_or_takes_a_classmates_folder(tmp_path):
     assert "BEGIN HIDDEN TESTS" not in "".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
 
 
-def _copy_as_collect(src: Path, dest: Path, ignore) -> list[str]:
+def _copy_as_collect(src: Path, dest: Path, ignore, left: int = 10**9) -> list[str]:
     """Copy the submission folder ``src`` into ``dest`` as :class:`course.exchange.SafeCollect` does (its owner: this
-    process's user), with nbgrader's ``ignore`` callable; return the warnings it logged."""
+    process's user, ``left`` bytes of nbgrader's size limit), with nbgrader's ``ignore`` callable; return the
+    warnings it logged."""
     said = []
     collector = types.SimpleNamespace(log=types.SimpleNamespace(warning=lambda *args: said.append(args[0] % args[1:])))
+    collector._left = left
     collector._copy_folder = lambda *args: exchange.SafeCollect._copy_folder(collector, *args)
     folder = os.open(src, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -137,6 +139,26 @@ def test_a_hard_link_to_another_users_file_is_never_collected(tmp_path):
     copied = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     assert copied == ["f.txt"], f"expected only the student's own file collected, found {copied}"
     assert len([s for s in said if "belongs to another user" in s]) == 2, f"expected both links said, found {said}"
+
+
+def test_a_file_grown_once_measured_is_not_copied_past_the_size_limit(tmp_path):
+    """nbgrader measures a submission before it copies it; a student watching the folder (inotify) can make a file a
+    sparse 3 GiB the moment the copy opens it (no cost to their quota), and the copy read it to its end onto the
+    grader's disk. Once open, a file larger than what is left of the size limit is refused."""
+    src = tmp_path / "inbound" / "me+tiny+x"
+    src.mkdir(parents=True)
+    (src / "f.txt").write_text("mine")
+    (src / "grow.bin").write_bytes(b"x" * 1000)
+
+    def grow(shown, names):  # between nbgrader's measure and the copy's read
+        os.truncate(src / "grow.bin", 3 * 2**30)
+        return []
+
+    dest = tmp_path / "submitted"
+    said = _copy_as_collect(src, dest, grow, left=100_000_000)
+    copied = sorted(p.name for p in dest.iterdir())
+    assert copied == ["f.txt"], f"expected the grown file left out, found {copied}"
+    assert any("grow.bin" in s and "more than the" in s for s in said), f"expected it said, found {said}"
 
 
 def test_one_submission_the_copy_fails_on_never_stops_the_collect(tmp_path, caplog):

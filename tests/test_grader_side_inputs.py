@@ -25,7 +25,10 @@ its fix; here the grader-side function that failed meets the attacker's input di
   at every rendering: past its limits it is shown as text;
 - one output of 200 MB sent as one message was received whole by nbgrader's process (600 MB past an honest
   run) before the output cap cut it: the grader's sockets refuse a message part over
-  ``GuardedExecute.max_message_bytes``, and the notebook's grading fails saying why.
+  ``GuardedExecute.max_message_bytes``, and the notebook's grading fails saying why;
+- outputs the caps did not count (a display's metadata, an error's name, a stream whose text is a list, which
+  crashed the grading run) and a result forged ahead of a test cell's own, which stood in for it once the caps
+  dropped the real one, are now counted, shortened or kept in its place.
 """
 
 from __future__ import annotations
@@ -274,3 +277,68 @@ def test_one_huge_message_never_reaches_the_graders_memory():
     assert huge["raised"].startswith("CellTimeoutError: cell 2: the kernel's outputs stopped arriving"), (
         f"expected the notebook's grading to fail naming the cell and why, found {huge['raised'][:300]!r}"
     )
+
+
+def _execute(cells: list) -> nbformat.NotebookNode:
+    """Run ``cells`` (sources, or notebook cells) through the grader's executor with a plain ipykernel."""
+    from course.guarded_execute import GuardedExecute
+
+    nb = new_notebook(cells=[c if isinstance(c, dict) else new_code_cell(c) for c in cells])
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    GuardedExecute(timeout=120, iopub_timeout=10).preprocess(nb, {})
+    return nb
+
+
+#: Student code that fills the notebook's 2 MiB of text exactly, after a forged result ``5``: the test cell's own
+#: result then finds no room.
+_FORGE_THEN_FILL = """
+import sys
+from IPython.display import display
+
+def answer():
+    sys.displayhook(5)
+    display({'text/plain': 'f' * (2 * 2**20 - 1)}, raw=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_result_forged_ahead_of_the_test_cells_own_never_stands_in_for_it():
+    """The caps kept a cell's first result and dropped later ones past them: a graded function that displayed a
+    forged ``5`` and then filled the caps left the partial-credit cell's own result (``1``) out, and the guard,
+    which takes a cell's last result for its final expression's, let the forged one score 5 of 5."""
+    from nbgrader.utils import determine_grade
+
+    test = new_code_cell("answer()\n1")
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 5, "grade_id": "t"}
+    nb = _execute([_FORGE_THEN_FILL, test])
+    results = [o.data["text/plain"] for o in nb.cells[1].outputs if o.output_type == "execute_result"]
+    assert determine_grade(nb.cells[1]) == (1.0, 5.0), (
+        f"expected the cell's own result (1 of 5 points), found {determine_grade(nb.cells[1])} from {results}"
+    )
+
+
+#: Outputs the caps did not count or could not handle: metadata, an error's name, a stream whose text is a list.
+_UNCOUNTED = [
+    "from IPython.display import publish_display_data\nfor _ in range(6):\n"
+    "    publish_display_data({'text/plain': 'x'}, metadata={'k': 'm' * 5_000_000})",
+    "raise type('E' * 5_000_000, (Exception,), {})()",
+    "raise type('E' * 5_000_000, (Exception,), {})()",
+    "raise type('E' * 5_000_000, (Exception,), {})()",
+    "raise type('E' * 5_000_000, (Exception,), {})()",
+    "k = get_ipython().kernel\nk.session.send(k.iopub_socket, 'stream', {'name': 'stdout', 'text': ['a' * 1000] * 6},"
+    " parent=k.get_parent())",
+    "print('after', 6 * 7)",
+]
+
+
+@pytest.mark.slow
+def test_metadata_error_names_and_odd_streams_count_against_the_caps(tmp_path):
+    nb = _execute(_UNCOUNTED)
+    nbformat.write(nb, tmp_path / "graded.ipynb")
+    size = (tmp_path / "graded.ipynb").stat().st_size
+    assert size < 21 * 2**20, f"expected the graded notebook within the 20 MiB output cap, found {size:,} bytes"
+    names = [o.ename for c in nb.cells for o in c.outputs if o.output_type == "error"]
+    assert len(names) == 4 and all(len(n) <= 256 for n in names), (
+        f"expected each cell's error kept with its name shortened, found names of {[len(n) for n in names]} characters"
+    )
+    assert "after 42" in "".join(o.get("text", "") for o in nb.cells[-1].outputs), "expected the last cell to run"
