@@ -31,9 +31,11 @@ applies):
    :attr:`GuardedExecute.max_notebook_text_bytes` text and markup (printed text, tracebacks, results' ``text/*``
    and SVG: :func:`text_bytes`), counted while the messages arrive (what is cut is never stored); a cell that was
    cut gets a note saying how much. A cell's first error and first result are always kept (shortened), and its
-   first stderr output keeps its first bytes, so that no cut changes a score; a second one is cut like any output
-   (a loop of ``sys.displayhook`` or ``showtraceback`` calls made thousands). The kernel side also caps each cell's
-   stdout and stderr at the source.
+   first stderr output keeps its first bytes, so that no cut changes a score (:data:`MAX_KEPT_PAST_CAPS` so kept
+   a notebook, then :data:`KEPT_WHEN_SPENT` bytes each); a later error or stderr output is cut like any output (a
+   loop of ``sys.displayhook`` or ``showtraceback`` calls made thousands), and of later results past the caps only
+   the newest is kept (the guard takes a test cell's last result for its final expression's). The kernel side also
+   caps each cell's stdout and stderr at the source.
 
 Flags go to :func:`course.review.add` (``grading/autograde/review/<assignment>/<student>.json`` under the course
 root, nbgrader's working directory). What this cannot stop (code that finds the guard in its own interpreter and
@@ -66,6 +68,10 @@ MIB = 2**20
 #: Bytes kept of an error output's text, of a result's plain text, and of a cell's first stderr output, when the
 #: cell is over its cap (they decide the score, so they are shortened, never dropped).
 KEPT_WHEN_CUT = 64 * 1024
+#: Bytes a notebook may keep past its caps that way (a cell at a time, they added up with the cells: 60 cells kept
+#: 5.7 MB past the 2 MiB of text); past it, each is kept in :data:`KEPT_WHEN_SPENT` bytes, still enough to score.
+MAX_KEPT_PAST_CAPS = 2 * 1024 * 1024
+KEPT_WHEN_SPENT = 256
 #: The start of the note the kernel guard writes when it stops a cell's stream (course.kernel_guard._cap_stream).
 KERNEL_CUT_NOTE = "[grader: this cell wrote more than"
 OUTPUT_MESSAGES = ("stream", "display_data", "execute_result", "error", "update_display_data")
@@ -168,17 +174,17 @@ def text_bytes(msg: dict) -> int:
     return 0
 
 
-def _shorten_error(content: dict) -> int:
-    """Shorten an error (an ``error`` message's or an execute reply's content, in place) to at most
-    :data:`KEPT_WHEN_CUT` characters: its name to 256, its value and each traceback line to a quarter; return the
-    characters kept."""
-    content["ename"] = _cut_text(str(content.get("ename", "")), 256)
-    content["evalue"] = _cut_text(str(content.get("evalue", "")), KEPT_WHEN_CUT // 4)
+def _shorten_error(content: dict, limit: int = KEPT_WHEN_CUT) -> int:
+    """Shorten an error (an ``error`` message's or an execute reply's content, in place) to about ``limit``
+    characters: its name to 256 at most, its value and each traceback line to a quarter; return the characters
+    kept."""
+    content["ename"] = _cut_text(str(content.get("ename", "")), min(256, limit))
+    content["evalue"] = _cut_text(str(content.get("evalue", "")), limit // 4)
     lines, keep = [], len(content["ename"]) + len(content["evalue"])
     traceback = content.get("traceback")
     for line in traceback if isinstance(traceback, list) else []:
-        line = _cut_text(str(line), KEPT_WHEN_CUT // 4)
-        if keep + len(line) > KEPT_WHEN_CUT:
+        line = _cut_text(str(line), limit // 4)
+        if keep + len(line) > limit:
             break
         lines.append(line)
         keep += len(line)
@@ -255,12 +261,13 @@ class GuardedExecute(Execute):
         self._installed = self._guard_ok = False
         self._guard_seconds: dict[str, float] = {}
         self._guard_flags: list[str] = []
-        self._kept = {"notebook": 0, "widgets": 0, "text": 0}
+        self._kept = {"notebook": 0, "widgets": 0, "text": 0, "past_caps": 0}
         self._widgets_cut: dict[int, int] = {}
         self._cut: dict[int, int] = {}
         self._first_kept: set[tuple[str, int]] = set()  # (kind, cell) of the outputs kept whatever the caps
         self._last_result: dict[int, tuple[NotebookNode, int]] = {}  # cell: a later result kept past the caps, bytes
         self._latest_past_caps: int | None = None
+        self._cell_text: dict[int, int] = {}  # cell: bytes of text and markup kept
         self._reply = None
         owned = self._instructor_cells(info)
         self._owner = [self._cell_owner(cell, owned) for cell in nb.cells]
@@ -409,7 +416,7 @@ class GuardedExecute(Execute):
         self._reply = kwargs.get("execute_reply")
         content = (self._reply or {}).get("content") or {}
         if content.get("status") == "error":
-            _shorten_error(content)
+            _shorten_error(content, KEPT_WHEN_CUT if self._kept["past_caps"] < MAX_KEPT_PAST_CAPS else KEPT_WHEN_SPENT)
         return super().on_cell_executed(**kwargs)
 
     def preprocess_cell(self, cell, resources, index):
@@ -512,9 +519,22 @@ class GuardedExecute(Execute):
 
     def process_message(self, msg, cell, cell_index):
         kind = msg["msg_type"]
+        kept_before = (self._kept.get(cell_index, 0), self._cell_text.get(cell_index, 0))
+        clear_pending = self.clear_before_next_output
         if (kind in OUTPUT_MESSAGES or kind.startswith("comm")) and not self._admit(msg, cell_index):
             return None
+        parent = (msg.get("parent_header") or {}).get("msg_id")
+        immediate = kind == "clear_output" and not (msg.get("content") or {}).get("wait")
         output = super().process_message(msg, cell, cell_index)
+        if (immediate and not self.output_hook_stack[parent]) or (clear_pending and not self.clear_before_next_output):
+            # nbclient cleared the cell's outputs (a progress loop of clear_output and print): what they took is
+            # given back, so that one such cell does not use up the notebook's caps for the cells after it
+            self._kept["notebook"] -= kept_before[0]
+            self._kept["text"] -= kept_before[1]
+            self._kept[cell_index] = self._kept.get(cell_index, 0) - kept_before[0]
+            self._cell_text[cell_index] = self._cell_text.get(cell_index, 0) - kept_before[1]
+            self._first_kept -= {(k, cell_index) for k in ("stderr", "error", "execute_result")}
+            self._last_result.pop(cell_index, None)
         if kind == "execute_result" and self._latest_past_caps is not None:
             # one later result past the caps is kept, the newest: the guard takes a test cell's last result for its
             # final expression's, and a result forged before it must not stand in for it (module doc)
@@ -554,20 +574,21 @@ class GuardedExecute(Execute):
         first = first if first[0] in ("stderr", "error", "execute_result") and first not in self._first_kept else None
         if first:
             self._first_kept.add(first)
+        within, limit = room, KEPT_WHEN_CUT if self._kept["past_caps"] < MAX_KEPT_PAST_CAPS else KEPT_WHEN_SPENT
         if first and kind == "stream":
-            room = max(room, min(size, KEPT_WHEN_CUT))
+            room = max(room, min(size, limit))
         if size <= room:
             keep = size
         elif kind == "stream" and room > 0:
             content["text"] = _cut_text(content["text"], room)
             keep = room
         elif kind == "error" and first:
-            keep = _shorten_error(content)
+            keep = _shorten_error(content, limit)
         elif kind == "execute_result":
             text = (content.get("data") or {}).get("text/plain", "")
-            content["data"] = {"text/plain": _cut_text(text if isinstance(text, str) else "", KEPT_WHEN_CUT)}
+            content["data"] = {"text/plain": _cut_text(text if isinstance(text, str) else "", limit)}
             content["metadata"] = {}
-            keep = KEPT_WHEN_CUT
+            keep = limit
             if not first:  # kept in place of the previous such result (process_message)
                 self._latest_past_caps = keep
         else:
@@ -577,6 +598,8 @@ class GuardedExecute(Execute):
         self._kept[cell_index] = kept + keep
         self._kept["notebook"] += keep
         self._kept["text"] += min(keep, text_size)
+        self._cell_text[cell_index] = self._cell_text.get(cell_index, 0) + min(keep, text_size)
+        self._kept["past_caps"] += max(0, keep - within)
         return True
 
     def _note_cut(self, cell, index: int) -> None:

@@ -462,9 +462,9 @@ def _cap_stream(stream, cap):
     state = {"parent": None, "count": 0, "noted": False}
 
     def write(text, *args, **kwargs):
-        try:
+        try:  # the header of the request being answered (ipykernel's OutStream.parent_header): one per cell
             header = stream.parent_header or {}
-            parent = (header.get("header") or {}).get("msg_id")
+            parent = header.get("msg_id") or (header.get("header") or {}).get("msg_id")
         except Exception:
             parent = None
         if parent != state["parent"]:

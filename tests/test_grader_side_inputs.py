@@ -342,3 +342,73 @@ def test_metadata_error_names_and_odd_streams_count_against_the_caps(tmp_path):
         f"expected each cell's error kept with its name shortened, found names of {[len(n) for n in names]} characters"
     )
     assert "after 42" in "".join(o.get("text", "") for o in nb.cells[-1].outputs), "expected the last cell to run"
+
+
+@pytest.mark.slow
+def test_what_is_kept_past_the_caps_stays_bounded_however_many_cells():
+    """A cell's first stderr output, first error and first result are kept past the caps (they decide its score):
+    cell after cell, 60 cells kept 5.7 MB of text past the notebook's 2 MiB. A notebook now keeps at most
+    ``MAX_KEPT_PAST_CAPS`` that way; past it, each is still kept (and scores) in a few hundred bytes."""
+    from course.guarded_execute import MAX_KEPT_PAST_CAPS, GuardedExecute
+
+    cell = "import sys\nsys.stderr.write('s' * 70000)\nraise ValueError('v' * 20000 + '\\n'.join(['t' * 1000] * 200))"
+    nb = _execute([cell] * 60)
+    text = sum(
+        len(o.get("text", ""))
+        + len(o.get("ename", ""))
+        + len(o.get("evalue", ""))
+        + len("".join(o.get("traceback", [])))
+        for c in nb.cells
+        for o in c.outputs
+    )
+    cap = GuardedExecute.class_traits()["max_notebook_text_bytes"].default_value
+    assert text <= cap + MAX_KEPT_PAST_CAPS + 60 * 2048, (
+        f"expected at most {cap + MAX_KEPT_PAST_CAPS:,} characters of text kept (and a little a cell), found {text:,}"
+    )
+    failed = [i for i, c in enumerate(nb.cells) if not any(o.output_type == "error" for o in c.outputs)]
+    assert not failed, f"expected every cell to keep its error (its score), found none in cells {failed}"
+
+
+#: Two honest progress loops: each step clears the cell and prints 1 KB (1.5 MB printed, 1 KB on screen), then a
+#: live plot redrawn 100 times (a 60 KB image each), then a cell of answers printed and shown as Markdown.
+_LOOP = "from IPython.display import clear_output\nfor step in range(1500):\n    clear_output(wait=True)\n"
+_PROGRESS = [
+    _LOOP + "    print(f'step {step} ' + '=' * 1000)",
+    _LOOP + "    print(f'epoch {step} ' + '-' * 1000)",
+    "import base64\nfrom IPython.display import clear_output, display\nfor epoch in range(100):\n"
+    "    clear_output(wait=True)\n    display({'image/png': base64.b64encode(bytes(45_000)).decode()}, raw=True)\n"
+    "    print('epoch', epoch)",
+    "from IPython.display import Markdown, display\nprint('accuracy on the test set: 0.91')\n"
+    "display(Markdown('**My answer**: the model confuses Fear with Surprise'))",
+]
+
+
+@pytest.mark.slow
+def test_outputs_cleared_by_the_cell_give_their_room_back():
+    """The caps counted everything a cell sent, also what ``clear_output`` then removed: two progress loops used up
+    the notebook's 2 MiB of text and the second one's last step and a later cell's printed and Markdown answers were
+    dropped; a live plot redrawn 100 times ended with no plot. What nbclient clears is now given back (the kernel
+    still keeps at most 2 MiB of a cell's stdout, cleared or not)."""
+    nb = _execute(_PROGRESS)
+    first, second, plot, answers = ([o for o in c.outputs if "[grader:" not in str(o)] for c in nb.cells)
+    last_steps = "".join(o.get("text", "") for o in first + second)
+    assert "step 1499" in last_steps and "epoch 1499" in last_steps, f"expected each loop's last step: {last_steps}"
+    assert any("image/png" in o.get("data", {}) for o in plot), f"expected the last plot kept, found {plot}"
+    shown = "".join(o.get("text", "") + str(o.get("data", {})) for o in answers)
+    assert "0.91" in shown and "My answer" in shown, f"expected the answers kept, found {shown[:500]!r}"
+
+
+@pytest.mark.slow
+def test_the_kernels_stream_cap_counts_each_cell_apart():
+    """The kernel keeps at most 2 MiB of each cell's stdout and stderr; it read the cell's request id from the
+    wrong key and counted the whole notebook instead: after 2.5 MB written to stderr in one cell, a test cell's own
+    stderr (which scores it 0) was dropped at the source and the cell scored full (and every later cell's printed
+    text was lost at the source)."""
+    from nbgrader.utils import determine_grade
+
+    test = new_code_cell("import sys\nsys.stderr.write('a warning\\n')")
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 2, "grade_id": "t"}
+    nb = _execute(["import sys\nfor _ in range(2500):\n    sys.stderr.write('e' * 1000 + '\\n')", test])
+    texts = [o.get("text", "") for o in nb.cells[1].outputs if o.output_type == "stream"]
+    assert any("a warning" in t for t in texts), f"expected the test cell's own stderr kept, found {texts}"
+    assert determine_grade(nb.cells[1]) == (0.0, 2.0), f"expected its stderr to score it 0, found {texts}"
