@@ -2669,6 +2669,10 @@ while len(ended) < len(kids) and time.monotonic() < deadline:
                 ended.add(who)
                 if word == "refused":
                     refused.append(who)
+time.sleep(0.5)  # a child killed after it said "done" (the others still filling) is reaped here, not counted alive
+for pid, who in kids.items():
+    if who not in killed and os.waitpid(pid, os.WNOHANG)[0]:
+        killed.append(who)
 alive = [who for who in kids.values() if who not in killed]
 in_processes = sum(held.get(who, 0) for who in alive if who[0] == "process")
 in_tmpfs = sum(os.path.getsize(p) for p in ("/tmp/fill-0", "/dev/shm/fill-1") if os.path.exists(p))
