@@ -161,13 +161,14 @@ def _cut_text(text: str, size: int) -> str:
     return text.encode("utf-8", "surrogatepass")[:size].decode("utf-8", "ignore")
 
 
-def text_bytes(msg: dict) -> int:
+def text_bytes(msg: dict, size: int | None = None) -> int:
     """Bytes of text and markup in an iopub output message, which the formgrader renders each time the notebook
     is opened (about 7 s per MiB of printed text): a stream's text, an error's traceback, a result's or display's
-    ``text/*`` and ``image/svg+xml`` values (a result shown as plain text costs what printed text costs)."""
+    ``text/*`` and ``image/svg+xml`` values (a result shown as plain text costs what printed text costs).
+    ``size``: the message's :func:`message_bytes`, when already counted."""
     content = msg.get("content") or {}
     if msg["msg_type"] in ("stream", "error"):
-        return message_bytes(msg)
+        return message_bytes(msg) if size is None else size
     if msg["msg_type"] in ("display_data", "execute_result", "update_display_data"):
         data = content.get("data") or {}
         return sum(_text_bytes(v) for k, v in data.items() if k.startswith("text/") or k == "image/svg+xml")
@@ -416,7 +417,7 @@ class GuardedExecute(Execute):
         self._reply = kwargs.get("execute_reply")
         content = (self._reply or {}).get("content") or {}
         if content.get("status") == "error":
-            _shorten_error(content, KEPT_WHEN_CUT if self._kept["past_caps"] < MAX_KEPT_PAST_CAPS else KEPT_WHEN_SPENT)
+            _shorten_error(content, self._kept_past_caps_limit())
         return super().on_cell_executed(**kwargs)
 
     def preprocess_cell(self, cell, resources, index):
@@ -529,10 +530,7 @@ class GuardedExecute(Execute):
         if (immediate and not self.output_hook_stack[parent]) or (clear_pending and not self.clear_before_next_output):
             # nbclient cleared the cell's outputs (a progress loop of clear_output and print): what they took is
             # given back, so that one such cell does not use up the notebook's caps for the cells after it
-            self._kept["notebook"] -= kept_before[0]
-            self._kept["text"] -= kept_before[1]
-            self._kept[cell_index] = self._kept.get(cell_index, 0) - kept_before[0]
-            self._cell_text[cell_index] = self._cell_text.get(cell_index, 0) - kept_before[1]
+            self._give_back(cell_index, *kept_before)
             self._first_kept -= {(k, cell_index) for k in ("stderr", "error", "execute_result")}
             self._last_result.pop(cell_index, None)
         if kind == "execute_result" and self._latest_past_caps is not None:
@@ -541,10 +539,22 @@ class GuardedExecute(Execute):
             previous = self._last_result.get(cell_index)
             if previous is not None:
                 cell.outputs = [o for o in cell.outputs if o is not previous[0]]
-                self._kept[cell_index] -= previous[1]
-                self._kept["notebook"] -= previous[1]
+                self._give_back(cell_index, previous[1], 0)
             self._last_result[cell_index] = (output, self._latest_past_caps)
         return output
+
+    def _kept_past_caps_limit(self) -> int:
+        """Characters an output kept past the caps keeps (:data:`KEPT_WHEN_CUT`, then :data:`KEPT_WHEN_SPENT` once the
+        notebook has kept :data:`MAX_KEPT_PAST_CAPS` that way)."""
+        return KEPT_WHEN_CUT if self._kept["past_caps"] < MAX_KEPT_PAST_CAPS else KEPT_WHEN_SPENT
+
+    def _give_back(self, cell_index: int, kept: int, text: int) -> None:
+        """Take ``kept`` bytes, ``text`` of them text and markup, off the cell's and the notebook's counts: outputs
+        no longer in the cell."""
+        self._kept["notebook"] -= kept
+        self._kept["text"] -= text
+        self._kept[cell_index] = self._kept.get(cell_index, 0) - kept
+        self._cell_text[cell_index] = self._cell_text.get(cell_index, 0) - text
 
     def _admit(self, msg: dict, cell_index: int) -> bool:
         """Count ``msg`` against the cell's and the notebook's caps; shorten it in place where it must be kept
@@ -565,7 +575,7 @@ class GuardedExecute(Execute):
         kept = self._kept.setdefault(cell_index, 0)
         room = max(0, min(self.max_cell_output_bytes - kept, self.max_notebook_output_bytes - self._kept["notebook"]))
         kind, content = msg["msg_type"], msg["content"]
-        text_size = text_bytes(msg)
+        text_size = text_bytes(msg, size)
         if text_size:
             room = min(room, max(0, self.max_notebook_text_bytes - self._kept["text"]))
         # what decides a cell's score is kept whatever the caps, once a cell: its first stderr output (its first
@@ -574,7 +584,7 @@ class GuardedExecute(Execute):
         first = first if first[0] in ("stderr", "error", "execute_result") and first not in self._first_kept else None
         if first:
             self._first_kept.add(first)
-        within, limit = room, KEPT_WHEN_CUT if self._kept["past_caps"] < MAX_KEPT_PAST_CAPS else KEPT_WHEN_SPENT
+        within, limit = room, self._kept_past_caps_limit()
         if first and kind == "stream":
             room = max(room, min(size, limit))
         if size <= room:

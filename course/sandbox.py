@@ -636,13 +636,14 @@ def _seal_socket_dir(
     def all_sockets() -> bool:
         return all(stat.S_ISSOCK(os.lstat(inside / name).st_mode) for name in names)
 
-    def pin() -> dict[str, int]:
+    def pin_and_seal() -> dict[str, int]:
         pinned: dict[str, int] = {}
         try:
             for name in sorted(names):
                 pinned[name] = os.open(inside / name, os.O_PATH | os.O_NOFOLLOW)
                 if not stat.S_ISSOCK(os.fstat(pinned[name]).st_mode):
                     raise OSError(f"{name} is no longer a socket")
+            os.chmod(inside, 0o555)
         except OSError:
             for fd in pinned.values():
                 os.close(fd)
@@ -653,14 +654,7 @@ def _seal_socket_dir(
     while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
         try:
             if all_sockets():
-                pinned = pin()
-                try:
-                    os.chmod(inside, 0o555)
-                except OSError:
-                    for fd in pinned.values():
-                        os.close(fd)
-                    raise
-                return pinned
+                return pin_and_seal()
         except FileNotFoundError:
             pass
         except OSError as err:

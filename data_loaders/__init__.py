@@ -45,24 +45,4 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_WHERE))
 
 
-__all__ = [
-    "BadRow",
-    "EMOTIONS",
-    "FER2013FormatError",
-    "IPhoneXFormatError",
-    "ImageDataset",
-    "PointCloudDataset",
-    "emotion_code",
-    "fer2013_path",
-    "fer2013_splits",
-    "grading_test_set",
-    "iphonex_path",
-    "load_fer2013",
-    "load_iphonex",
-    "ActionUnitDataset",
-    "ActionUnitFormatError",
-    "load_action_units",
-    "PersonalPhotoError",
-    "load_personal",
-    "personal_path",
-]
+__all__ = list(_WHERE)
