@@ -29,9 +29,10 @@ applies):
 4. **Output cap**: at most :attr:`GuardedExecute.max_cell_output_bytes` of outputs are kept per cell and
    :attr:`GuardedExecute.max_notebook_output_bytes` per notebook, of which at most
    :attr:`GuardedExecute.max_notebook_text_bytes` text and markup (printed text, tracebacks, results' ``text/*``
-   and SVG: :func:`text_bytes`), counted while the messages arrive (what is cut is never stored); a cell that was
-   cut gets a note saying how much. A cell's first error and first result are always kept (shortened), and its
-   first stderr output keeps its first bytes, so that no cut changes a score (:data:`MAX_KEPT_PAST_CAPS` so kept
+   and SVG: :func:`text_bytes`), counted as the bytes they take in the notebook file (a control character takes
+   six) while the messages arrive (what is cut is never stored); a cell that was cut gets a note saying how much.
+   A cell's first error and first result are always kept (shortened), and its first stderr output keeps its first
+   bytes, so that no cut changes a score (:data:`MAX_KEPT_PAST_CAPS` so kept
    a notebook, then :data:`KEPT_WHEN_SPENT` bytes each); a later error or stderr output is cut like any output (a
    loop of ``sys.displayhook`` or ``showtraceback`` calls made thousands), and of later results past the caps only
    the newest is kept (the guard takes a test cell's last result for its final expression's). The kernel side also
@@ -48,6 +49,7 @@ from __future__ import annotations
 import ast
 import json
 import secrets
+from json.encoder import encode_basestring
 from pathlib import Path
 from queue import Empty
 from time import monotonic
@@ -147,18 +149,32 @@ def guard_plan(cells: list[NotebookNode]) -> dict:
     return {"chains": sorted(list(c) for c in chains), "imports": sorted(imports)}
 
 
+def _written_bytes(text: str) -> int:
+    """Bytes ``text`` takes in the notebook file. nbformat writes JSON with ``ensure_ascii=False``: a character
+    below U+0020 takes six bytes (``\\u0001``), a quote or backslash two, any other character its UTF-8 bytes (a
+    string of control characters counted once per character reached six times the caps on disk)."""
+    encoded = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    return encoded + len(encode_basestring(text)) - 2 - len(text)
+
+
 def _text_bytes(text) -> int:
     if isinstance(text, list):
         return sum(_text_bytes(t) for t in text)
     if not isinstance(text, str):
         return len(json.dumps(text, default=str))
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    return _written_bytes(text)
 
 
 def _cut_text(text: str, size: int) -> str:
-    if text.isascii():
-        return text[:size]
-    return text.encode("utf-8", "surrogatepass")[:size].decode("utf-8", "ignore")
+    """``text`` cut to at most ``size`` bytes as written in the notebook (:func:`_written_bytes`)."""
+    cut = text[:size] if text.isascii() else text.encode("utf-8", "surrogatepass")[:size].decode("utf-8", "ignore")
+    if _written_bytes(cut) <= size:
+        return cut
+    short, long = 0, len(cut)  # the longest prefix that fits: _written_bytes(cut[:short]) <= size < ...(cut[:long])
+    while long - short > 1:
+        middle = (short + long) // 2
+        short, long = (middle, long) if _written_bytes(cut[:middle]) <= size else (short, middle)
+    return cut[:short]
 
 
 def text_bytes(msg: dict, size: int | None = None) -> int:

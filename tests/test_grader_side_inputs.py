@@ -412,3 +412,21 @@ def test_the_kernels_stream_cap_counts_each_cell_apart():
     texts = [o.get("text", "") for o in nb.cells[1].outputs if o.output_type == "stream"]
     assert any("a warning" in t for t in texts), f"expected the test cell's own stderr kept, found {texts}"
     assert determine_grade(nb.cells[1]) == (0.0, 2.0), f"expected its stderr to score it 0, found {texts}"
+
+
+@pytest.mark.slow
+def test_control_characters_count_as_the_bytes_written_to_disk(tmp_path):
+    """nbformat writes a character below U+0020 as six bytes (``\\u0001``), and the caps counted it as one: four
+    displays of 3.5 million (under the 20 MiB output cap) and 2 million printed (under the 2 MiB text cap) made a
+    graded notebook of 96 MB. A print is still cut to what fits, not dropped."""
+    display = "from IPython.display import display\ndisplay({'application/x-data': chr(1) * 3_500_000}, raw=True)"
+    nb = _execute(["print('before', 6 * 7)", *[display] * 4, "print(chr(1) * 2_000_000)"])
+    nbformat.write(nb, tmp_path / "graded.ipynb")
+    size = (tmp_path / "graded.ipynb").stat().st_size
+    assert size < 21 * 2**20, f"expected the graded notebook within the 20 MiB output cap, found {size:,} bytes"
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert 300_000 < len(printed) <= 2**21 // 6, (
+        f"expected the print cut to the 2 MiB of text as written (about 349,000 control characters), found "
+        f"{len(printed):,} characters"
+    )
+    assert "before 42" in "".join(o.get("text", "") for o in nb.cells[0].outputs), "expected the first cell kept"
