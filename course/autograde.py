@@ -43,6 +43,7 @@ from .nbgrader_steps import GradingError, check_autograded, intake
 from .settings import (
     EXPRESSION_LAB_SANDBOX_AUTOGRADED,
     EXPRESSION_LAB_SANDBOX_BATCH,
+    EXPRESSION_LAB_SANDBOX_GRADER_MEMORY,
     EXPRESSION_LAB_SANDBOX_JOBS,
     EXPRESSION_LAB_SANDBOX_SLOT,
 )
@@ -268,7 +269,9 @@ def grade_one(
     """Run ``nbgrader autograde`` for one submission against ``worker_db``; return (status, reason).
 
     ``status`` is "graded", "failed" (non-zero exit; ``reason`` holds the last log lines) or "timeout".
-    nbgrader runs in its own process group so that a timeout stops it and everything it started. The run records
+    nbgrader runs in its own process group so that a timeout stops it and everything it started. Sandboxed, its
+    process runs in worker ``slot``'s grader group (:func:`course.cgroups.join_grader`): should it run past that
+    memory, the submission fails, with a reason saying so, and is flagged for review. The run records
     a sandboxed grading run hands out are copied into the autograded folder's ``autograde_outputs/``
     (:func:`course.sandbox.collect_run_records`).
     """
@@ -289,10 +292,16 @@ def grade_one(
         "--KernelManager.transport=ipc",
         f"--KernelManager.ip={sockets / 'kernel'}",
     ]
+    oom_before = 0
     if sandbox:
+        from . import cgroups
         from .sandbox import KERNEL_NAME
 
         cmd.append(f"--Execute.kernel_name={KERNEL_NAME}")
+        # nbgrader's own process in a memory group of its own: the output caps bound what it keeps, not what a
+        # kernel makes it receive (one message of many parts); its kernel's launcher moves on to the worker's group
+        cmd = [sys.executable, "-m", "course.cgroups", "grader", str(slot), *cmd]
+        oom_before = cgroups.oom_kills(slot, batch=cgroups.batch_name(_nbgrader_env(slot, env)))
     log_dir = log_dir or worker_db.parent
     log = log_dir / f"{student}.log"
     with open(log, "w") as out, _removed_after(sockets):
@@ -313,6 +322,16 @@ def grade_one(
         except BaseException:
             _kill_group(proc)
             raise
+        # killed past its memory, nbgrader takes its kernel with it (PR_SET_PDEATHSIG, course.sandbox)
+        if sandbox and cgroups.oom_kills(slot, batch=cgroups.batch_name(_nbgrader_env(slot, env))) > oom_before:
+            memory = cgroups.grader_memory(_nbgrader_env(slot, env))
+            reason = (
+                f"nbgrader's process ran past its {memory:,} bytes of memory "
+                f"({EXPRESSION_LAB_SANDBOX_GRADER_MEMORY.name}) and was stopped: the kernel sent it far more "
+                "than the notebook's outputs may keep"
+            )
+            review.add(assignment, student, "sandbox", [reason], root)
+            return "failed", reason
         if sandbox and code == 0:
             from .sandbox import collect_run_records
 

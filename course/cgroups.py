@@ -17,6 +17,14 @@ code starts, ``setsid`` or not, stay in it:
   then refuses the write or kills the group's largest process (the OOM killer of that group only);
 - **processes**: one count of tasks (processes and threads) for the worker (``pids.max``).
 
+nbgrader's own process, which receives the kernel's messages and writes the graded notebook, gets a group of its
+own per worker, ``grader-<k>`` (memory only, :data:`DEFAULT_GRADER_MEMORY`, swap included): the output caps
+bound what it keeps, not what it receives, and a kernel that sent one message of many 60 MiB parts took it to
+1.3 GB. The autograde command starts nbgrader through ``python -m course.cgroups grader K PROGRAM ARGS…``, which
+joins the group and then execs the program; the sandbox launcher it starts moves on into the worker's group, so
+only nbgrader's process counts. Past the limit the kernel's OOM killer stops nbgrader, and the autograde command
+reports that submission as failed and flags it (:func:`oom_kills`).
+
 Both cgroup versions work, per controller, as the machine has them mounted (``/proc/self/mountinfo``): cgroup v1
 hierarchies (``cpu``, ``memory``, ``pids`` each mounted, e.g. ``/sys/fs/cgroup/memory``; a hybrid's cgroup2
 mount without controllers is ignored) get ``<own group>/expression-lab/slot-<k>`` in each hierarchy; cgroup v2
@@ -39,7 +47,9 @@ Settings (environment variables, checked like :meth:`course.sandbox.Limits.from_
   systems together, default 6 GiB (a 24 GiB machine with two workers keeps half for the grader and the system);
 - ``EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES``: processes and threads of a worker's sandbox, default the
   sandbox's own ``EXPRESSION_LAB_SANDBOX_PROCESSES`` (:attr:`Limits.processes`, 512); bubblewrap's own
-  processes (:data:`LAUNCHER_TASKS`) are added.
+  processes (:data:`LAUNCHER_TASKS`) are added;
+- ``EXPRESSION_LAB_SANDBOX_GRADER_MEMORY``: bytes of memory of nbgrader's own process grading one submission,
+  default 1 GiB (grading the kit's test assignment peaks at about 100 MB there).
 
 Sources: the kernel's cgroup documentation (``Documentation/admin-guide/cgroup-v2.rst``; v1: ``cgroup-v1/
 memory.rst``, ``pids.rst``, ``scheduler/sched-bwc.rst``).
@@ -50,12 +60,14 @@ from __future__ import annotations
 import errno
 import os
 import re
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .settings import (
     EXPRESSION_LAB_SANDBOX_BATCH,
+    EXPRESSION_LAB_SANDBOX_GRADER_MEMORY,
     EXPRESSION_LAB_SANDBOX_JOBS,
     EXPRESSION_LAB_SANDBOX_WORKER_CPU_PERCENT,
     EXPRESSION_LAB_SANDBOX_WORKER_MEMORY,
@@ -70,6 +82,10 @@ GROUP = "expression-lab"
 CONTROLLERS = ("cpu", "memory", "pids")
 #: Default bytes of memory per worker (all its processes and its memory file systems).
 DEFAULT_WORKER_MEMORY = EXPRESSION_LAB_SANDBOX_WORKER_MEMORY.default
+#: Default bytes of memory of nbgrader's own process grading one submission (group ``grader-<k>``).
+DEFAULT_GRADER_MEMORY = EXPRESSION_LAB_SANDBOX_GRADER_MEMORY.default
+#: The kinds of group per worker: its sandbox's processes, and nbgrader's own process.
+KINDS = ("slot", "grader")
 #: Tasks of a sandbox besides the student's: bubblewrap (the launcher, once it execs it) and its process 1.
 LAUNCHER_TASKS = 2
 #: The CFS period, microseconds (``cpu.cfs_period_us`` / second field of ``cpu.max``).
@@ -156,9 +172,12 @@ class Controller:
     base: Path | None
     problem: str = ""
 
-    def group(self, slot: int, batch: str = "") -> Path:
-        """Worker ``slot``'s group folder (``slot-<k>``, or ``<batch>-slot-<k>``)."""
-        return self.base / (f"{batch}-slot-{int(slot)}" if batch else f"slot-{int(slot)}")
+    def group(self, slot: int, batch: str = "", kind: str = "slot") -> Path:
+        """Worker ``slot``'s group folder of ``kind`` (:data:`KINDS`): ``slot-<k>`` or ``<batch>-slot-<k>`` (its
+        sandbox), ``grader-<k>`` or ``<batch>-grader-<k>`` (nbgrader's own process)."""
+        if kind not in KINDS:
+            raise ValueError(f"kind={kind!r}: expected one of {KINDS}")
+        return self.base / (f"{batch}-{kind}-{int(slot)}" if batch else f"{kind}-{int(slot)}")
 
 
 def _mounts() -> list[tuple[str, Path, str, set[str]]]:
@@ -282,7 +301,10 @@ def probe(create: bool = True) -> dict[str, Controller]:
                 continue
             own_folder = _folder(point, root, own[""])
             if name in offered and own_folder is not None:
-                parent = own_folder if own_folder == point else own_folder.parent
+                # beside our own group; from inside a worker's group (nbgrader in grader-<k>), _folder already
+                # gave the folder that holds expression-lab
+                inside = GROUP in own[""].split("/")
+                parent = own_folder if own_folder == point or inside else own_folder.parent
                 v2_names.append(name)
                 v2_base, v2_point = parent / GROUP, point
                 found[name] = Controller(name, 2, v2_base)
@@ -359,6 +381,16 @@ def _limit_pids(ctl: Controller, group: Path, shares: Shares) -> None:
 _LIMIT = {"cpu": _limit_cpu, "memory": _limit_memory, "pids": _limit_pids}
 
 
+def grader_memory(env: dict | None = None) -> int:
+    """Bytes of memory of nbgrader's own process grading one submission (``EXPRESSION_LAB_SANDBOX_GRADER_MEMORY``).
+
+    Raises:
+        ValueError: the variable is not a positive integer (the message names it).
+    """
+    env = os.environ if env is None else env
+    return positive_setting(env, EXPRESSION_LAB_SANDBOX_GRADER_MEMORY.name, DEFAULT_GRADER_MEMORY)
+
+
 def join(slot: int, limits=None) -> None:
     """Move the calling process (the sandbox launcher, running as root right before it execs bubblewrap) into
     worker ``slot``'s group of every controller this machine allows, creating the group and setting its limits
@@ -376,13 +408,40 @@ def join(slot: int, limits=None) -> None:
     """
     if int(slot) < 0:
         raise ValueError(f"worker slot {slot!r}: expected 0 or more (EXPRESSION_LAB_SANDBOX_SLOT)")
-    shares, batch = Shares.from_env(limits), batch_name()
-    controllers = [c for c in probe().values() if c.base is not None]
+    _join(slot, "slot", CONTROLLERS, Shares.from_env(limits))
+
+
+def join_grader(slot: int) -> None:
+    """Move the calling process (``python -m course.cgroups grader``, as root, right before it execs nbgrader for
+    one sandboxed submission) into worker ``slot``'s ``grader`` group, its memory limited to
+    :func:`grader_memory` (swap included), creating it first. Skipped where the machine has no memory controller
+    for us (see :func:`describe`).
+
+    Raises:
+        ValueError: a setting is not a positive integer, or ``slot`` is negative.
+        CgroupError: the group could not be created, limited or joined (the message names the file and the
+            kernel's reason).
+    """
+    if int(slot) < 0:
+        raise ValueError(f"worker slot {slot!r}: expected 0 or more")
+    shares = Shares.from_env()
+    _join(slot, "grader", ("memory",), replace(shares, memory=grader_memory()))
+
+
+def _join(slot: int, kind: str, names: tuple[str, ...], shares: Shares) -> None:
+    """Create, limit (``shares``) and join worker ``slot``'s groups of ``kind`` for the controllers ``names``."""
+    batch = batch_name()
+    what = "control group" if kind == "slot" else "control group for nbgrader"
+
+    def enforced() -> list[Controller]:
+        return [c for c in probe().values() if c.base is not None and c.name in names]
+
+    controllers = enforced()
     for _ in range(3):  # a batch that ends meanwhile may remove an empty base folder (cleanup): make it again
         try:
             groups = {}
             for ctl in controllers:
-                group = ctl.group(slot, batch)
+                group = ctl.group(slot, batch, kind)
                 group.mkdir(parents=True, exist_ok=True)
                 _LIMIT[ctl.name](ctl, group, shares)
                 groups[group] = ctl
@@ -391,21 +450,41 @@ def join(slot: int, limits=None) -> None:
             return
         except FileNotFoundError:
             time.sleep(0.05)
-            controllers = [c for c in probe().values() if c.base is not None]
+            controllers = enforced()
         except OSError as err:
             raise CgroupError(
                 err.errno,
-                f"cannot set up worker {slot}'s control group ({err.filename or 'cgroup'}: {err.strerror or err})",
+                f"cannot set up worker {slot}'s {what} ({err.filename or 'cgroup'}: {err.strerror or err})",
             ) from None
-    raise CgroupError(errno.ENOENT, f"worker {slot}'s control group kept disappearing while it was set up")
+    raise CgroupError(errno.ENOENT, f"worker {slot}'s {what} kept disappearing while it was set up")
 
 
-def group_paths(slot: int, batch: str | None = None) -> dict[str, Path]:
-    """{controller: folder of worker ``slot``'s group} for the controllers enforced here (nothing is created);
-    ``batch`` None: :func:`batch_name`."""
+def oom_kills(slot: int, kind: str = "grader", batch: str | None = None) -> int:
+    """How many processes the kernel's OOM killer has stopped in worker ``slot``'s group of ``kind`` since it was
+    made (``oom_kill`` in ``memory.oom_control``, cgroup v1, or ``memory.events``, v2); 0 where there is no such
+    group or the kernel does not count them. Never raises."""
+    try:
+        folder = group_paths(slot, batch, kind).get("memory")
+        for name in ("memory.events", "memory.oom_control"):
+            path = folder / name if folder else None
+            if path is not None and path.is_file():
+                for line in path.read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def group_paths(slot: int, batch: str | None = None, kind: str = "slot") -> dict[str, Path]:
+    """{controller: folder of worker ``slot``'s group of ``kind``} for the controllers enforced here (nothing is
+    created); ``batch`` None: :func:`batch_name`."""
     batch = batch_name() if batch is None else batch
     return {
-        c.name: c.group(slot, batch) for c in probe(create=False).values() if c.base is not None and c.base.is_dir()
+        c.name: c.group(slot, batch, kind)
+        for c in probe(create=False).values()
+        if c.base is not None and c.base.is_dir()
     }
 
 
@@ -414,20 +493,22 @@ def cleanup(wait: float = 2.0) -> None:
     batches that stopped before their cleanup too). This batch's own groups (:func:`batch_name`) get up to
     ``wait`` seconds for their last processes to end (a sandbox stops a moment after its kernel); a group still
     in use after that, or one of a batch running beside this one, is left. Nothing is killed. Never raises."""
+    kinds = "|".join(KINDS)
     try:
-        mine = f"{batch_name()}-slot-" if batch_name() else "slot-"
+        mine = re.compile(rf"{batch_name()}-({kinds})-\d+" if batch_name() else rf"({kinds})-\d+")
     except ValueError:
         mine = None
     deadline = time.monotonic() + wait
     for ctl in probe(create=False).values():
         if ctl.base is None or not ctl.base.is_dir():
             continue
-        for group in sorted(ctl.base.glob("*slot-*")):
+        groups = [g for g in ctl.base.iterdir() if g.is_dir() and re.fullmatch(rf"(.+-)?({kinds})-\d+", g.name)]
+        for group in sorted(groups):
             while True:
                 try:
                     group.rmdir()
                 except OSError as err:
-                    if err.errno == errno.EBUSY and group.name.startswith(mine or "\0") and time.monotonic() < deadline:
+                    if err.errno == errno.EBUSY and mine and mine.fullmatch(group.name) and time.monotonic() < deadline:
                         time.sleep(0.1)
                         continue
                 break
@@ -481,6 +562,7 @@ def describe(limits=None, jobs: int | None = None) -> str:
         limited = (found["memory"].base / swap_file).exists() or not _swap_present()
         swap = "no swap" if limited else f"swap NOT limited (no {swap_file})"
         held.append(f"memory {_gib(shares.memory)} for all its processes and its /tmp, /dev/shm and home, {swap}")
+        held.append(f"nbgrader's own process {_gib(grader_memory())} a submission")
     if found["pids"].base is not None:
         held.append(f"{shares.processes} processes and threads")
     for name, what in (("cpu", "CPU share"), ("memory", "total memory (tmpfs included)"), ("pids", "process count")):
@@ -495,3 +577,22 @@ def describe(limits=None, jobs: int | None = None) -> str:
             f"beside it (per-process rlimits only): {'; '.join(missing)}"
         )
     return text
+
+
+def main(argv: list[str]) -> int:
+    """``python -m course.cgroups grader K PROGRAM [ARGS…]``: join worker ``K``'s grader group
+    (:func:`join_grader`), then exec ``PROGRAM`` (an absolute path) with ``ARGS``. Exit status 2 for a wrong
+    call, 1 when the group cannot be joined (the reason on stderr, as ``expression-lab sandbox: …``)."""
+    if len(argv) < 3 or argv[0] != "grader" or not argv[1].isdigit() or not os.path.isabs(argv[2]):
+        print("usage: python -m course.cgroups grader SLOT /absolute/program [ARGS...]", file=sys.stderr)
+        return 2
+    try:
+        join_grader(int(argv[1]))
+    except (CgroupError, ValueError) as err:
+        print(f"expression-lab sandbox: {err}", file=sys.stderr)
+        return 1
+    os.execv(argv[2], argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -40,8 +40,8 @@ applies):
 
 Flags go to :func:`course.review.add` (``grading/autograde/review/<assignment>/<student>.json`` under the course
 root, nbgrader's working directory). What this cannot stop (code that finds the guard in its own interpreter and
-forges its answers, one huge message held in memory while it is received) is written down in the threat model
-(``docs/deployment.md``).
+forges its answers; a message of many parts is held in memory while it is received, which only nbgrader's memory
+group, :func:`course.cgroups.join_grader`, bounds) is written down in the threat model (``docs/deployment.md``).
 """
 
 from __future__ import annotations

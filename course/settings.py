@@ -135,6 +135,13 @@ EXPRESSION_LAB_SANDBOX_WORKER_MEMORY = Setting(
     "Bytes of memory of all a grading worker's processes and memory file systems together.",
     ("course/cgroups.py",),
 )
+EXPRESSION_LAB_SANDBOX_GRADER_MEMORY = Setting(
+    "EXPRESSION_LAB_SANDBOX_GRADER_MEMORY",
+    GIB,
+    "Bytes of memory of nbgrader's own process grading one sandboxed submission (it receives the kernel's "
+    "messages and writes the notebook); past it that submission's grading fails and is flagged.",
+    ("course/cgroups.py",),
+)
 EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES = Setting(
     "EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES",
     f"`{EXPRESSION_LAB_SANDBOX_PROCESSES.name}` ({EXPRESSION_LAB_SANDBOX_PROCESSES.default})",
@@ -323,6 +330,7 @@ SECTIONS: tuple[tuple[str, str, tuple[Setting, ...]], ...] = (
             EXPRESSION_LAB_SANDBOX_WORKER_CPU_PERCENT,
             EXPRESSION_LAB_SANDBOX_WORKER_MEMORY,
             EXPRESSION_LAB_SANDBOX_WORKER_PROCESSES,
+            EXPRESSION_LAB_SANDBOX_GRADER_MEMORY,
             EXPRESSION_LAB_SANDBOX_BATCH,
             EXPRESSION_LAB_SANDBOX_SLOT,
             EXPRESSION_LAB_SANDBOX_UID,

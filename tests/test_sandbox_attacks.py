@@ -931,6 +931,13 @@ FLOOD_PAST_KERNEL_CAP = (
     "import sys as _sys\nimport time as _time\nfor _ in range(30):\n"
     "    type(_sys.stdout).write(_sys.stdout, 'y' * 2_000_000)\n    _time.sleep(0.05)\n"
 )
+#: One display message of 20 extra parts of 60 MiB each: ZMQ's size limit holds per part, so nbgrader's process
+#: received all 1.2 GB before the output caps could see any of it.
+MANY_PARTS = (
+    "_kernel = get_ipython().kernel\n_part = bytes(60 * 2**20)\n"
+    "_kernel.session.send(_kernel.iopub_socket, 'display_data', {'data': {'text/plain': 'parts'}, 'metadata': {}},"
+    " parent=_kernel.get_parent(), buffers=[_part] * 20)\n"
+)
 
 #: The variant course: students and the code of their `double` cell (wrong answers return a list).
 VARIANT_WRONG = "def double(x):\n    return [1, 2]\n"
@@ -1066,6 +1073,9 @@ def hand_in_cases(root: Path, only: frozenset[str] | None = None) -> dict[str, l
     cell_by_grade_id(nb, "double").source += "\n" + FLOOD_PAST_KERNEL_CAP + FLOOD_OF_RESULTS
     cell_by_grade_id(nb, "triple").source += "\n" + FLOOD + FLOOD_OF_RESULTS
     cases["flood"] = nb
+    nb = fill_answers(release, source)
+    cell_by_grade_id(nb, "triple").source += "\n" + MANY_PARTS
+    cases["many_parts"] = nb
     cases = {student: nb for student, nb in cases.items() if only is None or student in only}
     for student, nb in cases.items():
         hand_in(root, student, TINY_ID, nb, TINY_NOTEBOOK)
@@ -1103,9 +1113,13 @@ def tampered(request, tmp_path_factory):
             capture_output=True,
             text=True,
         )
-        assert proc.returncode == 0, f"{assignment}: the batch failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        rows = json.loads((root / "grading" / "autograde" / f"{assignment}.json").read_text())
+        summary = root / "grading" / "autograde" / f"{assignment}.json"
+        assert summary.is_file(), f"{assignment}: the batch failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        rows = json.loads(summary.read_text())
         failed.update({(assignment, r["student"]): r["reason"] for r in rows if r["status"] != "graded"})
+        # the command's exit status says whether every submission was graded (many_parts is meant to fail)
+        expected = 1 if any(r["status"] != "graded" for r in rows) else 0
+        assert proc.returncode == expected, f"{assignment}: expected exit status {expected}, found {proc.returncode}"
     return dict(route=route, root=root, cases=cases, seconds=time.perf_counter() - start, failed=failed)
 
 
@@ -1228,6 +1242,25 @@ def test_an_output_flood_is_cut_while_it_arrives(tampered):
         f"{tampered['route']}: expected the grader's peak memory within 150 MB of the honest run's "
         f"({peak['honest']} MB), found {peak['flood']} MB"
     )
+
+
+@pytest.mark.slow
+def test_one_message_of_many_parts_stops_only_its_own_grading(tampered):
+    """ZMQ refuses a message part over 64 MiB, not a message of many parts: 20 parts of 60 MiB took nbgrader's
+    process to 1.3 GB. Sandboxed, nbgrader's process has a memory group of its own per worker
+    (``EXPRESSION_LAB_SANDBOX_GRADER_MEMORY``, 1 GiB): it is stopped there, that submission fails with the reason
+    and a flag, and the batch goes on."""
+    _graded_on_this_route(tampered, TINY_ID, "many_parts")
+    if cgroups.probe()["memory"].problem:
+        _required(f"no memory control group for nbgrader here: {cgroups.probe()['memory'].problem}")
+    reason = tampered["failed"].get((TINY_ID, "many_parts"))
+    assert reason and "ran past its 1,073,741,824 bytes of memory" in reason, (
+        f"expected the grading of many_parts stopped at nbgrader's memory limit, found {reason!r}"
+    )
+    flags = _tamper_flags(tampered, TINY_ID, "many_parts", "sandbox")
+    assert any("ran past its" in f for f in flags), f"expected a flag saying why, found {flags}"
+    scores = _tamper_scores(tampered, TINY_ID, "honest")
+    assert sum(scores.values()) == FULL, f"expected the honest submission beside it graded, found {scores}"
 
 
 # --- the pieces, without nbgrader -----------------------------------------------------------------------------
@@ -2905,6 +2938,42 @@ def test_cgroup_v2_groups_sit_beside_the_graders_with_all_limits(tmp_path, monke
     assert "cgroup v2" in text and "1.00 of 2 cores" in text and "3.0 GiB" in text and "NOT" not in text, (
         f"expected cgroup v2 limits, all enforced, found {text!r}"
     )
+
+
+def _fake_v2(tmp_path: Path, monkeypatch, own: str) -> Path:
+    """A made-up cgroup v2 hierarchy with every controller passed down to ``system.slice/expression-lab``, this
+    process in group ``own``, batch ``b1``; returns that ``expression-lab`` folder."""
+    point = tmp_path / "cg"
+    _fake_hierarchy(tmp_path, monkeypatch, [f"30 20 0:26 / {point} rw - cgroup2 cgroup2 rw"], f"0::{own}\n")
+    for folder in (point, point / "system.slice", point / "system.slice" / "expression-lab"):
+        folder.mkdir(parents=True)
+        (folder / "cgroup.controllers").write_text("cpu memory pids\n")
+        (folder / "cgroup.subtree_control").write_text("cpu memory pids\n")
+    monkeypatch.setenv("EXPRESSION_LAB_SANDBOX_BATCH", "b1")
+    return point / "system.slice" / "expression-lab"
+
+
+def test_nbgrader_gets_a_memory_group_of_its_own_and_its_kernel_moves_on(tmp_path, monkeypatch):
+    """cgroup v2: nbgrader (started from ``system.slice/grader.service``) joins ``expression-lab/b1-grader-1`` with
+    the grader's memory only; the sandbox launcher it starts, whose own group is then that one, still puts the
+    kernel in ``expression-lab/b1-slot-1`` beside it (it went one level too far up: ``<root>/expression-lab``)."""
+    base = _fake_v2(tmp_path, monkeypatch, "/system.slice/grader.service")
+    monkeypatch.setenv("EXPRESSION_LAB_SANDBOX_GRADER_MEMORY", str(300 * 2**20))
+    writes = []
+    real_write = cgroups._write
+    monkeypatch.setattr(cgroups, "_write", lambda path, value: (writes.append((path, value)), real_write(path, value)))
+    cgroups.join_grader(1)
+    grader = base / "b1-grader-1"
+    expected = [(grader / "memory.max", str(300 * 2**20)), (grader / "cgroup.procs", str(os.getpid()))]
+    assert writes == expected, f"expected nbgrader's group limited to its memory and joined: {expected}, found {writes}"
+    (tmp_path / "own").write_text("0::/system.slice/expression-lab/b1-grader-1\n")
+    writes.clear()
+    cgroups.join(1, sandbox.Limits(processes=100))
+    groups = sorted({path.parent for path, _ in writes})
+    assert groups == [base, base / "b1-slot-1"], f"expected the kernel's group beside nbgrader's, found {groups}"
+    (grader / "memory.events").write_text("low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n")
+    assert cgroups.oom_kills(1) == 1, "expected nbgrader's stop by the OOM killer counted"
+    assert cgroups.oom_kills(0) == 0, "expected no count for a worker without a group"
 
 
 def test_without_controllers_nothing_is_joined_and_the_output_says_so(tmp_path, monkeypatch):
