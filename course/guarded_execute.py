@@ -150,9 +150,9 @@ def guard_plan(cells: list[NotebookNode]) -> dict:
 
 
 def _written_bytes(text: str) -> int:
-    """Bytes ``text`` takes in the notebook file. nbformat writes JSON with ``ensure_ascii=False``: a character
-    below U+0020 takes six bytes (``\\u0001``), a quote or backslash two, any other character its UTF-8 bytes (a
-    string of control characters counted once per character reached six times the caps on disk)."""
+    """Bytes ``text`` takes in the notebook file. nbformat writes JSON with ``ensure_ascii=False``: a control
+    character takes six bytes (``\\u0001``; a newline, tab and three others two), a quote or backslash two, any
+    other character its UTF-8 bytes (control characters counted once each reached six times the caps on disk)."""
     encoded = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
     return encoded + len(encode_basestring(text)) - 2 - len(text)
 
