@@ -35,7 +35,10 @@ applies):
    bytes, so that no cut changes a score (:data:`MAX_KEPT_PAST_CAPS` so kept
    a notebook, then :data:`KEPT_WHEN_SPENT` bytes each); a later error or stderr output is cut like any output (a
    loop of ``sys.displayhook`` or ``showtraceback`` calls made thousands), and of later results past the caps only
-   the newest is kept (the guard takes a test cell's last result for its final expression's). The kernel side also
+   the newest is kept (the guard takes a test cell's last result for its final expression's). Each output counts
+   :data:`OUTPUT_COST` besides its data, and a display's data counts once more for each earlier output of its
+   ``display_id`` that nbclient writes it into. A last check measures the outputs as written and removes, flagged,
+   what is over twice the caps (but for what scores), and replaces text that cannot be written. The kernel side also
    caps each cell's stdout and stderr at the source.
 
 Flags go to :func:`course.review.add` (``grading/autograde/review/<assignment>/<student>.json`` under the course
@@ -54,6 +57,7 @@ from pathlib import Path
 from queue import Empty
 from time import monotonic
 
+import nbformat
 from nbclient.exceptions import CellTimeoutError
 from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
@@ -77,6 +81,11 @@ KEPT_WHEN_SPENT = 256
 #: The start of the note the kernel guard writes when it stops a cell's stream (course.kernel_guard._cap_stream).
 KERNEL_CUT_NOTE = "[grader: this cell wrote more than"
 OUTPUT_MESSAGES = ("stream", "display_data", "execute_result", "error", "update_display_data")
+#: Bytes each new output counts besides its data: its place in the notebook file (about 100 bytes) and in
+#: nbgrader's memory (200,000 empty displays took its process to 969 MB).
+OUTPUT_COST = 1024
+#: Messages whose ``transient.display_id`` makes nbclient write their data into every output shown with that id.
+DISPLAY_ID_MESSAGES = ("display_data", "execute_result", "update_display_data")
 
 
 class GuardError(RuntimeError):
@@ -155,6 +164,26 @@ def _written_bytes(text: str) -> int:
     other character its UTF-8 bytes (control characters counted once each reached six times the caps on disk)."""
     encoded = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
     return encoded + len(encode_basestring(text)) - 2 - len(text)
+
+
+def _json_bytes(value) -> int:
+    """Bytes of ``value`` as indented JSON in UTF-8 (about as nbformat writes it)."""
+    return len(json.dumps(value, ensure_ascii=False, indent=1).encode("utf-8", "surrogatepass"))
+
+
+def _replace_surrogates(value):
+    """``value`` (outputs: lists, dicts, strings) with each lone surrogate in a string or key replaced by U+FFFD."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return NotebookNode({_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()})
+    return value
 
 
 def _text_bytes(text) -> int:
@@ -293,9 +322,52 @@ class GuardedExecute(Execute):
         self._cut_in_kernel: set[int] = set()
         scan = self._static_scan(nb, resources, owned)
         try:
-            return super().preprocess(nb, resources, km)
+            nb, resources = super().preprocess(nb, resources, km)
+            self._check_written(nb)
+            return nb, resources
         finally:
             self._record(info, scan)
+
+    def _check_written(self, nb) -> None:
+        """The last check, on the outputs as nbformat writes them (indented JSON, text split into lines, UTF-8):
+        text that cannot be written (lone surrogates, which ipykernel never sends: the notebook could not be saved
+        and the grading failed) is replaced with U+FFFD; outputs over twice the caps, which only a way around the
+        counting could leave, are removed, largest cell first, but for what scores a cell (its errors, stderr and
+        results), and flagged."""
+        try:
+            written = len(nbformat.writes(nb).encode("utf-8"))
+        except UnicodeEncodeError:
+            for cell in nb.cells:
+                cell["outputs"] = _replace_surrogates(cell.get("outputs", []))
+            self._guard_flags.append("an output held text that cannot be written (lone surrogates); it was replaced")
+            written = len(nbformat.writes(nb).encode("utf-8"))
+        bare = nbformat.from_dict(nb)
+        for cell in bare.cells:
+            if "outputs" in cell:
+                cell["outputs"] = []
+        outputs = written - len(nbformat.writes(bare).encode("utf-8"))
+        limit = 2 * (self.max_notebook_output_bytes + MAX_KEPT_PAST_CAPS)
+        if outputs <= limit:
+            return
+        sizes = {i: _json_bytes(c.outputs) for i, c in enumerate(nb.cells) if c.get("outputs")}
+        removed, note = (
+            0,
+            "[grader: this cell's displays and printed output were removed: its outputs were over the caps]",
+        )
+        for index in sorted(sizes, key=sizes.get, reverse=True):
+            if outputs <= limit:
+                break
+            cell = nb.cells[index]
+            scoring = [
+                o for o in cell.outputs if o.output_type in ("error", "execute_result") or o.get("name") == "stderr"
+            ]
+            outputs -= sizes[index] - _json_bytes(scoring)
+            cell.outputs = [*scoring, new_output("display_data", data={"text/plain": note})]
+            removed += 1
+        self._guard_flags.append(
+            f"the outputs as written were over twice the caps ({limit:,} bytes): the displays and printed output of "
+            f"{removed} cell(s) were removed"
+        )
 
     def _instructor_cells(self, info: dict) -> dict[str, str] | None:
         """{grade_id: source} of the locked cells of the source notebook (from the gradebook), or None where there
@@ -538,7 +610,9 @@ class GuardedExecute(Execute):
         kind = msg["msg_type"]
         kept_before = (self._kept.get(cell_index, 0), self._cell_text.get(cell_index, 0))
         clear_pending = self.clear_before_next_output
-        if (kind in OUTPUT_MESSAGES or kind.startswith("comm")) and not self._admit(msg, cell_index):
+        if (kind in OUTPUT_MESSAGES or kind.startswith("comm")) and not self._admit(
+            msg, cell_index, self._starts_output(msg, cell)
+        ):
             return None
         parent = (msg.get("parent_header") or {}).get("msg_id")
         immediate = kind == "clear_output" and not (msg.get("content") or {}).get("wait")
@@ -572,14 +646,64 @@ class GuardedExecute(Execute):
         self._kept[cell_index] = self._kept.get(cell_index, 0) - kept
         self._cell_text[cell_index] = self._cell_text.get(cell_index, 0) - text
 
-    def _admit(self, msg: dict, cell_index: int) -> bool:
+    def _starts_output(self, msg: dict, cell) -> bool:
+        """Whether nbclient makes a new output of ``msg`` (a stream continues the cell's last output of its name)."""
+        kind = msg["msg_type"]
+        if kind == "stream":
+            last = cell.outputs[-1] if cell.outputs and not self.clear_before_next_output else {}
+            name = (msg.get("content") or {}).get("name")
+            return not (last.get("output_type") == "stream" and last.get("name") == name)
+        return kind in ("display_data", "execute_result", "error")
+
+    def _copies(self, msg: dict) -> int:
+        """The outputs nbclient will overwrite with this message's data: those shown earlier with its
+        ``display_id`` (nbclient's ``_display_id_map``, declared as its record of them). One display shown 100
+        times, then a 3 MiB display with that id, wrote 300 MB to the notebook and was counted once."""
+        transient = (msg.get("content") or {}).get("transient")
+        display_id = transient.get("display_id") if isinstance(transient, dict) else None
+        if display_id is None or msg["msg_type"] not in DISPLAY_ID_MESSAGES:
+            return 0
+        if not isinstance(display_id, str):  # nbclient would fail on it: the message is shown as a plain display
+            transient.pop("display_id")
+            return 0
+        return sum(len(outputs) for outputs in self._display_id_map.get(display_id, {}).values())
+
+    def _admit(self, msg: dict, cell_index: int, new_output: bool = True) -> bool:
         """Count ``msg`` against the cell's and the notebook's caps; shorten it in place where it must be kept
-        (a cell's first error, result and stderr output); False when it is dropped."""
+        (a cell's first error, result and stderr output); False when it is dropped.
+
+        A new output counts :data:`OUTPUT_COST` bytes besides its data. Data written into earlier outputs of the
+        same ``display_id`` (:meth:`_copies`) counts once per such output against the notebook's caps, and stays
+        counted when this cell is cleared (those outputs may be in other cells); an ``update_display_data``
+        makes no output of its own, so only those copies count."""
         self._latest_past_caps = None
         content = msg.get("content")
         if msg["msg_type"] == "stream" and isinstance(content, dict) and not isinstance(content.get("text", ""), str):
             content["text"] = json.dumps(content["text"], default=str)  # a forged stream: its text as JSON
         size = message_bytes(msg)
+        copies = self._copies(msg)
+        if copies or msg["msg_type"] == "update_display_data":
+            text_copies = copies * text_bytes(msg, size)
+            if (
+                self._kept["notebook"] + copies * size > self.max_notebook_output_bytes
+                or self._kept["text"] + text_copies > self.max_notebook_text_bytes
+            ):
+                self._cut[cell_index] = self._cut.get(cell_index, 0) + (copies + 1) * size
+                return False
+            if msg["msg_type"] == "update_display_data":
+                self._kept["notebook"] += copies * size
+                self._kept["text"] += text_copies
+                return True
+        cost = OUTPUT_COST if new_output and msg["msg_type"] in OUTPUT_MESSAGES else 0
+        if not self._admit_output(msg, cell_index, size + cost, cost):
+            return False
+        self._kept["notebook"] += copies * size
+        self._kept["text"] += copies * text_bytes(msg, size) if copies else 0
+        return True
+
+    def _admit_output(self, msg: dict, cell_index: int, size: int, cost: int) -> bool:
+        """:meth:`_admit` for one output of ``size`` bytes, ``cost`` of them its place in the notebook."""
+        content = msg.get("content")
         if msg["msg_type"].startswith("comm"):  # widget state: a budget of its own, per notebook
             if self._kept["widgets"] + size <= self.max_widget_bytes:
                 self._kept["widgets"] += size
@@ -591,7 +715,7 @@ class GuardedExecute(Execute):
         kept = self._kept.setdefault(cell_index, 0)
         room = max(0, min(self.max_cell_output_bytes - kept, self.max_notebook_output_bytes - self._kept["notebook"]))
         kind, content = msg["msg_type"], msg["content"]
-        text_size = text_bytes(msg, size)
+        text_size = text_bytes(msg, size - cost)
         if text_size:
             room = min(room, max(0, self.max_notebook_text_bytes - self._kept["text"]))
         # what decides a cell's score is kept whatever the caps, once a cell: its first stderr output (its first
@@ -605,8 +729,8 @@ class GuardedExecute(Execute):
             room = max(room, min(size, limit))
         if size <= room:
             keep = size
-        elif kind == "stream" and room > 0:
-            content["text"] = _cut_text(content["text"], room)
+        elif kind == "stream" and room > cost:
+            content["text"] = _cut_text(content["text"], room - cost)
             keep = room
         elif kind == "error" and first:
             keep = _shorten_error(content, limit)

@@ -430,3 +430,85 @@ def test_control_characters_count_as_the_bytes_written_to_disk(tmp_path):
         f"{len(printed):,} characters"
     )
     assert "before 42" in "".join(o.get("text", "") for o in nb.cells[0].outputs), "expected the first cell kept"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mime", ["image/png", "text/plain"])
+def test_a_display_shown_many_times_counts_each_copy(tmp_path, mime):
+    """nbclient writes a display's data into every earlier output with its ``display_id``, and the caps counted
+    it once: one small display shown 100 times, then 3 MiB with the same id (or an update of it), wrote a notebook
+    of 318 MB (1 MiB of plain text so: 106 MB, against the 2 MiB text cap), graded in full."""
+    size = 3 * 2**20 if mime == "image/png" else 2**20
+    nb = _execute(
+        [
+            "from IPython.display import display, update_display\n"
+            f"for _ in range(100):\n    display({{'{mime}': 'x'}}, raw=True, display_id='d')",
+            f"display({{'{mime}': 'A' * {size}}}, raw=True, display_id='d')",
+            f"update_display({{'{mime}': 'B' * {size}}}, raw=True, display_id='d')",
+            "print('after', 6 * 7)",
+        ]
+    )
+    nbformat.write(nb, tmp_path / "graded.ipynb")
+    written = (tmp_path / "graded.ipynb").stat().st_size
+    assert written < 21 * 2**20, f"expected the graded notebook within the 20 MiB output cap, found {written:,} bytes"
+    assert "after 42" in "".join(o.get("text", "") for o in nb.cells[-1].outputs), "expected the last cell kept"
+
+
+@pytest.mark.slow
+def test_every_output_counts_its_place_in_the_notebook():
+    """An empty display counted 2 bytes while it takes about 100 in the file and far more in nbgrader's memory
+    (200,000 of them: a 22 MB notebook and a 969 MB process). Each output now counts 1 KiB besides its data, so
+    a cell keeps at most 4 MiB / 1 KiB of them."""
+    from course.guarded_execute import OUTPUT_COST, GuardedExecute
+
+    nb = _execute(
+        ["from IPython.display import display\nfor _ in range(6000):\n    display({'image/png': ''}, raw=True)"]
+    )
+    kept = sum(o.output_type == "display_data" and "image/png" in o.get("data", {}) for o in nb.cells[0].outputs)
+    cap = GuardedExecute.class_traits()["max_cell_output_bytes"].default_value // OUTPUT_COST
+    assert kept <= cap, f"expected at most {cap:,} empty displays kept in a cell, found {kept:,}"
+
+
+#: A stream whose text holds a lone surrogate, sent by a kernel whose message packer was replaced (ipykernel's own
+#: refuses them): nbformat then could not write the notebook and the grading failed.
+_SURROGATE = (
+    "import json\nk = get_ipython().kernel\npack = k.session.pack\n"
+    "k.session.pack = lambda o: json.dumps(o, default=str).encode()\n"
+    "k.session.send(k.iopub_socket, 'stream', {'name': 'stdout', 'text': 'hi \\ud800 there'}, parent=k.get_parent())\n"
+    "k.session.pack = pack"
+)
+
+
+@pytest.mark.slow
+def test_text_that_cannot_be_written_is_replaced_and_the_notebook_saved(tmp_path):
+    nb = _execute([_SURROGATE, "print('after', 6 * 7)"])
+    nbformat.write(nb, tmp_path / "graded.ipynb")  # raised UnicodeEncodeError: surrogates not allowed
+    texts = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    assert "hi \ufffd" in texts, f"expected the surrogate replaced by U+FFFD, found {texts!r}"
+
+
+def test_outputs_past_twice_the_caps_as_written_are_removed_but_what_scores():
+    """The last check on the outputs as written, for what the counting on arrival might miss: the largest cells'
+    displays and printed output go, their errors, stderr and results stay, and the notebook is flagged."""
+    from nbformat.v4 import new_output
+
+    from course.guarded_execute import GuardedExecute
+
+    executor = GuardedExecute()
+    executor._guard_flags = []
+    big = new_code_cell("x")
+    big.outputs = [
+        new_output("display_data", data={"image/png": "A" * 50 * 2**20}),
+        new_output("error", ename="ValueError", evalue="wrong", traceback=["ValueError: wrong"]),
+        new_output("stream", name="stderr", text="a warning\n"),
+    ]
+    small = new_code_cell("y")
+    small.outputs = [new_output("stream", name="stdout", text="kept\n")]
+    nb = new_notebook(cells=[small, big])
+    executor._check_written(nb)
+    kinds = [o.output_type for o in nb.cells[1].outputs]
+    assert kinds == ["error", "stream", "display_data"] and "removed" in nb.cells[1].outputs[-1].data["text/plain"], (
+        f"expected the big cell's error and stderr kept and a note, found {kinds}"
+    )
+    assert nb.cells[0].outputs[0].text == "kept\n", "expected the small cell untouched"
+    assert any("over twice the caps" in f for f in executor._guard_flags), f"expected a flag: {executor._guard_flags}"
