@@ -292,7 +292,7 @@ def grade_one(
         "--KernelManager.transport=ipc",
         f"--KernelManager.ip={sockets / 'kernel'}",
     ]
-    oom_before = 0
+    before = (0, 0)
     if sandbox:
         from . import cgroups
         from .sandbox import KERNEL_NAME
@@ -301,7 +301,7 @@ def grade_one(
         # nbgrader's own process in a memory group of its own: the output caps bound what it keeps, not what a
         # kernel makes it receive (one message of many parts); its kernel's launcher moves on to the worker's group
         cmd = [sys.executable, "-m", "course.cgroups", "grader", str(slot), *cmd]
-        oom_before = cgroups.oom_kills(slot, batch=cgroups.batch_name(_nbgrader_env(slot, env)))
+        before = cgroups.memory_events(slot, batch=cgroups.batch_name(_nbgrader_env(slot, env)), start=True)
     log_dir = log_dir or worker_db.parent
     log = log_dir / f"{student}.log"
     with open(log, "w") as out, _removed_after(sockets):
@@ -322,8 +322,10 @@ def grade_one(
         except BaseException:
             _kill_group(proc)
             raise
-        # killed past its memory, nbgrader takes its kernel with it (PR_SET_PDEATHSIG, course.sandbox)
-        if sandbox and cgroups.oom_kills(slot, batch=cgroups.batch_name(_nbgrader_env(slot, env))) > oom_before:
+        # killed past its own memory limit (not in a shortage elsewhere: both counts rose), nbgrader takes its
+        # kernel with it (PR_SET_PDEATHSIG, course.sandbox)
+        after = cgroups.memory_events(slot, batch=cgroups.batch_name(_nbgrader_env(slot, env))) if sandbox else before
+        if after[0] > before[0] and after[1] > before[1]:
             memory = cgroups.grader_memory(_nbgrader_env(slot, env))
             reason = (
                 f"nbgrader's process ran past its {memory:,} bytes of memory "

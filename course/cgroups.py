@@ -23,7 +23,9 @@ bound what it keeps, not what it receives, and a kernel that sent one message of
 1.3 GB. The autograde command starts nbgrader through ``python -m course.cgroups grader K PROGRAM ARGS…``, which
 joins the group and then execs the program; the sandbox launcher it starts moves on into the worker's group, so
 only nbgrader's process counts. Past the limit the kernel's OOM killer stops nbgrader, and the autograde command
-reports that submission as failed and flags it (:func:`oom_kills`).
+reports that submission as failed and flags it (:func:`memory_events`: only when the group reached its own limit,
+not when a shortage elsewhere stopped it; :func:`describe` says when the workers' memory adds up past the
+machine's, and sandboxed code is the OOM killer's first choice, :func:`course.sandbox.first_for_the_oom_killer`).
 
 Both cgroup versions work, per controller, as the machine has them mounted (``/proc/self/mountinfo``): cgroup v1
 hierarchies (``cpu``, ``memory``, ``pids`` each mounted, e.g. ``/sys/fs/cgroup/memory``; a hybrid's cgroup2
@@ -459,22 +461,35 @@ def _join(slot: int, kind: str, names: tuple[str, ...], shares: Shares) -> None:
     raise CgroupError(errno.ENOENT, f"worker {slot}'s {what} kept disappearing while it was set up")
 
 
-def oom_kills(slot: int, kind: str = "grader", batch: str | None = None) -> int:
-    """How many processes the kernel's OOM killer has stopped in worker ``slot``'s group of ``kind`` since it was
-    made (``oom_kill`` in ``memory.oom_control``, cgroup v1, or ``memory.events``, v2); 0 where there is no such
-    group or the kernel does not count them. Never raises."""
+def memory_events(slot: int, kind: str = "grader", batch: str | None = None, start: bool = False) -> tuple[int, int]:
+    """(times worker ``slot``'s group of ``kind`` reached its own memory limit, processes the OOM killer stopped in
+    it). A process stopped while its group was under its limit was the victim of a shortage elsewhere (the machine,
+    an enclosing group), not of its own use: compare both, before and after a run.
+
+    cgroup v2: ``oom`` and ``oom_kill`` of ``memory.events``, counted since the group was made. cgroup v1 counts
+    kills (``oom_kill`` of ``memory.oom_control``) but not limit hits (``memory.failcnt`` stayed 0 through an OOM
+    kill here): the first number is 1 when ``memory.max_usage_in_bytes`` has reached ``memory.limit_in_bytes``,
+    and ``start`` (before a run) resets that peak first. (0, 0) where there is no such group. Never raises."""
+    hits = kills = 0
     try:
         folder = group_paths(slot, batch, kind).get("memory")
-        for name in ("memory.events", "memory.oom_control"):
-            path = folder / name if folder else None
-            if path is not None and path.is_file():
-                for line in path.read_text().splitlines():
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill":
-                        return int(value)
+        if folder is None or not folder.is_dir():
+            return 0, 0
+        events = folder / "memory.events"
+        if events.is_file():
+            counts = dict(line.split(" ", 1) for line in events.read_text().splitlines() if " " in line)
+            return int(counts.get("oom", 0)), int(counts.get("oom_kill", 0))
+        peak = folder / "memory.max_usage_in_bytes"
+        if start:
+            _write(peak, "0")
+        hits = int(peak.read_text()) >= int((folder / "memory.limit_in_bytes").read_text())
+        for line in (folder / "memory.oom_control").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                kills = int(value)
     except (OSError, ValueError):
         pass
-    return 0
+    return int(hits), kills
 
 
 def group_paths(slot: int, batch: str | None = None, kind: str = "slot") -> dict[str, Path]:
@@ -489,26 +504,31 @@ def group_paths(slot: int, batch: str | None = None, kind: str = "slot") -> dict
 
 
 def cleanup(wait: float = 2.0) -> None:
-    """Remove the workers' groups that no process uses any more (at the end of a batch; those of earlier
-    batches that stopped before their cleanup too). This batch's own groups (:func:`batch_name`) get up to
-    ``wait`` seconds for their last processes to end (a sandbox stops a moment after its kernel); a group still
-    in use after that, or one of a batch running beside this one, is left. Nothing is killed. Never raises."""
-    kinds = "|".join(KINDS)
+    """Remove the workers' groups that no process uses any more: this batch's own (:func:`batch_name`), which get
+    up to ``wait`` seconds for their last processes to end (a sandbox stops a moment after its kernel), and those
+    of batches that have ended (:func:`_ended`). A group still in use, or one of a batch running beside this one,
+    is left (removing it emptied made that batch miss its grader's OOM count). Nothing is killed. Never raises."""
     try:
-        mine = re.compile(rf"{batch_name()}-({kinds})-\d+" if batch_name() else rf"({kinds})-\d+")
+        mine = batch_name()
     except ValueError:
         mine = None
     deadline = time.monotonic() + wait
     for ctl in probe(create=False).values():
         if ctl.base is None or not ctl.base.is_dir():
             continue
-        groups = [g for g in ctl.base.iterdir() if g.is_dir() and re.fullmatch(rf"(.+-)?({kinds})-\d+", g.name)]
-        for group in sorted(groups):
+        groups = []
+        for group in ctl.base.iterdir():
+            match = re.fullmatch(rf"(?:(.+)-)?({'|'.join(KINDS)})-\d+", group.name)
+            if group.is_dir() and match and (match[1] or "") == mine:
+                groups.append((group, True))
+            elif group.is_dir() and match and _ended(match[1]):
+                groups.append((group, False))
+        for group, ours in sorted(groups):
             while True:
                 try:
                     group.rmdir()
                 except OSError as err:
-                    if err.errno == errno.EBUSY and mine and mine.fullmatch(group.name) and time.monotonic() < deadline:
+                    if err.errno == errno.EBUSY and ours and time.monotonic() < deadline:
                         time.sleep(0.1)
                         continue
                 break
@@ -518,8 +538,37 @@ def cleanup(wait: float = 2.0) -> None:
             pass
 
 
+def _ended(batch: str | None) -> bool:
+    """Whether a batch named ``<name>-<pid>`` (the autograde command's ``batch-<pid>``) has ended: its process is
+    gone. A batch running beside this one keeps its groups (it reads its grader's OOM count from them after
+    nbgrader ends); one without a process id in its name is left to its own cleanup; groups of no batch go."""
+    if batch is None:
+        return True
+    pid = re.fullmatch(r".*-(\d+)", batch)
+    if pid is None:
+        return False
+    try:
+        os.kill(int(pid[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
+
+
 def _gib(n: int) -> str:
     return f"{n / 1024**3:.1f} GiB" if n >= 1024**3 else f"{n / 1024**2:.0f} MiB"
+
+
+def _machine_memory() -> int | None:
+    """Bytes of memory of this machine (``MemTotal`` of ``/proc/meminfo``), or None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _swap_present() -> bool:
@@ -568,6 +617,13 @@ def describe(limits=None, jobs: int | None = None) -> str:
     for name, what in (("cpu", "CPU share"), ("memory", "total memory (tmpfs included)"), ("pids", "process count")):
         if found[name].base is None:
             missing.append(f"{what}: {found[name].problem}")
+    total, overcommit = _machine_memory(), ""
+    if found["memory"].base is not None and total and shares.jobs * (shares.memory + grader_memory()) > total:
+        overcommit = (
+            f". Memory NOT enough for all workers at once: {shares.jobs} × ({_gib(shares.memory)} + "
+            f"{_gib(grader_memory())} for nbgrader) is more than this machine's {_gib(total)}, so a shortage can "
+            f"stop any worker's processes (lower --jobs or {EXPRESSION_LAB_SANDBOX_WORKER_MEMORY.name})"
+        )
     versions = sorted({f"v{c.version}" for c in found.values() if c.base is not None})
     text = f"per-worker limits ({shares.jobs} worker{'s' * (shares.jobs > 1)}"
     text += f", cgroup {'+'.join(versions)}): {'; '.join(held)}" if held else "): "
@@ -576,7 +632,7 @@ def describe(limits=None, jobs: int | None = None) -> str:
             "NOT enforced here, so a submission can take this from the one graded "
             f"beside it (per-process rlimits only): {'; '.join(missing)}"
         )
-    return text
+    return text + overcommit
 
 
 def main(argv: list[str]) -> int:

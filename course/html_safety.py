@@ -55,6 +55,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -392,8 +393,11 @@ def markdown2html(context, source: str) -> str:
 
 
 def joined(value: Any) -> str:
-    """A notebook text field as one string: ``source`` and stream ``text`` may be stored as a list of lines."""
-    return "".join(value) if isinstance(value, list) else str(value)
+    """A notebook text field as one string: ``source`` and stream ``text`` may be stored as a list of lines; any
+    other value (a display's JSON data: nested lists of numbers failed the grading) as JSON."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "".join(value)
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def _base64(value: str) -> bool:

@@ -512,3 +512,17 @@ def test_outputs_past_twice_the_caps_as_written_are_removed_but_what_scores():
     )
     assert nb.cells[0].outputs[0].text == "kept\n", "expected the small cell untouched"
     assert any("over twice the caps" in f for f in executor._guard_flags), f"expected a flag: {executor._guard_flags}"
+
+
+def test_display_data_that_is_not_text_is_made_safe_without_failing():
+    """``sanitize_output`` joined a display's values as lists of lines: JSON data of nested lists of numbers
+    raised ``TypeError`` and the student's grading failed (a failed grading goes to a person, a 0 does not)."""
+    from nbformat.v4 import new_output
+
+    from course.html_safety import sanitize_output
+
+    output = new_output("display_data", data={"application/json": [[0] * 5], "text/plain": ["a\n", "b"]})
+    removed = sanitize_output(output)
+    assert output.data == {"text/plain": "a\nb"} and removed == ["application/json"], (
+        f"expected the JSON data removed and the text kept, found {output.data} and {removed}"
+    )

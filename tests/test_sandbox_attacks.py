@@ -2972,8 +2972,54 @@ def test_nbgrader_gets_a_memory_group_of_its_own_and_its_kernel_moves_on(tmp_pat
     groups = sorted({path.parent for path, _ in writes})
     assert groups == [base, base / "b1-slot-1"], f"expected the kernel's group beside nbgrader's, found {groups}"
     (grader / "memory.events").write_text("low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n")
-    assert cgroups.oom_kills(1) == 1, "expected nbgrader's stop by the OOM killer counted"
-    assert cgroups.oom_kills(0) == 0, "expected no count for a worker without a group"
+    assert cgroups.memory_events(1) == (1, 1), "expected nbgrader's stop at its own limit counted"
+    assert cgroups.memory_events(0) == (0, 0), "expected no count for a worker without a group"
+
+
+def test_a_grader_stopped_in_a_shortage_elsewhere_is_not_blamed(tmp_path, monkeypatch):
+    """A kernel that fills its memory file systems (pages no process holds) can make the machine or an enclosing
+    group run short; the OOM killer then stops the largest process, a classmate's nbgrader, whose group counted the
+    kill though it never reached its own limit, and that classmate's grading was failed and flagged as an attack.
+    Both must show (cgroup v1: the group's peak at its limit, and ``oom_kill``), and sandboxed kernels go first."""
+    sandbox_or_skip()
+    (tmp_path / "work").mkdir()
+    out = sandbox.run_sandboxed(
+        [str(sandbox.venv_python()), "-c", "print(open('/proc/self/oom_score_adj').read())"], tmp_path / "work"
+    )
+    assert out.stdout.strip() == "1000", (
+        f"expected sandboxed code first for the OOM killer, found {out.stdout!r} {out.stderr[-300:]}"
+    )
+    base = tmp_path / "memory" / "expression-lab"
+    _fake_hierarchy(
+        tmp_path, monkeypatch, [f"35 31 0:32 / {tmp_path / 'memory'} rw - cgroup cgroup rw,memory"], "4:memory:/\n"
+    )
+    monkeypatch.setenv("EXPRESSION_LAB_SANDBOX_BATCH", "b1")
+    grader = base / "b1-grader-0"
+    grader.mkdir(parents=True)
+    (grader / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 1\n")
+    (grader / "memory.limit_in_bytes").write_text(f"{2**30}\n")
+    (grader / "memory.max_usage_in_bytes").write_text(f"{300 * 2**20}\n")
+    assert cgroups.memory_events(0) == (0, 1), f"expected a kill without a limit hit, found {cgroups.memory_events(0)}"
+    (grader / "memory.max_usage_in_bytes").write_text(f"{2**30}\n")
+    assert cgroups.memory_events(0) == (1, 1), f"expected a kill at the limit, found {cgroups.memory_events(0)}"
+
+
+def test_cleanup_leaves_the_groups_of_a_batch_still_running(tmp_path, monkeypatch):
+    """Cleanup removed every empty worker group, also those of a batch running beside it: between an OOM kill and
+    that batch's reading of its count, the count was gone and the submission failed with no reason or flag."""
+    base = tmp_path / "memory" / "expression-lab"
+    _fake_hierarchy(
+        tmp_path, monkeypatch, [f"35 31 0:32 / {tmp_path / 'memory'} rw - cgroup cgroup rw,memory"], "4:memory:/\n"
+    )
+    monkeypatch.setenv("EXPRESSION_LAB_SANDBOX_BATCH", "b1")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    names = ["b1-slot-0", "b1-grader-0", f"batch-{dead.pid}-grader-0", f"batch-{os.getpid()}-grader-1", "slot-2"]
+    for name in names:
+        (base / name).mkdir(parents=True)
+    cgroups.cleanup(wait=0)
+    left = sorted(p.name for p in base.iterdir()) if base.is_dir() else []
+    assert left == [f"batch-{os.getpid()}-grader-1"], f"expected only the running batch's group left, found {left}"
 
 
 def test_without_controllers_nothing_is_joined_and_the_output_says_so(tmp_path, monkeypatch):
@@ -3001,3 +3047,14 @@ def test_settings_are_checked_and_named(monkeypatch):
     monkeypatch.setenv("EXPRESSION_LAB_SANDBOX_BATCH", "../escape")
     with pytest.raises(ValueError, match="EXPRESSION_LAB_SANDBOX_BATCH"):
         cgroups.batch_name()
+
+
+def test_the_output_says_when_the_workers_memory_is_more_than_the_machine(tmp_path, monkeypatch):
+    """Limits per worker that add up past the machine's memory hold nothing against a shortage: the autograde
+    command says so."""
+    _fake_v2(tmp_path, monkeypatch, "/system.slice/grader.service")
+    monkeypatch.setattr(cgroups, "_machine_memory", lambda: 8 * 2**30)
+    text = cgroups.describe(sandbox.Limits(), jobs=2)
+    assert "Memory NOT enough for all workers at once: 2 × (6.0 GiB + 1.0 GiB for nbgrader)" in text, text
+    monkeypatch.setattr(cgroups, "_machine_memory", lambda: 32 * 2**30)
+    assert "NOT enough" not in cgroups.describe(sandbox.Limits(), jobs=2), "expected no warning with room for both"
