@@ -51,7 +51,7 @@ Settings (environment variables, checked like :meth:`course.sandbox.Limits.from_
   sandbox's own ``EXPRESSION_LAB_SANDBOX_PROCESSES`` (:attr:`Limits.processes`, 512); bubblewrap's own
   processes (:data:`LAUNCHER_TASKS`) are added;
 - ``EXPRESSION_LAB_SANDBOX_GRADER_MEMORY``: bytes of memory of nbgrader's own process grading one submission,
-  default 1 GiB (grading the test assignments of the kit's suite peaked at 100-150 MB there).
+  default 1 GiB (grading the test assignments of the kit's suite peaked at 100-170 MB there).
 
 Sources: the kernel's cgroup documentation (``Documentation/admin-guide/cgroup-v2.rst``; v1: ``cgroup-v1/
 memory.rst``, ``pids.rst``, ``scheduler/sched-bwc.rst``).

@@ -62,6 +62,7 @@ from nbclient.exceptions import CellTimeoutError
 from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
+from nbformat.v4 import writes as write_json  # as nbformat.writes, without validating
 from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
@@ -335,17 +336,17 @@ class GuardedExecute(Execute):
         counting could leave, are removed, largest cell first, but for what scores a cell (its errors, stderr and
         results), and flagged."""
         try:
-            written = len(nbformat.writes(nb).encode("utf-8"))
+            written = len(write_json(nb).encode("utf-8"))
         except UnicodeEncodeError:
             for cell in nb.cells:
                 cell["outputs"] = _replace_surrogates(cell.get("outputs", []))
             self._guard_flags.append("an output held text that cannot be written (lone surrogates); it was replaced")
-            written = len(nbformat.writes(nb).encode("utf-8"))
+            written = len(write_json(nb).encode("utf-8"))
         bare = nbformat.from_dict(nb)
         for cell in bare.cells:
             if "outputs" in cell:
                 cell["outputs"] = []
-        outputs = written - len(nbformat.writes(bare).encode("utf-8"))
+        outputs = written - len(write_json(bare).encode("utf-8"))
         limit = 2 * (self.max_notebook_output_bytes + MAX_KEPT_PAST_CAPS)
         if outputs <= limit:
             return
