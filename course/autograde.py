@@ -292,7 +292,7 @@ def grade_one(
         "--KernelManager.transport=ipc",
         f"--KernelManager.ip={sockets / 'kernel'}",
     ]
-    before = (0, 0)
+    before, worker_env = (0, 0), _nbgrader_env(slot, env)
     if sandbox:
         from . import cgroups
         from .sandbox import KERNEL_NAME
@@ -301,7 +301,7 @@ def grade_one(
         # nbgrader's own process in a memory group of its own: the output caps bound what it keeps, not what a
         # kernel makes it receive (one message of many parts); its kernel's launcher moves on to the worker's group
         cmd = [sys.executable, "-m", "course.cgroups", "grader", str(slot), *cmd]
-        before = cgroups.memory_events(slot, batch=cgroups.batch_name(_nbgrader_env(slot, env)), start=True)
+        before = cgroups.memory_events(slot, batch=cgroups.batch_name(worker_env), start=True)
     log_dir = log_dir or worker_db.parent
     log = log_dir / f"{student}.log"
     with open(log, "w") as out, _removed_after(sockets):
@@ -311,7 +311,7 @@ def grade_one(
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
-            env=_nbgrader_env(slot, env),
+            env=worker_env,
             start_new_session=True,
         )
         try:
@@ -324,9 +324,9 @@ def grade_one(
             raise
         # killed past its own memory limit (not in a shortage elsewhere: both counts rose), nbgrader takes its
         # kernel with it (PR_SET_PDEATHSIG, course.sandbox)
-        after = cgroups.memory_events(slot, batch=cgroups.batch_name(_nbgrader_env(slot, env))) if sandbox else before
+        after = cgroups.memory_events(slot, batch=cgroups.batch_name(worker_env)) if sandbox else before
         if after[0] > before[0] and after[1] > before[1]:
-            memory = cgroups.grader_memory(_nbgrader_env(slot, env))
+            memory = cgroups.grader_memory(worker_env)
             reason = (
                 f"nbgrader's process ran past its {memory:,} bytes of memory "
                 f"({EXPRESSION_LAB_SANDBOX_GRADER_MEMORY.name}) and was stopped: the kernel sent it far more "

@@ -595,7 +595,7 @@ def describe(limits=None, jobs: int | None = None) -> str:
     Raises:
         ValueError: a setting is not a positive integer (the message names the variable).
     """
-    shares = Shares.from_env(limits, jobs=jobs)
+    shares, grader = Shares.from_env(limits, jobs=jobs), grader_memory()
     found = probe()
     held, missing = [], []
     if found["cpu"].base is not None:
@@ -611,17 +611,17 @@ def describe(limits=None, jobs: int | None = None) -> str:
         limited = (found["memory"].base / swap_file).exists() or not _swap_present()
         swap = "no swap" if limited else f"swap NOT limited (no {swap_file})"
         held.append(f"memory {_gib(shares.memory)} for all its processes and its /tmp, /dev/shm and home, {swap}")
-        held.append(f"nbgrader's own process {_gib(grader_memory())} a submission")
+        held.append(f"nbgrader's own process {_gib(grader)} a submission")
     if found["pids"].base is not None:
         held.append(f"{shares.processes} processes and threads")
     for name, what in (("cpu", "CPU share"), ("memory", "total memory (tmpfs included)"), ("pids", "process count")):
         if found[name].base is None:
             missing.append(f"{what}: {found[name].problem}")
     total, overcommit = _machine_memory(), ""
-    if found["memory"].base is not None and total and shares.jobs * (shares.memory + grader_memory()) > total:
+    if found["memory"].base is not None and total and shares.jobs * (shares.memory + grader) > total:
         overcommit = (
             f". Memory NOT enough for all workers at once: {shares.jobs} × ({_gib(shares.memory)} + "
-            f"{_gib(grader_memory())} for nbgrader) is more than this machine's {_gib(total)}, so a shortage can "
+            f"{_gib(grader)} for nbgrader) is more than this machine's {_gib(total)}, so a shortage can "
             f"stop any worker's processes (lower --jobs or {EXPRESSION_LAB_SANDBOX_WORKER_MEMORY.name})"
         )
     versions = sorted({f"v{c.version}" for c in found.values() if c.base is not None})

@@ -681,25 +681,20 @@ class GuardedExecute(Execute):
         content = msg.get("content")
         if msg["msg_type"] == "stream" and isinstance(content, dict) and not isinstance(content.get("text", ""), str):
             content["text"] = json.dumps(content["text"], default=str)  # a forged stream: its text as JSON
-        size = message_bytes(msg)
-        copies = self._copies(msg)
-        if copies or msg["msg_type"] == "update_display_data":
-            text_copies = copies * text_bytes(msg, size)
-            if (
-                self._kept["notebook"] + copies * size > self.max_notebook_output_bytes
-                or self._kept["text"] + text_copies > self.max_notebook_text_bytes
-            ):
-                self._cut[cell_index] = self._cut.get(cell_index, 0) + (copies + 1) * size
-                return False
-            if msg["msg_type"] == "update_display_data":
-                self._kept["notebook"] += copies * size
-                self._kept["text"] += text_copies
-                return True
+        size, copies = message_bytes(msg), self._copies(msg)
+        update = msg["msg_type"] == "update_display_data"
+        text_copies = copies * text_bytes(msg, size) if copies else 0
+        if (copies or update) and (
+            self._kept["notebook"] + copies * size > self.max_notebook_output_bytes
+            or self._kept["text"] + text_copies > self.max_notebook_text_bytes
+        ):
+            self._cut[cell_index] = self._cut.get(cell_index, 0) + (copies + 1) * size
+            return False
         cost = OUTPUT_COST if new_output and msg["msg_type"] in OUTPUT_MESSAGES else 0
-        if not self._admit_output(msg, cell_index, size + cost, cost):
+        if not update and not self._admit_output(msg, cell_index, size + cost, cost):
             return False
         self._kept["notebook"] += copies * size
-        self._kept["text"] += copies * text_bytes(msg, size) if copies else 0
+        self._kept["text"] += text_copies
         return True
 
     def _admit_output(self, msg: dict, cell_index: int, size: int, cost: int) -> bool:

@@ -448,6 +448,22 @@ def first_for_the_oom_killer() -> None:
         pass
 
 
+def enter_limits(slot: int, limits: Limits, uid: int | None) -> None:
+    """What the process that execs bubblewrap does to itself first, for all it starts to inherit: join worker
+    ``slot``'s control groups (:func:`course.cgroups.join`), set the rlimits (:func:`set_limits`), go first for
+    the OOM killer (:func:`first_for_the_oom_killer`), umask 022.
+
+    Raises:
+        course.cgroups.CgroupError, ValueError: as :func:`course.cgroups.join`.
+    """
+    from . import cgroups
+
+    cgroups.join(slot, limits)
+    set_limits(limits, uid)
+    first_for_the_oom_killer()
+    os.umask(0o022)
+
+
 def _owner(proc: Path) -> int | None:
     try:
         return proc.stat().st_uid
@@ -501,7 +517,6 @@ def launch_kernel(connection_file: str, extra: list[str]) -> int:
         SandboxError: the connection uses TCP (it cannot cross the network namespace), its socket folder is
             not private to this kernel, or :func:`bwrap_command` refuses.
     """
-    from . import cgroups
     from .review import one_line
     from .submission_files import copy_regular_files
 
@@ -548,10 +563,7 @@ def launch_kernel(connection_file: str, extra: list[str]) -> int:
     )
     ports = sorted({int(v) for k, v in info.items() if k.endswith("_port") and str(v).isdigit()})
     links = {f"{ip.name}-{port}" for port in ports}
-    cgroups.join(_slot(), limits)
-    set_limits(limits, uid)
-    first_for_the_oom_killer()
-    os.umask(0o022)
+    enter_limits(_slot(), limits, uid)
     # nbgrader interrupts a cell past its timeout with SIGINT to the kernel's process group: neither this process
     # nor bwrap may die of it (that would kill the kernel); ipykernel installs its own SIGINT handler while a cell
     # runs.
@@ -942,12 +954,7 @@ def run_sandboxed(
     args = bwrap_command(command, workdir, uid=uid, limits=limits, env=env)
 
     def start() -> None:
-        from . import cgroups
-
-        cgroups.join(_slot(env), limits)
-        set_limits(limits, uid)
-        first_for_the_oom_killer()
-        os.umask(0o022)
+        enter_limits(_slot(env), limits, uid)
 
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, preexec_fn=start)
 
